@@ -1,0 +1,36 @@
+# Two commands for a fresh clone:
+#   make demo   — install, migrate and serve on the embedded default (SQLite + in-process broker)
+#   make test   — install and pass the whole suite (lint, types, unit, contract, integration, e2e)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint typecheck unit bench-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,sim]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/centralita demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy core identity router channels centralita
+
+test: lint typecheck
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick --only ceilings,stripped,routing
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,122 @@
+"""Scheduled follow-ups re-enter routing when due.
+
+Closing a conversation with a disposition that schedules a follow-up (``schedules_follow_up`` in
+the campaign manifest, or an explicit ``follow_up_at``) stores the due time on the closed
+conversation (``conversation.follow_up_at``).  ``FollowUpScheduler`` runs beside the pipeline in
+every server: every ``interval_s`` — or at once when ``poke()``d, or when an ``AdvancingClock``
+(tests, replays) moves — it reads the follow-ups due
+at ``runtime.clock()``, and for each one, in one transaction, claims it (a conditional update:
+two servers never open it twice), opens a new ``waiting`` conversation in the follow-up's queue
+(or lets the customer's already open conversation take it) and marks the follow-up done.  After
+the commit it nudges the workspace's router (``ConversationNudge`` with reason ``follow_up``).
+A lost nudge only delays routing: the router also re-reads waiting conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlalchemy.exc import DBAPIError
+
+from centralita.runtime import Runtime
+from centralita.web.api._publish import publish_router_inputs
+from core.errors import CentralitaError, DatabaseUnavailable
+from core.ids import WorkspaceId
+from core.logging import get_logger
+from core.storage.work import FollowUpOpened, WorkStore
+from router.service.clock import AdvancingClock
+from router.wire import ConversationNudge
+
+__all__ = ["FollowUpScheduler"]
+
+log = get_logger("centralita.followups")
+
+
+class FollowUpScheduler:
+    def __init__(self, runtime: Runtime, *, interval_s: float = 5.0, batch: int = 100):
+        self.runtime = runtime
+        self.interval_s = interval_s
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.observers: list[Callable[[FollowUpOpened], None]] = []
+
+    async def start(self) -> None:
+        if isinstance(self.runtime.clock, AdvancingClock):
+            self.runtime.clock.listen(self.poke)
+        self._task = asyncio.create_task(self._loop(), name="follow-up-scheduler")
+        log.info("followups_started", interval_s=self.interval_s)
+
+    async def stop(self) -> None:
+        if isinstance(self.runtime.clock, AdvancingClock):
+            self.runtime.clock.unlisten(self.poke)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def poke(self) -> None:
+        """Look for due follow-ups now (after the clock moved, or a close scheduled one)."""
+        self._wake.set()
+
+    async def run_due(self) -> list[FollowUpOpened]:
+        """Open every follow-up due at ``runtime.clock()``; returns what re-entered routing."""
+        async with self._lock:
+            opened: list[FollowUpOpened] = []
+            while True:
+                batch = await self._open_batch()
+                opened.extend(batch)
+                await self._nudge(batch)
+                if len(batch) < self.batch:
+                    break
+        for item in opened:
+            log.info(
+                "follow_up_opened",
+                workspace_id=str(item.workspace_id),
+                follow_up_of=str(item.follow_up_of),
+                conversation_id=str(item.conversation_id),
+                reopened=item.reopened,
+            )
+            for observer in self.observers:
+                observer(item)
+        return opened
+
+    async def _open_batch(self) -> list[FollowUpOpened]:
+        now = self.runtime.clock()
+        try:
+            async with self.runtime.database.transaction() as session:
+                store = WorkStore(session)
+                opened = []
+                for due in await store.due_follow_ups(now, limit=self.batch):
+                    item = await store.open_follow_up(due, now)
+                    if item is not None:
+                        opened.append(item)
+                return opened
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"cannot open due follow-ups: {type(exc).__name__}") from exc
+
+    async def _nudge(self, opened: list[FollowUpOpened]) -> None:
+        by_workspace: dict[WorkspaceId, list[ConversationNudge]] = {}
+        for item in opened:
+            by_workspace.setdefault(item.workspace_id, []).append(
+                ConversationNudge(conversation_id=item.conversation_id, reason="follow_up")
+            )
+        for workspace_id, nudges in by_workspace.items():
+            await publish_router_inputs(self.runtime, workspace_id, nudges)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except CentralitaError as exc:
+                # Nothing is lost: a claimed follow-up is committed with its conversation, and the
+                # router re-reads waiting conversations; an unclaimed one is retried next round.
+                log.warning("followups_round_failed", code=exc.code, reason=exc.message)
+            try:
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

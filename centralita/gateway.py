@@ -1,0 +1,227 @@
+"""The agents' gateway: between an agent's WebSocket and the broker.
+
+While an agent's socket is open the gateway consumes the agent's queue ``agent.<id>`` (declared
+on connect; single active consumer, so a second tab takes over when the first closes) and hands
+each ``AgentPush`` to the socket as one JSON text frame, acking it once written.  It tells the
+workspace's router when the agent's first socket on this server opens and its last one closes
+(``AgentConnection``; the grace period is the router's), and turns the agent's frames into
+router inputs on ``route.<ws>``:
+
+- ``{"type": "presence", "presence": "available"|"away"|"offline"|"wrap_up", "until"?: iso}``
+  → ``PresenceInput``;
+- ``{"type": "offer_answer", "offer_id": uuid, "accepted": true|false}`` → ``OfferAnswer``;
+- ``{"type": "ping"}`` → ``{"type": "pong"}``.
+
+A malformed frame is answered with ``{"type": "error", "error": {"code", "message", "field"?}}``
+and the socket stays open.  Nothing here is specific to aiohttp: the socket is a ``send``
+callable (``centralita.web.ws`` holds the HTTP side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from centralita.runtime import Runtime
+from core.errors import BrokerUnavailable, CentralitaError, Forbidden, InvalidInput
+from core.ids import AgentId, WorkspaceId
+from core.logging import get_logger
+from core.storage.tokens import Principal
+from core.transport.protocol import Consumer, Delivery, Message
+from core.transport.topology import (
+    ROUTE_EXCHANGE,
+    agent_queue,
+    agent_topology,
+    route_queue,
+    workspace_topology,
+)
+from router.wire import AgentConnection, OfferAnswer, OfferPush, PresenceInput, decode_agent_push
+
+__all__ = ["AgentGateway", "AgentSession", "Send"]
+
+log = get_logger("centralita.gateway")
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def _error(exc: CentralitaError) -> dict[str, Any]:
+    return {"type": "error", **exc.to_dict()}
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    errors = exc.errors()
+    if not errors:
+        return InvalidInput("invalid frame", field="frame")
+    where = ".".join(str(part) for part in errors[0]["loc"]) or None
+    return InvalidInput(f"{where or 'frame'}: {errors[0]['msg']}", field=where)
+
+
+class AgentSession:
+    """One open socket of one agent."""
+
+    def __init__(self, gateway: AgentGateway, principal: Principal, send: Send) -> None:
+        if principal.agent_id is None:
+            raise Forbidden("this socket is for agents: the token names no agent")
+        self.gateway = gateway
+        self.agent_id: AgentId = principal.agent_id
+        self.workspace_id: WorkspaceId = principal.workspace_id
+        self.send = send
+        self.consumer: Consumer | None = None
+        self.pushed = 0
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """One push from ``agent.<id>`` to the socket; acked once written."""
+        try:
+            push = decode_agent_push(delivery.body)
+        except ValidationError:
+            log.warning("gateway.push_malformed", agent_id=str(self.agent_id))
+            await delivery.reject()
+            return
+        if isinstance(push, OfferPush) and push.expires_at <= self.gateway.runtime.clock():
+            await delivery.ack()  # expired while nobody was connected: its withdrawal follows
+            return
+        await self.send(delivery.body.decode("utf-8"))
+        self.pushed += 1
+        await delivery.ack()
+
+    async def handle_text(self, text: str) -> dict[str, Any] | None:
+        """An agent's frame; returns the frame to answer with, if any."""
+        try:
+            message = self._parse(text)
+        except InvalidInput as exc:
+            return _error(exc)
+        if message is None:
+            return {"type": "pong"}
+        try:
+            await self.gateway.to_router(self.workspace_id, message)
+        except BrokerUnavailable as exc:
+            return _error(exc)
+        log.info("gateway.frame", agent_id=str(self.agent_id), kind=message.type)  # type: ignore[attr-defined]
+        return None
+
+    def _parse(self, text: str) -> BaseModel | None:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput("a frame is one JSON object", field="frame") from exc
+        if not isinstance(data, dict):
+            raise InvalidInput("a frame is one JSON object", field="frame")
+        kind = data.get("type")
+        try:
+            if kind == "presence":
+                return PresenceInput.model_validate(
+                    {"agent_id": self.agent_id, "presence": data.get("presence"), "until": data.get("until")}
+                )
+            if kind == "offer_answer":
+                accepted = data.get("accepted")
+                if not isinstance(accepted, bool):
+                    raise InvalidInput("accepted must be true or false", field="accepted")
+                return OfferAnswer.model_validate(
+                    {"agent_id": self.agent_id, "offer_id": data.get("offer_id"), "accepted": accepted}
+                )
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
+        if kind == "ping":
+            return None
+        raise InvalidInput(
+            f"unknown frame type {kind!r}; expected presence, offer_answer or ping", field="type"
+        )
+
+
+class AgentGateway:
+    """The sockets of this server, and their queues."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.sessions: set[AgentSession] = set()
+        self._open: dict[AgentId, int] = {}
+        self._declared: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def prepare(self, principal: Principal) -> None:
+        """Before the socket is accepted: the agent's queue and the router's exist (or raise)."""
+        if principal.agent_id is None:
+            raise Forbidden("this socket is for agents: the token names no agent")
+        await self._declare(f"agent:{principal.agent_id}", agent_topology(str(principal.agent_id)))
+        await self._declare(f"ws:{principal.workspace_id}", workspace_topology(str(principal.workspace_id)))
+
+    async def open(self, principal: Principal, send: Send) -> AgentSession:
+        """The socket is open: start pushing to it, and tell the router the agent is connected."""
+        session = AgentSession(self, principal, send)
+        session.consumer = await self.runtime.transport.consume(
+            agent_queue(str(session.agent_id)), session.deliver, prefetch=16
+        )
+        self.sessions.add(session)
+        async with self._lock:
+            first = self._open.get(session.agent_id, 0) == 0
+            self._open[session.agent_id] = self._open.get(session.agent_id, 0) + 1
+        if first:
+            await self.to_router(
+                session.workspace_id, AgentConnection(agent_id=session.agent_id, connected=True)
+            )
+        log.info("gateway.connected", agent_id=str(session.agent_id), workspace_id=str(session.workspace_id))
+        return session
+
+    def closing(self, session: AgentSession) -> asyncio.Task[None]:
+        """``close(session)`` as a task the gateway keeps until it is done (shield it from the
+        cancellation of the socket's handler)."""
+        task = asyncio.get_running_loop().create_task(self.close(session))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    async def wait_closed(self) -> None:
+        """Until every socket's cleanup finished (the app's shutdown waits for it)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def close(self, session: AgentSession) -> None:
+        """The socket closed: stop its consumer (unsent pushes stay queued) and, for the agent's last
+        socket here, tell the router."""
+        if session not in self.sessions:
+            return
+        self.sessions.discard(session)
+        if session.consumer is not None:
+            try:
+                await session.consumer.cancel()
+            except BrokerUnavailable as exc:
+                log.info("gateway.cancel_failed", agent_id=str(session.agent_id), reason=exc.message)
+        async with self._lock:
+            left = self._open.get(session.agent_id, 1) - 1
+            if left > 0:
+                self._open[session.agent_id] = left
+            else:
+                self._open.pop(session.agent_id, None)
+        if left <= 0:
+            try:
+                await self.to_router(
+                    session.workspace_id, AgentConnection(agent_id=session.agent_id, connected=False)
+                )
+            except BrokerUnavailable as exc:
+                # The router learns it from the agent's next connection or its presence expiring.
+                log.warning(
+                    "gateway.disconnect_not_published", agent_id=str(session.agent_id), reason=exc.message
+                )
+        log.info("gateway.disconnected", agent_id=str(session.agent_id), pushed=session.pushed)
+
+    async def to_router(self, workspace_id: WorkspaceId, message: BaseModel) -> None:
+        await self._declare(f"ws:{workspace_id}", workspace_topology(str(workspace_id)))
+        await self.runtime.transport.publish(
+            [
+                Message(
+                    body=message.model_dump_json().encode(),
+                    exchange=ROUTE_EXCHANGE,
+                    routing_key=route_queue(str(workspace_id)),
+                )
+            ]
+        )
+
+    async def _declare(self, key: str, topology: Any) -> None:
+        if key in self._declared:
+            return
+        await self.runtime.transport.declare(topology)
+        self._declared.add(key)

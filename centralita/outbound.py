@@ -1,0 +1,545 @@
+"""Replies: the service that queues them and the worker that sends them.
+
+``send_reply`` (called by the reply API, auto-replies and follow-ups) decides who the reply goes
+to and through which business address, refuses what the channel would refuse (a free-form reply
+outside the reply window, a template the channel or campaign cannot send), stores the outbound
+``message`` row as ``queued`` and publishes its id to the ``outbound`` queue with confirm.
+
+``OutboundWorker`` consumes ``outbound``: it loads the row, builds the ``OutboundMessage`` and
+calls ``adapter.send`` (adapters retry transient failures themselves, with backoff).  Then:
+
+* accepted → ``external_id`` and ``delivery_state="sent"``; the conversation's
+  ``first_response_at`` is set on its first human reply;
+* ``PermanentChannelError`` (or any other non-transient error) → ``delivery_state="failed"``
+  with ``error = {code, provider_code, message}``, never retried;
+* ``TransientChannelError`` after the adapter's own retries → published again with the attempt
+  count, up to ``settings.outbound_attempts`` attempts, then ``failed``.
+
+Delivery statuses arriving later by webhook move the row on (the pipeline's ``apply_status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.exc import DBAPIError
+
+from centralita.runtime import Runtime
+from core.channel import Capabilities, ChannelAccount
+from core.errors import (
+    BrokerUnavailable,
+    CentralitaError,
+    Conflict,
+    DatabaseUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    TransientChannelError,
+)
+from core.events import Address, AddressKind, Attachment, AttachmentKind, OutboundMessage, Template
+from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
+from core.logging import get_logger
+from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
+from core.storage.outbound import ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
+from core.transport.protocol import Consumer, Delivery, Message
+from core.transport.topology import OUTBOUND_QUEUE
+
+__all__ = [
+    "OutboundWorker",
+    "QueuedReply",
+    "SendOutcome",
+    "attachment_from_dict",
+    "send_reply",
+    "template_from_dict",
+]
+
+log = get_logger("centralita.outbound")
+
+
+# ---------------------------------------------------------------------------------- request parsing
+
+
+def template_from_dict(raw: Any) -> Template:
+    """``{"name", "language", "parameters"}`` — parameters a list (the body's {{1}}, {{2}}, …) or
+    ``{"body": [...], "header": [...], "buttons": [...]}``."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("template must be an object with name, language and parameters", field="template")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("template.name is required", field="template.name")
+    language = raw.get("language", "es")
+    if not isinstance(language, str) or not language.strip():
+        raise InvalidInput(
+            "template.language must be a language code such as es_MX", field="template.language"
+        )
+    parameters = raw.get("parameters", [])
+
+    def strings(value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            raise InvalidInput(f"{where} must be a list of strings", field=where)
+        return tuple(str(v) for v in value)
+
+    if isinstance(parameters, Mapping):
+        body = strings(parameters.get("body"), "template.parameters.body")
+        header = strings(parameters.get("header"), "template.parameters.header")
+        buttons = strings(parameters.get("buttons"), "template.parameters.buttons")
+    else:
+        body, header, buttons = strings(parameters, "template.parameters"), (), ()
+    return Template(
+        name=name.strip(),
+        language=language.strip(),
+        body_parameters=body,
+        header_parameters=header,
+        button_parameters=buttons,
+    )
+
+
+def attachment_from_dict(raw: Any, index: int) -> Attachment:
+    where = f"attachments[{index}]"
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"{where} must be an object", field=where)
+    try:
+        kind = AttachmentKind(str(raw.get("kind", "")))
+    except ValueError:
+        known = ", ".join(k.value for k in AttachmentKind)
+        raise InvalidInput(f"{where}.kind must be one of {known}", field=f"{where}.kind") from None
+    values = {k: raw.get(k) for k in ("url", "media_id", "filename", "caption", "mime_type")}
+    if any(v is not None and not isinstance(v, str) for v in values.values()):
+        raise InvalidInput(
+            f"{where}: url, media_id, filename, caption and mime_type are strings", field=where
+        )
+    if not values["url"] and not values["media_id"]:
+        raise InvalidInput(f"{where} needs a url or a media_id", field=where)
+    return Attachment(kind=kind, **values)
+
+
+# ---------------------------------------------------------------------------------- the service
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReply:
+    record: OutboundRecord
+    window: WindowState
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.record.to_dict(), "window": self.window.to_dict()}
+
+
+def _addressable(capabilities: Capabilities, account: ChannelAccount, ident: IdentifierFacts) -> bool:
+    """Can this business address write to this identity without it having written first?"""
+    return ident.kind == capabilities.address_kind.value and (ident.scope in (None, account.address))
+
+
+async def _pick_route(
+    runtime: Runtime,
+    store: OutboundStore,
+    conversation: ConversationFacts,
+    account_id: ChannelAccountId | None,
+    identifier_id: IdentityId | None,
+) -> tuple[ChannelAccount, IdentifierFacts]:
+    """The business address and the customer identity a reply goes through."""
+    ws = conversation.workspace_id
+    identities = await store.identifiers_of(ws, conversation.customer_id)
+    by_id = {i.id: i for i in identities}
+    ids = list(by_id)
+
+    ident: IdentifierFacts | None = None
+    if identifier_id is not None:
+        ident = by_id.get(identifier_id)
+        if ident is None:
+            raise NotFound("this identity is not one of the conversation's customer", field="identifier_id")
+
+    account: ChannelAccount | None = None
+    if account_id is not None:
+        account = runtime.directory.by_id(account_id)
+        if account is None or account.workspace_id != ws:
+            raise NotFound(
+                "no active channel account with that id in this workspace", field="channel_account_id"
+            )
+    elif ident is not None:
+        last = await store.last_account_of(ids, ident.id)
+        account = runtime.directory.by_id(last) if last is not None else None
+        if account is None:
+            account = _account_for_kind(runtime, conversation, ident)
+    else:
+        account = (
+            runtime.directory.by_id(conversation.channel_account_id)
+            if conversation.channel_account_id
+            else None
+        )
+        if account is None:
+            raise Conflict(
+                "the conversation's channel account is no longer active; choose channel_account_id",
+                field="channel_account_id",
+            )
+
+    if ident is None:
+        wrote = await store.last_identifier_on(account.id, ids)
+        if wrote is not None:
+            ident = by_id[wrote]
+        elif conversation.identifier_id is not None and conversation.identifier_id in by_id:
+            ident = by_id[conversation.identifier_id]
+        capabilities = runtime.adapters.get(account.channel).capabilities
+        if ident is None or not (
+            await store.last_customer_message(account.id, [ident.id])
+            or _addressable(capabilities, account, ident)
+        ):
+            ident = next((i for i in identities if _addressable(capabilities, account, i)), None)
+        if ident is None:
+            raise InvalidInput(
+                f"El cliente no tiene una dirección en {capabilities.display_name or account.channel} / "
+                f"the customer has no address on {account.channel}",
+                field="channel_account_id",
+            )
+        return account, ident
+
+    capabilities = runtime.adapters.get(account.channel).capabilities
+    if not (
+        await store.last_customer_message(account.id, [ident.id])
+        or _addressable(capabilities, account, ident)
+    ):
+        raise InvalidInput(
+            f"no se puede escribir a esa identidad ({ident.kind}) desde {account.channel} / "
+            f"a {ident.kind} identity cannot be written to from {account.channel}",
+            field="identifier_id",
+        )
+    return account, ident
+
+
+def _account_for_kind(
+    runtime: Runtime, conversation: ConversationFacts, ident: IdentifierFacts
+) -> ChannelAccount:
+    candidates = [
+        account
+        for account in runtime.directory.all()
+        if account.workspace_id == conversation.workspace_id
+        and account.channel in runtime.adapters.names()
+        and _addressable(runtime.adapters.get(account.channel).capabilities, account, ident)
+    ]
+    same_campaign = [a for a in candidates if a.campaign_id == conversation.campaign_id]
+    pool = same_campaign or candidates
+    if not pool:
+        raise InvalidInput(
+            f"ningún canal configurado puede escribir a esa identidad ({ident.kind}) / "
+            f"no configured channel account can write to a {ident.kind} identity",
+            field="identifier_id",
+        )
+    return pool[0]
+
+
+def _check_content(
+    capabilities: Capabilities,
+    channel: str,
+    text: str | None,
+    template: Template | None,
+    attachments: Sequence[Attachment],
+) -> None:
+    if template is not None and (text or attachments):
+        raise InvalidInput("send either a template or text/attachments, not both", field="template")
+    if template is None and not (text and text.strip()) and not attachments:
+        raise InvalidInput("the reply needs text, a template or an attachment", field="text")
+    if text is not None and len(text) > capabilities.max_text_length:
+        raise InvalidInput(
+            f"the text exceeds {capabilities.max_text_length} characters, the most {channel} carries",
+            field="text",
+        )
+    for index, attachment in enumerate(attachments):
+        if attachment.kind not in capabilities.attachments:
+            raise InvalidInput(
+                f"{channel} cannot send a {attachment.kind.value} attachment",
+                field=f"attachments[{index}].kind",
+            )
+
+
+async def send_reply(
+    runtime: Runtime,
+    *,
+    workspace_id: WorkspaceId,
+    conversation_id: ConversationId,
+    agent_id: AgentId | None,
+    text: str | None = None,
+    template: Template | None = None,
+    attachments: Sequence[Attachment] = (),
+    channel_account_id: ChannelAccountId | None = None,
+    identifier_id: IdentityId | None = None,
+    reply_to_message_id: MessageId | None = None,
+    auto_reply: bool = False,
+    require_assigned: bool = False,
+) -> QueuedReply:
+    """Check, store (``queued``) and publish one reply; raise before anything is stored otherwise.
+
+    ``require_assigned``: the caller is an agent and may only reply in a conversation assigned to
+    ``agent_id`` (``Forbidden`` otherwise).  Another workspace's conversation is ``NotFound``.
+    ``ReplyWindowClosed`` (HTTP 422, details: the approved templates) for free-form text outside
+    the window.  ``BrokerUnavailable`` when the reply could not be queued (it is then ``failed``).
+    """
+    now = runtime.clock()
+    message_id = MessageId(new_id())
+    try:
+        async with runtime.database.transaction() as session:
+            store = OutboundStore(session)
+            conversation = await store.conversation(workspace_id, conversation_id)
+            if conversation is None:
+                raise NotFound("no such conversation in this workspace", field="conversation_id")
+            if require_assigned and (agent_id is None or conversation.agent_id != agent_id):
+                raise Forbidden("an agent may only reply in conversations assigned to them")
+            account, ident = await _pick_route(
+                runtime, store, conversation, channel_account_id, identifier_id
+            )
+            adapter = runtime.adapters.get(account.channel)
+            capabilities = adapter.capabilities
+            _check_content(capabilities, account.channel, text, template, attachments)
+            last = await store.last_customer_message(account.id, [ident.id])
+            state = window_state(capabilities, last.created_at if last else None, now)
+            manifest = await store.campaign_manifest(account.campaign_id or conversation.campaign_id)
+            approved = templates_from_manifest(manifest, await store.account_name(account.id))
+            decision = decide_reply(
+                capabilities,
+                state,
+                template=template,
+                human=not auto_reply,
+                approved_templates=approved,
+                channel_name=capabilities.display_name or account.channel,
+            )
+            payload: dict[str, Any] = {"auto_reply": auto_reply}
+            if template is not None:
+                payload["template"] = template.model_dump(mode="json")
+            if attachments:
+                payload["attachments"] = [a.model_dump(mode="json", exclude_none=True) for a in attachments]
+            if decision.tag:
+                payload["tag"] = decision.tag
+            if reply_to_message_id is not None:
+                quoted = await store.inbound_message(conversation.id, reply_to_message_id)
+                if quoted is None or not quoted.external_id:
+                    raise NotFound(
+                        "no such customer message in this conversation", field="reply_to_message_id"
+                    )
+                payload["reply_to"] = quoted.external_id
+            elif capabilities.threading and last is not None and last.external_id:
+                payload["reply_to"] = last.external_id  # email: thread under the customer's last mail
+            if capabilities.threading and last is not None:
+                references = last.payload.get("references") or []
+                payload["references"] = [str(r) for r in references if isinstance(r, str)]
+                if isinstance(last.payload.get("subject"), str):
+                    payload["subject"] = last.payload["subject"]
+            await store.add_outbound(
+                message_id=message_id,
+                workspace_id=workspace_id,
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                identifier_id=ident.id,
+                channel=account.channel,
+                account_id=account.id,
+                agent_id=agent_id,
+                text=text if template is None else None,
+                payload=payload,
+                at=now,
+            )
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"the reply could not be stored: {type(exc).__name__}") from exc
+    try:
+        await runtime.transport.publish([_job(message_id, 1)])
+    except BrokerUnavailable as exc:
+        async with runtime.database.transaction() as session:
+            await OutboundStore(session).mark_failed(
+                message_id, {"code": exc.code, "message": "the reply could not be queued; send it again"}
+            )
+        raise
+    async with runtime.database.session() as session:
+        record = await OutboundStore(session).message(message_id)
+    assert record is not None  # committed above
+    log.info(
+        "reply_queued",
+        message_id=str(message_id),
+        conversation_id=str(conversation_id),
+        channel=record.channel,
+        template=template is not None,
+        tag=decision.tag,
+    )
+    return QueuedReply(record, state)
+
+
+def _job(message_id: MessageId, attempt: int) -> Message:
+    return Message(
+        body=json.dumps({"message_id": str(message_id), "attempt": attempt}).encode(),
+        routing_key=OUTBOUND_QUEUE,
+        message_id=f"{message_id}:{attempt}",
+    )
+
+
+# ---------------------------------------------------------------------------------- the worker
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    message_id: MessageId
+    state: Literal["sent", "failed", "retry", "skipped"]
+    attempt: int
+    external_id: str | None = None
+    error: Mapping[str, Any] | None = None
+
+
+def _error_dict(exc: CentralitaError, attempt: int) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message, "attempts": attempt}
+    provider_code = getattr(exc, "provider_code", None)
+    if provider_code is not None:
+        error["provider_code"] = provider_code
+    if exc.field is not None:
+        error["field"] = exc.field
+    return error
+
+
+def _outbound_message(
+    record: OutboundRecord, account: ChannelAccount, ident: IdentifierFacts
+) -> OutboundMessage:
+    payload = record.payload
+    try:
+        kind = AddressKind(ident.kind)
+    except ValueError:
+        kind = AddressKind.EXTERNAL
+    template = payload.get("template")
+    return OutboundMessage(
+        message_id=record.id,
+        workspace_id=record.workspace_id,
+        conversation_id=record.conversation_id,
+        channel=record.channel,
+        business_address=account.address,
+        recipient=Address(kind=kind, value=ident.value, scope=ident.scope, display_name=ident.display_name),
+        text=record.text,
+        attachments=tuple(Attachment.model_validate(a) for a in payload.get("attachments") or []),
+        template=Template.model_validate(template) if template else None,
+        reply_to=payload.get("reply_to"),
+        references=tuple(payload.get("references") or ()),
+        subject=payload.get("subject"),
+        tag=payload.get("tag"),
+        created_at=record.created_at,
+        auto_reply=bool(payload.get("auto_reply")),
+    )
+
+
+@dataclass
+class OutboundWorker:
+    """Consumes ``outbound``; one send per delivery, several in flight (``prefetch``)."""
+
+    runtime: Runtime
+    prefetch: int = 16
+    observers: list[Callable[[SendOutcome], None]] = field(default_factory=list)
+    _consumer: Consumer | None = field(default=None, init=False, repr=False)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.runtime.settings.outbound_attempts
+
+    async def start(self) -> None:
+        self._consumer = await self.runtime.transport.consume(
+            OUTBOUND_QUEUE, self.handle, prefetch=self.prefetch
+        )
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.cancel()
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            job = json.loads(delivery.body)
+            message_id = MessageId(uuid.UUID(str(job["message_id"])))
+            attempt = int(job.get("attempt", 1))
+        except (ValueError, KeyError, TypeError):
+            log.error("outbound_bad_job", message_id=delivery.message_id)
+            await delivery.reject()
+            return
+        try:
+            outcome = await self.deliver(message_id, attempt)
+            if outcome.state == "retry":
+                await self.runtime.transport.publish([_job(message_id, attempt + 1)])
+        except ServiceUnavailable as exc:
+            log.warning("outbound_retry_later", message_id=str(message_id), reason=exc.message)
+            await delivery.requeue()
+            return
+        await delivery.ack()
+        for observer in self.observers:
+            observer(outcome)
+
+    async def deliver(self, message_id: MessageId, attempt: int = 1) -> SendOutcome:
+        """Send one queued reply (the worker's step; also callable directly)."""
+        try:
+            async with self.runtime.database.session() as session:
+                store = OutboundStore(session)
+                record = await store.message(message_id)
+                ident = (
+                    await store.identifier(record.workspace_id, record.identifier_id)
+                    if record is not None and record.identifier_id is not None
+                    else None
+                )
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the outbound worker cannot read: {type(exc).__name__}") from exc
+        if record is None or record.direction != "out" or record.delivery_state != "queued":
+            return SendOutcome(message_id, "skipped", attempt)  # already settled (a redelivery)
+        account = (
+            self.runtime.directory.by_id(record.channel_account_id) if record.channel_account_id else None
+        )
+        if account is None or ident is None:
+            error = {
+                "code": "channel_account_missing" if account is None else "recipient_missing",
+                "message": "the channel account or the customer's identity is gone",
+                "attempts": attempt,
+            }
+            await self._fail(record, error)
+            return SendOutcome(message_id, "failed", attempt, error=error)
+        try:
+            adapter = self.runtime.adapters.get(record.channel)
+            receipt = await adapter.send(_outbound_message(record, account, ident), account)
+        except TransientChannelError as exc:
+            error = _error_dict(exc, attempt)
+            if attempt < self.max_attempts:
+                log.warning("outbound_transient", message_id=str(message_id), attempt=attempt, code=exc.code)
+                return SendOutcome(message_id, "retry", attempt, error=error)
+            await self._fail(record, error)
+            return SendOutcome(message_id, "failed", attempt, error=error)
+        except CentralitaError as exc:  # permanent: window closed, undeliverable, bad token, bad input
+            error = _error_dict(exc, attempt)
+            await self._fail(record, error)
+            return SendOutcome(message_id, "failed", attempt, error=error)
+        await self._settle(record, receipt.external_id, receipt.accepted_at)
+        log.info("reply_sent", message_id=str(message_id), channel=record.channel, attempt=attempt)
+        return SendOutcome(message_id, "sent", attempt, external_id=receipt.external_id)
+
+    async def _fail(self, record: OutboundRecord, error: Mapping[str, Any]) -> None:
+        log.warning(
+            "reply_failed",
+            message_id=str(record.id),
+            channel=record.channel,
+            code=error.get("code"),
+            provider_code=error.get("provider_code"),
+        )
+        try:
+            async with self.runtime.database.transaction() as session:
+                await OutboundStore(session).mark_failed(record.id, error)
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the outbound worker cannot write: {type(exc).__name__}") from exc
+
+    async def _settle(self, record: OutboundRecord, external_id: str, accepted_at: datetime) -> None:
+        for attempt in range(3):
+            try:
+                async with self.runtime.database.transaction() as session:
+                    store = OutboundStore(session)
+                    await store.mark_sent(record.id, external_id)
+                    if record.conversation_id is not None and not record.payload.get("auto_reply"):
+                        await store.first_response(record.conversation_id, accepted_at)
+                return
+            except (OSError, DBAPIError) as exc:
+                # The provider has it: requeueing would send it twice.  Try a little longer.
+                if attempt == 2:
+                    log.error("outbound_unrecorded_send", message_id=str(record.id), external_id=external_id)
+                    raise DatabaseUnavailable("a sent reply could not be recorded") from exc
+                await asyncio.sleep(0.5 * (attempt + 1))

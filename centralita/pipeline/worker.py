@@ -1,0 +1,301 @@
+"""The pipeline worker: ``ingest.<p>`` → store raw → parse → dedupe → identity → conversation → timeline.
+
+One transaction per raw delivery: the raw row, the messages and the conversation changes commit
+together, so a crash anywhere replays the whole delivery and the unique indexes make the replay
+change nothing.  After the commit the worker nudges the workspace's router (``route.<ws>``);
+the router also re-reads waiting conversations from the database, so a lost nudge delays a
+conversation but never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
+
+from centralita.envelope import RawEnvelope
+from centralita.pipeline.identity import identity_policy, observation_for
+from centralita.runtime import Runtime
+from core.channel import ChannelAccount
+from core.errors import DatabaseUnavailable, InvalidInput, ServiceUnavailable
+from core.events import (
+    DeliveryStatus,
+    InboundEvent,
+    InboundMessage,
+    MessageDeleted,
+    Postback,
+    Reaction,
+    ReadReceipt,
+    SystemNotice,
+)
+from core.ids import ConversationId, WorkspaceId
+from core.logging import get_logger
+from core.storage.inbound import InboundStore
+from core.transport.protocol import Consumer, Delivery, Message
+from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
+
+__all__ = ["Outcome", "Pipeline", "RouteNudge"]
+
+log = get_logger("centralita.pipeline")
+
+
+# Customer traffic that opens (or continues) a conversation; the rest only joins an open one.
+_OPENS = (InboundMessage, Postback)
+_TIMELINE_ONLY = (Reaction, MessageDeleted, ReadReceipt, SystemNotice)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteNudge:
+    workspace_id: WorkspaceId
+    conversation_id: ConversationId
+    reason: str  # "opened", "message"
+
+
+@dataclass
+class Outcome:
+    duplicate: bool = False
+    stored_messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    unknown_accounts: int = 0
+    nudges: list[RouteNudge] = field(default_factory=list)
+
+
+class Pipeline:
+    """Consumes every ingest partition; each partition is processed strictly in order, in batches.
+
+    A partition's deliveries are drained up to ``batch_max`` at a time and processed in one
+    transaction (group commit), each inside its own savepoint so a poison delivery is parked
+    without taking its neighbours down; then the routing nudges go out as one confirmed batch
+    and the deliveries are acknowledged.  Nothing is acknowledged before it is committed.
+    """
+
+    def __init__(self, runtime: Runtime, *, batch_max: int = 100):
+        self.runtime = runtime
+        self.batch_max = batch_max
+        self._consumers: list[Consumer] = []
+        self._declared: set[WorkspaceId] = set()
+        self._lanes: dict[int, asyncio.Queue[Delivery]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.observers: list[Callable[[RawEnvelope, Outcome], None]] = []
+
+    # ------------------------------------------------------------------ consuming
+    async def start(self) -> None:
+        for p in range(self.runtime.settings.ingest_partitions):
+            lane: asyncio.Queue[Delivery] = asyncio.Queue()
+            self._lanes[p] = lane
+            self._tasks.append(asyncio.create_task(self._drain(lane), name=f"pipeline-lane-{p}"))
+            self._consumers.append(
+                await self.runtime.transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
+            )
+
+    async def stop(self) -> None:
+        for consumer in self._consumers:
+            await consumer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._consumers.clear()
+        self._tasks.clear()
+
+    async def _drain(self, lane: asyncio.Queue[Delivery]) -> None:
+        while True:
+            batch = [await lane.get()]
+            while len(batch) < self.batch_max and not lane.empty():
+                batch.append(lane.get_nowait())
+            try:
+                await self.handle_batch(batch)
+            except ServiceUnavailable as exc:
+                log.warning("pipeline_batch_retry", reason=exc.message, deliveries=len(batch))
+                for delivery in batch:
+                    await delivery.requeue()
+
+    async def handle(self, delivery: Delivery) -> None:
+        """One delivery on its own (``centralita ingest`` and tests)."""
+        await self.handle_batch([delivery])
+
+    async def handle_batch(self, batch: Sequence[Delivery]) -> None:
+        parsed: list[tuple[Delivery, RawEnvelope | None]] = []
+        for delivery in batch:
+            try:
+                parsed.append((delivery, RawEnvelope.from_delivery(delivery)))
+            except InvalidInput:
+                log.error("pipeline_bad_envelope", message_id=delivery.message_id)
+                parsed.append((delivery, None))
+        results: list[tuple[Delivery, RawEnvelope | None, Outcome | None]] = []
+        try:
+            async with self.runtime.database.transaction() as session:
+                store = InboundStore(session)
+                for delivery, envelope in parsed:
+                    if envelope is None:
+                        results.append((delivery, None, None))
+                        continue
+                    try:
+                        async with session.begin_nested():
+                            outcome = await self._process(store, envelope)
+                    except InvalidInput as exc:
+                        # The ingress validated this body; if it no longer parses it is poison: park it.
+                        log.error(
+                            "pipeline_unparseable",
+                            raw_delivery_id=str(envelope.raw_delivery_id),
+                            reason=exc.message,
+                        )
+                        outcome = None
+                    results.append((delivery, envelope, outcome))
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
+        nudges = [n for _, _, outcome in results if outcome is not None for n in outcome.nudges]
+        await self.publish_nudges(nudges)
+        for delivery, envelope, outcome in results:
+            if outcome is None:
+                await delivery.reject()
+                continue
+            await delivery.ack()
+            for observer in self.observers:
+                observer(envelope, outcome)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ processing
+    async def process(self, envelope: RawEnvelope) -> Outcome:
+        """Process one raw delivery in its own transaction (``centralita ingest``)."""
+        async with self.runtime.database.transaction() as session:
+            outcome = await self._process(InboundStore(session), envelope)
+        await self.publish_nudges(outcome.nudges)
+        return outcome
+
+    async def _process(self, store: InboundStore, envelope: RawEnvelope) -> Outcome:
+        adapter = self.runtime.adapters.get(envelope.channel)
+        events = adapter.parse(envelope.body, received_at=envelope.received_at)
+        outcome = Outcome()
+        if not await store.record_raw(
+            envelope.raw_delivery_id,
+            envelope.channel,
+            envelope.received_at,
+            envelope.headers,
+            envelope.body,
+            envelope.body_sha256,
+        ):
+            outcome.duplicate = True
+            return outcome
+        workspace: WorkspaceId | None = None
+        for event in events:
+            event = event.model_copy(update={"raw_delivery_id": envelope.raw_delivery_id})
+            account = self.runtime.directory.find(envelope.channel, event.business_address)
+            if account is None:
+                outcome.unknown_accounts += 1
+                log.warning(
+                    "pipeline_unknown_account",
+                    channel=envelope.channel,
+                    raw_delivery_id=str(envelope.raw_delivery_id),
+                    kind=event.kind,
+                )
+                continue
+            workspace = account.workspace_id
+            await self._apply(store, account, event, outcome)
+        if workspace is not None:
+            await store.mark_raw(envelope.raw_delivery_id, workspace_id=workspace, status="processed")
+        elif outcome.unknown_accounts:
+            await store.mark_raw(
+                envelope.raw_delivery_id,
+                workspace_id=None,
+                status="unroutable",
+                error="no channel account is configured for this address",
+            )
+        return outcome
+
+    async def _apply(
+        self, store: InboundStore, account: ChannelAccount, event: InboundEvent, outcome: Outcome
+    ) -> None:
+        now = self.runtime.clock()
+        if isinstance(event, DeliveryStatus):
+            errors = [e.model_dump(exclude_none=True) for e in event.errors]
+            if await store.apply_status(event.channel, event.external_id, event.status, errors):
+                outcome.statuses += 1
+            return
+        if not isinstance(event, _OPENS + _TIMELINE_ONLY):
+            return  # echoes of our own sends, ignored webhook fields
+        policy = identity_policy(
+            a for a in self.runtime.directory.all() if a.workspace_id == account.workspace_id
+        )
+        observation = observation_for(
+            event, account, default_region=self.runtime.settings.identity_default_region, policy=policy
+        )
+        sender = await store.resolve_sender(
+            account.workspace_id, observation, now, policy=policy, display_name=event.sender.display_name
+        )
+        opens = isinstance(event, _OPENS) and not (isinstance(event, InboundMessage) and event.automated)
+        conversation_id = await store.open_conversation_of(
+            account.workspace_id, account.campaign_id, sender.customer_id
+        )
+        opened = False
+        if conversation_id is None and opens:
+            conversation_id = await store.open_conversation(
+                account.workspace_id,
+                account.campaign_id,
+                sender.customer_id,
+                event.channel,
+                account.id,
+                event.timestamp,
+                identifier_id=sender.identifier_id,
+            )
+            opened = True
+        stored = await store.add_inbound(
+            workspace_id=account.workspace_id,
+            conversation_id=conversation_id,
+            sender=sender,
+            kind=event.kind,
+            channel=event.channel,
+            account_id=account.id,
+            external_id=event.external_id,
+            text=getattr(event, "text", None),
+            payload=json.loads(event.model_dump_json(exclude_none=True)),
+            created_at=event.timestamp,
+            stored_at=now,
+            raw_delivery_id=event.raw_delivery_id,
+        )
+        if not stored:
+            outcome.duplicates += 1
+            return
+        outcome.stored_messages += 1
+        if conversation_id is not None and opens:
+            await store.customer_wrote(
+                conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
+            )
+            outcome.nudges.append(
+                RouteNudge(account.workspace_id, conversation_id, "opened" if opened else "message")
+            )
+        log.info(
+            "message_stored",
+            kind=event.kind,
+            channel=event.channel,
+            workspace_id=str(account.workspace_id),
+            customer_id=str(sender.customer_id),
+            conversation_id=str(conversation_id) if conversation_id else None,
+        )
+
+    # ------------------------------------------------------------------ routing nudges
+    async def publish_nudges(self, nudges: Sequence[RouteNudge]) -> None:
+        if not nudges:
+            return
+        for ws in {n.workspace_id for n in nudges} - self._declared:
+            await self.runtime.transport.declare(workspace_topology(str(ws)))
+            self._declared.add(ws)
+        await self.runtime.transport.publish(
+            [
+                Message(
+                    body=json.dumps(
+                        {
+                            "type": "conversation",
+                            "conversation_id": str(n.conversation_id),
+                            "reason": n.reason,
+                        }
+                    ).encode(),
+                    exchange=ROUTE_EXCHANGE,
+                    routing_key=route_queue(str(n.workspace_id)),
+                    message_id=f"{n.conversation_id}:{n.reason}",
+                )
+                for n in nudges
+            ]
+        )

@@ -1,0 +1,449 @@
+"""Conversations as agents and supervisors work them.
+
+- ``GET /api/conversations`` — an agent's own (assigned or offered to them); a supervisor's whole
+  workspace, filtered by ``status``, ``queue_id``, ``agent_id``.  Newest first, ``?limit=`` and
+  ``?cursor=`` in, ``next_cursor`` out.
+- ``GET /api/conversations/{conversation_id}`` — one conversation, its reply window, and the
+  customer's cross-channel timeline (every message of the customer, every conversation; the most
+  recent ``?limit=`` entries oldest first, ``next_cursor`` reaching further back).
+- ``POST /api/conversations/{conversation_id}/notes`` — an internal note, never sent.
+- ``POST /api/conversations/{conversation_id}/close`` — close with a disposition validated
+  against the campaign's ``dispositions``; a disposition may schedule a follow-up that re-enters
+  routing when due (``centralita.followups``).
+
+Agents see the conversations assigned or offered to them (403 for the rest of their
+workspace) and act only on those assigned to them; supervisors see and act on any of the
+workspace.  Another workspace's id is a 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from centralita.runtime import Runtime
+from centralita.web.api._json import json_body, path_uuid, query_int
+from centralita.web.api._publish import publish_router_inputs
+from centralita.web.auth import require
+from centralita.web.keys import FOLLOWUPS, RUNTIME
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
+from core.ids import ConversationId
+from core.records import TimelineEntry
+from core.reply_window import WindowState, window_state
+from core.storage.tokens import Principal
+from core.storage.work import CONVERSATION_STATUSES, WorkConversation, WorkStore
+from router.wire import ConversationClosedInput
+
+__all__ = [
+    "actor_of",
+    "conversation_json",
+    "decode_cursor",
+    "encode_cursor",
+    "entry_json",
+    "iso",
+    "load_conversation",
+    "optional_uuid",
+    "routes",
+]
+
+routes = web.RouteTableDef()
+
+DISPOSITION_FIELDS = ("date", "amount", "note")
+MAX_NOTE = 10_000
+
+
+# ------------------------------------------------------------------------------------ shared helpers
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def encode_cursor(cursor: tuple[datetime, uuid.UUID] | None) -> str | None:
+    if cursor is None:
+        return None
+    raw = f"{cursor[0].isoformat()}|{cursor[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(request: web.Request) -> tuple[datetime, uuid.UUID] | None:
+    raw = request.query.get("cursor")
+    if not raw:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        at, _, ident = text.partition("|")
+        parsed = datetime.fromisoformat(at)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), uuid.UUID(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+
+
+def optional_uuid(body: Mapping[str, Any], name: str) -> uuid.UUID | None:
+    raw = body.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{name} must be a UUID string", field=name)
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a UUID", field=name) from None
+
+
+def actor_of(principal: Principal) -> str:
+    """Who acted, for the router's records: the agent, or the token when it has no agent."""
+    return f"agent:{principal.agent_id}" if principal.agent_id else f"token:{principal.token_id}"
+
+
+def _window(runtime: Runtime, conv: WorkConversation) -> WindowState | None:
+    try:
+        capabilities = runtime.adapters.get(conv.channel).capabilities
+    except UnknownChannel:  # a channel this process does not run: no window to show
+        return None
+    return window_state(capabilities, conv.last_customer_message_at, runtime.clock())
+
+
+def conversation_json(runtime: Runtime, conv: WorkConversation, principal: Principal) -> dict[str, Any]:
+    window = _window(runtime, conv)
+    offers = conv.offers
+    if principal.role == "agent":
+        offers = tuple(o for o in offers if o.agent_id == principal.agent_id)
+    return {
+        "id": str(conv.id),
+        "status": conv.status,
+        "channel": conv.channel,
+        "channel_account_id": str(conv.channel_account_id) if conv.channel_account_id else None,
+        "customer": {"id": str(conv.customer_id), "name": conv.customer_name},
+        "queue": {"id": str(conv.queue_id), "name": conv.queue_name} if conv.queue_id else None,
+        "agent_id": str(conv.agent_id) if conv.agent_id else None,
+        "campaign_id": str(conv.campaign_id) if conv.campaign_id else None,
+        "priority": conv.priority,
+        "opened_at": iso(conv.opened_at),
+        "enqueued_at": iso(conv.enqueued_at),
+        "assigned_at": iso(conv.assigned_at),
+        "first_response_at": iso(conv.first_response_at),
+        "closed_at": iso(conv.closed_at),
+        "last_customer_message_at": iso(conv.last_customer_message_at),
+        "window_closes_at": iso(window.closes_at) if window is not None else None,
+        "window": window.to_dict() | {"always_open": window.always_open} if window is not None else None,
+        "offers": [
+            {"offer_id": str(o.offer_id), "agent_id": str(o.agent_id), "expires_at": iso(o.expires_at)}
+            for o in offers
+        ],
+        "disposition": conv.disposition,
+        "follow_up_at": iso(conv.follow_up_at),
+    }
+
+
+def entry_json(e: TimelineEntry) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "at": e.created_at.isoformat(),
+        "conversation_id": str(e.conversation_id) if e.conversation_id else None,
+        "channel": e.channel,
+        "direction": e.direction,
+        "kind": e.kind,
+        "text": e.text,
+        "agent_id": str(e.agent_id) if e.agent_id else None,
+        "delivery_state": e.delivery_state,
+    }
+
+
+async def load_conversation(
+    request: web.Request, principal: Principal, *, assigned: bool = False
+) -> WorkConversation:
+    """The conversation of the path, as the principal may see it (404 outside the workspace).
+
+    Agents: 403 unless it is assigned or offered to them (``assigned``: assigned to them)."""
+    conversation_id = path_uuid(request, "conversation_id")
+    async with request.app[RUNTIME].database.session() as session:
+        conv = await WorkStore(session).conversation(principal.workspace_id, conversation_id)
+    if conv is None:
+        raise NotFound("no such conversation", field="conversation_id")
+    if principal.role == "agent":
+        if principal.agent_id is None:
+            raise Forbidden("this token is not an agent's")
+        if assigned and conv.agent_id != principal.agent_id:
+            raise Forbidden("this conversation is not assigned to you")
+        if not conv.visible_to(principal.agent_id):
+            raise Forbidden("this conversation is not assigned or offered to you")
+    return conv
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@routes.get("/api/conversations")
+async def list_conversations(request: web.Request) -> web.Response:
+    """List conversations: an agent's own, or the workspace's for supervisors."""
+    principal = await require(request, "agent")
+    status = request.query.get("status")
+    if status is not None and status not in CONVERSATION_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(CONVERSATION_STATUSES)}", field="status")
+    queue_id = optional_uuid(request.query, "queue_id")
+    agent_id = optional_uuid(request.query, "agent_id")
+    limit = query_int(request, "limit", 50, high=200)
+    visible_to = None
+    if principal.role == "agent":
+        if principal.agent_id is None:
+            raise Forbidden("this token is not an agent's")
+        visible_to = principal.agent_id
+    runtime = request.app[RUNTIME]
+    async with runtime.database.session() as session:
+        items, cursor = await WorkStore(session).conversations(
+            principal.workspace_id,
+            visible_to=visible_to,
+            status=status,
+            queue_id=queue_id,
+            agent_id=agent_id,
+            limit=limit,
+            before=decode_cursor(request),
+        )
+    return web.json_response(
+        {
+            "items": [conversation_json(runtime, c, principal) for c in items],
+            "next_cursor": encode_cursor(cursor),
+        }
+    )
+
+
+@routes.get("/api/conversations/{conversation_id}")
+async def get_conversation(request: web.Request) -> web.Response:
+    """A conversation with its reply window and the customer's cross-channel timeline."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal)
+    limit = query_int(request, "limit", 50, high=200)
+    runtime = request.app[RUNTIME]
+    async with runtime.database.session() as session:
+        entries, cursor = await WorkStore(session).timeline(
+            principal.workspace_id, conv.customer_id, limit=limit, before=decode_cursor(request)
+        )
+    body = conversation_json(runtime, conv, principal)
+    body["timeline"] = [entry_json(e) for e in entries]
+    body["next_cursor"] = encode_cursor(cursor)
+    return web.json_response(body)
+
+
+# ------------------------------------------------------------------------------------ notes
+
+
+@routes.post("/api/conversations/{conversation_id}/notes")
+async def add_note(request: web.Request) -> web.Response:
+    """Add an internal note to the conversation; it is never sent to the customer."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal)
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("text must be a non-empty string", field="text")
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(f"text must be at most {MAX_NOTE} characters", field="text")
+    runtime = request.app[RUNTIME]
+    async with runtime.database.transaction() as session:
+        entry = await WorkStore(session).add_note(conv, principal.agent_id, text, runtime.clock())
+    return web.json_response(entry_json(entry), status=201)
+
+
+# ------------------------------------------------------------------------------------ closing
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _known_dispositions(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    raw = manifest.get("dispositions")
+    if not isinstance(raw, list):
+        return {}
+    return {str(d["code"]): dict(d) for d in raw if isinstance(d, Mapping) and d.get("code")}
+
+
+def _date_field(value: Any) -> date:
+    if not isinstance(value, str):
+        raise InvalidInput("disposition.date must be a date (YYYY-MM-DD)", field="disposition.date")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("disposition.date must be a date (YYYY-MM-DD)", field="disposition.date") from None
+
+
+def _amount_field(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput("disposition.amount must be a positive number", field="disposition.amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidInput(
+            "disposition.amount must be a positive number", field="disposition.amount"
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidInput("disposition.amount must be a positive number", field="disposition.amount")
+    return str(amount)
+
+
+def _note_field(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("disposition.note must be a non-empty string", field="disposition.note")
+    if len(value) > MAX_NOTE:
+        raise InvalidInput(
+            f"disposition.note must be at most {MAX_NOTE} characters", field="disposition.note"
+        )
+    return value
+
+
+def _follow_up_at(body: Mapping[str, Any], now: datetime) -> datetime | None:
+    raw = body.get("follow_up_at")
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidInput("follow_up_at must be an ISO 8601 date-time", field="follow_up_at")
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("follow_up_at must be an ISO 8601 date-time", field="follow_up_at") from None
+    if when.tzinfo is None:
+        raise InvalidInput("follow_up_at needs a time zone offset (e.g. Z or -05:00)", field="follow_up_at")
+    if when <= now:
+        raise InvalidInput("follow_up_at must be in the future", field="follow_up_at")
+    return when.astimezone(UTC)
+
+
+def _disposition(
+    raw: Any, known: Mapping[str, dict[str, Any]], today: date
+) -> tuple[dict[str, Any], dict[str, Any] | None, date | None]:
+    """The validated disposition to store, its manifest entry's follow-up, and its date."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput('disposition must be an object {"code": ...}', field="disposition")
+    for key in raw:
+        if key not in ("code", *DISPOSITION_FIELDS):
+            raise InvalidInput(f"unknown field {key!r}", field=f"disposition.{key}")
+    code = raw.get("code")
+    codes = sorted(known)
+    if not isinstance(code, str) or code not in known:
+        listed = ", ".join(codes) or "none"
+        raise InvalidInput(
+            f"unknown disposition code {code!r}; this campaign's codes: {listed}",
+            field="disposition.code",
+            details={"codes": codes},
+        )
+    spec = known[code]
+    requires = [str(f) for f in spec.get("requires") or []]
+    missing = [f for f in requires if raw.get(f) in (None, "")]
+    if missing:
+        fields = ", ".join(f"disposition.{f}" for f in missing)
+        raise InvalidInput(
+            f"the disposition {code!r} requires {fields}",
+            field=f"disposition.{missing[0]}",
+            details={"missing": [f"disposition.{f}" for f in missing]},
+        )
+    stored: dict[str, Any] = {"code": code, "label": spec.get("label") or code}
+    promised: date | None = None
+    if raw.get("date") is not None:
+        promised = _date_field(raw["date"])
+        stored["date"] = promised.isoformat()
+    if raw.get("amount") is not None:
+        stored["amount"] = _amount_field(raw["amount"])
+    if raw.get("note") is not None:
+        stored["note"] = _note_field(raw["note"])
+    follow_up = spec.get("schedules_follow_up")
+    follow_up = dict(follow_up) if isinstance(follow_up, Mapping) else None
+    if follow_up is not None and follow_up.get("on_field") == "date":
+        if promised is None:
+            raise InvalidInput(
+                f"the disposition {code!r} schedules its follow-up on disposition.date",
+                field="disposition.date",
+            )
+        if promised < today:
+            raise InvalidInput("disposition.date cannot be in the past", field="disposition.date")
+    return stored, follow_up, promised
+
+
+@routes.post("/api/conversations/{conversation_id}/close")
+async def close_conversation(request: web.Request) -> web.Response:
+    """Close the conversation with a disposition (wrap-up code) and an optional follow-up."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal, assigned=True)
+    runtime = request.app[RUNTIME]
+    if conv.status == "closed":
+        # Re-announce: if the first close's announcement was lost the router learns it now.
+        await publish_router_inputs(
+            runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
+        )
+        raise Conflict("the conversation is already closed", field="conversation_id")
+    body = await json_body(request)
+    for key in body:
+        if key not in ("disposition", "follow_up_at"):
+            raise InvalidInput(f"unknown field {key!r}", field=key)
+    now = runtime.clock()
+    async with runtime.database.session() as session:
+        store = WorkStore(session)
+        manifest, timezone = await store.campaign(conv.campaign_id)
+    zone = _zone(timezone)
+    today = now.astimezone(zone).date()
+    known = _known_dispositions(manifest)
+    disposition: dict[str, Any] | None = None
+    follow_up: dict[str, Any] | None = None
+    promised: date | None = None
+    if body.get("disposition") is not None:
+        disposition, follow_up, promised = _disposition(body["disposition"], known, today)
+    elif known:
+        raise InvalidInput(
+            f"choose a disposition: {', '.join(sorted(known))}",
+            field="disposition",
+            details={"codes": sorted(known)},
+        )
+    explicit = _follow_up_at(body, now)
+    due: datetime | None = None
+    if explicit is not None:
+        due = explicit
+    elif follow_up is not None and follow_up.get("after_days"):
+        due = now + timedelta(days=int(follow_up["after_days"]))
+    elif follow_up is not None and promised is not None:
+        due = datetime.combine(promised, time(0, 0), tzinfo=zone).astimezone(UTC)
+    doc: dict[str, Any] = dict(disposition or {})
+    doc["closed_by"] = actor_of(principal)
+    if due is not None:
+        queue = None
+        async with runtime.database.session() as session:
+            store = WorkStore(session)
+            if follow_up is not None and follow_up.get("queue"):
+                queue = await store.queue_named(principal.workspace_id, str(follow_up["queue"]))
+            elif conv.queue_id is not None:
+                queue = await store.queue(principal.workspace_id, conv.queue_id)
+        if queue is None and explicit is not None:
+            raise InvalidInput("there is no queue to follow this conversation up in", field="follow_up_at")
+        doc["follow_up"] = {
+            "due_at": due.isoformat(),
+            "queue": queue.name if queue is not None else (follow_up or {}).get("queue"),
+            "queue_id": str(queue.id) if queue is not None else None,
+            "template": (follow_up or {}).get("template"),
+        }
+    async with runtime.database.transaction() as session:
+        closed = await WorkStore(session).close(
+            principal.workspace_id, ConversationId(conv.id), disposition=doc, closed_at=now, follow_up_at=due
+        )
+    if not closed:
+        raise Conflict("the conversation is already closed", field="conversation_id")
+    await publish_router_inputs(
+        runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
+    )
+    followups = request.app.get(FOLLOWUPS)
+    if due is not None and followups is not None and due <= now + timedelta(seconds=followups.interval_s):
+        followups.poke()
+    async with runtime.database.session() as session:
+        after = await WorkStore(session).conversation(principal.workspace_id, conv.id)
+    if after is None:  # deleted meanwhile: nothing in the product deletes conversations
+        raise NotFound("no such conversation", field="conversation_id")
+    return web.json_response(conversation_json(runtime, after, principal))

@@ -1,0 +1,139 @@
+"""``GET /api/queues/stats``: each queue of the workspace right now, and its day so far.
+
+Computed from the database, so any server answers (the API server need not be the workspace's
+active router).  Per active queue:
+
+- ``waiting``, ``offered``: conversations in the queue now; ``longest_wait_s``: since the oldest
+  of them entered it (``enqueued_at``).
+- ``agents``: agents eligible for the queue (its required skills at the loosest expansion step,
+  capacity on one of its channels) by presence — ``available`` (nothing in hand), ``busy``
+  (available with work or a pending offer, or in wrap-up), ``away``, ``offline`` — presence as
+  the live router stored it (``agent.presence``).
+- ``answered_today``: conversations of the queue first assigned since the start of the queue's
+  local day (its business-hours time zone, else its campaign's, else UTC);
+  ``answered_within_sla_today``: of those, assigned within the SLA's ``answer_within_s`` of
+  entering the queue; ``sla_pct_today``: their percentage (``null`` before the first answer).
+
+The live router publishes the same figures (``QueueStats``) on the ``events`` topic exchange with
+routing key ``queue.stats.<workspace_id>`` every few seconds, for dashboards (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from centralita.web.api.conversations import iso
+from centralita.web.auth import require
+from centralita.web.keys import RUNTIME
+from core.storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
+
+__all__ = ["eligible", "queue_day", "routes"]
+
+routes = web.RouteTableDef()
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def queue_day(queue: QueueRecord, now: datetime) -> tuple[ZoneInfo, datetime]:
+    """The queue's time zone and the start of its current local day (UTC)."""
+    hours = queue.config.get("business_hours")
+    name = hours.get("timezone") if isinstance(hours, Mapping) else None
+    zone = _zone(name or queue.campaign_timezone)
+    local = now.astimezone(zone)
+    return zone, datetime.combine(local.date(), time(0, 0), tzinfo=zone).astimezone(UTC)
+
+
+def eligible(agent: AgentRecord, queue: QueueRecord) -> bool:
+    """Could the agent ever serve the queue: required skills at the loosest expansion step and
+    capacity on one of its channels."""
+    if not agent.active:
+        return False
+    required = queue.config.get("required_skills") or {}
+    steps = [s.get("min_proficiency") for s in queue.config.get("expansion") or [] if isinstance(s, Mapping)]
+    loosest = min((int(s) for s in steps if s is not None), default=None)
+    for skill, level in dict(required).items():
+        need = int(level) if loosest is None else min(int(level), loosest)
+        if agent.skills.get(str(skill), 0) < need:
+            return False
+    channels = [str(c) for c in queue.config.get("channels") or []]
+    return not channels or any(agent.capacity.get(c, 0) > 0 for c in channels)
+
+
+def _agent_counts(agents: Sequence[AgentRecord]) -> dict[str, int]:
+    available = [a for a in agents if a.presence == "available"]
+    return {
+        "available": sum(1 for a in available if not a.open_conversations and not a.pending_offers),
+        "busy": sum(1 for a in available if a.open_conversations or a.pending_offers)
+        + sum(1 for a in agents if a.presence == "wrap_up"),
+        "away": sum(1 for a in agents if a.presence == "away"),
+        "offline": sum(1 for a in agents if a.presence == "offline"),
+    }
+
+
+def _queue_json(
+    queue: QueueRecord,
+    live: QueueLive,
+    answered: Sequence[AnsweredConversation],
+    agents: Sequence[AgentRecord],
+    now: datetime,
+) -> dict[str, Any]:
+    zone, day_start = queue_day(queue, now)
+    sla = queue.config.get("sla") if isinstance(queue.config.get("sla"), Mapping) else None
+    threshold = float(sla["answer_within_s"]) if sla and sla.get("answer_within_s") is not None else None
+    today = [a for a in answered if a.queue_id == queue.id and a.assigned_at >= day_start]
+    within = (
+        sum(1 for a in today if (a.assigned_at - a.enqueued_at).total_seconds() <= threshold)
+        if threshold is not None
+        else None
+    )
+    oldest = live.oldest_enqueued_at
+    return {
+        "queue_id": str(queue.id),
+        "name": queue.name,
+        "display_name": queue.config.get("display_name"),
+        "campaign_id": str(queue.campaign_id) if queue.campaign_id else None,
+        "priority": queue.priority,
+        "waiting": live.waiting,
+        "offered": live.offered,
+        "longest_wait_s": max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
+        "agents": _agent_counts([a for a in agents if eligible(a, queue)]),
+        "day": now.astimezone(zone).date().isoformat(),
+        "timezone": zone.key,
+        "answered_today": len(today),
+        "answered_within_sla_today": within,
+        "sla_pct_today": round(100.0 * within / len(today), 2) if within is not None and today else None,
+        "sla_target_pct": float(sla["target_pct"]) if sla and sla.get("target_pct") is not None else None,
+        "sla_threshold_s": threshold,
+    }
+
+
+@routes.get("/api/queues/stats")
+async def queue_stats(request: web.Request) -> web.Response:
+    """Live statistics per queue: waiting, longest wait, agents, answered and SLA % today."""
+    principal = await require(request, "supervisor")
+    runtime = request.app[RUNTIME]
+    now = runtime.clock()
+    async with runtime.database.session() as session:
+        store = WorkStore(session)
+        queues = await store.queues(principal.workspace_id)
+        live = await store.queue_live(principal.workspace_id)
+        agents = await store.agents(principal.workspace_id)
+        since = min((queue_day(q, now)[1] for q in queues), default=now)
+        answered = await store.answered_since(principal.workspace_id, since)
+    return web.json_response(
+        {
+            "workspace_id": str(principal.workspace_id),
+            "at": iso(now),
+            "queues": [_queue_json(q, live.get(q.id, QueueLive()), answered, agents, now) for q in queues],
+        }
+    )

@@ -1,0 +1,146 @@
+"""Moving conversations between queues and agents, and why the router decided what it did.
+
+- ``POST /api/conversations/{conversation_id}/transfer`` ``{"queue_id"}`` or ``{"agent_id"}`` —
+  the agent holding it (or a supervisor) hands it on: publishes ``TransferInput``; 202.
+- ``POST /api/conversations/{conversation_id}/assign`` ``{"agent_id"}`` — supervisor's
+  force-assign: publishes ``ForceAssignInput``; 202.
+- ``POST /api/conversations/{conversation_id}/requeue`` ``{"queue_id"?}`` — supervisor: back to
+  waiting (in another queue if given): publishes ``RequeueInput``; 202.
+- ``GET /api/conversations/{conversation_id}/routing`` — every stored routing decision for the
+  conversation, oldest first: candidates, who was filtered and why, scores, winner.
+
+The router carries the moves out and writes the new state; 202 means it was told (confirmed by
+the broker).  Ids in bodies are looked up in the token's workspace: unknown ones are a 404
+naming the field.  A closed conversation cannot be moved (409).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from centralita.web.api._json import json_body
+from centralita.web.api._publish import publish_router_inputs
+from centralita.web.api.conversations import actor_of, iso, load_conversation, optional_uuid
+from centralita.web.auth import require
+from centralita.web.keys import RUNTIME
+from core.errors import Conflict, InvalidInput, NotFound
+from core.ids import WorkspaceId
+from core.storage.tokens import Principal
+from core.storage.work import WorkConversation, WorkStore
+from router.wire import ForceAssignInput, RequeueInput, TransferInput
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+def _only(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise InvalidInput(f"unknown field {key!r}", field=key)
+
+
+def _open(conv: WorkConversation) -> None:
+    if conv.status == "closed":
+        raise Conflict("the conversation is closed", field="conversation_id")
+
+
+async def _check_queue(request: web.Request, ws: WorkspaceId, queue_id: uuid.UUID) -> None:
+    async with request.app[RUNTIME].database.session() as session:
+        queue = await WorkStore(session).queue(ws, queue_id)
+    if queue is None or not queue.active:
+        raise NotFound("no such queue in this workspace", field="queue_id")
+
+
+async def _check_agent(request: web.Request, ws: WorkspaceId, agent_id: uuid.UUID) -> None:
+    async with request.app[RUNTIME].database.session() as session:
+        agent = await WorkStore(session).agent(ws, agent_id)
+    if agent is None or not agent.active:
+        raise NotFound("no such agent in this workspace", field="agent_id")
+
+
+async def _accepted(request: web.Request, principal: Principal, model: BaseModel) -> web.Response:
+    await publish_router_inputs(request.app[RUNTIME], principal.workspace_id, [model])
+    return web.json_response(
+        {"status": "accepted", "router_input": model.model_dump(mode="json")}, status=202
+    )
+
+
+@routes.post("/api/conversations/{conversation_id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """Transfer the conversation to a queue or to an agent."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal, assigned=True)
+    _open(conv)
+    body = await json_body(request)
+    _only(body, ("queue_id", "agent_id"))
+    queue_id = optional_uuid(body, "queue_id")
+    agent_id = optional_uuid(body, "agent_id")
+    if (queue_id is None) == (agent_id is None):
+        raise InvalidInput("send exactly one of queue_id or agent_id", field="queue_id")
+    if queue_id is not None:
+        await _check_queue(request, principal.workspace_id, queue_id)
+    if agent_id is not None:
+        await _check_agent(request, principal.workspace_id, agent_id)
+    model = TransferInput(
+        conversation_id=conv.id, to_queue_id=queue_id, to_agent_id=agent_id, actor=actor_of(principal)
+    )
+    return await _accepted(request, principal, model)
+
+
+@routes.post("/api/conversations/{conversation_id}/assign")
+async def force_assign(request: web.Request) -> web.Response:
+    """Force-assign the conversation to an agent (supervisor)."""
+    principal = await require(request, "supervisor")
+    conv = await load_conversation(request, principal)
+    _open(conv)
+    body = await json_body(request)
+    _only(body, ("agent_id",))
+    agent_id = optional_uuid(body, "agent_id")
+    if agent_id is None:
+        raise InvalidInput("agent_id is required", field="agent_id")
+    await _check_agent(request, principal.workspace_id, agent_id)
+    model = ForceAssignInput(conversation_id=conv.id, agent_id=agent_id, actor=actor_of(principal))
+    return await _accepted(request, principal, model)
+
+
+@routes.post("/api/conversations/{conversation_id}/requeue")
+async def requeue(request: web.Request) -> web.Response:
+    """Put the conversation back to waiting, in its queue or another (supervisor)."""
+    principal = await require(request, "supervisor")
+    conv = await load_conversation(request, principal)
+    _open(conv)
+    body = await json_body(request) if request.can_read_body else {}
+    _only(body, ("queue_id",))
+    queue_id = optional_uuid(body, "queue_id")
+    if queue_id is not None:
+        await _check_queue(request, principal.workspace_id, queue_id)
+    model = RequeueInput(conversation_id=conv.id, queue_id=queue_id, actor=actor_of(principal))
+    return await _accepted(request, principal, model)
+
+
+@routes.get("/api/conversations/{conversation_id}/routing")
+async def routing_decisions(request: web.Request) -> web.Response:
+    """Every routing decision stored for the conversation, oldest first, with its explanation."""
+    principal = await require(request, "supervisor")
+    conv = await load_conversation(request, principal)
+    async with request.app[RUNTIME].database.session() as session:
+        decisions = await WorkStore(session).routing_decisions(principal.workspace_id, conv.id)
+    return web.json_response(
+        {
+            "conversation_id": str(conv.id),
+            "decisions": [
+                {
+                    "id": str(d.id),
+                    "decided_at": iso(d.decided_at),
+                    "outcome": d.outcome,
+                    "explanation": d.explanation,
+                }
+                for d in decisions
+            ],
+        }
+    )

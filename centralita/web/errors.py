@@ -1,0 +1,51 @@
+"""Every error leaves as ``{"error": {"code", "message", "field"?}}`` with the right status."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from core.errors import CentralitaError
+from core.logging import get_logger
+
+__all__ = ["error_middleware", "json_error"]
+
+log = get_logger("centralita.http")
+
+_HTTP_CODES = {
+    400: "invalid_input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, object] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CentralitaError as exc:
+        if exc.http_status >= 500:
+            log.warning("request_failed", path=request.path, code=exc.code, status=exc.http_status)
+        return web.json_response(exc.to_dict(), status=exc.http_status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        return json_error(exc.status, code, exc.reason)
+    except Exception:  # the one place that turns an unexpected failure into a JSON 500
+        log.exception("unhandled_error", path=request.path, method=request.method)
+        return json_error(500, "internal", "internal error; the failure was logged")

@@ -1,0 +1,74 @@
+"""``WS /ws/agent``: the agent's live channel (offers, assignments, withdrawals) over WebSocket.
+
+Authentication is the API's bearer token — ``Authorization: Bearer …`` or, since browsers
+cannot set headers on an upgrade, ``?access_token=…`` — with a token of role ``agent`` that names
+an agent.  The frames are described in ``centralita.gateway``.  ``setup(app)`` registers the
+route, opens the gateway with the app's runtime and closes open sockets on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from centralita.gateway import AgentGateway
+from centralita.web.auth import require
+from centralita.web.keys import RUNTIME
+from core.errors import Forbidden, InvalidInput
+from core.logging import get_logger
+
+__all__ = ["GATEWAY", "setup"]
+
+log = get_logger("centralita.web.ws")
+
+GATEWAY = web.AppKey("gateway", AgentGateway)
+_SOCKETS = web.AppKey("agent_sockets", weakref.WeakSet[web.WebSocketResponse])
+
+
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    principal = await require(request, "agent")
+    if principal.role != "agent" or principal.agent_id is None:
+        raise Forbidden("this socket is for agents: use a token of role agent")
+    gateway = request.app[GATEWAY]
+    await gateway.prepare(principal)  # broker down: 503 before the upgrade
+    socket = web.WebSocketResponse(heartbeat=30.0)
+    await socket.prepare(request)
+    request.app[_SOCKETS].add(socket)
+    session = await gateway.open(principal, socket.send_str)
+    try:
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                answer = await session.handle_text(frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                answer = {"type": "error", **InvalidInput("send text frames (JSON)", field="frame").to_dict()}
+            else:
+                continue
+            if answer is not None:
+                await socket.send_json(answer)
+    finally:
+        # aiohttp cancels the handler when the peer's connection drops: the cleanup (cancel the
+        # consumer, tell the router) must finish anyway.
+        await asyncio.shield(gateway.closing(session))
+    return socket
+
+
+async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[GATEWAY] = AgentGateway(app[RUNTIME])
+    app[_SOCKETS] = weakref.WeakSet()
+    yield
+    await app[GATEWAY].wait_closed()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for socket in list(app.get(_SOCKETS, ())):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def setup(app: web.Application) -> None:
+    """Register ``/ws/agent``; call after the runtime's cleanup context was appended."""
+    app.router.add_get("/ws/agent", agent_socket)
+    app.cleanup_ctx.append(_gateway_ctx)
+    app.on_shutdown.append(_close_sockets)

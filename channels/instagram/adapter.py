@@ -1,0 +1,66 @@
+"""The Instagram Messaging channel adapter (found through the ``centralita.channels`` entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+
+from channels.instagram.client import InstagramClient, message_bodies
+from channels.instagram.parse import CHANNEL, parse_webhook
+from channels.instagram.signature import verify_request
+from channels.meta.handshake import answer_handshake
+from channels.meta.retry import send_with_retries
+from core.channel import (
+    AccountDirectory,
+    AdapterContext,
+    Capabilities,
+    ChannelAccount,
+    ReplyWindow,
+    WebhookRequest,
+)
+from core.events import AddressKind, AttachmentKind, DeliveryReceipt, InboundEvent, OutboundMessage
+
+__all__ = ["CAPABILITIES", "InstagramAdapter"]
+
+CAPABILITIES = Capabilities(
+    address_kind=AddressKind.INSTAGRAM_ID,
+    reply_window=ReplyWindow(free_form_hours=24, extended_hours=24 * 7, extended_tag="HUMAN_AGENT"),
+    templates=False,
+    max_text_length=1000,
+    attachments=frozenset(
+        {AttachmentKind.IMAGE, AttachmentKind.VIDEO, AttachmentKind.AUDIO, AttachmentKind.FILE}
+    ),
+    webhook_handshake=True,
+    display_name="Instagram",
+    extra={"attachments_per_message": 1},
+)
+
+
+class InstagramAdapter:
+    name: str = CHANNEL
+    capabilities: Capabilities = CAPABILITIES
+
+    def __init__(self, context: AdapterContext):
+        self._context = context
+        self._client = InstagramClient(context)
+
+    def handshake(self, request: WebhookRequest, directory: AccountDirectory) -> str:
+        return answer_handshake(request.query, directory.accounts(self.name), channel=self.name)
+
+    def verify(self, request: WebhookRequest, directory: AccountDirectory) -> None:
+        verify_request(request, directory.accounts(self.name), channel=self.name)
+
+    def parse(self, body: bytes, *, received_at: datetime) -> Sequence[InboundEvent]:
+        return parse_webhook(body, received_at=received_at)
+
+    async def send(self, message: OutboundMessage, account: ChannelAccount) -> DeliveryReceipt:
+        external_id = ""
+        for body in message_bodies(message):  # each call retried on its own: no duplicate attachments
+            external_id = await send_with_retries(
+                self._context, partial(self._client.send_one, body, account), channel=self.name
+            )
+        return self._client.receipt(message, external_id)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,76 @@
+"""POSTing JSON to the Graph API over aiohttp.
+
+The session is created on the first send (inside the running loop, never at import) and closed by
+``aclose``.  Connection failures and timeouts become ``TransientChannelError``; a refused call is
+translated by the channel's ``classify`` function; a success body that is not a JSON object is a
+``PermanentChannelError`` (the provider may have accepted the message, so it is not retried).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from core.channel import AdapterContext
+from core.errors import ChannelError, PermanentChannelError, TransientChannelError
+
+__all__ = ["GraphTransport"]
+
+
+class GraphTransport:
+    def __init__(
+        self, context: AdapterContext, *, provider: str, classify: Callable[[int, bytes], ChannelError]
+    ):
+        self._context = context
+        self._provider = provider
+        self._classify = classify
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._context.http_timeout_s),
+                headers={"User-Agent": "centralita"},
+            )
+        return self._session
+
+    async def post_json(self, url: str, *, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+        session = self._client()
+        try:
+            async with session.post(
+                url, json=payload, headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                status = response.status
+                raw = await response.read()
+        except TimeoutError as exc:
+            raise TransientChannelError(
+                f"{self._provider} did not answer within {self._context.http_timeout_s} s",
+                details={"url": url},
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransientChannelError(
+                f"could not reach {self._provider}: {type(exc).__name__}", details={"url": url}
+            ) from exc
+        if status >= 400:
+            raise self._classify(status, raw)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise PermanentChannelError(
+                f"{self._provider} answered HTTP {status} with a body that is not JSON",
+                details={"http_status": status},
+            ) from exc
+        if not isinstance(data, dict):
+            raise PermanentChannelError(
+                f"{self._provider} answered HTTP {status} with JSON that is not an object",
+                details={"http_status": status},
+            )
+        return data
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,70 @@
+"""The WhatsApp Cloud API channel adapter (found through the ``centralita.channels`` entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from channels.meta.handshake import answer_handshake
+from channels.meta.retry import send_with_retries
+from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.parse import CHANNEL, parse_webhook
+from channels.whatsapp.signature import verify_request
+from core.channel import (
+    AccountDirectory,
+    AdapterContext,
+    Capabilities,
+    ChannelAccount,
+    ReplyWindow,
+    WebhookRequest,
+)
+from core.events import AddressKind, AttachmentKind, DeliveryReceipt, InboundEvent, OutboundMessage
+
+__all__ = ["CAPABILITIES", "WhatsAppAdapter"]
+
+CAPABILITIES = Capabilities(
+    address_kind=AddressKind.PHONE,
+    reply_window=ReplyWindow(free_form_hours=24),
+    templates=True,
+    max_text_length=4096,
+    attachments=frozenset(
+        {
+            AttachmentKind.IMAGE,
+            AttachmentKind.AUDIO,
+            AttachmentKind.VOICE,
+            AttachmentKind.VIDEO,
+            AttachmentKind.DOCUMENT,
+            AttachmentKind.STICKER,
+            AttachmentKind.LOCATION,
+        }
+    ),
+    webhook_handshake=True,
+    display_name="WhatsApp",
+    extra={"max_caption_length": 1024, "attachments_per_message": 1, "business_scoped_ids": True},
+)
+
+
+class WhatsAppAdapter:
+    name: str = CHANNEL
+    capabilities: Capabilities = CAPABILITIES
+
+    def __init__(self, context: AdapterContext):
+        self._context = context
+        self._client = WhatsAppClient(context)
+
+    def handshake(self, request: WebhookRequest, directory: AccountDirectory) -> str:
+        return answer_handshake(request.query, directory.accounts(self.name), channel=self.name)
+
+    def verify(self, request: WebhookRequest, directory: AccountDirectory) -> None:
+        verify_request(request, directory.accounts(self.name), channel=self.name)
+
+    def parse(self, body: bytes, *, received_at: datetime) -> Sequence[InboundEvent]:
+        return parse_webhook(body, received_at=received_at)
+
+    async def send(self, message: OutboundMessage, account: ChannelAccount) -> DeliveryReceipt:
+        return await send_with_retries(
+            self._context, lambda: self._client.send_once(message, account), channel=self.name
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,156 @@
+"""Sending through the WhatsApp Cloud API: ``POST {base}/{version}/{phone_number_id}/messages``.
+
+``message_body`` and ``messages_url`` are pure (what goes on the wire); ``WhatsAppClient`` does
+one attempt over aiohttp (retries are the adapter's, see ``channels.meta.retry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from channels.meta.transport import GraphTransport
+from channels.whatsapp.errors import classify_whatsapp_error
+from core.channel import AdapterContext, ChannelAccount
+from core.errors import PermanentChannelError
+from core.events import AddressKind, Attachment, AttachmentKind, DeliveryReceipt, OutboundMessage, Template
+
+__all__ = ["WhatsAppClient", "message_body", "messages_url", "template_object"]
+
+_MEDIA_TYPES: dict[AttachmentKind, str] = {
+    AttachmentKind.IMAGE: "image",
+    AttachmentKind.AUDIO: "audio",
+    AttachmentKind.VOICE: "audio",
+    AttachmentKind.VIDEO: "video",
+    AttachmentKind.DOCUMENT: "document",
+    AttachmentKind.FILE: "document",
+    AttachmentKind.STICKER: "sticker",
+}
+_CAPTIONED = frozenset({"image", "video", "document"})
+
+
+def messages_url(context: AdapterContext, account: ChannelAccount) -> str:
+    return f"{context.graph_base_url.rstrip('/')}/{context.graph_version}/{account.address}/messages"
+
+
+def _refuse(message: str, field: str) -> PermanentChannelError:
+    return PermanentChannelError(message, field=field)
+
+
+def template_object(template: Template) -> dict[str, Any]:
+    """``{"name", "language": {"code"}, "components": [...]}`` with text parameters in order.
+
+    Button parameters are quick-reply payloads; one written ``url:<suffix>`` fills a dynamic URL
+    button instead.  Each button parameter goes to the button with its index.
+    """
+    components: list[dict[str, Any]] = []
+    if template.header_parameters:
+        components.append(
+            {
+                "type": "header",
+                "parameters": [{"type": "text", "text": p} for p in template.header_parameters],
+            }
+        )
+    if template.body_parameters:
+        components.append(
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in template.body_parameters]}
+        )
+    for index, parameter in enumerate(template.button_parameters):
+        if parameter.startswith("url:"):
+            button = {"sub_type": "url", "parameters": [{"type": "text", "text": parameter[4:]}]}
+        else:
+            button = {"sub_type": "quick_reply", "parameters": [{"type": "payload", "payload": parameter}]}
+        components.append({"type": "button", "index": str(index), **button})
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if components:
+        body["components"] = components
+    return body
+
+
+def _attachment_object(attachment: Attachment, caption: str | None) -> tuple[str, dict[str, Any]]:
+    if attachment.kind is AttachmentKind.LOCATION:
+        data = attachment.data or {}
+        if "latitude" not in data or "longitude" not in data:
+            raise _refuse("a location needs latitude and longitude", "attachments")
+        return "location", {k: data[k] for k in ("latitude", "longitude", "name", "address") if k in data}
+    kind = _MEDIA_TYPES.get(attachment.kind)
+    if kind is None:
+        raise _refuse(f"WhatsApp cannot send a {attachment.kind.value} attachment", "attachments")
+    media: dict[str, Any]
+    if attachment.media_id:
+        media = {"id": attachment.media_id}
+    elif attachment.url:
+        media = {"link": attachment.url}
+    else:
+        raise _refuse("an attachment needs a WhatsApp media id or a link", "attachments")
+    text = attachment.caption or caption
+    if text and kind in _CAPTIONED:
+        media["caption"] = text
+    if kind == "document" and attachment.filename:
+        media["filename"] = attachment.filename
+    return kind, media
+
+
+def message_body(message: OutboundMessage) -> dict[str, Any]:
+    """The JSON body of one Cloud API send."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    recipient = message.recipient
+    if recipient.kind is AddressKind.PHONE:
+        body["to"] = recipient.value.lstrip("+")
+    elif recipient.kind is AddressKind.WHATSAPP_BSUID:
+        body["recipient"] = recipient.value
+    else:
+        raise _refuse(f"WhatsApp cannot send to a {recipient.kind.value} address", "recipient")
+    if message.template is not None:
+        body["type"] = "template"
+        body["template"] = template_object(message.template)
+    elif message.attachments:
+        if len(message.attachments) > 1:
+            raise _refuse("WhatsApp sends one attachment per message; send them one by one", "attachments")
+        kind, content = _attachment_object(message.attachments[0], message.text)
+        if message.text and kind not in _CAPTIONED:
+            raise _refuse(f"a WhatsApp {kind} message cannot carry text; send the text apart", "text")
+        body["type"] = kind
+        body[kind] = content
+    elif message.text:
+        body["type"] = "text"
+        body["text"] = {"body": message.text, "preview_url": False}
+    else:
+        raise _refuse("the message has no text, attachment or template", "text")
+    if message.reply_to:
+        body["context"] = {"message_id": message.reply_to}
+    return body
+
+
+class WhatsAppClient:
+    """One Cloud API send per call; the aiohttp session is opened lazily and closed by ``aclose``."""
+
+    def __init__(self, context: AdapterContext, *, clock: Callable[[], datetime] | None = None):
+        self._context = context
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._transport = GraphTransport(context, provider="WhatsApp", classify=classify_whatsapp_error)
+
+    async def send_once(self, message: OutboundMessage, account: ChannelAccount) -> DeliveryReceipt:
+        if not account.access_token:
+            raise _refuse(
+                f"WhatsApp account {account.address} has no access token configured", "access_token"
+            )
+        payload = message_body(message)
+        answer = await self._transport.post_json(
+            messages_url(self._context, account), token=account.access_token, payload=payload
+        )
+        messages = answer.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        external_id = first.get("id") if isinstance(first, dict) else None
+        if not isinstance(external_id, str) or not external_id:
+            raise PermanentChannelError("WhatsApp accepted the send but returned no message id")
+        return DeliveryReceipt(
+            message_id=message.message_id,
+            external_id=external_id,
+            channel="whatsapp",
+            accepted_at=self._clock(),
+        )
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()

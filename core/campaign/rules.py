@@ -1,0 +1,736 @@
+"""Rules that relate parts of a manifest to each other.
+
+They run over a ``ManifestView``: the items that passed schema validation, each with its path,
+plus the names declared anywhere in the file (read leniently, so that one broken skill entry does
+not make every queue that uses it report an unknown skill).  The view of a valid ``Manifest`` is
+complete; a file with schema errors still gets these rules on the parts that parsed, so a person
+sees every error at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.campaign.fields import HUB_CHANNEL, MENU_CHANNEL, ChannelKind, parse_interval_minutes
+from core.campaign.links import PLACEHOLDERS, placeholders
+from core.campaign.model import (
+    AgentGroup,
+    AgentPerson,
+    AutoReply,
+    CampaignSettings,
+    Disposition,
+    InstagramAccount,
+    Mailbox,
+    Manifest,
+    Queue,
+    Skill,
+    Template,
+    TriageMenu,
+    WhatsAppAccount,
+)
+from core.campaign.problems import Path, Problem, format_path
+
+__all__ = ["Declared", "ManifestView", "check_rules", "required_env", "secret_env_fields"]
+
+Account = WhatsAppAccount | InstagramAccount | Mailbox
+
+
+@dataclass
+class Declared:
+    """Names declared in the file, read leniently from the raw data."""
+
+    skills: set[str] = field(default_factory=set)
+    queues: set[str] = field(default_factory=set)
+    auto_replies: set[str] = field(default_factory=set)
+    whatsapp_accounts: set[str] = field(default_factory=set)
+    templates: set[str] = field(default_factory=set)
+    channel_kinds: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ManifestView:
+    campaign: CampaignSettings | None = None
+    whatsapp: list[tuple[Path, WhatsAppAccount]] = field(default_factory=list)
+    instagram: list[tuple[Path, InstagramAccount]] = field(default_factory=list)
+    mailboxes: list[tuple[Path, Mailbox]] = field(default_factory=list)
+    skills: list[tuple[Path, Skill]] = field(default_factory=list)
+    queues: list[tuple[Path, Queue]] = field(default_factory=list)
+    agents: list[tuple[Path, AgentPerson | AgentGroup]] = field(default_factory=list)
+    agents_complete: bool = True
+    auto_replies: list[tuple[Path, str, AutoReply]] = field(default_factory=list)
+    triage_menu: tuple[Path, TriageMenu] | None = None
+    templates: list[tuple[Path, Template]] = field(default_factory=list)
+    dispositions: list[tuple[Path, Disposition]] = field(default_factory=list)
+    declared: Declared = field(default_factory=Declared)
+    env_refs: list[tuple[Path, str]] | None = None  # read from raw data when accounts did not parse
+    complete: bool = True  # False when built from a document with schema errors
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> ManifestView:
+        channels = manifest.channels
+        view = cls(
+            campaign=manifest.campaign,
+            whatsapp=[(("channels", "whatsapp", i), a) for i, a in enumerate(channels.whatsapp)],
+            instagram=[(("channels", "instagram", i), a) for i, a in enumerate(channels.instagram)],
+            mailboxes=[(("channels", "email", i), a) for i, a in enumerate(channels.email)],
+            skills=[(("skills", i), s) for i, s in enumerate(manifest.skills)],
+            queues=[(("queues", i), q) for i, q in enumerate(manifest.queues)],
+            agents=[(("agents", i), a) for i, a in enumerate(manifest.agents)],
+            auto_replies=[(("auto_replies", k), k, r) for k, r in manifest.auto_replies.items()],
+            triage_menu=(("triage_menu",), manifest.triage_menu) if manifest.triage_menu else None,
+            templates=[(("templates", i), t) for i, t in enumerate(manifest.templates)],
+            dispositions=[(("dispositions", i), d) for i, d in enumerate(manifest.dispositions)],
+        )
+        view.declared = Declared(
+            skills={s.name for s in manifest.skills},
+            queues={q.name for q in manifest.queues},
+            auto_replies=set(manifest.auto_replies),
+            whatsapp_accounts={a.name for a in channels.whatsapp},
+            templates={t.name for t in manifest.templates},
+            channel_kinds={kind for kind, items in _channel_lists(channels) if items},
+        )
+        return view
+
+    def accounts(self) -> list[tuple[Path, ChannelKind, Account]]:
+        out: list[tuple[Path, ChannelKind, Account]] = []
+        out.extend((p, "whatsapp", a) for p, a in self.whatsapp)
+        out.extend((p, "instagram", a) for p, a in self.instagram)
+        out.extend((p, "email", a) for p, a in self.mailboxes)
+        return out
+
+
+def _channel_lists(channels: Any) -> list[tuple[ChannelKind, list[Any]]]:
+    return [("whatsapp", channels.whatsapp), ("instagram", channels.instagram), ("email", channels.email)]
+
+
+def _did_you_mean(name: str, known: Iterable[str], section: str) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"declare it under '{section}'"
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+def _duplicates(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def scan(kind: str, items: Iterable[tuple[Path, str]]) -> None:
+        first: dict[str, Path] = {}
+        for path, key in items:
+            if key in first:
+                problems.append(
+                    Problem(
+                        "duplicate_name",
+                        f"duplicate {kind} {key!r} (first at {format_path(first[key])})",
+                        path,
+                        hint=f"each {kind} must be unique; rename or remove one",
+                    )
+                )
+            else:
+                first[key] = path
+
+    scan("skill", (((*p, "name"), s.name) for p, s in view.skills))
+    scan("queue", (((*p, "name"), q.name) for p, q in view.queues))
+    scan("channel account name", (((*p, "name"), a.name) for p, _, a in view.accounts()))
+    scan("phone_number_id", (((*p, "phone_number_id"), a.phone_number_id) for p, a in view.whatsapp))
+    scan("Instagram account_id", (((*p, "account_id"), a.account_id) for p, a in view.instagram))
+    scan("mailbox address", (((*p, "address"), a.address) for p, a in view.mailboxes))
+    scan("agent email", (((*p, "email"), a.email) for p, a in view.agents if isinstance(a, AgentPerson)))
+    scan("agent group", (((*p, "group"), a.group) for p, a in view.agents if isinstance(a, AgentGroup)))
+    scan("template", (((*p, "name"), f"{t.name} ({t.language})") for p, t in view.templates))
+    scan("disposition code", (((*p, "code"), d.code) for p, d in view.dispositions))
+    return problems
+
+
+# --------------------------------------------------------------------------- skills and eligibility
+
+
+def _unknown_skills(view: ManifestView) -> list[Problem]:
+    known = view.declared.skills
+    problems: list[Problem] = []
+
+    def report(path: Path, skill: str, at_key: bool) -> None:
+        problems.append(
+            Problem(
+                "unknown_skill",
+                f"unknown skill {skill!r}",
+                path,
+                _did_you_mean(skill, known, "skills"),
+                at_key=at_key,
+            )
+        )
+
+    for path, queue in view.queues:
+        for skill in queue.required_skills:
+            if skill not in known:
+                report((*path, "required_skills", skill), skill, True)
+        for index, skill in enumerate(queue.preferred_skills):
+            if skill not in known:
+                report((*path, "preferred_skills", index), skill, False)
+    for path, agent in view.agents:
+        for skill in agent.skills:
+            if skill not in known:
+                report((*path, "skills", skill), skill, True)
+    return problems
+
+
+def _loosest_requirements(queue: Queue) -> dict[str, int]:
+    if not queue.expansion:
+        return dict(queue.required_skills)
+    floor = min(step.min_proficiency for step in queue.expansion)
+    return {skill: min(level, floor) for skill, level in queue.required_skills.items()}
+
+
+def _can_serve(agent: AgentPerson | AgentGroup, queue: Queue, needs: Mapping[str, int]) -> bool:
+    if not any(agent.capacity.get(channel, 0) > 0 for channel in queue.channels):
+        return False
+    return all(agent.skills.get(skill, 0) >= level for skill, level in needs.items())
+
+
+def _eligibility(view: ManifestView) -> list[Problem]:
+    if not view.agents_complete:
+        return []  # some agents did not parse; their errors are reported, guessing here would mislead
+    problems: list[Problem] = []
+    for path, queue in view.queues:
+        if any(skill not in view.declared.skills for skill in queue.required_skills):
+            continue  # reported as unknown skill
+        needs = _loosest_requirements(queue)
+        if any(_can_serve(agent, queue, needs) for _, agent in view.agents):
+            continue
+        wanted = ", ".join(f"{skill} ≥ {level}" for skill, level in needs.items()) or "any skills"
+        problems.append(
+            Problem(
+                "no_eligible_agent",
+                f"no agent can serve queue {queue.name!r}: nobody has {wanted} with capacity on "
+                f"{' or '.join(queue.channels)}",
+                (*path, "name"),
+                hint="give an agent (or group) these skills and capacity on one of the queue's channels, "
+                "or lower required_skills / add an expansion step",
+            )
+        )
+    return problems
+
+
+# --------------------------------------------------------------------------- queues
+
+
+def _queue_channels(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, queue in view.queues:
+        for index, channel in enumerate(queue.channels):
+            if channel not in view.declared.channel_kinds:
+                problems.append(
+                    Problem(
+                        "channel_without_account",
+                        f"queue {queue.name!r} serves {channel}, but no {channel} account is declared",
+                        (*path, "channels", index),
+                        hint=f"add an account under 'channels.{channel}' or remove {channel} from this queue",
+                    )
+                )
+    return problems
+
+
+def _hours(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, queue in view.queues:
+        hours = queue.business_hours
+        if hours is None:
+            continue
+        base: Path = (*path, "business_hours")
+        if not any(hours.weekly.values()):
+            problems.append(
+                Problem(
+                    "never_open",
+                    f"queue {queue.name!r} is never open",
+                    (*base, "weekly"),
+                    hint="list at least one interval, or remove business_hours to be open all the time",
+                )
+            )
+        for day, intervals in hours.weekly.items():
+            ordered = sorted(enumerate(intervals), key=lambda item: parse_interval_minutes(item[1]))
+            previous: tuple[int, str] | None = None
+            for index, interval in ordered:
+                if previous is not None:
+                    _, prev_end = parse_interval_minutes(previous[1])
+                    start, _ = parse_interval_minutes(interval)
+                    if start < prev_end:
+                        # Report at whichever of the two comes later in the file.
+                        later, earlier = sorted([(index, interval), previous], reverse=True)
+                        problems.append(
+                            Problem(
+                                "overlapping_hours",
+                                f"{later[1]} overlaps {earlier[1]} on {day}",
+                                (*base, "weekly", day, later[0]),
+                                hint="merge the two intervals or make one end before the other starts",
+                            )
+                        )
+                if (
+                    previous is None
+                    or parse_interval_minutes(interval)[1] > parse_interval_minutes(previous[1])[1]
+                ):
+                    previous = (index, interval)
+        seen: set[Any] = set()
+        for index, holiday in enumerate(hours.holidays):
+            if holiday in seen:
+                problems.append(
+                    Problem(
+                        "duplicate_holiday",
+                        f"holiday {holiday.isoformat()} is listed twice",
+                        (*base, "holidays", index),
+                        hint="remove the repeated date",
+                        severity="warning",
+                    )
+                )
+            seen.add(holiday)
+    return problems
+
+
+def _overflow(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    known = view.declared.queues
+    edges: dict[str, str] = {}
+    where: dict[str, Path] = {}
+    for path, queue in view.queues:
+        if queue.overflow is None:
+            continue
+        target = queue.overflow.to
+        at: Path = (*path, "overflow", "to")
+        if target == queue.name:
+            problems.append(
+                Problem(
+                    "overflow_cycle",
+                    f"queue {queue.name!r} overflows to itself",
+                    at,
+                    hint="name another queue",
+                )
+            )
+        elif target not in known:
+            problems.append(
+                Problem(
+                    "unknown_queue",
+                    f"overflow to unknown queue {target!r}",
+                    at,
+                    hint=_did_you_mean(target, known, "queues"),
+                )
+            )
+        else:
+            edges.setdefault(queue.name, target)
+            where.setdefault(queue.name, at)
+    reported: set[frozenset[str]] = set()
+    for start in edges:
+        chain = [start]
+        current = start
+        while current in edges:
+            current = edges[current]
+            if current in chain:
+                cycle = chain[chain.index(current) :]
+                members = frozenset(cycle)
+                if members not in reported:
+                    reported.add(members)
+                    first = min(cycle, key=lambda name: _path_key(where[name]))
+                    ring = cycle[cycle.index(first) :] + cycle[: cycle.index(first)] + [first]
+                    problems.append(
+                        Problem(
+                            "overflow_cycle",
+                            f"overflow cycle: {' → '.join(ring)}",
+                            where[first],
+                            hint="a conversation would bounce between these queues; end the chain at a queue "
+                            "without overflow",
+                        )
+                    )
+                break
+            chain.append(current)
+    return problems
+
+
+def _path_key(path: Path) -> tuple[str, ...]:
+    return tuple(f"{part:08d}" if isinstance(part, int) else part for part in path)
+
+
+def _expansion(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, queue in view.queues:
+        if queue.expansion and not queue.required_skills:
+            problems.append(
+                Problem(
+                    "expansion_without_skills",
+                    f"queue {queue.name!r} has expansion steps but no required_skills to relax",
+                    (*path, "expansion"),
+                    hint="remove expansion or add required_skills",
+                    severity="warning",
+                )
+            )
+        for index in range(1, len(queue.expansion)):
+            before, step = queue.expansion[index - 1], queue.expansion[index]
+            at: Path = (*path, "expansion", index)
+            if step.after_s <= before.after_s:
+                problems.append(
+                    Problem(
+                        "expansion_order",
+                        f"expansion step after_s {step.after_s} does not come after {before.after_s}",
+                        (*at, "after_s"),
+                        hint="list the steps by increasing after_s",
+                    )
+                )
+            if step.min_proficiency > before.min_proficiency:
+                problems.append(
+                    Problem(
+                        "expansion_order",
+                        f"expansion step raises min_proficiency from {before.min_proficiency} to "
+                        f"{step.min_proficiency}",
+                        (*at, "min_proficiency"),
+                        hint="each step may only relax the requirement (lower or equal min_proficiency)",
+                    )
+                )
+    return problems
+
+
+# --------------------------------------------------------------------------- routing entry points
+
+
+def _queue_by_name(view: ManifestView) -> dict[str, Queue]:
+    return {queue.name: queue for _, queue in view.queues}
+
+
+def _queue_reference(
+    view: ManifestView, path: Path, name: str, channel: ChannelKind | None, what: str
+) -> list[Problem]:
+    if name not in view.declared.queues:
+        return [
+            Problem(
+                "unknown_queue",
+                f"{what} unknown queue {name!r}",
+                path,
+                _did_you_mean(name, view.declared.queues, "queues"),
+            )
+        ]
+    queue = _queue_by_name(view).get(name)
+    if channel is not None and queue is not None and channel not in queue.channels:
+        return [
+            Problem(
+                "queue_channel_mismatch",
+                f"queue {name!r} does not serve {channel}",
+                path,
+                hint=f"add {channel} to the channels of queue {name!r} or choose another queue",
+            )
+        ]
+    return []
+
+
+def _triage(view: ManifestView) -> list[Problem]:
+    if view.triage_menu is None:
+        return []
+    path, menu = view.triage_menu
+    problems: list[Problem] = []
+    if MENU_CHANNEL not in view.declared.channel_kinds:
+        problems.append(
+            Problem(
+                "triage_without_whatsapp",
+                "the triage menu is answered on WhatsApp, but the campaign has no WhatsApp account",
+                path,
+                hint="add an account under 'channels.whatsapp' or remove triage_menu",
+            )
+        )
+    for index, option in enumerate(menu.options):
+        problems.extend(
+            _queue_reference(
+                view, (*path, "options", index, "queue"), option.queue, MENU_CHANNEL, "triage option to"
+            )
+        )
+    problems.extend(
+        _queue_reference(view, (*path, "default_queue"), menu.default_queue, MENU_CHANNEL, "triage default")
+    )
+    for index, account in enumerate(menu.accounts):
+        if account not in view.declared.whatsapp_accounts:
+            problems.append(
+                Problem(
+                    "unknown_account",
+                    f"unknown WhatsApp account {account!r}",
+                    (*path, "accounts", index),
+                    hint=_did_you_mean(account, view.declared.whatsapp_accounts, "channels.whatsapp"),
+                )
+            )
+    return problems
+
+
+def _account_routes(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    menu = view.triage_menu[1] if view.triage_menu else None
+    for path, kind, account in view.accounts():
+        if account.default_queue is not None:
+            problems.extend(
+                _queue_reference(
+                    view, (*path, "default_queue"), account.default_queue, kind, "default_queue is an"
+                )
+            )
+            continue
+        triaged = (
+            menu is not None and kind == MENU_CHANNEL and (not menu.accounts or account.name in menu.accounts)
+        )
+        if not triaged:
+            problems.append(
+                Problem(
+                    "account_without_queue",
+                    f"conversations arriving on {kind} account {account.name!r} have no queue",
+                    (*path, "name"),
+                    hint="set 'default_queue' on the account"
+                    + (" or let the triage menu ask on it" if kind == MENU_CHANNEL else ""),
+                )
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _auto_replies(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    known = view.declared.auto_replies
+    used: set[str] = set()
+    replies = {key: reply for _, key, reply in view.auto_replies}
+
+    def reference(path: Path, key: str | None, kind: ChannelKind | None) -> None:
+        if key is None:
+            return
+        used.add(key)
+        if key not in known:
+            problems.append(
+                Problem(
+                    "unknown_auto_reply",
+                    f"auto-reply {key!r} is not defined",
+                    path,
+                    hint=_did_you_mean(key, known, "auto_replies"),
+                )
+            )
+        elif kind == HUB_CHANNEL and (reply := replies.get(key)) is not None and reply.hub is not None:
+            problems.append(
+                Problem(
+                    "hub_on_whatsapp",
+                    f"auto-reply {key!r} invites the customer to WhatsApp, but is used on a WhatsApp account",
+                    path,
+                    hint="use hub replies on Instagram or email accounts",
+                )
+            )
+
+    for path, kind, account in view.accounts():
+        reference((*path, "welcome_reply"), account.welcome_reply, kind)
+    for path, queue in view.queues:
+        if queue.business_hours is not None:
+            reference(
+                (*path, "business_hours", "outside_hours_reply"),
+                queue.business_hours.outside_hours_reply,
+                None,
+            )
+
+    for path, key, reply in view.auto_replies:
+        if reply.hub is not None and reply.hub.whatsapp_account not in view.declared.whatsapp_accounts:
+            problems.append(
+                Problem(
+                    "unknown_account",
+                    f"hub link to undeclared WhatsApp account {reply.hub.whatsapp_account!r}",
+                    (*path, "hub", "whatsapp_account"),
+                    hint=_did_you_mean(
+                        reply.hub.whatsapp_account, view.declared.whatsapp_accounts, "channels.whatsapp"
+                    ),
+                )
+            )
+        texts: list[tuple[Path, str]] = [((*path, "text"), reply.text)]
+        texts.extend(
+            ((*path, "translations", language), text) for language, text in reply.translations.items()
+        )
+        for text_path, text in texts:
+            problems.extend(_check_text(text_path, text, reply.hub is not None))
+        if key not in used and view.complete:
+            problems.append(
+                Problem(
+                    "unused_auto_reply",
+                    f"auto-reply {key!r} is never used",
+                    path,
+                    hint="reference it from an account's welcome_reply or a queue's outside_hours_reply",
+                    severity="warning",
+                    at_key=True,
+                )
+            )
+    return problems
+
+
+def _check_text(path: Path, text: str, is_hub: bool) -> list[Problem]:
+    try:
+        fields = placeholders(text)
+    except ValueError:
+        return [
+            Problem(
+                "invalid_placeholder",
+                "unbalanced '{' or '}' in text",
+                path,
+                hint="write '{{' or '}}' for a brace",
+            )
+        ]
+    problems: list[Problem] = []
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            problems.append(
+                Problem(
+                    "invalid_placeholder",
+                    f"unknown placeholder {{{name}}}",
+                    path,
+                    hint=f"only {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))} is filled in",
+                )
+            )
+    if is_hub and "wa_link" not in fields:
+        problems.append(
+            Problem(
+                "hub_without_link",
+                "a hub reply must contain {wa_link}",
+                path,
+                hint="e.g. 'Escríbenos: {wa_link}'",
+            )
+        )
+    if not is_hub and "wa_link" in fields:
+        problems.append(
+            Problem(
+                "link_without_hub",
+                "{wa_link} needs a 'hub' with the WhatsApp account to link to",
+                path,
+                hint="add 'hub: {whatsapp_account: NAME}' to this auto-reply",
+            )
+        )
+    return problems
+
+
+_TEMPLATE_FIELD = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+def _templates(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, template in view.templates:
+        if (
+            template.whatsapp_account is not None
+            and template.whatsapp_account not in view.declared.whatsapp_accounts
+        ):
+            problems.append(
+                Problem(
+                    "unknown_account",
+                    f"unknown WhatsApp account {template.whatsapp_account!r}",
+                    (*path, "whatsapp_account"),
+                    hint=_did_you_mean(
+                        template.whatsapp_account, view.declared.whatsapp_accounts, "channels.whatsapp"
+                    ),
+                )
+            )
+        if template.body is None:
+            continue
+        used = sorted({int(n) for n in _TEMPLATE_FIELD.findall(template.body)})
+        count = len(template.parameters)
+        if used != list(range(1, count + 1)):
+            shown = ", ".join("{{" + str(n) + "}}" for n in used) or "no parameters"
+            problems.append(
+                Problem(
+                    "template_parameters",
+                    f"template {template.name!r} body uses {shown} but {count} parameter(s) are listed",
+                    (*path, "parameters"),
+                    hint="list one parameter name per {{n}}, numbered 1, 2, … without gaps, as Meta approved",
+                )
+            )
+    return problems
+
+
+def _dispositions(view: ManifestView) -> list[Problem]:
+    problems: list[Problem] = []
+    for path, disposition in view.dispositions:
+        follow = disposition.schedules_follow_up
+        if follow is None:
+            continue
+        at: Path = (*path, "schedules_follow_up")
+        problems.extend(_queue_reference(view, (*at, "queue"), follow.queue, None, "follow-up to"))
+        if follow.on_field is not None and follow.on_field not in disposition.requires:
+            problems.append(
+                Problem(
+                    "follow_up_field",
+                    f"follow-up on {follow.on_field!r}, but the disposition does not require it",
+                    (*at, "on_field"),
+                    hint=f"add {follow.on_field!r} to requires so the agent must enter it",
+                )
+            )
+        if follow.template is not None and follow.template not in view.declared.templates:
+            problems.append(
+                Problem(
+                    "unknown_template",
+                    f"unknown template {follow.template!r}",
+                    (*at, "template"),
+                    hint=_did_you_mean(follow.template, view.declared.templates, "templates"),
+                )
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------- secrets
+
+_SECRET_FIELDS: dict[ChannelKind, tuple[str, ...]] = {
+    "whatsapp": ("app_secret_env", "access_token_env", "verify_token_env"),
+    "instagram": ("app_secret_env", "access_token_env", "verify_token_env"),
+    "email": ("username_env", "password_env"),
+}
+
+
+def secret_env_fields(view: ManifestView) -> list[tuple[Path, str]]:
+    """Every ``*_env`` field in use: (path, environment-variable name)."""
+    if view.env_refs is not None:
+        return list(view.env_refs)
+    out: list[tuple[Path, str]] = []
+    for path, kind, account in view.accounts():
+        for name in _SECRET_FIELDS[kind]:
+            value = getattr(account, name)
+            if value is not None:
+                out.append(((*path, name), value))
+    return out
+
+
+def required_env(manifest: Manifest) -> list[str]:
+    """The environment variables the manifest needs, sorted."""
+    return sorted({name for _, name in secret_env_fields(ManifestView.of(manifest))})
+
+
+def _environment(view: ManifestView, env: Mapping[str, str]) -> list[Problem]:
+    return [
+        Problem(
+            "missing_env",
+            f"environment variable {name} is not set",
+            path,
+            hint=f"export {name}=… where the campaign is validated and applied, and where the server runs",
+        )
+        for path, name in secret_env_fields(view)
+        if not env.get(name)
+    ]
+
+
+_RULES: tuple[Callable[[ManifestView], list[Problem]], ...] = (
+    _duplicates,
+    _unknown_skills,
+    _eligibility,
+    _queue_channels,
+    _hours,
+    _overflow,
+    _expansion,
+    _triage,
+    _account_routes,
+    _auto_replies,
+    _templates,
+    _dispositions,
+)
+
+
+def check_rules(view: ManifestView, env: Mapping[str, str] | None) -> list[Problem]:
+    """Every cross-reference rule; ``env`` None skips the environment-variable check."""
+    problems: list[Problem] = []
+    for rule in _RULES:
+        problems.extend(rule(view))
+    if env is not None:
+        problems.extend(_environment(view, env))
+    return problems

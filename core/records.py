@@ -1,0 +1,64 @@
+"""Domain records read back from storage (not tables, not wire schemas)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.ids import (
+    AgentId,
+    CampaignId,
+    ChannelAccountId,
+    ConversationId,
+    CustomerId,
+    IdentityId,
+    MessageId,
+    QueueId,
+    WorkspaceId,
+)
+
+__all__ = ["ConversationRecord", "ResolvedSender", "TimelineEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSender:
+    customer_id: CustomerId
+    identifier_id: IdentityId
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: ConversationId
+    workspace_id: WorkspaceId
+    campaign_id: CampaignId | None
+    customer_id: CustomerId
+    queue_id: QueueId | None
+    agent_id: AgentId | None
+    status: str
+    channel: str
+    channel_account_id: ChannelAccountId | None
+    identifier_id: IdentityId | None
+    priority: int
+    opened_at: datetime
+    enqueued_at: datetime | None
+    last_customer_message_at: datetime | None
+    closed_at: datetime | None
+    disposition: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    id: MessageId
+    conversation_id: ConversationId | None
+    customer_id: CustomerId | None
+    direction: str
+    kind: str
+    channel: str
+    external_id: str | None
+    text: str | None
+    agent_id: AgentId | None
+    delivery_state: str | None
+    created_at: datetime
+    payload: dict[str, Any]

@@ -1,0 +1,96 @@
+"""Settings from environment variables (``CENTRALITA_*``), with embedded defaults.
+
+No variables set: a SQLite file under ``./var/`` and the in-process broker, so a fresh clone
+runs with no server installed.  ``CENTRALITA_DATABASE_URL=postgresql+asyncpg://…`` and
+``CENTRALITA_BROKER_URL=amqp://…`` switch to PostgreSQL and RabbitMQ.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CENTRALITA_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./var/centralita.db"
+    broker_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+
+    # Broker layout
+    ingest_partitions: int = Field(default=4, ge=1, le=256)
+    broker_prefix: str = ""  # prefixes every exchange and queue (tests use a unique one)
+    broker_connect_attempts: int = Field(default=3, ge=1, le=100)
+    broker_ephemeral: bool = False  # delete every queue this process declared when it stops (tests)
+    broker_quorum: bool = True  # durable queues as quorum queues (production); tests may say False
+
+    # Channels
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v21.0"
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = 0  # 0: no SMTP listener
+    smtp_relay_host: str = "127.0.0.1"
+    smtp_relay_port: int = 25
+    email_webhook_token: str | None = None
+    max_webhook_bytes: int = 1_048_576
+    # Sending: attempts inside the adapter (tenacity, exponential backoff), then the outbound
+    # worker's own attempts after the adapter gave up on a transient failure.
+    send_retries: int = Field(default=4, ge=1, le=20)
+    send_retry_initial_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    send_retry_max_s: float = Field(default=8.0, ge=0.0, le=600.0)
+    outbound_attempts: int = Field(default=3, ge=1, le=50)
+
+    # Identity
+    identity_default_region: str = "MX"  # country of numbers written in national format (ISO 3166)
+
+    # Workers
+    run_workers: bool = True  # serve also runs pipeline, router and outbound workers
+    offer_timeout_s: float = 30.0
+    # Safety net of live reload: how often a server compares campaign versions with the database.
+    config_poll_s: float = Field(default=5.0, gt=0, le=3600)
+
+    # Router (router.service): the policy's knobs, and the live service's own periods.
+    router_selection: Literal["longest_idle", "least_loaded"] = "longest_idle"
+    router_disconnect_grace_s: float = Field(default=60.0, ge=0)
+    router_requeue_on_offline: bool = True
+    router_sticky_wait_s: float = Field(default=30.0, ge=0)
+    router_transfer_wait_s: float = Field(default=30.0, ge=0)
+    router_wrap_up_s: float = Field(default=0.0, ge=0)
+    router_ramp_period_s: float = Field(default=120.0, ge=0)
+    router_ramp_interval_s: float = Field(default=20.0, ge=0)
+    router_resync_s: float = Field(default=15.0, gt=0, le=3600)  # re-read open conversations
+    router_stats_interval_s: float = Field(default=5.0, gt=0, le=3600)  # queue.stats.<ws> events
+    router_scan_s: float = Field(default=30.0, gt=0, le=3600)  # look for new workspaces
+    router_batch_max: int = Field(default=500, ge=1, le=10_000)  # inputs handled per transaction
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_memory_broker(self) -> bool:
+        return self.broker_url.startswith("memory:")
+
+    def redacted_database_url(self) -> str:
+        return _redact_password(self.database_url)
+
+    def redacted_broker_url(self) -> str:
+        return _redact_password(self.broker_url)
+
+
+def _redact_password(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}" if user else f"{scheme}://{host}"

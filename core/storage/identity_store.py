@@ -1,0 +1,1103 @@
+"""Identity in the database: load a working set, decide with the pure graph, write the changes.
+
+The pure core (``identity``) decides; this module loads and writes, in the caller's transaction:
+
+1. **Load** the working set an operation needs (``identity.select_rows`` is the reference): the
+   seed identifiers, every identifier of their customers (*complete* customers), the context
+   rows (name matches, the other ends of suggestions), their edges, blocks and customers.
+2. **Check, optimistically**: every customer row carries a ``version``.  The versions of the
+   complete customers are read *before* their identifiers; writing a change set first bumps the
+   version of every existing customer it changes (``UPDATE … WHERE version = <read>``), in id
+   order.  A customer another worker changed meanwhile matches no row: roll back, reload, decide
+   again.  Nothing is locked while reading, so workers whose batches only meet (a suggestion
+   pointing at someone else's identifier) never wait for each other; new identifiers are
+   protected by the unique index on ``(workspace_id, key)``.
+3. **Decide** on an ``IdentityGraph`` built from the rows, take its ``ChangeSet``.
+4. **Write** the change set, re-point the conversations and messages of moved identifiers,
+   and settle conversation continuity (one open conversation per customer and campaign).
+
+Steps 1–4 run inside a savepoint; a unique-index collision (another worker created the same
+identifier or suggested the same pair), a deadlock, or a working set found incomplete rolls the
+savepoint back and the whole thing is tried again on fresh state (:meth:`IdentityStore.run`).
+
+Every merge, unmerge, link, rejection and block is written to ``audit_log``
+(``action = "identity.<action>"``, ``details`` holding the evidence, the customers before and
+after, and the identifiers that moved) and indexed per customer in ``identity_audit_customer``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound, ServiceUnavailable
+from core.events import AddressKind
+from core.ids import AgentId, ConversationId, CustomerId, IdentityId, MessageId, WorkspaceId, new_id
+from core.logging import get_logger
+from core.records import TimelineEntry
+from core.storage.tables import (
+    AuditRow,
+    ConversationRow,
+    CustomerRow,
+    EvidenceRow,
+    IdentifierNameRow,
+    IdentifierRow,
+    IdentityAuditCustomerRow,
+    IdentityBlockRow,
+    MessageRow,
+    SuggestionRow,
+)
+from core.storage.upsert import insert_ignore
+from identity import (
+    DETERMINISTIC_SOURCES,
+    AuditAction,
+    AuditEntry,
+    Block,
+    BlockReason,
+    ChangeSet,
+    EvidenceEdge,
+    EvidenceSource,
+    Identifier,
+    IdentityGraph,
+    IdentityPolicy,
+    IdentityRows,
+    Observation,
+    Reassignment,
+    Resolution,
+    Suggestion,
+    SuggestionStatus,
+    WorkingSetIncomplete,
+    resolve,
+)
+from identity import CustomerRow as CustomerRecord
+from identity import IdentifierRow as Node
+
+__all__ = ["MERGED_DISPOSITION", "IdentityContention", "IdentityStore", "edge_summary"]
+
+log = get_logger("centralita.identity")
+
+CUST = CustomerRow.__table__  # type: ignore[attr-defined]
+IDENT = IdentifierRow.__table__  # type: ignore[attr-defined]
+NAMES = IdentifierNameRow.__table__  # type: ignore[attr-defined]
+EVID = EvidenceRow.__table__  # type: ignore[attr-defined]
+SUGG = SuggestionRow.__table__  # type: ignore[attr-defined]
+BLOCK = IdentityBlockRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+AUDCUST = IdentityAuditCustomerRow.__table__  # type: ignore[attr-defined]
+CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+MSG = MessageRow.__table__  # type: ignore[attr-defined]
+
+MAX_ATTEMPTS = 12
+MERGED_DISPOSITION = "merged"  # disposition code of a conversation closed because its customer merged
+_RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialization, lock not available
+_AUDIT_PREFIX = "identity."
+T = TypeVar("T")
+
+
+class _DecidedMeanwhile(Exception):
+    """A suggestion this worker decided was decided by another one first: decide again."""
+
+
+class IdentityContention(ServiceUnavailable):
+    """Identity resolution kept colliding with other workers; retry later (HTTP 503)."""
+
+    code = "identity_contention"
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _identifier(kind: str, value: str, key: str, scope: str | None) -> Identifier:
+    return Identifier(kind=AddressKind(kind), value=value, key=key, scope=scope)
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for name in ("sqlstate", "pgcode"):
+        code = getattr(orig, name, None)
+        if isinstance(code, str):
+            return code
+    cause = getattr(orig, "__cause__", None)
+    code = getattr(cause, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ------------------------------------------------------------------------------------ row mapping
+
+
+def _node(row: Any) -> Node:
+    return Node(
+        workspace_id=WorkspaceId(row.workspace_id),
+        identifier=_identifier(row.kind, row.value, row.key, row.scope),
+        customer_id=CustomerId(row.customer_id),
+        home_customer_id=CustomerId(row.home_customer_id),
+        first_seen_at=_utc(row.created_at),
+        display_names=frozenset(row.display_names or ()),
+    )
+
+
+def _edge(row: Any) -> EvidenceEdge:
+    return EvidenceEdge(
+        id=row.id,
+        workspace_id=WorkspaceId(row.workspace_id),
+        a=row.a_key,
+        b=row.b_key,
+        source=EvidenceSource(row.source),
+        created_at=_utc(row.created_at),
+        actor=row.actor,
+        reference=row.reference,
+        suggestion_id=row.suggestion_id,
+        retracted_at=_opt_utc(row.retracted_at),
+        retracted_by=row.retracted_by,
+        retraction_audit_id=row.retraction_audit_id,
+    )
+
+
+def _customer(row: Any) -> CustomerRecord:
+    return CustomerRecord(
+        id=CustomerId(row.id),
+        workspace_id=WorkspaceId(row.workspace_id),
+        created_at=_utc(row.created_at),
+        merged_into=CustomerId(row.merged_into) if row.merged_into is not None else None,
+    )
+
+
+def _suggestion(row: Any) -> Suggestion:
+    return Suggestion(
+        id=row.id,
+        workspace_id=WorkspaceId(row.workspace_id),
+        a=_identifier(row.a_kind, row.a_value, row.a_key, row.a_scope),
+        b=_identifier(row.b_kind, row.b_value, row.b_key, row.b_scope),
+        source=EvidenceSource(row.source),
+        created_at=_utc(row.created_at),
+        actor=row.actor,
+        reference=row.reference,
+        status=SuggestionStatus(row.status),
+        decided_at=_opt_utc(row.decided_at),
+        decided_by=row.decided_by,
+        edge_id=row.edge_id,
+    )
+
+
+def _block(row: Any) -> Block:
+    return Block(
+        workspace_id=WorkspaceId(row.workspace_id),
+        key=row.key,
+        reason=BlockReason(row.reason),
+        created_at=_utc(row.created_at),
+        actor=row.actor,
+        detail=row.detail or "",
+        lifted_at=_opt_utc(row.lifted_at),
+        lifted_by=row.lifted_by,
+    )
+
+
+def _audit_entry(row: Any) -> AuditEntry:
+    d = row.details or {}
+    return AuditEntry(
+        id=row.id,
+        workspace_id=WorkspaceId(row.workspace_id),
+        action=AuditAction(row.action[len(_AUDIT_PREFIX) :]),
+        at=_utc(row.at),
+        actor=row.actor,
+        edge_ids=tuple(uuid.UUID(e) for e in d.get("edge_ids", ())),
+        before=tuple(CustomerId(uuid.UUID(c)) for c in d.get("before", ())),
+        after=tuple(CustomerId(uuid.UUID(c)) for c in d.get("after", ())),
+        reassignments=tuple(
+            Reassignment(m["key"], CustomerId(uuid.UUID(m["from"])), CustomerId(uuid.UUID(m["to"])))
+            for m in d.get("reassignments", ())
+        ),
+        suggestion_id=uuid.UUID(d["suggestion_id"]) if d.get("suggestion_id") else None,
+        key=d.get("key"),
+        reference=d.get("reference"),
+        detail=d.get("detail", ""),
+    )
+
+
+def edge_summary(edge: EvidenceEdge) -> dict[str, Any]:
+    return {
+        "id": str(edge.id),
+        "a": edge.a,
+        "b": edge.b,
+        "source": edge.source.value,
+        "actor": edge.actor,
+        "created_at": edge.created_at.isoformat(),
+        "reference": edge.reference,
+        "suggestion_id": str(edge.suggestion_id) if edge.suggestion_id else None,
+        "retracted_at": edge.retracted_at.isoformat() if edge.retracted_at else None,
+    }
+
+
+def _audit_details(entry: AuditEntry, edges: Mapping[uuid.UUID, EvidenceEdge]) -> dict[str, Any]:
+    return {
+        "edge_ids": [str(e) for e in entry.edge_ids],
+        "evidence": [edge_summary(edges[e]) for e in entry.edge_ids if e in edges],
+        "before": [str(c) for c in entry.before],
+        "after": [str(c) for c in entry.after],
+        "reassignments": [
+            {"key": m.key, "from": str(m.from_customer), "to": str(m.to_customer)}
+            for m in entry.reassignments
+        ],
+        "suggestion_id": str(entry.suggestion_id) if entry.suggestion_id else None,
+        "key": entry.key,
+        "reference": entry.reference,
+        "detail": entry.detail,
+    }
+
+
+# ------------------------------------------------------------------------------------ the store
+
+
+class IdentityStore:
+    """Identity rows in the caller's session (and transaction)."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+        self._versions: dict[CustomerId, int] = {}  # of the customers the last load read
+        self._loaded_owner: dict[str, CustomerId] = {}  # identifier key → customer, as loaded
+
+    # ------------------------------------------------------------------ the write path
+
+    async def run(
+        self,
+        workspace_id: WorkspaceId,
+        keys: Iterable[str],
+        operation: Callable[[IdentityGraph], T],
+        *,
+        now: datetime,
+        policy: IdentityPolicy | None = None,
+        names: Iterable[str] = (),
+        audit_ids: Iterable[uuid.UUID] = (),
+        customers: Iterable[CustomerId] = (),
+        for_unblock: bool = False,
+    ) -> tuple[T, ChangeSet]:
+        """Load, decide with ``operation(graph)``, write — in a savepoint, retried on collisions.
+
+        Domain errors of the operation (``NotFound``, ``Conflict``, ``InvalidInput``) propagate
+        with nothing written.  ``IdentityContention`` when it never settles.
+        """
+        seeds = set(keys)
+        wanted_customers = set(customers)
+        name_list = [n for n in names if n]
+        audits = list(audit_ids)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                async with self.session.begin_nested():
+                    rows = await self.load(
+                        workspace_id,
+                        seeds,
+                        names=name_list,
+                        name_match_max_customers=(policy or IdentityPolicy()).name_match_max_customers,
+                        audit_ids=audits,
+                        customers=wanted_customers,
+                        for_unblock=for_unblock,
+                    )
+                    graph = IdentityGraph.from_rows(workspace_id, rows, policy)
+                    result = operation(graph)
+                    # resolve() takes the graph's changes itself; other operations leave them
+                    changes = result.changes if isinstance(result, Resolution) else graph.take_changes()
+                    await self.apply(workspace_id, changes, now)
+                    return result, changes
+            except WorkingSetIncomplete as exc:
+                seeds |= {str(k) for k in exc.details.get("keys", ())}
+                wanted_customers |= {CustomerId(uuid.UUID(str(c))) for c in exc.details.get("customers", ())}
+                log.debug("identity_working_set_grown", attempt=attempt)
+            except (IntegrityError, _DecidedMeanwhile):
+                log.info("identity_collision_retry", attempt=attempt)
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in _RETRY_SQLSTATES:
+                    raise
+                log.info("identity_lock_retry", attempt=attempt, sqlstate=_sqlstate(exc))
+        raise IdentityContention("identity resolution kept colliding with other workers; try again")
+
+    async def resolve(
+        self,
+        workspace_id: WorkspaceId,
+        observation: Observation,
+        now: datetime,
+        *,
+        policy: IdentityPolicy | None = None,
+    ) -> Resolution:
+        """Resolve an inbound event's observation to a customer, writing its evidence."""
+        resolution, _ = await self.run(
+            workspace_id,
+            observation.keys,
+            lambda graph: resolve(graph, observation, now),
+            now=now,
+            policy=policy,
+            names=[observation.name_key] if observation.name_key else [],
+        )
+        return resolution
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(
+        self,
+        workspace_id: WorkspaceId,
+        keys: Iterable[str],
+        *,
+        names: Iterable[str] = (),
+        audit_ids: Iterable[uuid.UUID] = (),
+        customers: Iterable[CustomerId] = (),
+        for_unblock: bool = False,
+        name_match_max_customers: int = IdentityPolicy().name_match_max_customers,
+    ) -> IdentityRows:
+        """The working set for an operation on ``keys`` (mirrors ``identity.select_rows``)."""
+        s = self.session
+        ws = workspace_id
+        audit = await self.audit_entries(ws, audit_ids)
+        seeds = set(keys)
+        edge_ids = {e for entry in audit for e in entry.edge_ids}
+        if edge_ids:
+            found = await s.execute(
+                sa.select(EVID.c.a_key, EVID.c.b_key).where(
+                    EVID.c.workspace_id == ws, EVID.c.id.in_(edge_ids)
+                )
+            )
+            for a, b in found:
+                seeds |= {a, b}
+        if for_unblock and seeds:
+            found = await s.execute(
+                sa.select(EVID.c.a_key, EVID.c.b_key).where(
+                    EVID.c.workspace_id == ws,
+                    EVID.c.retracted_at.is_(None),
+                    EVID.c.source.in_([src.value for src in DETERMINISTIC_SOURCES]),
+                    sa.or_(EVID.c.a_key.in_(seeds), EVID.c.b_key.in_(seeds)),
+                )
+            )
+            for a, b in found:
+                seeds |= {a, b}
+        self._versions = {}
+        complete = await self._complete_customers(ws, seeds, set(customers))
+        # customer ids are unique across workspaces; filtering by them uses their index
+        loaded_rows = (
+            list(await s.execute(sa.select(IDENT).where(IDENT.c.customer_id.in_(sorted(complete)))))
+            if complete
+            else []
+        )
+        loaded = {r.key for r in loaded_rows}
+        context: set[str] = set()
+        for name in sorted(set(names)):
+            context |= await self._name_keys(ws, name, name_match_max_customers)
+        anchors = seeds | loaded
+        suggestion_rows = await self._touching(SUGG, ws, SUGG.c.a_key, SUGG.c.b_key, anchors)
+        for row in suggestion_rows:
+            context |= {row.a_key, row.b_key}
+        extra = sorted(context - loaded)
+        context_rows: list[Any] = []
+        for chunk in _chunks(extra):
+            context_rows += (
+                await s.execute(sa.select(IDENT).where(IDENT.c.workspace_id == ws, IDENT.c.key.in_(chunk)))
+            ).all()
+        picked = [_node(r) for r in (*loaded_rows, *context_rows)]
+        edge_rows = await self._touching(EVID, ws, EVID.c.a_key, EVID.c.b_key, loaded)
+        every_key = sorted(seeds | loaded | context)
+        block_rows: list[Any] = []
+        for chunk in _chunks(every_key):
+            block_rows += (
+                await s.execute(sa.select(BLOCK).where(BLOCK.c.workspace_id == ws, BLOCK.c.key.in_(chunk)))
+            ).all()
+        referenced = {c for n in picked for c in (n.customer_id, n.home_customer_id)}
+        customer_rows: list[Any] = []
+        if referenced:
+            customer_rows += await s.execute(
+                sa.select(CUST).where(CUST.c.id.in_(sorted(referenced)), CUST.c.workspace_id == ws)
+            )
+        if complete:  # merged into a complete customer (so of this workspace)
+            customer_rows += await s.execute(
+                sa.select(CUST).where(
+                    CUST.c.merged_into.in_(sorted(complete)), CUST.c.id.not_in(sorted(referenced))
+                )
+            )
+        for r in customer_rows:
+            self._versions.setdefault(CustomerId(r.id), r.version)
+        self._loaded_owner = {n.key: n.customer_id for n in picked}
+        return IdentityRows(
+            identifiers=tuple(picked),
+            edges=tuple(_edge(r) for r in edge_rows),
+            customers=tuple(_customer(r) for r in customer_rows),
+            suggestions=tuple(_suggestion(r) for r in suggestion_rows),
+            blocks=tuple(_block(r) for r in block_rows),
+            audit=tuple(audit),
+            complete_customers=frozenset(complete),
+            looked_up=frozenset(seeds | loaded),
+        )
+
+    async def _touching(
+        self, table: sa.Table, ws: WorkspaceId, a: sa.Column[Any], b: sa.Column[Any], keys: set[str]
+    ) -> list[Any]:
+        """Rows whose ``a`` or ``b`` end is one of ``keys`` (two indexed queries, not an ``OR``)."""
+        found: dict[uuid.UUID, Any] = {}
+        for column in (a, b):
+            for chunk in _chunks(sorted(keys)):
+                for row in await self.session.execute(
+                    sa.select(table).where(table.c.workspace_id == ws, column.in_(chunk))
+                ):
+                    found[row.id] = row
+        return list(found.values())
+
+    async def _name_keys(self, ws: WorkspaceId, name: str, max_customers: int) -> set[str]:
+        """Identifiers seen with a display name — none when the name is common: the graph ignores
+        a name shared by more than ``max_customers + 1`` customers, so they need not be loaded."""
+        limit = 64
+        query = (
+            sa.select(NAMES.c.key, IDENT.c.customer_id)
+            .join(IDENT, sa.and_(IDENT.c.workspace_id == NAMES.c.workspace_id, IDENT.c.key == NAMES.c.key))
+            .where(NAMES.c.workspace_id == ws, NAMES.c.name == name)
+        )
+        rows = (await self.session.execute(query.limit(limit))).all()
+        if len({c for _, c in rows}) > max_customers + 1:
+            return set()
+        if len(rows) == limit:  # a few customers with very many identifiers: read them all
+            rows = (await self.session.execute(query)).all()
+            if len({c for _, c in rows}) > max_customers + 1:
+                return set()
+        return {k for k, _ in rows}
+
+    async def _complete_customers(
+        self, ws: WorkspaceId, seeds: set[str], wanted: set[CustomerId]
+    ) -> set[CustomerId]:
+        """The current customers of the seeds (plus ``wanted``), with their versions remembered —
+        read before their identifiers, so a change committed in between fails the check."""
+        # driven by the identifier index, then the customer's primary key (SQLite has no
+        # statistics and would otherwise scan the workspace index)
+        rows = list(
+            await self.session.execute(
+                sa.select(CUST.c.id, CUST.c.version)
+                .select_from(IDENT.join(CUST, CUST.c.id == IDENT.c.customer_id))
+                .where(IDENT.c.workspace_id == ws, IDENT.c.key.in_(sorted(seeds)))
+            )
+        )
+        if wanted:
+            rows += await self.session.execute(
+                sa.select(CUST.c.id, CUST.c.version).where(
+                    CUST.c.id.in_(sorted(wanted)), CUST.c.workspace_id == ws
+                )
+            )
+        complete: set[CustomerId] = set()
+        for cid, version in rows:
+            complete.add(CustomerId(cid))
+            self._versions[CustomerId(cid)] = version
+        return complete
+
+    async def audit_entries(self, ws: WorkspaceId, audit_ids: Iterable[uuid.UUID]) -> list[AuditEntry]:
+        ids = list(audit_ids)
+        if not ids:
+            return []
+        rows = await self.session.execute(
+            sa.select(AUDIT).where(
+                AUDIT.c.workspace_id == ws, AUDIT.c.id.in_(ids), AUDIT.c.action.like(f"{_AUDIT_PREFIX}%")
+            )
+        )
+        return [_audit_entry(r) for r in rows]
+
+    async def load_workspace(self, ws: WorkspaceId) -> IdentityRows:
+        """Every identity row of a workspace (exports, small workspaces)."""
+        s = self.session
+
+        async def all_of(table: sa.Table) -> list[Any]:
+            return list((await s.execute(sa.select(table).where(table.c.workspace_id == ws))).all())
+
+        audit = await s.execute(
+            sa.select(AUDIT).where(AUDIT.c.workspace_id == ws, AUDIT.c.action.like(f"{_AUDIT_PREFIX}%"))
+        )
+        return IdentityRows(
+            identifiers=tuple(_node(r) for r in await all_of(IDENT)),
+            edges=tuple(_edge(r) for r in await all_of(EVID)),
+            customers=tuple(_customer(r) for r in await all_of(CUST)),
+            suggestions=tuple(_suggestion(r) for r in await all_of(SUGG)),
+            blocks=tuple(_block(r) for r in await all_of(BLOCK)),
+            audit=tuple(_audit_entry(r) for r in audit),
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    async def apply(self, ws: WorkspaceId, changes: ChangeSet, now: datetime) -> None:
+        """Write a change set (inside the caller's transaction or savepoint) loaded by ``load``
+        on this store: ``_DecidedMeanwhile`` when a customer it changes changed since."""
+        s = self.session
+        await self._bump_versions(changes)
+        if changes.customers_inserted:
+            await s.execute(
+                sa.insert(CUST),
+                [
+                    {"id": c.id, "workspace_id": ws, "created_at": c.created_at, "merged_into": c.merged_into}
+                    for c in changes.customers_inserted
+                ],
+            )
+        if changes.identifiers_inserted:
+            await s.execute(
+                sa.insert(IDENT),
+                [
+                    {
+                        "id": new_id(),
+                        "workspace_id": ws,
+                        "kind": n.identifier.kind.value,
+                        "key": n.key,
+                        "value": n.identifier.value,
+                        "scope": n.identifier.scope,
+                        "customer_id": n.customer_id,
+                        "home_customer_id": n.home_customer_id,
+                        "display_names": sorted(n.display_names),
+                        "created_at": n.first_seen_at,
+                    }
+                    for n in changes.identifiers_inserted
+                ],
+            )
+        if changes.customers_updated:
+            await s.execute(
+                sa.update(CUST)
+                .where(CUST.c.id == sa.bindparam("cid"))
+                .values(merged_into=sa.bindparam("into"), active=sa.bindparam("live")),
+                [
+                    {"cid": c.id, "into": c.merged_into, "live": c.merged_into is None}
+                    for c in changes.customers_updated
+                ],
+            )
+        if changes.identifiers_updated:
+            await s.execute(
+                sa.update(IDENT)
+                .where(IDENT.c.workspace_id == sa.bindparam("ws"), IDENT.c.key == sa.bindparam("k"))
+                .values(
+                    customer_id=sa.bindparam("cid"),
+                    home_customer_id=sa.bindparam("home"),
+                    display_names=sa.bindparam("names", type_=IDENT.c.display_names.type),
+                ),
+                [
+                    {
+                        "ws": ws,
+                        "k": n.key,
+                        "cid": n.customer_id,
+                        "home": n.home_customer_id,
+                        "names": sorted(n.display_names),
+                    }
+                    for n in changes.identifiers_updated
+                ],
+            )
+        names = [
+            {"workspace_id": ws, "key": n.key, "name": name}
+            for n in (*changes.identifiers_inserted, *changes.identifiers_updated)
+            for name in n.display_names
+        ]
+        for chunk in _chunks(names):
+            await insert_ignore(s, NAMES, chunk, conflict=("workspace_id", "key", "name"))
+        if changes.edges_inserted:
+            await s.execute(sa.insert(EVID), [self._edge_values(ws, e) for e in changes.edges_inserted])
+        for edge in changes.edges_updated:
+            await s.execute(
+                sa.update(EVID)
+                .where(EVID.c.id == edge.id)
+                .values(
+                    retracted_at=edge.retracted_at,
+                    retracted_by=edge.retracted_by,
+                    retraction_audit_id=edge.retraction_audit_id,
+                )
+            )
+        if changes.suggestions_inserted:
+            await s.execute(
+                sa.insert(SUGG), [self._suggestion_values(ws, x) for x in changes.suggestions_inserted]
+            )
+        for sug in changes.suggestions_updated:
+            result = await s.execute(
+                sa.update(SUGG)
+                .where(SUGG.c.id == sug.id, SUGG.c.status == SuggestionStatus.PENDING.value)
+                .values(
+                    status=sug.status.value,
+                    decided_at=sug.decided_at,
+                    decided_by=sug.decided_by,
+                    edge_id=sug.edge_id,
+                )
+            )
+            if getattr(result, "rowcount", 1) == 0:  # decided meanwhile by someone else: decide again
+                raise _DecidedMeanwhile(str(sug.id))
+        for blk in changes.blocks_upserted:
+            values = {
+                "reason": blk.reason.value,
+                "detail": blk.detail[:400],
+                "actor": blk.actor,
+                "created_at": blk.created_at,
+                "lifted_at": blk.lifted_at,
+                "lifted_by": blk.lifted_by,
+            }
+            result = await s.execute(
+                sa.update(BLOCK).where(BLOCK.c.workspace_id == ws, BLOCK.c.key == blk.key).values(**values)
+            )
+            if getattr(result, "rowcount", 0) == 0:
+                await s.execute(sa.insert(BLOCK).values(id=new_id(), workspace_id=ws, key=blk.key, **values))
+        if changes.audit_inserted:
+            edges = {e.id: e for e in (*changes.edges_inserted, *changes.edges_updated)}
+            await s.execute(
+                sa.insert(AUDIT),
+                [
+                    {
+                        "id": e.id,
+                        "workspace_id": ws,
+                        "at": e.at,
+                        "actor": e.actor,
+                        "action": f"{_AUDIT_PREFIX}{e.action.value}",
+                        "subject_type": "customer" if (e.after or e.before) else "identifier",
+                        "subject_id": str(e.after[0] if e.after else e.before[0] if e.before else e.key)[
+                            :100
+                        ],
+                        "details": _audit_details(e, edges),
+                    }
+                    for e in changes.audit_inserted
+                ],
+            )
+            links = [
+                {"audit_id": e.id, "customer_id": c, "workspace_id": ws}
+                for e in changes.audit_inserted
+                for c in dict.fromkeys((*e.before, *e.after))
+            ]
+            if links:
+                await s.execute(sa.insert(AUDCUST), links)
+            for e in changes.audit_inserted:
+                log.info(
+                    "identity_audit",
+                    action=e.action.value,
+                    workspace_id=str(ws),
+                    actor=e.actor,
+                    before=[str(c) for c in e.before],
+                    after=[str(c) for c in e.after],
+                    edges=len(e.edge_ids),
+                )
+        await self._reassign(ws, changes.reassignments, now)
+
+    async def _bump_versions(self, changes: ChangeSet) -> None:
+        created = {c.id for c in changes.customers_inserted}
+        touched: set[CustomerId] = {c.id for c in changes.customers_updated}
+        touched |= {n.customer_id for n in changes.identifiers_inserted}
+        for n in changes.identifiers_updated:
+            touched.add(n.customer_id)
+            owner = self._loaded_owner.get(n.key)
+            if owner is not None:
+                touched.add(owner)
+        touched |= {c for m in changes.reassignments for c in (m.from_customer, m.to_customer)}
+        for cid in sorted(touched - created):
+            version = self._versions.get(cid)
+            if version is None:
+                raise _DecidedMeanwhile(f"customer {cid} was not loaded")
+            result = await self.session.execute(
+                sa.update(CUST).where(CUST.c.id == cid, CUST.c.version == version).values(version=version + 1)
+            )
+            if getattr(result, "rowcount", 1) == 0:
+                raise _DecidedMeanwhile(str(cid))
+            self._versions[cid] = version + 1
+
+    @staticmethod
+    def _edge_values(ws: WorkspaceId, e: EvidenceEdge) -> dict[str, Any]:
+        return {
+            "id": e.id,
+            "workspace_id": ws,
+            "a_key": e.a,
+            "b_key": e.b,
+            "source": e.source.value,
+            "actor": e.actor,
+            "reference": e.reference[:400] if e.reference else None,
+            "suggestion_id": e.suggestion_id,
+            "created_at": e.created_at,
+            "retracted_at": e.retracted_at,
+            "retracted_by": e.retracted_by,
+            "retraction_audit_id": e.retraction_audit_id,
+        }
+
+    @staticmethod
+    def _suggestion_values(ws: WorkspaceId, x: Suggestion) -> dict[str, Any]:
+        lo, hi = x.pair
+        return {
+            "id": x.id,
+            "workspace_id": ws,
+            "a_key": x.a.key,
+            "a_kind": x.a.kind.value,
+            "a_value": x.a.value,
+            "a_scope": x.a.scope,
+            "b_key": x.b.key,
+            "b_kind": x.b.kind.value,
+            "b_value": x.b.value,
+            "b_scope": x.b.scope,
+            "lo_key": lo,
+            "hi_key": hi,
+            "source": x.source.value,
+            "actor": x.actor,
+            "reference": x.reference[:400] if x.reference else None,
+            "status": x.status.value,
+            "created_at": x.created_at,
+            "decided_at": x.decided_at,
+            "decided_by": x.decided_by,
+            "edge_id": x.edge_id,
+        }
+
+    # ------------------------------------------------------------------ conversations follow identifiers
+
+    async def _reassign(self, ws: WorkspaceId, moves: Sequence[Reassignment], now: datetime) -> None:
+        if not moves:
+            return
+        s = self.session
+        ids: dict[str, uuid.UUID] = dict(
+            (
+                await s.execute(
+                    sa.select(IDENT.c.key, IDENT.c.id).where(
+                        IDENT.c.workspace_id == ws, IDENT.c.key.in_({m.key for m in moves})
+                    )
+                )
+            ).all()
+        )
+        by_target: dict[CustomerId, list[uuid.UUID]] = {}
+        for move in moves:
+            if move.key in ids:
+                by_target.setdefault(move.to_customer, []).append(ids[move.key])
+        for target, identifier_ids in by_target.items():
+            await s.execute(
+                sa.update(MSG)
+                .where(MSG.c.identifier_id.in_(identifier_ids))  # ids of this workspace's identifiers
+                .values(customer_id=target)
+            )
+            conversations = [
+                c
+                for (c,) in await s.execute(
+                    sa.select(CONV.c.id).where(CONV.c.origin_identifier_id.in_(identifier_ids))
+                )
+            ]
+            if conversations:
+                await s.execute(
+                    sa.update(CONV).where(CONV.c.id.in_(conversations)).values(customer_id=target)
+                )
+                await s.execute(
+                    sa.update(MSG)
+                    .where(MSG.c.conversation_id.in_(conversations), MSG.c.identifier_id.is_(None))
+                    .values(customer_id=target)
+                )
+        touched = sorted({c for m in moves for c in (m.from_customer, m.to_customer)})
+        await self._fix_reply_targets(ws, touched)
+        await self._settle_conversations(ws, touched, now)
+
+    async def _fix_reply_targets(self, ws: WorkspaceId, customers: Sequence[CustomerId]) -> None:
+        """An open conversation never replies to an identifier that is no longer its customer's:
+        it goes back to the last one of its customer's that wrote in it (else the one that
+        opened it)."""
+        s = self.session
+        target = IDENT.alias("target")
+        stale = (
+            await s.execute(
+                sa.select(CONV.c.id, CONV.c.customer_id, CONV.c.origin_identifier_id)
+                .join(target, target.c.id == CONV.c.identifier_id)
+                .where(
+                    CONV.c.workspace_id == ws,
+                    CONV.c.customer_id.in_(customers),
+                    CONV.c.status != "closed",
+                    target.c.customer_id != CONV.c.customer_id,
+                )
+            )
+        ).all()
+        for conversation_id, customer_id, origin in stale:
+            last = (
+                await s.execute(
+                    sa.select(MSG.c.identifier_id, MSG.c.channel, MSG.c.channel_account_id)
+                    .join(IDENT, IDENT.c.id == MSG.c.identifier_id)
+                    .where(
+                        MSG.c.conversation_id == conversation_id,
+                        MSG.c.direction == "in",
+                        IDENT.c.customer_id == customer_id,
+                    )
+                    .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            values: dict[str, Any] = {"identifier_id": origin}
+            if last is not None:
+                values = {
+                    "identifier_id": last.identifier_id,
+                    "channel": last.channel,
+                    "channel_account_id": last.channel_account_id,
+                }
+            await s.execute(sa.update(CONV).where(CONV.c.id == conversation_id).values(**values))
+
+    async def _settle_conversations(
+        self, ws: WorkspaceId, customers: Sequence[CustomerId], now: datetime
+    ) -> None:
+        """One open conversation per customer and campaign.
+
+        After a merge the customer may have two open conversations with one campaign: the older
+        one is kept (with its agent) and the other closed with the disposition ``merged`` and a
+        note on the timeline.  After an unmerge, a conversation closed that way whose customer
+        is no longer the kept conversation's is reopened (waiting), unless its customer already
+        has another open conversation with that campaign.
+        """
+        s = self.session
+        rows = (
+            await s.execute(
+                sa.select(
+                    CONV.c.id,
+                    CONV.c.customer_id,
+                    CONV.c.campaign_id,
+                    CONV.c.status,
+                    CONV.c.opened_at,
+                    CONV.c.channel,
+                    CONV.c.channel_account_id,
+                    CONV.c.disposition,
+                ).where(CONV.c.workspace_id == ws, CONV.c.customer_id.in_(customers))
+            )
+        ).all()
+        owner = {r.id: r.customer_id for r in rows}
+        open_by: dict[tuple[uuid.UUID, uuid.UUID | None], list[Any]] = {}
+        for r in rows:
+            if r.status != "closed":
+                open_by.setdefault((r.customer_id, r.campaign_id), []).append(r)
+        for r in rows:
+            disposition = r.disposition or {}
+            if r.status != "closed" or disposition.get("code") != MERGED_DISPOSITION:
+                continue
+            into = uuid.UUID(str(disposition.get("into")))
+            into_owner = owner.get(into)
+            if into_owner is None:
+                into_owner = (
+                    await s.execute(sa.select(CONV.c.customer_id).where(CONV.c.id == into))
+                ).scalar()
+            if into_owner == r.customer_id or open_by.get((r.customer_id, r.campaign_id)):
+                continue
+            await s.execute(
+                sa.update(CONV)
+                .where(CONV.c.id == r.id)
+                .values(status="waiting", closed_at=None, disposition=None, enqueued_at=now)
+            )
+            await self._note(
+                ws, r, now, "Conversación reabierta: se separaron los registros del cliente.", into
+            )
+            open_by.setdefault((r.customer_id, r.campaign_id), []).append(r)
+        for group in open_by.values():
+            if len(group) < 2:
+                continue
+            group.sort(key=lambda r: (_utc(r.opened_at), str(r.id)))
+            keep = group[0]
+            for r in group[1:]:
+                await s.execute(
+                    sa.update(CONV)
+                    .where(CONV.c.id == r.id)
+                    .values(
+                        status="closed",
+                        closed_at=now,
+                        disposition={
+                            "code": MERGED_DISPOSITION,
+                            "into": str(keep.id),
+                            "previous_status": r.status,
+                        },
+                    )
+                )
+                await self._note(
+                    ws,
+                    r,
+                    now,
+                    "Conversación unida a otra abierta del mismo cliente (registros unidos).",
+                    keep.id,
+                )
+
+    async def _note(self, ws: WorkspaceId, conv: Any, now: datetime, text: str, other: uuid.UUID) -> None:
+        await self.session.execute(
+            sa.insert(MSG).values(
+                id=new_id(),
+                workspace_id=ws,
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                identifier_id=None,
+                direction="note",
+                kind="system",
+                channel=conv.channel,
+                channel_account_id=conv.channel_account_id,
+                text=text,
+                payload={"event": "identity_conversation", "other_conversation_id": str(other)},
+                created_at=now,
+                stored_at=now,
+            )
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def identifier_id(self, ws: WorkspaceId, key: str) -> IdentityId | None:
+        found = (
+            await self.session.execute(
+                sa.select(IDENT.c.id).where(IDENT.c.workspace_id == ws, IDENT.c.key == key)
+            )
+        ).scalar()
+        return IdentityId(found) if found is not None else None
+
+    async def customer_of_key(self, ws: WorkspaceId, key: str) -> CustomerId | None:
+        found = (
+            await self.session.execute(
+                sa.select(IDENT.c.customer_id).where(IDENT.c.workspace_id == ws, IDENT.c.key == key)
+            )
+        ).scalar()
+        return CustomerId(found) if found is not None else None
+
+    async def live_customer(self, ws: WorkspaceId, customer_id: uuid.UUID) -> CustomerRecord:
+        """The customer an id stands for now (itself, or the survivor it was merged into).
+        ``NotFound`` for an id of another workspace."""
+        current = customer_id
+        for _ in range(16):
+            row = (
+                await self.session.execute(
+                    sa.select(CUST).where(CUST.c.workspace_id == ws, CUST.c.id == current)
+                )
+            ).first()
+            if row is None:
+                raise NotFound("no such customer", field="customer_id")
+            if row.merged_into is None:
+                return _customer(row)
+            current = row.merged_into
+        raise NotFound("no such customer", field="customer_id")
+
+    async def identifiers_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[Node]:
+        rows = await self.session.execute(
+            sa.select(IDENT)
+            .where(IDENT.c.customer_id == customer_id)  # customer ids are unique across workspaces
+            .order_by(IDENT.c.created_at, IDENT.c.key)
+        )
+        return [_node(r) for r in rows]
+
+    async def graph_of(
+        self, ws: WorkspaceId, customer_id: CustomerId, policy: IdentityPolicy | None = None
+    ) -> IdentityGraph:
+        """A read-only working set around one customer (suggestions, shared contacts)."""
+        keys = [n.key for n in await self.identifiers_of(ws, customer_id)]
+        rows = await self.load(ws, keys, customers=[customer_id])
+        return IdentityGraph.from_rows(ws, rows, policy)
+
+    async def suggestion_keys(self, ws: WorkspaceId, suggestion_id: uuid.UUID) -> tuple[str, str]:
+        row = (
+            await self.session.execute(
+                sa.select(SUGG.c.a_key, SUGG.c.b_key).where(
+                    SUGG.c.workspace_id == ws, SUGG.c.id == suggestion_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such suggestion", field="suggestion_id")
+        return row.a_key, row.b_key
+
+    async def conversation_counts(
+        self, ws: WorkspaceId, customers: Iterable[CustomerId]
+    ) -> dict[CustomerId, int]:
+        ids = list(customers)
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            sa.select(CONV.c.customer_id, sa.func.count())
+            .where(CONV.c.workspace_id == ws, CONV.c.customer_id.in_(ids))
+            .group_by(CONV.c.customer_id)
+        )
+        return {CustomerId(c): int(n) for c, n in rows}
+
+    async def conversations_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[Any]:
+        rows = await self.session.execute(
+            sa.select(
+                CONV.c.id,
+                CONV.c.campaign_id,
+                CONV.c.status,
+                CONV.c.channel,
+                CONV.c.agent_id,
+                CONV.c.opened_at,
+            )
+            .where(CONV.c.workspace_id == ws, CONV.c.customer_id == customer_id)
+            .order_by(CONV.c.opened_at, CONV.c.id)
+        )
+        return list(rows)
+
+    async def timeline(
+        self,
+        ws: WorkspaceId,
+        customer_id: CustomerId,
+        *,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> tuple[list[TimelineEntry], tuple[datetime, uuid.UUID] | None]:
+        """Every timeline entry of the customer across channels and conversations, by time then id."""
+        query = sa.select(MSG).where(MSG.c.workspace_id == ws, MSG.c.customer_id == customer_id)
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                sa.or_(MSG.c.created_at > at, sa.and_(MSG.c.created_at == at, MSG.c.id > last_id))
+            )
+        rows = (await self.session.execute(query.order_by(MSG.c.created_at, MSG.c.id).limit(limit + 1))).all()
+        entries = [
+            TimelineEntry(
+                id=MessageId(r.id),
+                conversation_id=ConversationId(r.conversation_id) if r.conversation_id else None,
+                customer_id=CustomerId(r.customer_id) if r.customer_id else None,
+                direction=r.direction,
+                kind=r.kind,
+                channel=r.channel,
+                external_id=r.external_id,
+                text=r.text,
+                agent_id=AgentId(r.agent_id) if r.agent_id else None,
+                delivery_state=r.delivery_state,
+                created_at=_utc(r.created_at),
+                payload=dict(r.payload or {}),
+            )
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        cursor = (rows[limit - 1].created_at, rows[limit - 1].id) if more and limit > 0 else None
+        return entries, cursor
+
+    async def audit_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[AuditEntry]:
+        """Identity audit entries involving the customer or any customer merged into it."""
+        retired = [
+            c
+            for (c,) in await self.session.execute(
+                sa.select(CUST.c.id).where(CUST.c.merged_into == customer_id)
+            )
+        ]
+        ids = sa.select(AUDCUST.c.audit_id).where(
+            AUDCUST.c.workspace_id == ws, AUDCUST.c.customer_id.in_([customer_id, *retired])
+        )
+        rows = await self.session.execute(
+            sa.select(AUDIT)
+            .where(AUDIT.c.workspace_id == ws, AUDIT.c.id.in_(ids))
+            .order_by(AUDIT.c.at, AUDIT.c.id)
+        )
+        return [_audit_entry(r) for r in rows]
+
+    async def evidence(self, ws: WorkspaceId, edge_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, EvidenceEdge]:
+        ids = list(edge_ids)
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            sa.select(EVID).where(EVID.c.workspace_id == ws, EVID.c.id.in_(ids))
+        )
+        return {r.id: _edge(r) for r in rows}
+
+    async def remember_display_name(
+        self, ws: WorkspaceId, key: str, customer_id: CustomerId, display_name: str | None
+    ) -> None:
+        """Keep the sender's display name as last seen (for people reading the record)."""
+        if not display_name:
+            return
+        name = display_name[:200]
+        await self.session.execute(
+            sa.update(IDENT)
+            .where(
+                IDENT.c.workspace_id == ws, IDENT.c.key == key, IDENT.c.display_name.is_distinct_from(name)
+            )
+            .values(display_name=name)
+        )
+        await self.session.execute(
+            sa.update(CUST)
+            .where(CUST.c.id == customer_id, CUST.c.display_name.is_(None))
+            .values(display_name=name)
+        )

@@ -1,0 +1,246 @@
+"""Storage for the inbound pipeline: raw deliveries, senders, conversations, timeline entries.
+
+``InboundStore`` works inside the caller's transaction (one per raw delivery).  Senders are
+resolved through the identity graph (``core.storage.identity_store``): two workers meeting the
+same new identifier at once never create two customers — identifiers are unique per
+(workspace, key); the loser of the race rolls back its savepoint, reloads and resolves again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.ids import (
+    CampaignId,
+    ChannelAccountId,
+    ConversationId,
+    CustomerId,
+    IdentityId,
+    RawDeliveryId,
+    WorkspaceId,
+    new_id,
+)
+from core.records import ResolvedSender
+from core.storage.identity_store import IdentityStore
+from core.storage.tables import ConversationRow, MessageRow, RawDeliveryRow
+from core.storage.upsert import insert_ignore
+from identity import IdentityPolicy, Observation
+
+__all__ = ["InboundStore"]
+
+RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
+MSG = MessageRow.__table__  # type: ignore[attr-defined]
+CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+
+_STATE_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 4, "deleted": 4}
+
+
+class InboundStore:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def record_raw(
+        self,
+        raw_id: RawDeliveryId,
+        channel: str,
+        received_at: datetime,
+        headers: Mapping[str, str],
+        body: bytes,
+        body_sha256: str,
+    ) -> bool:
+        """Keep the delivery; False when the very same body was already kept (a redelivery)."""
+        new = await insert_ignore(
+            self.session,
+            RAW,
+            [
+                {
+                    "id": raw_id,
+                    "channel": channel,
+                    "received_at": received_at,
+                    "headers": dict(headers),
+                    "body": body,
+                    "body_sha256": body_sha256,
+                    "status": "processed",
+                }
+            ],
+            conflict=("channel", "body_sha256"),
+            returning=RAW.c.id,
+        )
+        return bool(new)
+
+    async def mark_raw(
+        self,
+        raw_id: RawDeliveryId,
+        *,
+        workspace_id: WorkspaceId | None,
+        status: str,
+        error: str | None = None,
+    ) -> None:
+        await self.session.execute(
+            sa.update(RAW)
+            .where(RAW.c.id == raw_id)
+            .values(workspace_id=workspace_id, status=status, error=error)
+        )
+
+    async def resolve_sender(
+        self,
+        workspace_id: WorkspaceId,
+        observation: Observation,
+        now: datetime,
+        *,
+        policy: IdentityPolicy | None = None,
+        display_name: str | None = None,
+    ) -> ResolvedSender:
+        """Resolve the sender through the identity graph (``IdentityStore.resolve``): evidence
+        recorded, deterministic merges applied, suggestions stored — in a savepoint retried on
+        collisions, so two workers meeting the same new identifier never create two customers."""
+        identities = IdentityStore(self.session)
+        resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
+        identifier_id = await identities.identifier_id(workspace_id, observation.sender.key)
+        if identifier_id is None:  # resolve() always writes the sender's identifier
+            raise NotFound("the sender's identifier was not stored", field="sender")
+        await identities.remember_display_name(
+            workspace_id, observation.sender.key, resolution.customer_id, display_name
+        )
+        return ResolvedSender(resolution.customer_id, identifier_id, created=resolution.created_customer)
+
+    async def open_conversation_of(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, customer_id: CustomerId
+    ) -> ConversationId | None:
+        """The customer's open conversation with this campaign, on any channel."""
+        campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
+        row = (
+            await self.session.execute(
+                sa.select(CONV.c.id)
+                .where(
+                    CONV.c.workspace_id == workspace_id,
+                    CONV.c.customer_id == customer_id,
+                    campaign_match,
+                    CONV.c.status != "closed",
+                )
+                .order_by(CONV.c.opened_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return ConversationId(row.id) if row is not None else None
+
+    async def open_conversation(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId | None,
+        customer_id: CustomerId,
+        channel: str,
+        account_id: ChannelAccountId,
+        at: datetime,
+        identifier_id: IdentityId | None = None,
+    ) -> ConversationId:
+        """A new conversation; ``identifier_id`` (the sender) is its origin — an unmerge moves
+        the conversation with it — and its first reply target."""
+        conversation_id = ConversationId(new_id())
+        await self.session.execute(
+            sa.insert(CONV).values(
+                id=conversation_id,
+                workspace_id=workspace_id,
+                campaign_id=campaign_id,
+                customer_id=customer_id,
+                status="waiting",
+                channel=channel,
+                channel_account_id=account_id,
+                identifier_id=identifier_id,
+                origin_identifier_id=identifier_id,
+                priority=5,
+                opened_at=at,
+                enqueued_at=at,
+            )
+        )
+        return conversation_id
+
+    async def customer_wrote(
+        self,
+        conversation_id: ConversationId,
+        channel: str,
+        account_id: ChannelAccountId,
+        identifier_id: IdentityId,
+        at: datetime,
+    ) -> None:
+        """The conversation continues on the channel the customer last used; its window restarts."""
+        await self.session.execute(
+            sa.update(CONV)
+            .where(CONV.c.id == conversation_id)
+            .values(
+                last_customer_message_at=at,
+                channel=channel,
+                channel_account_id=account_id,
+                identifier_id=identifier_id,
+            )
+        )
+
+    async def add_inbound(
+        self,
+        *,
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId | None,
+        sender: ResolvedSender,
+        kind: str,
+        channel: str,
+        account_id: ChannelAccountId,
+        external_id: str,
+        text: str | None,
+        payload: dict[str, Any],
+        created_at: datetime,
+        stored_at: datetime,
+        raw_delivery_id: RawDeliveryId | None,
+    ) -> bool:
+        """A timeline entry; False when that provider id was already stored (a redelivery)."""
+        inserted = await insert_ignore(
+            self.session,
+            MSG,
+            [
+                {
+                    "id": new_id(),
+                    "workspace_id": workspace_id,
+                    "conversation_id": conversation_id,
+                    "customer_id": sender.customer_id,
+                    "identifier_id": sender.identifier_id,
+                    "direction": "in",
+                    "kind": kind,
+                    "channel": channel,
+                    "channel_account_id": account_id,
+                    "external_id": external_id,
+                    "text": text,
+                    "payload": payload,
+                    "created_at": created_at,
+                    "stored_at": stored_at,
+                    "raw_delivery_id": raw_delivery_id,
+                }
+            ],
+            conflict=("channel", "direction", "external_id"),
+            returning=MSG.c.id,
+        )
+        return bool(inserted)
+
+    async def apply_status(
+        self, channel: str, external_id: str, status: str, errors: Sequence[dict[str, Any]]
+    ) -> bool:
+        """A provider's delivery status for one of our outbound messages; never moves backwards."""
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.id, MSG.c.delivery_state).where(
+                    MSG.c.channel == channel, MSG.c.direction == "out", MSG.c.external_id == external_id
+                )
+            )
+        ).first()
+        if row is None:
+            return False
+        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(row.delivery_state or "queued", 0):
+            return False
+        await self.session.execute(
+            sa.update(MSG).where(MSG.c.id == row.id).values(delivery_state=status, error=list(errors) or None)
+        )
+        return True

@@ -1,0 +1,411 @@
+"""Storage for replies: the outbound ``message`` rows, the facts a reply needs, delivery results.
+
+``OutboundStore`` works inside the caller's session/transaction.  Rows come back as the small
+frozen records below, never as ORM rows.  Times read back from SQLite are naive; they are made
+UTC here so callers always compare aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.ids import (
+    AgentId,
+    CampaignId,
+    ChannelAccountId,
+    ConversationId,
+    CustomerId,
+    IdentityId,
+    MessageId,
+    WorkspaceId,
+)
+from core.storage.tables import (
+    CampaignRow,
+    ChannelAccountRow,
+    ConversationRow,
+    IdentifierRow,
+    MessageRow,
+)
+
+__all__ = [
+    "CUSTOMER_KINDS",
+    "ConversationFacts",
+    "IdentifierFacts",
+    "InboundRef",
+    "OutboundRecord",
+    "OutboundStore",
+]
+
+MSG = MessageRow.__table__  # type: ignore[attr-defined]
+CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+IDENT = IdentifierRow.__table__  # type: ignore[attr-defined]
+CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
+ACCOUNT = ChannelAccountRow.__table__  # type: ignore[attr-defined]
+
+# Inbound timeline kinds the customer wrote (they open the reply window); reactions, reads and
+# system notices do not.
+CUSTOMER_KINDS = ("message", "postback")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFacts:
+    id: ConversationId
+    workspace_id: WorkspaceId
+    campaign_id: CampaignId | None
+    customer_id: CustomerId
+    agent_id: AgentId | None
+    status: str
+    channel: str
+    channel_account_id: ChannelAccountId | None
+    identifier_id: IdentityId | None
+    first_response_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierFacts:
+    id: IdentityId
+    customer_id: CustomerId
+    kind: str
+    value: str
+    scope: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRef:
+    """The customer's last message on one business address from one identity."""
+
+    id: MessageId
+    external_id: str | None
+    created_at: datetime
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    """A timeline entry as the reply API shows it (inbound entries too, for the GET)."""
+
+    id: MessageId
+    workspace_id: WorkspaceId
+    conversation_id: ConversationId | None
+    customer_id: CustomerId | None
+    identifier_id: IdentityId | None
+    direction: str
+    kind: str
+    channel: str
+    channel_account_id: ChannelAccountId | None
+    agent_id: AgentId | None
+    text: str | None
+    payload: Mapping[str, Any]
+    external_id: str | None
+    delivery_state: str | None
+    error: Any
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        def opt(value: Any) -> str | None:
+            return str(value) if value is not None else None
+
+        return {
+            "id": str(self.id),
+            "conversation_id": opt(self.conversation_id),
+            "direction": self.direction,
+            "kind": self.kind,
+            "channel": self.channel,
+            "channel_account_id": opt(self.channel_account_id),
+            "identifier_id": opt(self.identifier_id),
+            "agent_id": opt(self.agent_id),
+            "text": self.text,
+            "template": self.payload.get("template"),
+            "attachments": list(self.payload.get("attachments") or []),
+            "tag": self.payload.get("tag"),
+            "external_id": self.external_id,
+            "delivery_state": self.delivery_state,
+            "error": _shown_error(self.error),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _shown_error(error: Any) -> dict[str, Any] | None:
+    """One shape for the agent: a send failure is already ``{code, provider_code, message}``; a
+    failed delivery status keeps the provider's list, summarised by its first entry."""
+    if not error:
+        return None
+    if isinstance(error, dict):
+        return error
+    first = error[0] if isinstance(error, list) and error and isinstance(error[0], dict) else {}
+    return {
+        "code": "delivery_failed",
+        "provider_code": first.get("code"),
+        "message": first.get("message") or first.get("title") or "the provider could not deliver the message",
+        "errors": error,
+    }
+
+
+def _record(row: Any) -> OutboundRecord:
+    return OutboundRecord(
+        id=MessageId(row.id),
+        workspace_id=WorkspaceId(row.workspace_id),
+        conversation_id=ConversationId(row.conversation_id) if row.conversation_id else None,
+        customer_id=CustomerId(row.customer_id) if row.customer_id else None,
+        identifier_id=IdentityId(row.identifier_id) if row.identifier_id else None,
+        direction=row.direction,
+        kind=row.kind,
+        channel=row.channel,
+        channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
+        agent_id=AgentId(row.agent_id) if row.agent_id else None,
+        text=row.text,
+        payload=dict(row.payload or {}),
+        external_id=row.external_id,
+        delivery_state=row.delivery_state,
+        error=row.error,
+        created_at=_utc(row.created_at) or datetime.now(UTC),
+    )
+
+
+class OutboundStore:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    # ------------------------------------------------------------------ reading what a reply needs
+    async def conversation(
+        self, workspace_id: WorkspaceId, conversation_id: ConversationId
+    ) -> ConversationFacts | None:
+        """The conversation, only within ``workspace_id`` (another workspace's id is None)."""
+        row = (
+            await self.session.execute(
+                sa.select(CONV).where(CONV.c.id == conversation_id, CONV.c.workspace_id == workspace_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return ConversationFacts(
+            id=ConversationId(row.id),
+            workspace_id=WorkspaceId(row.workspace_id),
+            campaign_id=CampaignId(row.campaign_id) if row.campaign_id else None,
+            customer_id=CustomerId(row.customer_id),
+            agent_id=AgentId(row.agent_id) if row.agent_id else None,
+            status=row.status,
+            channel=row.channel,
+            channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
+            identifier_id=IdentityId(row.identifier_id) if row.identifier_id else None,
+            first_response_at=_utc(row.first_response_at),
+        )
+
+    async def identifier(
+        self, workspace_id: WorkspaceId, identifier_id: IdentityId
+    ) -> IdentifierFacts | None:
+        row = (
+            await self.session.execute(
+                sa.select(IDENT).where(IDENT.c.id == identifier_id, IDENT.c.workspace_id == workspace_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return IdentifierFacts(
+            id=IdentityId(row.id),
+            customer_id=CustomerId(row.customer_id),
+            kind=row.kind,
+            value=row.value,
+            scope=row.scope,
+            display_name=row.display_name,
+        )
+
+    async def identifiers_of(
+        self, workspace_id: WorkspaceId, customer_id: CustomerId
+    ) -> list[IdentifierFacts]:
+        rows = (
+            await self.session.execute(
+                sa.select(IDENT)
+                .where(IDENT.c.workspace_id == workspace_id, IDENT.c.customer_id == customer_id)
+                .order_by(IDENT.c.created_at.desc())
+            )
+        ).all()
+        return [
+            IdentifierFacts(
+                IdentityId(r.id),
+                CustomerId(r.customer_id),
+                r.kind,
+                r.value,
+                r.scope,
+                r.display_name,
+            )
+            for r in rows
+        ]
+
+    async def last_customer_message(
+        self, account_id: ChannelAccountId, identifier_ids: Sequence[IdentityId]
+    ) -> InboundRef | None:
+        """The last message the customer wrote to this business address from these identities."""
+        if not identifier_ids:
+            return None
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.id, MSG.c.external_id, MSG.c.created_at, MSG.c.payload)
+                .where(
+                    MSG.c.channel_account_id == account_id,
+                    MSG.c.identifier_id.in_(list(identifier_ids)),
+                    MSG.c.direction == "in",
+                    MSG.c.kind.in_(CUSTOMER_KINDS),
+                )
+                .order_by(MSG.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        return InboundRef(MessageId(row.id), row.external_id, _utc(row.created_at), dict(row.payload or {}))  # type: ignore[arg-type]
+
+    async def last_account_of(
+        self, customer_identifiers: Sequence[IdentityId], identifier_id: IdentityId | None = None
+    ) -> ChannelAccountId | None:
+        """The business address the customer last wrote to (from ``identifier_id`` if given)."""
+        ids = [identifier_id] if identifier_id is not None else list(customer_identifiers)
+        if not ids:
+            return None
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.channel_account_id)
+                .where(
+                    MSG.c.identifier_id.in_(ids),
+                    MSG.c.direction == "in",
+                    MSG.c.kind.in_(CUSTOMER_KINDS),
+                    MSG.c.channel_account_id.is_not(None),
+                )
+                .order_by(MSG.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return ChannelAccountId(row.channel_account_id) if row is not None else None
+
+    async def last_identifier_on(
+        self, account_id: ChannelAccountId, customer_identifiers: Sequence[IdentityId]
+    ) -> IdentityId | None:
+        """Which of the customer's identities last wrote to this business address."""
+        if not customer_identifiers:
+            return None
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.identifier_id)
+                .where(
+                    MSG.c.channel_account_id == account_id,
+                    MSG.c.identifier_id.in_(list(customer_identifiers)),
+                    MSG.c.direction == "in",
+                    MSG.c.kind.in_(CUSTOMER_KINDS),
+                )
+                .order_by(MSG.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return IdentityId(row.identifier_id) if row is not None else None
+
+    async def inbound_message(
+        self, conversation_id: ConversationId, message_id: MessageId
+    ) -> InboundRef | None:
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.id, MSG.c.external_id, MSG.c.created_at, MSG.c.payload).where(
+                    MSG.c.id == message_id, MSG.c.conversation_id == conversation_id, MSG.c.direction == "in"
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return InboundRef(MessageId(row.id), row.external_id, _utc(row.created_at), dict(row.payload or {}))  # type: ignore[arg-type]
+
+    async def campaign_manifest(self, campaign_id: CampaignId | None) -> dict[str, Any]:
+        if campaign_id is None:
+            return {}
+        row = (
+            await self.session.execute(sa.select(CAMPAIGN.c.manifest).where(CAMPAIGN.c.id == campaign_id))
+        ).first()
+        return dict(row.manifest or {}) if row is not None else {}
+
+    async def account_name(self, account_id: ChannelAccountId) -> str | None:
+        row = (
+            await self.session.execute(sa.select(ACCOUNT.c.name).where(ACCOUNT.c.id == account_id))
+        ).first()
+        return str(row.name) if row is not None and row.name else None
+
+    # ------------------------------------------------------------------ the outbound rows
+    async def add_outbound(
+        self,
+        *,
+        message_id: MessageId,
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        customer_id: CustomerId,
+        identifier_id: IdentityId,
+        channel: str,
+        account_id: ChannelAccountId,
+        agent_id: AgentId | None,
+        text: str | None,
+        payload: Mapping[str, Any],
+        at: datetime,
+    ) -> None:
+        await self.session.execute(
+            sa.insert(MSG).values(
+                id=message_id,
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                identifier_id=identifier_id,
+                direction="out",
+                kind="message",
+                channel=channel,
+                channel_account_id=account_id,
+                external_id=None,
+                text=text,
+                payload=dict(payload),
+                agent_id=agent_id,
+                delivery_state="queued",
+                error=None,
+                created_at=at,
+                stored_at=at,
+            )
+        )
+
+    async def message(
+        self, message_id: MessageId, *, workspace_id: WorkspaceId | None = None
+    ) -> OutboundRecord | None:
+        query = sa.select(MSG).where(MSG.c.id == message_id)
+        if workspace_id is not None:
+            query = query.where(MSG.c.workspace_id == workspace_id)
+        row = (await self.session.execute(query)).first()
+        return _record(row) if row is not None else None
+
+    async def mark_sent(self, message_id: MessageId, external_id: str) -> bool:
+        """Record the provider's id; only a still-queued message moves (a status may be ahead)."""
+        result = await self.session.execute(
+            sa.update(MSG)
+            .where(MSG.c.id == message_id, MSG.c.delivery_state == "queued")
+            .values(external_id=external_id, delivery_state="sent", error=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_failed(self, message_id: MessageId, error: Mapping[str, Any]) -> None:
+        await self.session.execute(
+            sa.update(MSG)
+            .where(MSG.c.id == message_id, MSG.c.delivery_state == "queued")
+            .values(delivery_state="failed", error=dict(error))
+        )
+
+    async def first_response(self, conversation_id: ConversationId, at: datetime) -> None:
+        """The conversation's first human reply (set once)."""
+        await self.session.execute(
+            sa.update(CONV)
+            .where(CONV.c.id == conversation_id, CONV.c.first_response_at.is_(None))
+            .values(first_response_at=at)
+        )

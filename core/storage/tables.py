@@ -1,0 +1,437 @@
+"""SQLModel tables: the only module family that imports sqlmodel.
+
+Tables are storage, not the wire format and not the domain: repositories (``core.storage.repos``)
+convert rows to domain types.  Every row carries its workspace id (raw deliveries get theirs
+once the pipeline knows the channel account).  Times are UTC; ids are UUIDs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from core.ids import new_id
+
+__all__ = [
+    "AgentRow",
+    "ApiTokenRow",
+    "AssignmentRow",
+    "AuditRow",
+    "CampaignRow",
+    "ChannelAccountRow",
+    "ConversationRow",
+    "CustomerRow",
+    "EvidenceRow",
+    "IdentifierNameRow",
+    "IdentifierRow",
+    "IdentityAuditCustomerRow",
+    "IdentityBlockRow",
+    "MessageRow",
+    "OfferRow",
+    "QueueRow",
+    "RawDeliveryRow",
+    "RouterEpochRow",
+    "RoutingDecisionRow",
+    "SkillRow",
+    "SuggestionRow",
+    "WorkspaceRow",
+    "metadata",
+]
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+UTCDateTime = sa.DateTime(timezone=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _id() -> uuid.UUID:
+    return new_id()
+
+
+def _json(nullable: bool = True, default: Any = None) -> Any:
+    return sa.Column(JSONType, nullable=nullable, default=default)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return sa.Column(UTCDateTime, nullable=nullable, index=index)
+
+
+class WorkspaceRow(SQLModel, table=True):
+    __tablename__ = "workspace"
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    slug: str = Field(max_length=100, unique=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class CampaignRow(SQLModel, table=True):
+    __tablename__ = "campaign"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_campaign_workspace_name"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    name: str = Field(max_length=100)
+    display_name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64, default="UTC")
+    language: str = Field(max_length=8, default="es")
+    manifest: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    version: int = 1
+    applied_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ChannelAccountRow(SQLModel, table=True):
+    __tablename__ = "channel_account"
+    __table_args__ = (sa.UniqueConstraint("channel", "address", name="uq_channel_account_address"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaign.id", index=True)
+    channel: str = Field(max_length=40)
+    address: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    app_id: str | None = Field(default=None, max_length=100)
+    # Names of environment variables, never the secrets themselves.
+    app_secret_env: str | None = Field(default=None, max_length=200)
+    access_token_env: str | None = Field(default=None, max_length=200)
+    verify_token_env: str | None = Field(default=None, max_length=200)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    active: bool = True
+
+
+class RawDeliveryRow(SQLModel, table=True):
+    """Exactly what a provider delivered, kept for audit and re-parsing."""
+
+    __tablename__ = "raw_delivery"
+    __table_args__ = (sa.UniqueConstraint("channel", "body_sha256", name="uq_raw_delivery_body"),)
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID | None = Field(default=None, foreign_key="workspace.id", index=True)
+    channel: str = Field(max_length=40)
+    received_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    headers: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    body_sha256: str = Field(max_length=64)  # a redelivered body is recognised and not stored twice
+    status: str = Field(default="accepted", max_length=20)  # accepted, processed, failed
+    error: str | None = None
+
+
+class CustomerRow(SQLModel, table=True):
+    """A customer id: a connected component of the identity graph.  Never deleted; a merged-away
+    customer points at the survivor (``merged_into``) and may be restored by an unmerge."""
+
+    __tablename__ = "customer"
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    display_name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    merged_into: uuid.UUID | None = Field(default=None, index=True)
+    active: bool = True
+    version: int = 0  # bumped by every identity change of the record (optimistic concurrency)
+
+
+class IdentifierRow(SQLModel, table=True):
+    """A node of the identity graph: one normalized address of a person.
+
+    The unique index on ``(workspace_id, key)`` is what makes two workers meeting the same new
+    identifier collide instead of creating two customers.  ``home_customer_id`` is the customer
+    it founded or first joined (an unmerge gives it back); ``display_names`` the normalized names
+    it was seen with (also indexed in ``identifier_name``).
+    """
+
+    __tablename__ = "identifier"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "key", name="uq_identifier_workspace_key"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    kind: str = Field(max_length=40)
+    key: str = Field(max_length=400)
+    value: str = Field(max_length=400)
+    scope: str | None = Field(default=None, max_length=200)
+    customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
+    home_customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
+    display_name: str | None = Field(default=None, max_length=200)  # as last seen, for people
+    display_names: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class IdentifierNameRow(SQLModel, table=True):
+    """A normalized display name an identifier was seen with: the index name matching reads."""
+
+    __tablename__ = "identifier_name"
+    __table_args__ = (sa.Index("ix_identifier_name_lookup", "workspace_id", "name"),)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", primary_key=True)
+    key: str = Field(max_length=400, primary_key=True)
+    name: str = Field(max_length=200, primary_key=True)
+
+
+class EvidenceRow(SQLModel, table=True):
+    """An edge of the identity graph between two identifier keys (``a_key < b_key``); retracted,
+    never deleted."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        sa.Index("ix_evidence_a", "workspace_id", "a_key"),
+        sa.Index("ix_evidence_b", "workspace_id", "b_key"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    a_key: str = Field(max_length=400)
+    b_key: str = Field(max_length=400)
+    source: str = Field(max_length=40)
+    actor: str = Field(max_length=200)
+    reference: str | None = Field(default=None, max_length=400)
+    suggestion_id: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    retracted_at: datetime | None = Field(default=None, sa_column=_ts())
+    retracted_by: str | None = Field(default=None, max_length=200)
+    retraction_audit_id: uuid.UUID | None = Field(default=None)
+
+
+class SuggestionRow(SQLModel, table=True):
+    """Weak evidence waiting for an agent.  One row per identifier pair, ever (``lo_key``,
+    ``hi_key`` is the sorted pair): a decided pair is never suggested again.  ``b`` may be an
+    identifier never seen as a sender, so both ends are stored in full."""
+
+    __tablename__ = "suggestion"
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "lo_key", "hi_key", name="uq_suggestion_pair"),
+        sa.Index("ix_suggestion_a", "workspace_id", "a_key"),
+        sa.Index("ix_suggestion_b", "workspace_id", "b_key"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    a_key: str = Field(max_length=400)
+    a_kind: str = Field(max_length=40)
+    a_value: str = Field(max_length=400)
+    a_scope: str | None = Field(default=None, max_length=200)
+    b_key: str = Field(max_length=400)
+    b_kind: str = Field(max_length=40)
+    b_value: str = Field(max_length=400)
+    b_scope: str | None = Field(default=None, max_length=200)
+    lo_key: str = Field(max_length=400)
+    hi_key: str = Field(max_length=400)
+    source: str = Field(max_length=40)
+    actor: str = Field(max_length=200)
+    reference: str | None = Field(default=None, max_length=400)
+    status: str = Field(default="pending", max_length=20)  # pending, confirmed, rejected
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=_ts())
+    decided_by: str | None = Field(default=None, max_length=200)
+    edge_id: uuid.UUID | None = Field(default=None)
+
+
+class IdentityBlockRow(SQLModel, table=True):
+    """A blocked identifier (workspace blocklist or auto-detected shared): it never merges
+    anyone.  Lifting keeps the row, so it is not blocked again automatically."""
+
+    __tablename__ = "identity_block"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "key", name="uq_identity_block_key"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    key: str = Field(max_length=400)
+    reason: str = Field(max_length=20)  # manual, shared, names
+    detail: str = Field(default="", max_length=400)
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    lifted_at: datetime | None = Field(default=None, sa_column=_ts())
+    lifted_by: str | None = Field(default=None, max_length=200)
+
+
+class IdentityAuditCustomerRow(SQLModel, table=True):
+    """Which customers an identity audit entry (``audit_log``) involves: the per-customer index."""
+
+    __tablename__ = "identity_audit_customer"
+    __table_args__ = (sa.Index("ix_identity_audit_customer", "workspace_id", "customer_id"),)
+    audit_id: uuid.UUID = Field(foreign_key="audit_log.id", primary_key=True)
+    customer_id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id")
+
+
+class SkillRow(SQLModel, table=True):
+    __tablename__ = "skill"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_skill_workspace_name"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    name: str = Field(max_length=100)
+    description: str | None = None
+
+
+class QueueRow(SQLModel, table=True):
+    __tablename__ = "queue"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_queue_workspace_name"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaign.id", index=True)
+    name: str = Field(max_length=100)
+    priority: int = 5
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    active: bool = True
+
+
+class AgentRow(SQLModel, table=True):
+    __tablename__ = "agent"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "email", name="uq_agent_workspace_email"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    role: str = Field(default="agent", max_length=20)  # agent, supervisor, admin
+    skills: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    capacity: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    # Routing state the router persists: the presence the agent chose (or the router set), until
+    # when (wrap-up), and whether a gateway holds the agent's socket (a restarted router starts
+    # agents without one offline).
+    presence: str = Field(
+        default="offline",
+        sa_column=sa.Column(sa.String(20), nullable=False, server_default="offline"),
+    )
+    presence_until: datetime | None = Field(default=None, sa_column=_ts())
+    connected: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false"))
+    )
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A bearer token: only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    agent_id: uuid.UUID | None = Field(default=None, foreign_key="agent.id", index=True)
+    role: str = Field(max_length=20)
+    token_sha256: str = Field(max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (
+        sa.Index("ix_conversation_open", "workspace_id", "customer_id", "campaign_id", "status"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaign.id")
+    customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
+    queue_id: uuid.UUID | None = Field(default=None, foreign_key="queue.id", index=True)
+    agent_id: uuid.UUID | None = Field(default=None, foreign_key="agent.id", index=True)
+    # waiting, offered, assigned, closed, triage
+    status: str = Field(default="waiting", max_length=20, index=True)
+    channel: str = Field(max_length=40)  # the channel the customer last used
+    channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
+    identifier_id: uuid.UUID | None = Field(default=None, foreign_key="identifier.id")
+    # the identifier that opened it: the conversation follows it when an unmerge splits a customer
+    origin_identifier_id: uuid.UUID | None = Field(default=None, foreign_key="identifier.id", index=True)
+    priority: int = 5
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    enqueued_at: datetime | None = Field(default=None, sa_column=_ts())
+    assigned_at: datetime | None = Field(default=None, sa_column=_ts())
+    first_response_at: datetime | None = Field(default=None, sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_customer_message_at: datetime | None = Field(default=None, sa_column=_ts())
+    follow_up_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    disposition: dict[str, Any] | None = Field(default=None, sa_column=_json())
+    # The live offer while ``status`` is ``offered`` (the router's compare-and-set guard).
+    offer_id: uuid.UUID | None = Field(default=None)
+    # The outside-hours auto-reply went out (once per conversation, across router failovers).
+    auto_replied_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class MessageRow(SQLModel, table=True):
+    """A timeline entry: inbound or outbound message, note, reaction, deletion, read, system notice."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "direction", "external_id", name="uq_message_external"),
+        sa.Index("ix_message_customer_time", "customer_id", "created_at", "id"),
+        sa.Index("ix_message_conversation_time", "conversation_id", "created_at"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    conversation_id: uuid.UUID | None = Field(default=None, foreign_key="conversation.id")
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id")
+    identifier_id: uuid.UUID | None = Field(default=None, foreign_key="identifier.id", index=True)
+    direction: str = Field(max_length=10)  # in, out, note
+    kind: str = Field(max_length=20)  # message, reaction, deleted, postback, read, system, note
+    channel: str = Field(max_length=40)
+    channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
+    external_id: str | None = Field(default=None, max_length=400)
+    text: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    agent_id: uuid.UUID | None = Field(default=None, foreign_key="agent.id")
+    delivery_state: str | None = Field(default=None, max_length=20)
+    error: dict[str, Any] | None = Field(default=None, sa_column=_json())
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    stored_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    raw_delivery_id: uuid.UUID | None = Field(default=None, foreign_key="raw_delivery.id")
+
+
+class OfferRow(SQLModel, table=True):
+    __tablename__ = "offer"
+    id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversation.id", index=True)
+    agent_id: uuid.UUID = Field(foreign_key="agent.id", index=True)
+    # offered, accepted, declined, expired, withdrawn
+    status: str = Field(default="offered", max_length=20)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_column=_ts())
+    queue_id: uuid.UUID | None = Field(default=None)
+    reason: str | None = Field(default=None, max_length=40)  # why it was withdrawn
+
+
+class AssignmentRow(SQLModel, table=True):
+    __tablename__ = "assignment"
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversation.id", index=True)
+    agent_id: uuid.UUID = Field(foreign_key="agent.id", index=True)
+    assigned_at: datetime = Field(sa_column=_ts(nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts())
+    reason: str | None = Field(default=None, max_length=40)
+
+
+class RoutingDecisionRow(SQLModel, table=True):
+    __tablename__ = "routing_decision"
+    __table_args__ = (sa.Index("ix_routing_decision_conversation", "conversation_id", "decided_at"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversation.id")
+    decided_at: datetime = Field(sa_column=_ts(nullable=False))
+    outcome: str = Field(max_length=40)
+    explanation: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+
+
+class RouterEpochRow(SQLModel, table=True):
+    """Fencing for a workspace's router: the instance that becomes active bumps ``epoch``; every
+    write of a router checks (under a row lock) that the epoch is still its own, so a router that
+    lost its place never writes after its successor started."""
+
+    __tablename__ = "router_epoch"
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", primary_key=True)
+    epoch: int = 0
+    holder: str = Field(default="", max_length=200)
+    taken_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_subject", "subject_type", "subject_id"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID | None = Field(default=None, foreign_key="workspace.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=60)
+    subject_type: str = Field(max_length=40)
+    subject_id: str = Field(max_length=100)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+
+
+metadata = SQLModel.metadata

@@ -1,0 +1,21 @@
+"""The live router: feeds the policy (``router.policy``) from RabbitMQ and the database and
+carries out its commands — one ``RouterService`` per workspace, started by ``RouterSupervisor``."""
+
+from router.service.clock import AdvancingClock, ManualClock
+from router.service.config import agent_profile, queue_config, router_config
+from router.service.service import BatchReport, RouterService
+from router.service.stats import stats_to_dict
+from router.service.supervisor import RouterSupervisor, supervisor_of
+
+__all__ = [
+    "AdvancingClock",
+    "BatchReport",
+    "ManualClock",
+    "RouterService",
+    "RouterSupervisor",
+    "agent_profile",
+    "queue_config",
+    "router_config",
+    "stats_to_dict",
+    "supervisor_of",
+]

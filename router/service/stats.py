@@ -1,0 +1,32 @@
+"""The live queue statistics as published on ``events`` (``queue.stats.<workspace_id>``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.policy import QueueStats
+
+__all__ = ["stats_to_dict"]
+
+
+def stats_to_dict(stats: QueueStats) -> dict[str, Any]:
+    return {
+        "queue_id": str(stats.queue_id),
+        "name": stats.name,
+        "open": stats.open,
+        "waiting": stats.waiting,
+        "offered": stats.offered,
+        "longest_wait_s": round(stats.longest_wait_s, 3),
+        "agents_available": stats.agents_available,
+        "agents_busy": stats.agents_busy,
+        "agents_away": stats.agents_away,
+        "agents_offline": stats.agents_offline,
+        "day": stats.day.isoformat(),
+        "answered": stats.answered,
+        "answered_within_sla": stats.answered_within_sla,
+        "abandoned": stats.abandoned,
+        "escalated": stats.escalated,
+        "sla_target": stats.sla_target,
+        "sla_threshold_s": stats.sla_threshold_s,
+        "sla_fraction": stats.sla_fraction,
+    }

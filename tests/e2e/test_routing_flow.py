@@ -1,0 +1,224 @@
+"""A customer's message reaches the best agent through the live router and the agent's WebSocket:
+signed WhatsApp webhook → pipeline → ``route.<ws>`` → router → ``agent.<id>`` → ``/ws/agent`` →
+accept → reply through the loopback Graph peer → close with a disposition.
+
+Runs on the embedded backend and on PostgreSQL + RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from centralita.web.keys import RUNTIME
+from channels.meta.peer import GraphPeer
+from core.settings import Settings
+from core.storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
+from core.transport.protocol import Delivery
+from core.transport.topology import events_subscription, queue_stats_key
+from router.service import ManualClock
+from router.wire import AgentConnection, ConversationClosedInput
+from tests.support.campaigns import issue_token
+from tests.support.routing import RoutingScene, start_scene
+
+PHONE_NUMBER_ID = "106540352266001"
+SECRET = "flow-app-secret"
+WA_TOKEN = "EAA-routing-flow"
+MONDAY_10 = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+
+MANIFEST = f"""\
+apiVersion: centralita/v1
+kind: Campaign
+workspace: flujo
+campaign: {{name: admisiones, display_name: Admisiones, timezone: America/Mexico_City}}
+channels:
+  whatsapp:
+    - name: principal
+      phone_number_id: "{PHONE_NUMBER_ID}"
+      display_phone: "+52 55 4170 2031"
+      waba_id: "300000000000001"
+      app_id: "400000000000001"
+      app_secret_env: FLOW_WA_SECRET
+      access_token_env: FLOW_WA_TOKEN
+      verify_token_env: FLOW_WA_VERIFY
+      default_queue: informes
+skills:
+  - name: maestrias
+queues:
+  - name: informes
+    required_skills: {{maestrias: 5}}
+    channels: [whatsapp]
+    sla: {{answer_within_s: 60, target_pct: 80}}
+agents:
+  - {{email: ana@flujo.example, name: Ana, skills: {{maestrias: 9}}, capacity: {{whatsapp: 3}}}}
+  - {{email: beto@flujo.example, name: Beto, skills: {{maestrias: 6}}, capacity: {{whatsapp: 3}}}}
+dispositions:
+  - {{code: interesado, label: Interesado}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOW_WA_SECRET", SECRET)
+    monkeypatch.setenv("FLOW_WA_TOKEN", WA_TOKEN)
+    monkeypatch.setenv("FLOW_WA_VERIFY", "flow-verify")
+
+
+@pytest.fixture(
+    params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
+)
+def settings(request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
+    if request.param == "embedded":
+        return Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
+    return Settings(
+        database_url=request.getfixturevalue("postgres_url"),
+        broker_url=request.getfixturevalue("rabbitmq_url"),
+        broker_prefix=unique_prefix,
+    )
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphPeer]:
+    async with GraphPeer({PHONE_NUMBER_ID: WA_TOKEN}) as peer:
+        yield peer
+
+
+@pytest.fixture
+async def scene(settings: Settings, graph: GraphPeer) -> AsyncIterator[RoutingScene]:
+    found = await start_scene(
+        settings,
+        MANIFEST,
+        ManualClock(MONDAY_10),
+        workspace="flujo",
+        graph_base_url=graph.base_url,
+        router_ramp_period_s=0.0,
+        router_stats_interval_s=0.2,
+        config_poll_s=3600.0,
+    )
+    yield found
+    await found.stop()
+
+
+async def test_a_whatsapp_message_reaches_the_best_agent_who_accepts_replies_and_closes(
+    scene: RoutingScene, graph: GraphPeer
+) -> None:
+    ana = await scene.connect("ana@flujo.example")
+    beto = await scene.connect("beto@flujo.example")
+
+    conversation = await scene.customer_writes(SECRET, PHONE_NUMBER_ID, "5215512349001", "Quiero informes")
+    offer = await ana.next("offer", conversation_id=conversation)
+    assert offer["queue_id"] == str(scene.queues["informes"]) and offer["channel"] == "whatsapp"
+    assert beto.received("offer") == []
+    await ana.answer(offer)
+    assigned = await ana.next("assigned", conversation_id=conversation)
+    assert assigned["forced"] is False
+    row = await scene.row(conversation)
+    assert (row.status, row.agent_id, row.queue_id) == ("assigned", ana.agent_id, scene.queues["informes"])
+
+    token = await issue_token(scene.database, "flujo", "agent", ana.agent_id)
+    auth = {"Authorization": f"Bearer {token}"}
+    reply = await scene.client.post(
+        f"/api/conversations/{conversation}/messages",
+        json={"text": "¡Hola! Con gusto te informo."},
+        headers=auth,
+    )
+    assert reply.status in (200, 201, 202), await reply.text()
+    sent = await graph.wait_for(1, within_s=10)
+    assert sent[0]["json"]["text"]["body"] == "¡Hola! Con gusto te informo."
+
+    closed = await scene.client.post(
+        f"/api/conversations/{conversation}/close", json={"disposition": {"code": "interesado"}}, headers=auth
+    )
+    assert closed.status == 200, await closed.text()
+    await scene.input_handled(
+        lambda i: isinstance(i, ConversationClosedInput) and i.conversation_id == conversation
+    )
+    async with scene.database.session() as session:
+        assignment = (
+            await session.execute(
+                sa.select(AssignmentRow).where(AssignmentRow.conversation_id == conversation)
+            )
+        ).scalar_one()
+        offers = (await session.execute(sa.select(OfferRow.status))).scalars().all()
+        decision = (
+            await session.execute(
+                sa.select(RoutingDecisionRow).where(RoutingDecisionRow.conversation_id == conversation)
+            )
+        ).scalar_one()
+    assert assignment.agent_id == ana.agent_id and assignment.ended_at is not None
+    assert offers == ["accepted"]
+    assert decision.outcome == "offered"
+    assert decision.explanation["winner"] == str(ana.agent_id)
+    assert [c["agent_id"] for c in decision.explanation["candidates"]] == [
+        str(ana.agent_id),
+        str(beto.agent_id),
+    ]
+    assert (await scene.row(conversation)).status == "closed"
+
+
+async def test_the_socket_needs_an_agent_token(scene: RoutingScene) -> None:
+    missing = await scene.client.get("/ws/agent")
+    assert missing.status == 401
+    supervisor = await issue_token(scene.database, "flujo", "supervisor")
+    refused = await scene.client.get("/ws/agent", params={"access_token": supervisor})
+    assert refused.status == 403
+
+
+async def test_a_malformed_frame_is_answered_with_an_error_and_the_socket_stays_open(
+    scene: RoutingScene,
+) -> None:
+    ana = await scene.connect("ana@flujo.example", presence=None)
+    await ana.send({"type": "presence", "presence": "dancing"})
+    error = await ana.next("error")
+    assert error["error"]["code"] == "invalid_input" and error["error"]["field"] == "presence"
+    await ana.ws.send_str("not json")
+    assert (await ana.next("error"))["error"]["field"] == "frame"
+    await ana.send({"type": "offer_answer", "offer_id": "x", "accepted": "yes"})
+    assert (await ana.next("error"))["error"]["field"] == "accepted"
+    await ana.send({"type": "ping"})
+    await ana.next("pong")
+    await scene.presence(ana, "available")  # still works
+    async with scene.database.session() as session:
+        agent = await session.get(AgentRow, ana.agent_id, populate_existing=True)
+        assert agent is not None and (agent.presence, agent.connected) == ("available", True)
+
+
+async def test_closing_the_socket_tells_the_router(scene: RoutingScene) -> None:
+    ana = await scene.connect("ana@flujo.example")
+    await ana.close()
+    await scene.input_handled(lambda i: isinstance(i, AgentConnection) and not i.connected)
+    async with scene.database.session() as session:
+        agent = await session.get(AgentRow, ana.agent_id, populate_existing=True)
+        assert agent is not None and agent.connected is False
+
+
+async def test_queue_statistics_are_published_on_the_events_exchange(scene: RoutingScene) -> None:
+    transport = scene.client.server.app[RUNTIME].transport
+    name = f"stats-watch-{scene.workspace_id.hex[:8]}"
+    await transport.declare(events_subscription(name, [queue_stats_key(str(scene.workspace_id))]))
+    got: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_stats(delivery: Delivery) -> None:
+        got.put_nowait(json.loads(delivery.body))
+        await delivery.ack()
+
+    consumer = await transport.consume(name, on_stats)
+    try:
+        await scene.connect("ana@flujo.example")
+        await scene.conversation()
+        async with asyncio.timeout(10):
+            while True:
+                event = await got.get()
+                queues = event["queues"]
+                assert isinstance(queues, list)
+                if queues and queues[0]["agents_busy"] == 1:
+                    break
+        assert event["workspace_id"] == str(scene.workspace_id)
+        assert queues[0]["name"] == "informes" and queues[0]["offered"] == 1
+    finally:
+        await consumer.cancel()

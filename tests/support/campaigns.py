@@ -1,0 +1,55 @@
+"""Campaign pieces the end-to-end tests share: apply a manifest, issue tokens, signed WhatsApp traffic."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from centralita.campaigns import ApplyResult, apply_manifest
+from core.campaign import parse_manifest
+from core.ids import AgentId
+from core.storage.campaigns import CampaignStore
+from core.storage.database import Database
+from core.storage.tokens import TokenStore
+
+__all__ = ["apply_text", "issue_token", "signed", "whatsapp_text"]
+
+
+async def apply_text(db: Database, text: str, *, actor: str = "test") -> ApplyResult:
+    """Apply manifest YAML (secrets' variables unchecked) as the CLI would."""
+    return await apply_manifest(db, parse_manifest(text), actor=actor, now=datetime.now(UTC))
+
+
+async def issue_token(db: Database, workspace: str, role: str, agent_id: AgentId | None = None) -> str:
+    async with db.transaction() as session:
+        workspace_id = await CampaignStore(session).workspace_id(workspace)
+        assert workspace_id is not None, workspace
+        return await TokenStore(session).issue(
+            workspace_id, role, agent_id, f"test {role}", datetime.now(UTC)
+        )
+
+
+def whatsapp_text(phone_number_id: str, wa_id: str, wamid: str, text: str, name: str = "Ana Pérez") -> bytes:
+    """A WhatsApp Cloud API webhook body carrying one text message to ``phone_number_id``."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+        "messages": [
+            {"from": wa_id, "id": wamid, "timestamp": "1763720000", "type": "text", "text": {"body": text}}
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
+
+
+def signed(body: bytes, secret: str) -> dict[str, str]:
+    """Headers of a delivery signed as Meta signs it (X-Hub-Signature-256)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
