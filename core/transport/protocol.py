@@ -111,6 +111,11 @@ class Delivery(Protocol):
     @property
     def redelivered(self) -> bool: ...
 
+    @property
+    def settled(self) -> bool:
+        """Whether ack, requeue or reject was already called."""
+        ...
+
     async def ack(self) -> None: ...
 
     async def requeue(self) -> None:

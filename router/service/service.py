@@ -285,6 +285,11 @@ class RouterService:
                     self._state = None
                     await asyncio.sleep(_RETRY_S)
                     continue
+                except Exception:
+                    log.exception("router.activation_crashed", workspace_id=str(self.workspace_id))
+                    self._state = None
+                    await asyncio.sleep(_RETRY_S)
+                    continue
             try:
                 follow_up = await self._round(pending, follow_up)
                 pending = []
@@ -293,17 +298,32 @@ class RouterService:
                 self._state = None
                 self._outbox = []  # the successor withdrew or re-announced all of it
                 follow_up = []
-                for delivery in pending:
-                    await delivery.requeue()
+                await self._give_back(pending)  # a round can fail after it acknowledged its inputs
                 pending = []
             except (DatabaseUnavailable, BrokerUnavailable) as exc:
                 # The policy moved ahead of the database: start again from the database.
                 log.warning("router.round_failed", workspace_id=str(self.workspace_id), reason=exc.message)
                 self._state = None
                 follow_up = []
+                pending = [d for d in pending if not d.settled]  # retry only what is still ours
+                await asyncio.sleep(_RETRY_S)
+            except Exception:
+                # A bug must not silence the workspace: say so loudly, give the inputs back and
+                # start again from the database.
+                log.exception("router.round_crashed", workspace_id=str(self.workspace_id))
+                self._state = None
+                self._outbox = []
+                follow_up = []
+                await self._give_back(pending)
+                pending = []
                 await asyncio.sleep(_RETRY_S)
             if self._state is not None:
                 await self._maybe_publish_stats()
+
+    async def _give_back(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            if not delivery.settled:
+                await delivery.requeue()
 
     def _drain(self) -> list[Delivery]:
         out: list[Delivery] = []

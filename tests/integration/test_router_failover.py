@@ -9,6 +9,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,11 +20,13 @@ from core.storage.tables import AssignmentRow, ConversationRow, OfferRow, Router
 from core.transport.factory import open_transport
 from core.transport.topology import agent_queue, route_queue
 from router.service import BatchReport, RouterService
+from router.service.service import _Superseded
 from router.wire import ConversationClosedInput
 from tests.support.floor import (
     Floor,
     assignment_problems,
     dead_letters,
+    everything_closed,
     insert_conversations,
     nudges,
     seed_floor,
@@ -70,7 +73,6 @@ class Watch:
     def __init__(self) -> None:
         self.activated: dict[str, asyncio.Event] = {}
         self.closed: set[uuid.UUID] = set()
-        self._changed = asyncio.Condition()
 
     def of(self, instance: str) -> Callable[[BatchReport], None]:
         activated = self.activated.setdefault(instance, asyncio.Event())
@@ -81,17 +83,8 @@ class Watch:
             self.closed.update(
                 i.conversation_id for i in report.inputs if isinstance(i, ConversationClosedInput)
             )
-            asyncio.get_running_loop().create_task(self._notify())
 
         return observe
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def closes_handled(self, conversations: list[uuid.UUID]) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: set(conversations) <= self.closed)
 
 
 async def test_the_standby_takes_over_mid_burst_with_nothing_lost_or_assigned_twice(
@@ -133,7 +126,7 @@ async def test_the_standby_takes_over_mid_burst_with_nothing_lost_or_assigned_tw
             async with asyncio.timeout(60):
                 await sim.all_closed.wait()
             async with asyncio.timeout(45):  # generous: CI shares two cores with both servers
-                await watch.closes_handled(conversations)  # the last closes reached the router
+                await everything_closed(floor, conversations)  # the last closes reached the router
             total = time.monotonic() - started
             print(
                 f"\n{CONVERSATIONS} conversations, cut after {CONVERSATIONS // 4} closed: standby active "
@@ -178,3 +171,45 @@ async def test_the_standby_takes_over_mid_burst_with_nothing_lost_or_assigned_tw
                 async with asyncio.timeout(5):
                     await first.stop()
             await proxy.restore()
+
+
+@pytest.mark.parametrize("failure", ["superseded", "bug"])
+async def test_a_round_that_fails_after_acknowledging_its_inputs_does_not_stop_the_router(
+    floor: Floor, settings: Settings, failure: str
+) -> None:
+    """A round can fail after it settled its inputs (fenced off while sending auto-replies, or a
+    bug): the router starts again from the database instead of dying with the deliveries."""
+    async with open_runtime(settings) as runtime:
+        service = RouterService(runtime, floor.workspace_id, instance="router-a")
+        watch = Watch()
+        service.observers.append(watch.of("router-a"))
+        original = service._send_auto_replies
+        failures = [_Superseded() if failure == "superseded" else RuntimeError("a bug")]
+
+        async def fail_once(replies: Any) -> None:
+            if failures and len(watch.closed) >= 20:
+                raise failures.pop()
+            await original(replies)
+
+        service._send_auto_replies = fail_once  # type: ignore[method-assign]
+        sim_transport = await open_transport(settings)
+        sim = SimulatedAgents(
+            sim_transport, floor.workspace_id, floor.agents, capacity=CAPACITY, expected=100
+        )
+        try:
+            await service.start()
+            async with asyncio.timeout(10):
+                await watch.activated["router-a"].wait()
+            await sim.start()
+            conversations = await insert_conversations(floor, 100, runtime.clock())
+            await sim_transport.publish(nudges(floor.workspace_id, conversations))
+            async with asyncio.timeout(45):
+                await sim.all_closed.wait()
+                await everything_closed(floor, conversations)
+            assert failures == []  # the failure happened
+            assert sorted(sim.closed) == sorted(conversations) and sim.violations == []
+            assert await assignment_problems(floor, CAPACITY) == []
+        finally:
+            await sim.stop()
+            await sim_transport.close()
+            await service.stop()

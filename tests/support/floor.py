@@ -27,6 +27,7 @@ __all__ = [
     "Floor",
     "assignment_problems",
     "dead_letters",
+    "everything_closed",
     "insert_conversations",
     "manifest",
     "nudges",
@@ -126,6 +127,26 @@ async def insert_conversations(floor: Floor, count: int, at: datetime) -> list[C
             ],
         )
     return conversations
+
+
+async def everything_closed(floor: Floor, conversations: list[ConversationId]) -> None:
+    """Wait until the database shows every one of these conversations closed (what a supervisor
+    sees), however many rounds or routers it took."""
+    wanted = set(conversations)
+    while True:
+        async with floor.database.session() as session:
+            closed = set(
+                (
+                    await session.execute(
+                        sa.select(ConversationRow.id).where(
+                            ConversationRow.status == "closed", ConversationRow.id.in_(wanted)
+                        )
+                    )
+                ).scalars()
+            )
+        if closed == wanted:
+            return
+        await asyncio.sleep(0.2)
 
 
 def nudges(workspace_id: WorkspaceId, conversations: list[ConversationId]) -> list[Message]:
