@@ -56,6 +56,12 @@ def account_from_row(row: ChannelAccountRow, env: Mapping[str, str]) -> ChannelA
     def secret(name: str | None) -> str | None:
         return env.get(name) if name else None
 
+    settings = dict(row.settings or {})
+    # A mailbox's SMTP login is named by variables too; the client reads smtp_username/password.
+    for key, variable in (("smtp_username", "username_env"), ("smtp_password", "password_env")):
+        value = secret(settings.get(variable))
+        if value is not None:
+            settings[key] = value
     return ChannelAccount(
         id=ChannelAccountId(row.id),
         workspace_id=WorkspaceId(row.workspace_id),
@@ -66,7 +72,8 @@ def account_from_row(row: ChannelAccountRow, env: Mapping[str, str]) -> ChannelA
         app_secret=secret(row.app_secret_env),
         access_token=secret(row.access_token_env),
         verify_token=secret(row.verify_token_env),
-        settings=dict(row.settings or {}),
+        settings=settings,
+        name=row.name,
     )
 
 
@@ -79,4 +86,7 @@ async def load_directory(db: Database, env: Mapping[str, str] | None = None) -> 
     for row, account in zip(rows, accounts, strict=True):
         if row.app_secret_env and account.app_secret is None:
             log.warning("channel_account_secret_missing", account_id=str(row.id), variable=row.app_secret_env)
+        for variable in ((row.settings or {}).get(k) for k in ("username_env", "password_env")):
+            if variable and variable not in env:
+                log.warning("channel_account_secret_missing", account_id=str(row.id), variable=variable)
     return accounts

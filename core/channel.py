@@ -75,6 +75,7 @@ class ChannelAccount:
     access_token: str | None = None
     verify_token: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None  # the manifest's name for it ("principal")
 
 
 class AccountDirectory(Protocol):

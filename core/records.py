@@ -18,7 +18,7 @@ from core.ids import (
     WorkspaceId,
 )
 
-__all__ = ["ConversationRecord", "ResolvedSender", "TimelineEntry"]
+__all__ = ["ConversationRecord", "OpenConversation", "ResolvedSender", "TimelineEntry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,15 @@ class ResolvedSender:
     customer_id: CustomerId
     identifier_id: IdentityId
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConversation:
+    """A customer's open conversation as the pipeline sees it on a new message."""
+
+    id: ConversationId
+    status: str
+    triage_attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError
 
 from centralita.envelope import RawEnvelope
+from centralita.outbound import send_reply
 from centralita.pipeline.identity import identity_policy, observation_for
 from centralita.runtime import Runtime
+from core.campaign import Manifest
+from core.campaign.greeting import Opening, opening, triage_menu_for, triage_step
 from core.channel import ChannelAccount
-from core.errors import DatabaseUnavailable, InvalidInput, ServiceUnavailable
+from core.errors import CentralitaError, DatabaseUnavailable, InvalidInput, ServiceUnavailable
 from core.events import (
     DeliveryStatus,
     InboundEvent,
@@ -31,13 +34,14 @@ from core.events import (
     ReadReceipt,
     SystemNotice,
 )
-from core.ids import ConversationId, WorkspaceId
+from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, WorkspaceId
 from core.logging import get_logger
+from core.records import OpenConversation
 from core.storage.inbound import InboundStore
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
 
-__all__ = ["Outcome", "Pipeline", "RouteNudge"]
+__all__ = ["AutoReplyOrder", "Outcome", "Pipeline", "RouteNudge"]
 
 log = get_logger("centralita.pipeline")
 
@@ -54,6 +58,19 @@ class RouteNudge:
     reason: str  # "opened", "message"
 
 
+@dataclass(frozen=True, slots=True)
+class AutoReplyOrder:
+    """A text the campaign sends on its own (welcome, triage menu, hub invitation) once the
+    inbound message that caused it is committed."""
+
+    workspace_id: WorkspaceId
+    conversation_id: ConversationId
+    channel_account_id: ChannelAccountId
+    identifier_id: IdentityId
+    text: str
+    reason: str  # "welcome", "triage_invalid"
+
+
 @dataclass
 class Outcome:
     duplicate: bool = False
@@ -62,6 +79,8 @@ class Outcome:
     statuses: int = 0
     unknown_accounts: int = 0
     nudges: list[RouteNudge] = field(default_factory=list)
+    auto_replies: list[AutoReplyOrder] = field(default_factory=list)
+    triaged: list[ConversationId] = field(default_factory=list)  # waiting for a menu answer
 
 
 class Pipeline:
@@ -81,6 +100,7 @@ class Pipeline:
         self._lanes: dict[int, asyncio.Queue[Delivery]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.observers: list[Callable[[RawEnvelope, Outcome], None]] = []
+        self._manifests: dict[CampaignId, tuple[int, Manifest]] = {}
 
     # ------------------------------------------------------------------ consuming
     async def start(self) -> None:
@@ -149,13 +169,18 @@ class Pipeline:
             raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
         nudges = [n for _, _, outcome in results if outcome is not None for n in outcome.nudges]
         await self.publish_nudges(nudges)
-        for delivery, envelope, outcome in results:
+        for delivery, _envelope, outcome in results:
             if outcome is None:
                 await delivery.reject()
                 continue
             await delivery.ack()
-            for observer in self.observers:
-                observer(envelope, outcome)  # type: ignore[arg-type]
+        await self.send_auto_replies(
+            [o for _, _, outcome in results if outcome for o in outcome.auto_replies]
+        )
+        for _, envelope, outcome in results:
+            if outcome is not None:
+                for observer in self.observers:
+                    observer(envelope, outcome)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ processing
     async def process(self, envelope: RawEnvelope) -> Outcome:
@@ -163,6 +188,7 @@ class Pipeline:
         async with self.runtime.database.transaction() as session:
             outcome = await self._process(InboundStore(session), envelope)
         await self.publish_nudges(outcome.nudges)
+        await self.send_auto_replies(outcome.auto_replies)
         return outcome
 
     async def _process(self, store: InboundStore, envelope: RawEnvelope) -> Outcome:
@@ -225,12 +251,16 @@ class Pipeline:
         sender = await store.resolve_sender(
             account.workspace_id, observation, now, policy=policy, display_name=event.sender.display_name
         )
+        # Auto-replies and bounces join the timeline but never open, answer or trigger anything.
         opens = isinstance(event, _OPENS) and not (isinstance(event, InboundMessage) and event.automated)
-        conversation_id = await store.open_conversation_of(
+        existing = await store.open_conversation_of(
             account.workspace_id, account.campaign_id, sender.customer_id
         )
-        opened = False
+        conversation_id = existing.id if existing is not None else None
+        start: Opening | None = None
         if conversation_id is None and opens:
+            manifest = await self._manifest(store, account.campaign_id)
+            start = opening(manifest, account.name) if manifest is not None else Opening(None, False)
             conversation_id = await store.open_conversation(
                 account.workspace_id,
                 account.campaign_id,
@@ -239,8 +269,8 @@ class Pipeline:
                 account.id,
                 event.timestamp,
                 identifier_id=sender.identifier_id,
+                triage=start.triage,
             )
-            opened = True
         stored = await store.add_inbound(
             workspace_id=account.workspace_id,
             conversation_id=conversation_id,
@@ -263,9 +293,12 @@ class Pipeline:
             await store.customer_wrote(
                 conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
             )
-            outcome.nudges.append(
-                RouteNudge(account.workspace_id, conversation_id, "opened" if opened else "message")
-            )
+            if start is not None:
+                self._greet(account, conversation_id, sender.identifier_id, start, outcome)
+            elif existing is not None and existing.status == "triage":
+                await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
+            else:
+                outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
         log.info(
             "message_stored",
             kind=event.kind,
@@ -274,6 +307,126 @@ class Pipeline:
             customer_id=str(sender.customer_id),
             conversation_id=str(conversation_id) if conversation_id else None,
         )
+
+    # ------------------------------------------------------------------ welcome and triage
+    async def _manifest(self, store: InboundStore, campaign_id: CampaignId | None) -> Manifest | None:
+        """The campaign's applied manifest, parsed once per version."""
+        if campaign_id is None:
+            return None
+        cached = self._manifests.get(campaign_id)
+        version = await store.campaign_version(campaign_id)
+        if version is None:
+            return None
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = await store.campaign_manifest(campaign_id)
+        if found is None:
+            return None
+        try:
+            manifest = Manifest.model_validate(dict(found[1]))
+        except ValueError as exc:  # applied manifests are validated; this is a stored-data bug
+            log.error("pipeline_manifest_unreadable", campaign_id=str(campaign_id), error=str(exc)[:200])
+            return None
+        self._manifests[campaign_id] = (found[0], manifest)
+        return manifest
+
+    def _greet(
+        self,
+        account: ChannelAccount,
+        conversation_id: ConversationId,
+        identifier_id: IdentityId,
+        start: Opening,
+        outcome: Outcome,
+    ) -> None:
+        if start.reply:
+            outcome.auto_replies.append(
+                AutoReplyOrder(
+                    account.workspace_id, conversation_id, account.id, identifier_id, start.reply, "welcome"
+                )
+            )
+        if start.triage:
+            outcome.triaged.append(conversation_id)
+            log.info(
+                "conversation_in_triage",
+                workspace_id=str(account.workspace_id),
+                conversation_id=str(conversation_id),
+            )
+        else:
+            outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "opened"))
+
+    async def _triage_answer(
+        self,
+        store: InboundStore,
+        account: ChannelAccount,
+        conversation: OpenConversation,
+        identifier_id: IdentityId,
+        event: InboundEvent,
+        outcome: Outcome,
+    ) -> None:
+        """One message while the conversation waits for its menu answer."""
+        now = self.runtime.clock()
+        manifest = await self._manifest(store, account.campaign_id)
+        menu = triage_menu_for(manifest, account.name) if manifest is not None else None
+        if menu is None:  # the menu was withdrawn meanwhile: the account's default queue takes it
+            await store.leave_triage(conversation.id, None, now)
+            outcome.nudges.append(RouteNudge(account.workspace_id, conversation.id, "opened"))
+            return
+        step = triage_step(
+            menu,
+            getattr(event, "text", None) or getattr(event, "payload", None),
+            conversation.triage_attempts,
+        )
+        if step.queue is None:
+            await store.triage_attempt(conversation.id, step.attempts)
+            outcome.triaged.append(conversation.id)
+        else:
+            queue_id = await store.queue_named(account.campaign_id, step.queue)
+            if queue_id is None:
+                log.warning("triage_queue_missing", conversation_id=str(conversation.id), queue=step.queue)
+            await store.leave_triage(conversation.id, queue_id, now, attempts=step.attempts)
+            outcome.nudges.append(RouteNudge(account.workspace_id, conversation.id, "opened"))
+            log.info(
+                "triage_answered",
+                workspace_id=str(account.workspace_id),
+                conversation_id=str(conversation.id),
+                queue=step.queue,
+                chosen=step.option is not None,
+                attempts=step.attempts,
+            )
+        if step.reply:
+            outcome.auto_replies.append(
+                AutoReplyOrder(
+                    account.workspace_id,
+                    conversation.id,
+                    account.id,
+                    identifier_id,
+                    step.reply,
+                    "triage_invalid",
+                )
+            )
+
+    async def send_auto_replies(self, orders: Sequence[AutoReplyOrder]) -> None:
+        """Send what the committed messages asked for; a failure is logged, never retried into a
+        duplicate (the customer's next message is answered again)."""
+        for order in orders:
+            try:
+                await send_reply(
+                    self.runtime,
+                    workspace_id=order.workspace_id,
+                    conversation_id=order.conversation_id,
+                    agent_id=None,
+                    text=order.text,
+                    channel_account_id=order.channel_account_id,
+                    identifier_id=order.identifier_id,
+                    auto_reply=True,
+                )
+            except CentralitaError as exc:
+                log.warning(
+                    "auto_reply_not_sent",
+                    conversation_id=str(order.conversation_id),
+                    reason=order.reason,
+                    error=exc.code,
+                )
 
     # ------------------------------------------------------------------ routing nudges
     async def publish_nudges(self, nudges: Sequence[RouteNudge]) -> None:

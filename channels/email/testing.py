@@ -15,6 +15,7 @@ or ``data``), then is used up.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from core.channel import AdapterContext, ChannelAccount, WebhookRequest
 from core.conformance import ConformanceKit, ErrorCase, LoopbackPeer, Sample
@@ -65,12 +66,20 @@ class SmtpPeer(LoopbackPeer):
     host: str = "127.0.0.1"
     port: int = 0
     attempts: int = 0  # SMTP transactions started (MAIL FROM), failed ones included
+    logins: list[str] = field(default_factory=list)  # users that authenticated (AUTH PLAIN/LOGIN)
     _active: dict[str, Any] | None = field(default=None, repr=False)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
 
     @property
     def delivered(self) -> list[dict[str, Any]]:
         """The mails the peer accepted (``received`` minus refused attempts)."""
         return [entry for entry in self.received if entry.get("accepted")]
+
+    async def wait_delivered(self, count: int, within_s: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` mails were accepted."""
+        async with asyncio.timeout(within_s), self._changed:
+            await self._changed.wait_for(lambda: len(self.delivered) >= count)
+        return self.delivered
 
     def fail_next(self, times: int, code: int, message: str = "", *, stage: str = "rcpt") -> None:
         """Answer the next ``times`` attempts with ``code`` at ``stage``."""
@@ -164,25 +173,53 @@ class _PeerHandler:
             return failure
         raw = envelope.original_content or b""
         self._peer.received.append(_decoded(envelope, raw))
+        async with self._peer._changed:
+            self._peer._changed.notify_all()
         return "250 2.0.0 OK: queued"
 
 
 @asynccontextmanager
 async def smtp_peer(
-    *, send_retries: int = 3, extra: dict[str, Any] | None = None, data_size_limit: int | None = None
+    *,
+    send_retries: int = 3,
+    extra: dict[str, Any] | None = None,
+    data_size_limit: int | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> AsyncIterator[SmtpPeer]:
-    """Run a loopback SMTP peer; its ``context`` sends there with no retry backoff."""
+    """Run a loopback SMTP peer; its ``context`` sends there with no retry backoff.
+    ``credentials``: the peer offers AUTH (over plain TCP: it is loopback) and requires that
+    user and password before it accepts a mail."""
     loop = asyncio.get_running_loop()
     peer = SmtpPeer(context=AdapterContext())
     handler = _PeerHandler(peer)
 
+    def authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if credentials is None or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        if (login, password) != credentials:
+            return AuthResult(success=False, handled=False)
+        peer.logins.append(login)
+        return AuthResult(success=True)
+
     def protocol() -> SMTP:
+        with warnings.catch_warnings():
+            # AUTH without TLS is what this loopback peer is for; aiosmtpd warns about it.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            return _smtp()
+
+    def _smtp() -> SMTP:
         return SMTP(
             handler,
             hostname="smtp-peer.localhost",
             ident="Centralita test peer",
             enable_SMTPUTF8=True,
             data_size_limit=data_size_limit,
+            authenticator=authenticate if credentials is not None else None,
+            auth_required=credentials is not None,
+            auth_require_tls=False,
             loop=loop,
         )
 

@@ -7,15 +7,19 @@ import unicodedata
 
 from core.campaign.model import TriageMenu, TriageOption
 
-__all__ = ["match_triage_answer", "render_triage_prompt"]
+__all__ = ["match_triage_answer", "render_triage_options", "render_triage_prompt"]
 
 _LEADING_NUMBER = re.compile(r"^(\d{1,2})(?:\b|[.)\-:])")
 
 
+def render_triage_options(menu: TriageMenu) -> str:
+    """One numbered line per option."""
+    return "\n".join(f"{n}. {option.label}" for n, option in enumerate(menu.options, start=1))
+
+
 def render_triage_prompt(menu: TriageMenu) -> str:
     """The prompt followed by one numbered line per option."""
-    lines = [menu.prompt, *(f"{n}. {option.label}" for n, option in enumerate(menu.options, start=1))]
-    return "\n".join(lines)
+    return f"{menu.prompt}\n{render_triage_options(menu)}"
 
 
 def _fold(text: str) -> str:

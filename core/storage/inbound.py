@@ -22,13 +22,14 @@ from core.ids import (
     ConversationId,
     CustomerId,
     IdentityId,
+    QueueId,
     RawDeliveryId,
     WorkspaceId,
     new_id,
 )
-from core.records import ResolvedSender
+from core.records import OpenConversation, ResolvedSender
 from core.storage.identity_store import IdentityStore
-from core.storage.tables import ConversationRow, MessageRow, RawDeliveryRow
+from core.storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
 from core.storage.upsert import insert_ignore
 from identity import IdentityPolicy, Observation
 
@@ -37,6 +38,8 @@ __all__ = ["InboundStore"]
 RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+QUEUE = QueueRow.__table__  # type: ignore[attr-defined]
+CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 
 _STATE_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 4, "deleted": 4}
 
@@ -112,12 +115,12 @@ class InboundStore:
 
     async def open_conversation_of(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, customer_id: CustomerId
-    ) -> ConversationId | None:
+    ) -> OpenConversation | None:
         """The customer's open conversation with this campaign, on any channel."""
         campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
         row = (
             await self.session.execute(
-                sa.select(CONV.c.id)
+                sa.select(CONV.c.id, CONV.c.status, CONV.c.triage_attempts)
                 .where(
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id == customer_id,
@@ -128,7 +131,9 @@ class InboundStore:
                 .limit(1)
             )
         ).first()
-        return ConversationId(row.id) if row is not None else None
+        if row is None:
+            return None
+        return OpenConversation(ConversationId(row.id), str(row.status), int(row.triage_attempts or 0))
 
     async def open_conversation(
         self,
@@ -139,9 +144,12 @@ class InboundStore:
         account_id: ChannelAccountId,
         at: datetime,
         identifier_id: IdentityId | None = None,
+        *,
+        triage: bool = False,
     ) -> ConversationId:
         """A new conversation; ``identifier_id`` (the sender) is its origin — an unmerge moves
-        the conversation with it — and its first reply target."""
+        the conversation with it — and its first reply target.  ``triage``: it waits for the
+        customer's answer to the menu before it is queued (the router does not see it)."""
         conversation_id = ConversationId(new_id())
         await self.session.execute(
             sa.insert(CONV).values(
@@ -149,17 +157,70 @@ class InboundStore:
                 workspace_id=workspace_id,
                 campaign_id=campaign_id,
                 customer_id=customer_id,
-                status="waiting",
+                status="triage" if triage else "waiting",
                 channel=channel,
                 channel_account_id=account_id,
                 identifier_id=identifier_id,
                 origin_identifier_id=identifier_id,
                 priority=5,
                 opened_at=at,
-                enqueued_at=at,
+                enqueued_at=None if triage else at,
             )
         )
         return conversation_id
+
+    async def triage_attempt(self, conversation_id: ConversationId, attempts: int) -> None:
+        """One more invalid answer to the menu."""
+        await self.session.execute(
+            sa.update(CONV)
+            .where(CONV.c.id == conversation_id, CONV.c.status == "triage")
+            .values(triage_attempts=attempts)
+        )
+
+    async def leave_triage(
+        self,
+        conversation_id: ConversationId,
+        queue_id: QueueId | None,
+        at: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        """The conversation waits in ``queue_id`` from ``at`` (None: the router picks the account's
+        default queue)."""
+        values: dict[str, Any] = {"status": "waiting", "queue_id": queue_id, "enqueued_at": at}
+        if attempts is not None:
+            values["triage_attempts"] = attempts
+        await self.session.execute(
+            sa.update(CONV).where(CONV.c.id == conversation_id, CONV.c.status == "triage").values(**values)
+        )
+
+    async def queue_named(self, campaign_id: CampaignId | None, name: str) -> QueueId | None:
+        """The active queue ``name`` of the campaign."""
+        if campaign_id is None:
+            return None
+        found = (
+            await self.session.execute(
+                sa.select(QUEUE.c.id).where(
+                    QUEUE.c.campaign_id == campaign_id, QUEUE.c.name == name, QUEUE.c.active.is_(True)
+                )
+            )
+        ).scalar()
+        return QueueId(found) if found is not None else None
+
+    async def campaign_manifest(self, campaign_id: CampaignId) -> tuple[int, Mapping[str, Any]] | None:
+        """The applied manifest of a campaign and its version."""
+        row = (
+            await self.session.execute(
+                sa.select(CAMPAIGN.c.version, CAMPAIGN.c.manifest).where(CAMPAIGN.c.id == campaign_id)
+            )
+        ).first()
+        return (int(row.version), dict(row.manifest or {})) if row is not None else None
+
+    async def campaign_version(self, campaign_id: CampaignId) -> int | None:
+        found = (
+            await self.session.execute(sa.select(CAMPAIGN.c.version).where(CAMPAIGN.c.id == campaign_id))
+        ).scalar()
+        return int(found) if found is not None else None
 
     async def customer_wrote(
         self,

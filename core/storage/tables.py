@@ -341,6 +341,8 @@ class ConversationRow(SQLModel, table=True):
     offer_id: uuid.UUID | None = Field(default=None)
     # The outside-hours auto-reply went out (once per conversation, across router failovers).
     auto_replied_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Invalid answers to the triage menu so far (while ``status`` is ``triage``).
+    triage_attempts: int = 0
 
 
 class MessageRow(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-21 06:45:17.386995
+Create Date: 2026-11-21 09:20:44.328413
 """
 
 from collections.abc import Sequence
@@ -327,6 +327,7 @@ def upgrade() -> None:
     sa.Column('disposition', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('offer_id', sa.Uuid(), nullable=True),
     sa.Column('auto_replied_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('triage_attempts', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agent.id'], ),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.ForeignKeyConstraint(['channel_account_id'], ['channel_account.id'], ),

@@ -1,0 +1,306 @@
+"""What a customer hears before an agent does, with the university example campaign applied:
+
+- a new WhatsApp conversation gets the welcome reply and the numbered menu, and waits in
+  ``triage`` (no agent is offered it) until the customer's answer picks the queue;
+- invalid answers get the options again, and after ``max_attempts`` the menu's default queue;
+- Instagram and email customers are invited to continue on WhatsApp with a wa.me link (the
+  email as an RFC 3834 auto-reply, through the mailbox's SMTP login named by env variables);
+- automated mail (an out-of-office) gets nothing back and opens nothing.
+
+Signed webhooks and SMTP in, the database, the broker, the live router, agents on WebSockets,
+and the loopback Graph API and SMTP server out.  Embedded and PostgreSQL + RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+import sqlalchemy as sa
+
+from centralita.pipeline.worker import Outcome
+from centralita.web.keys import PIPELINE, RUNTIME
+from channels.email.testing import SmtpPeer, smtp_peer
+from channels.meta.peer import GraphPeer
+from core.ids import ConversationId, new_id
+from core.settings import Settings
+from core.storage.tables import ConversationRow, MessageRow
+from router.service import ManualClock
+from tests.support.campaigns import issue_token, signed, whatsapp_text
+from tests.support.routing import RoutingScene, start_scene
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "posgrados-universidad.yaml"
+PHONE_NUMBER_ID = "106540352242922"
+IG_ACCOUNT = "17841405822304914"
+MAILBOX = "admisiones.posgrado@umc.example.mx"
+WA_SECRET, WA_TOKEN = "umc-wa-secret", "EAA-umc-wa"
+IG_SECRET, IG_TOKEN = "umc-ig-secret", "IGQ-umc"
+SMTP_LOGIN = ("admisiones-smtp", "s3creta-smtp")
+MONDAY_10 = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # 10:00 in Mexico City: open
+WA_LINK_FROM_INSTAGRAM = (
+    "https://wa.me/525541702030?text=Hola%2C%20vengo%20de%20Instagram%20y%20quiero%20informaci%C3%B3n"
+    "%20de%20posgrados"
+)
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "UMC_WA_APP_SECRET": WA_SECRET,
+        "UMC_WA_ACCESS_TOKEN": WA_TOKEN,
+        "UMC_WA_VERIFY_TOKEN": "umc-verify",
+        "UMC_IG_APP_SECRET": IG_SECRET,
+        "UMC_IG_ACCESS_TOKEN": IG_TOKEN,
+        "UMC_IG_VERIFY_TOKEN": "umc-ig-verify",
+        "UMC_SMTP_USERNAME": SMTP_LOGIN[0],
+        "UMC_SMTP_PASSWORD": SMTP_LOGIN[1],
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(
+    params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
+)
+def settings(request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
+    if request.param == "embedded":
+        return Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
+    return Settings(
+        database_url=request.getfixturevalue("postgres_url"),
+        broker_url=request.getfixturevalue("rabbitmq_url"),
+        broker_prefix=unique_prefix,
+    )
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphPeer]:
+    async with GraphPeer({PHONE_NUMBER_ID: WA_TOKEN, IG_ACCOUNT: IG_TOKEN}) as peer:
+        yield peer
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpPeer]:
+    async with smtp_peer(credentials=SMTP_LOGIN) as peer:
+        yield peer
+
+
+class Customers:
+    """The campaign live, and customers writing to it."""
+
+    def __init__(self, scene: RoutingScene, graph: GraphPeer, smtp: SmtpPeer) -> None:
+        self.scene, self.graph, self.smtp = scene, graph, smtp
+        self.processed: asyncio.Queue[Outcome] = asyncio.Queue()
+        app = scene.client.server.app
+        app[PIPELINE].observers.append(lambda _env, outcome: self.processed.put_nowait(outcome))
+        self.listener_port = app[RUNTIME].adapters.get("email").listener_port
+
+    async def _stored(self) -> Outcome:
+        async with asyncio.timeout(10):
+            outcome = await self.processed.get()
+        assert outcome.stored_messages == 1, outcome
+        return outcome
+
+    async def whatsapp(self, wa_id: str, text: str) -> Outcome:
+        body = whatsapp_text(PHONE_NUMBER_ID, wa_id, f"wamid.{new_id().hex}", text)
+        data = json.loads(body)
+        data["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(
+            int(self.scene.clock().timestamp())
+        )
+        body = json.dumps(data).encode()
+        response = await self.scene.client.post(
+            "/webhooks/whatsapp", data=body, headers=signed(body, WA_SECRET)
+        )
+        assert response.status == 200, await response.text()
+        return await self._stored()
+
+    async def instagram(self, igsid: str, text: str) -> Outcome:
+        ms = int(self.scene.clock().timestamp() * 1000)
+        event = {
+            "sender": {"id": igsid},
+            "recipient": {"id": IG_ACCOUNT},
+            "timestamp": ms,
+            "message": {"mid": f"aWdfZAG1.{new_id().hex}", "text": text},
+        }
+        body = json.dumps(
+            {"object": "instagram", "entry": [{"time": ms, "id": IG_ACCOUNT, "messaging": [event]}]}
+        )
+        data = body.encode()
+        response = await self.scene.client.post(
+            "/webhooks/instagram", data=data, headers=signed(data, IG_SECRET)
+        )
+        assert response.status == 200, await response.text()
+        return await self._stored()
+
+    async def email(self, sender: str, text: str, **headers: str) -> Outcome:
+        mail = EmailMessage()
+        mail["From"] = f"Prospecto <{sender}>"
+        mail["To"] = f"Admisiones Posgrado UMC <{MAILBOX}>"
+        mail["Subject"] = "Información de posgrados"
+        mail["Message-ID"] = f"<{new_id().hex}@correo.example.net>"
+        mail["Date"] = self.scene.clock().strftime("%a, %d %b %Y %H:%M:%S +0000")
+        for name, value in headers.items():
+            mail[name.replace("_", "-")] = value
+        mail.set_content(text)
+        await aiosmtplib.send(mail, hostname="127.0.0.1", port=self.listener_port, timeout=10)
+        return await self._stored()
+
+    async def row(self, conversation_id: ConversationId) -> ConversationRow:
+        return await self.scene.row(conversation_id)
+
+    async def auto_replies(self, conversation_id: ConversationId) -> list[MessageRow]:
+        async with self.scene.database.session() as session:
+            rows = await session.execute(
+                sa.select(MessageRow)
+                .where(MessageRow.conversation_id == conversation_id, MessageRow.direction == "out")
+                .order_by(MessageRow.created_at)
+            )
+            return list(rows.scalars())
+
+    async def sent_to_whatsapp(self, count: int) -> list[str]:
+        requests = await self.graph.wait_for(count, within_s=10)
+        return [r["json"]["text"]["body"] for r in requests if r["node_id"] == PHONE_NUMBER_ID]
+
+
+def _manifest(smtp: SmtpPeer) -> str:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("smtp_host: smtp.umc.example.mx", f"smtp_host: {smtp.host}")
+    text = text.replace("smtp_port: 587", f"smtp_port: {smtp.port}\n      smtp_security: none")
+    assert f"smtp_port: {smtp.port}" in text
+    return text
+
+
+@pytest.fixture
+async def customers(settings: Settings, graph: GraphPeer, smtp: SmtpPeer) -> AsyncIterator[Customers]:
+    scene = await start_scene(
+        settings,
+        _manifest(smtp),
+        ManualClock(MONDAY_10),
+        workspace="umc",
+        graph_base_url=graph.base_url,
+        router_ramp_period_s=0.0,
+        config_poll_s=3600.0,
+        smtp_listen_port=0,
+        send_retries=1,
+    )
+    yield Customers(scene, graph, smtp)
+    await scene.stop()
+
+
+def _conversation(outcome: Outcome) -> ConversationId:
+    (conversation,) = {*outcome.triaged, *(n.conversation_id for n in outcome.nudges)}
+    return conversation
+
+
+async def test_a_new_whatsapp_customer_is_welcomed_shown_the_menu_and_routed_by_the_answer(
+    customers: Customers,
+) -> None:
+    jorge = await customers.scene.connect("jorge.villalobos@bpo-contacto.example.mx")  # doctorados 8
+
+    first = await customers.whatsapp("5215512340001", "Hola, buenas tardes")
+    conversation = _conversation(first)
+    assert first.triaged == [conversation] and first.nudges == []  # the router does not see it yet
+    (menu,) = await customers.sent_to_whatsapp(1)
+    assert menu.startswith("¡Hola! Gracias por escribir a Admisiones Posgrado")
+    assert menu.endswith(
+        "¿Sobre qué tema quieres información? Responde con el número:\n"
+        "1. Maestrías\n2. Doctorados\n3. Pagos y becas\n4. Otro"
+    )
+    row = await customers.row(conversation)
+    assert (row.status, row.queue_id, row.enqueued_at) == ("triage", None, None)
+    (stored,) = await customers.auto_replies(conversation)
+    assert stored.payload["auto_reply"] is True and stored.agent_id is None
+    token = await issue_token(customers.scene.database, "umc", "supervisor")
+    listed = await customers.scene.client.get(
+        "/api/conversations", params={"status": "triage"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert [c["id"] for c in (await listed.json())["items"]] == [str(conversation)]
+
+    answer = await customers.whatsapp("5215512340001", "2")
+    assert [n.conversation_id for n in answer.nudges] == [conversation]
+    offer = await jorge.next("offer", conversation_id=conversation)
+    assert offer["queue_id"] == str(customers.scene.queues["doctorados"])
+    row = await customers.row(conversation)
+    assert row.queue_id == customers.scene.queues["doctorados"] and row.status in ("offered", "waiting")
+    assert len(await customers.sent_to_whatsapp(1)) == 1  # the answer itself is not answered
+
+
+async def test_a_keyword_answer_picks_its_option(customers: Customers) -> None:
+    lucia = await customers.scene.connect("lucia.herrera@bpo-contacto.example.mx")  # pagos-becas 9
+    conversation = _conversation(await customers.whatsapp("5215512340002", "Hola"))
+    await customers.whatsapp("5215512340002", "¿Tienen becas?")
+    await customers.whatsapp("5215512340002", "Becas")
+    offer = await lucia.next("offer", conversation_id=conversation)
+    assert offer["queue_id"] == str(customers.scene.queues["pagos-becas"])
+
+
+async def test_invalid_answers_get_the_options_again_then_the_menus_default_queue(
+    customers: Customers,
+) -> None:
+    mariana = await customers.scene.connect("mariana.soto@bpo-contacto.example.mx")  # general 8
+    conversation = _conversation(await customers.whatsapp("5215512340003", "Buenas"))
+
+    second = await customers.whatsapp("5215512340003", "quiero saber precios")
+    assert second.triaged == [conversation] and second.nudges == []
+    texts = await customers.sent_to_whatsapp(2)
+    assert texts[1] == (
+        "No entendí tu respuesta. Responde solo con el número: 1, 2, 3 o 4.\n"
+        "1. Maestrías\n2. Doctorados\n3. Pagos y becas\n4. Otro"
+    )
+    row = await customers.row(conversation)
+    assert (row.status, row.triage_attempts) == ("triage", 1)
+
+    third = await customers.whatsapp("5215512340003", "9")  # max_attempts: 2
+    assert [n.conversation_id for n in third.nudges] == [conversation]
+    offer = await mariana.next("offer", conversation_id=conversation)
+    assert offer["queue_id"] == str(customers.scene.queues["informacion-general"])
+    assert (await customers.row(conversation)).triage_attempts == 2
+    assert len(await customers.sent_to_whatsapp(2)) == 2
+
+
+async def test_an_instagram_customer_is_invited_to_whatsapp_and_still_queued(customers: Customers) -> None:
+    mariana = await customers.scene.connect("mariana.soto@bpo-contacto.example.mx")
+    outcome = await customers.instagram("1254459154682919", "Hola, ¿qué maestrías tienen?")
+    conversation = _conversation(outcome)
+    assert outcome.triaged == []  # the menu asks on WhatsApp only
+    requests = await customers.graph.wait_for(1, within_s=10)
+    (sent,) = [r for r in requests if r["node_id"] in (IG_ACCOUNT, "me")]
+    text = sent["json"]["message"]["text"]
+    assert text.startswith("¡Gracias por escribirnos!") and text.endswith(WA_LINK_FROM_INSTAGRAM)
+    assert sent["json"]["recipient"] == {"id": "1254459154682919"}
+    offer = await mariana.next("offer", conversation_id=conversation)
+    assert offer["queue_id"] == str(customers.scene.queues["informacion-general"])
+
+
+async def test_an_email_customer_gets_an_rfc3834_auto_reply_with_the_whatsapp_link(
+    customers: Customers,
+) -> None:
+    outcome = await customers.email("prospecto@correo.example.net", "Quisiera información del doctorado.")
+    conversation = _conversation(outcome)
+    (mail,) = await customers.smtp.wait_delivered(1)
+    assert mail["rcpt_tos"] == ["prospecto@correo.example.net"]
+    assert mail["auto_submitted"] == "auto-replied"
+    assert mail["text"].startswith("Recibimos tu correo")
+    assert re.search(r"https://wa\.me/525541702030\?text=Hola%2C%20les%20escrib%C3%AD", mail["text"])
+    assert customers.smtp.logins == [SMTP_LOGIN[0]]  # the mailbox's login, named by env variables
+    row = await customers.row(conversation)
+    assert row.status in ("waiting", "offered") and row.queue_id is not None
+
+
+async def test_an_out_of_office_mail_gets_nothing_back_and_opens_nothing(customers: Customers) -> None:
+    outcome = await customers.email(
+        "ausente@correo.example.net",
+        "Estoy fuera de la oficina hasta el lunes.",
+        Auto_Submitted="auto-replied",
+    )
+    assert outcome.nudges == [] and outcome.triaged == [] and outcome.auto_replies == []
+    await asyncio.sleep(0.5)
+    assert customers.smtp.received == []
+    async with customers.scene.database.session() as session:
+        opened = (await session.execute(sa.select(sa.func.count()).select_from(ConversationRow))).scalar_one()
+    assert opened == 0
