@@ -145,28 +145,19 @@ class Pipeline:
             except InvalidInput:
                 log.error("pipeline_bad_envelope", message_id=delivery.message_id)
                 parsed.append((delivery, None))
-        results: list[tuple[Delivery, RawEnvelope | None, Outcome | None]] = []
+        prepared: list[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]] = []
+        for delivery, envelope in parsed:
+            events = self._parse(envelope) if envelope is not None else None
+            prepared.append((delivery, envelope, events))
         try:
-            async with self.runtime.database.transaction() as session:
-                store = InboundStore(session)
-                for delivery, envelope in parsed:
-                    if envelope is None:
-                        results.append((delivery, None, None))
-                        continue
-                    try:
-                        async with session.begin_nested():
-                            outcome = await self._process(store, envelope)
-                    except InvalidInput as exc:
-                        # The ingress validated this body; if it no longer parses it is poison: park it.
-                        log.error(
-                            "pipeline_unparseable",
-                            raw_delivery_id=str(envelope.raw_delivery_id),
-                            reason=exc.message,
-                        )
-                        outcome = None
-                    results.append((delivery, envelope, outcome))
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
+            results = await self._commit(prepared, isolate=False)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or len(prepared) == 1:
+                raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
+            # One delivery's data broke the group commit: do it again, each in its own savepoint,
+            # so that only the culprit is parked.
+            log.warning("pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__)
+            results = await self._commit(prepared, isolate=True)
         nudges = [n for _, _, outcome in results if outcome is not None for n in outcome.nudges]
         await self.publish_nudges(nudges)
         for delivery, _envelope, outcome in results:
@@ -182,18 +173,72 @@ class Pipeline:
                 for observer in self.observers:
                     observer(envelope, outcome)  # type: ignore[arg-type]
 
+    def _parse(self, envelope: RawEnvelope) -> list[InboundEvent] | None:
+        """The delivery's events; None (and an error logged) when it does not parse: poison."""
+        try:
+            adapter = self.runtime.adapters.get(envelope.channel)
+            return list(adapter.parse(envelope.body, received_at=envelope.received_at))
+        except InvalidInput as exc:
+            # The ingress validated this body; if it no longer parses it is poison: park it.
+            log.error(
+                "pipeline_unparseable", raw_delivery_id=str(envelope.raw_delivery_id), reason=exc.message
+            )
+            return None
+
+    async def _commit(
+        self,
+        prepared: Sequence[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]],
+        *,
+        isolate: bool,
+    ) -> list[tuple[Delivery, RawEnvelope | None, Outcome | None]]:
+        """One transaction for the batch (group commit); ``isolate`` gives each delivery its own
+        savepoint and parks (outcome None) one whose data the database refuses."""
+        results: list[tuple[Delivery, RawEnvelope | None, Outcome | None]] = []
+        try:
+            async with self.runtime.database.transaction() as session:
+                store = InboundStore(session)
+                for delivery, envelope, events in prepared:
+                    if envelope is None or events is None:
+                        results.append((delivery, envelope, None))
+                        continue
+                    if not isolate:
+                        results.append((delivery, envelope, await self._process(store, envelope, events)))
+                        continue
+                    outcome: Outcome | None = None
+                    try:
+                        async with session.begin_nested():
+                            outcome = await self._process(store, envelope, events)
+                    except DBAPIError as exc:
+                        if exc.connection_invalidated:
+                            raise
+                        log.error(
+                            "pipeline_refused_by_database",
+                            raw_delivery_id=str(envelope.raw_delivery_id),
+                            error=type(exc.orig).__name__,
+                        )
+                    results.append((delivery, envelope, outcome))
+        except OSError as exc:
+            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
+        except DBAPIError as exc:
+            if isolate:
+                raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
+            raise
+        return results
+
     # ------------------------------------------------------------------ processing
     async def process(self, envelope: RawEnvelope) -> Outcome:
         """Process one raw delivery in its own transaction (``centralita ingest``)."""
+        adapter = self.runtime.adapters.get(envelope.channel)
+        events = list(adapter.parse(envelope.body, received_at=envelope.received_at))  # InvalidInput
         async with self.runtime.database.transaction() as session:
-            outcome = await self._process(InboundStore(session), envelope)
+            outcome = await self._process(InboundStore(session), envelope, events)
         await self.publish_nudges(outcome.nudges)
         await self.send_auto_replies(outcome.auto_replies)
         return outcome
 
-    async def _process(self, store: InboundStore, envelope: RawEnvelope) -> Outcome:
-        adapter = self.runtime.adapters.get(envelope.channel)
-        events = adapter.parse(envelope.body, received_at=envelope.received_at)
+    async def _process(
+        self, store: InboundStore, envelope: RawEnvelope, events: Sequence[InboundEvent]
+    ) -> Outcome:
         outcome = Outcome()
         if not await store.record_raw(
             envelope.raw_delivery_id,

@@ -46,7 +46,11 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No pre-ping: it costs three round trips per checkout on every hot path.  A connection
+            # that died (server restart) fails its first statement, SQLAlchemy invalidates the
+            # pool on that disconnect error, and the caller's retry (pipeline requeue, router
+            # restart from the database, HTTP 503) gets a fresh one.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
