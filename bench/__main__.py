@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, stripped
+from bench import ceilings, engine, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -90,6 +90,12 @@ def benchmarks() -> list[Benchmark]:
     found = [
         Benchmark("ceilings", ceilings.run, "raw aio-pika / asyncpg / aiosqlite, and our transports", BOTH),
         Benchmark("stripped", stripped.run, "the minimal ingress: one INSERT + one confirmed publish", BOTH),
+        Benchmark(
+            "engine", engine.run, "the engine end to end on PostgreSQL + RabbitMQ: webhook → offer", BOTH
+        ),
+        Benchmark(
+            "engine-embedded", engine.run_embedded, "the engine end to end on SQLite + the in-process broker"
+        ),
     ]
     for name, module, description in EXTERNAL:
         if importlib.util.find_spec(module) is not None:

@@ -121,6 +121,8 @@ class LoadResult:
     statuses: Mapping[str, int] = field(default_factory=dict)
     client_cpu_s: float = 0.0
     """CPU time the generator's own process spent during the step (is the client the limit?)."""
+    started_at: float = 0.0
+    """``clock()`` at the start: request ``first_index + k`` was due at ``started_at + k / rate``."""
 
     @property
     def client_cpu_share(self) -> float:
@@ -236,6 +238,7 @@ async def run_load(spec: LoadSpec, session: aiohttp.ClientSession | None = None)
         latency=summarize(latencies) if latencies else None,
         statuses=dict(statuses),
         client_cpu_s=cpu,
+        started_at=start,
     )
 
 

@@ -22,24 +22,43 @@ Latency is reported as this thread's CPU time and as wall-clock time: on a share
 wall-clock tail also holds preemption by other processes.  With ``--step-ms 1`` the backlog's own
 timers (bullseye promotions, SLA escalations — each an O(log n) routing attempt) fire during the
 run and are counted in whichever event wakes them.
+
+**Router memory.** With 1,000 and then 10,000 agents (``--quick``: 100 and 1,000), 100,000 open
+conversations (``--quick``: 10,000) are admitted into a fresh ``RouterState``, ids made as the live
+router makes them (UUIDv7 conversation, customer and offer ids): agents are offered conversations
+up to their capacity, 10% of offers stay unanswered (``offered``), the rest are accepted
+(``assigned``), and everything else waits with an age over 0–300 s.  The live router's own
+per-conversation side tables (``RouterService._known`` and ``_offers``) are kept beside it and fed
+the same way.  Each cell runs in a fresh process, twice: once for the growth of the process's
+resident memory (``VmRSS``), once under ``tracemalloc`` for the bytes still allocated after the
+admissions (minus before: agents present, nothing routed yet), each divided by the number of
+conversations.  That difference also holds the agent pools, made when the first conversation is
+routed at a queue, step and channel and sized by the agents: shown apart ("agent pools").  The
+floor it is compared with is a bare ``dict`` of conversation id → customer id.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import random
+import resource
 import statistics
 import sys
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-from core.ids import AgentId, ConversationId, OfferId, QueueId, WorkspaceId
+from core.ids import AgentId, ConversationId, CustomerId, OfferId, QueueId, WorkspaceId, new_id
 from router.policy import (
     AgentPresenceChanged,
     AgentProfile,
     AgentUpdated,
+    Assigned,
     BullseyeStep,
     Command,
     ConversationArrived,
@@ -52,6 +71,8 @@ from router.policy import (
     RouterConfig,
     RouterEvent,
     RouterState,
+    WithdrawOffer,
+    random_offer_ids,
     sequential_offer_ids,
 )
 
@@ -65,10 +86,14 @@ STEP_S = 1e-6  # virtual time between events (--step-ms)
 
 
 class Bench:
-    def __init__(self, agents: int, seed: int) -> None:
+    def __init__(self, agents: int, seed: int, *, live_ids: bool = False) -> None:
+        """``live_ids``: conversation, customer and offer ids are UUIDv7s as in the live router
+        (full-size objects, for the memory figures) instead of small sequential ones."""
         self.rng = random.Random(seed)
+        self.live_ids = live_ids
         self.state = RouterState(
-            RouterConfig(ramp_period_s=0, offer_timeout_s=3600), offer_ids=sequential_offer_ids()
+            RouterConfig(ramp_period_s=0, offer_timeout_s=3600),
+            offer_ids=random_offer_ids() if live_ids else sequential_offer_ids(),
         )
         self.now = T0
         self.next_conv = 0
@@ -98,8 +123,10 @@ class Bench:
 
     def arrival(self, age: float = 0.0) -> ConversationArrived:
         self.next_conv += 1
+        live = self.live_ids
         return ConversationArrived(
-            conversation_id=ConversationId(uuid.UUID(int=self.next_conv)),
+            conversation_id=ConversationId(new_id() if live else uuid.UUID(int=self.next_conv)),
+            customer_id=CustomerId(new_id()) if live else None,
             workspace_id=WS,
             queue_id=self.rng.choice(self.queues),
             channel=self.rng.choice(CHANNELS),
@@ -186,6 +213,183 @@ def free_agents_cell(agents: int, rounds: int) -> Samples:
     return samples
 
 
+# -- router memory -----------------------------------------------------------------------------
+
+OFFERS_LEFT_OPEN = 0.1
+"""Share of offers the memory cells leave unanswered: those conversations stay ``offered``."""
+
+
+class SideTables:
+    """What ``router.service.service.RouterService`` keeps per conversation beside the policy
+    (``_known``: open conversation → customer; ``_offers``: live offer → conversation, agent),
+    fed as its ``_feed`` feeds them."""
+
+    def __init__(self) -> None:
+        self.known: dict[ConversationId, CustomerId | None] = {}
+        self.offers: dict[OfferId, tuple[ConversationId, AgentId]] = {}
+
+    def feed(self, event: RouterEvent, commands: list[Command]) -> None:
+        if isinstance(event, ConversationArrived):
+            self.known[event.conversation_id] = event.customer_id
+        elif isinstance(event, ConversationClosed):
+            self.known.pop(event.conversation_id, None)
+        for command in commands:
+            if isinstance(command, Offer):
+                self.offers[command.offer_id] = (command.conversation_id, command.agent_id)
+            elif isinstance(command, WithdrawOffer | Assigned) and command.offer_id is not None:
+                self.offers.pop(command.offer_id, None)
+
+    def nbytes(self) -> int:
+        """Bytes held by these tables alone (their keys and customers are shared with the policy)."""
+        return (
+            sys.getsizeof(self.known)
+            + sys.getsizeof(self.offers)
+            + sum(sys.getsizeof(value) for value in self.offers.values())
+        )
+
+
+def admit(bench: Bench, conversations: int, side: SideTables) -> tuple[int, int, int]:
+    """Admit ``conversations`` arrivals (ages over 0–300 s); accept each offer they cause unless
+    it is one of the ``OFFERS_LEFT_OPEN`` left unanswered.  Returns (waiting, offered, assigned)."""
+    rng = bench.rng
+    offered = assigned = 0
+
+    def send(event: RouterEvent) -> list[Command]:
+        commands = bench.state.handle(event, bench.now)
+        side.feed(event, commands)
+        return commands
+
+    for _ in range(conversations):
+        bench.now += STEP_S
+        offers = [c for c in send(bench.arrival(age=rng.uniform(0, 300))) if isinstance(c, Offer)]
+        while offers:
+            offer = offers.pop()
+            if rng.random() < OFFERS_LEFT_OPEN:
+                offered += 1
+                continue
+            assigned += 1
+            offers += [c for c in send(OfferAccepted(offer_id=offer.offer_id)) if isinstance(c, Offer)]
+    return bench.state.waiting_count(), offered, assigned
+
+
+def agent_pool_bytes(state: RouterState) -> int:
+    """Bytes in the agent pools (``QueueRt.pools``; private, read for this figure only).  A pool is
+    made when the first conversation is routed at its queue, step and channel, and is sized by the
+    agents, not by the conversations: it is inside "after − before" but is no per-conversation cost."""
+    total = 0
+    floats: set[int] = set()
+    for queue in state._queues.values():
+        for pools in queue.pools:
+            for pool in pools.values():
+                total += sys.getsizeof(pool) + sys.getsizeof(pool.heap) + sys.getsizeof(pool.members)
+                for entry in pool.heap:
+                    total += sys.getsizeof(entry)
+                    for value in entry[1:3]:  # selection keys: floats made for the entry
+                        if id(value) not in floats:
+                            floats.add(id(value))
+                            total += sys.getsizeof(value)
+    return total
+
+
+def rss_bytes() -> int:
+    """This process's resident set now (``VmRSS``); its peak (``ru_maxrss``) where /proc is absent."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def memory_cell(agents: int, conversations: int, seed: int) -> dict[str, Any]:
+    """Run in a fresh process: memory held per open conversation, resident and traced."""
+    # Resident growth first, without tracing (tracemalloc's own bookkeeping would count too).
+    bench, side = Bench(agents, seed, live_ids=True), SideTables()
+    gc.collect()
+    before = rss_bytes()
+    started = time.perf_counter()
+    waiting, offered, assigned = admit(bench, conversations, side)
+    seconds = time.perf_counter() - started
+    gc.collect()
+    rss = rss_bytes() - before
+    del bench, side
+    gc.collect()
+    # The same admissions again (same seed), traced from the start so that blocks made before the
+    # admissions and freed during them are subtracted too: bytes still allocated afterwards.
+    tracemalloc.start()
+    bench, side = Bench(agents, seed, live_ids=True), SideTables()
+    gc.collect()
+    traced_before = tracemalloc.get_traced_memory()[0]
+    admit(bench, conversations, side)
+    gc.collect()
+    traced = tracemalloc.get_traced_memory()[0] - traced_before
+    tracemalloc.stop()
+    side_bytes = side.nbytes()
+    pools = agent_pool_bytes(bench.state)
+    del bench, side
+    gc.collect()
+    # The floor: a bare dict of conversation id → customer id.
+    tracemalloc.start()
+    floor = {ConversationId(new_id()): CustomerId(new_id()) for _ in range(conversations)}
+    floor_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del floor
+    return {
+        "agents": agents,
+        "conversations": conversations,
+        "waiting": waiting,
+        "offered": offered,
+        "assigned": assigned,
+        "traced": traced,
+        "side": side_bytes,
+        "pools": pools,
+        "rss": rss,
+        "floor": floor_bytes,
+        "seconds": seconds,
+    }
+
+
+def memory_row(cell: dict[str, Any]) -> str:
+    count = cell["conversations"]
+    per_conv = cell["traced"] / count
+    rss = cell["rss"] / count
+    return (
+        f"| {'open conversations':<18} | {cell['agents']:>6,} | {count:>7,} | {cell['waiting']:>7,} "
+        f"| {cell['offered']:>7,} | {cell['assigned']:>8,} | {per_conv:>10,.0f} "
+        f"| {per_conv * 100_000 / 1e6:>7.1f} | {cell['traced'] / cell['floor']:>7.1f} "
+        f"| {cell['side'] / count:>11,.0f} | {cell['pools'] / count:>11,.0f} "
+        f"| {rss:>14,.0f} | {rss * 100_000 / 1e6:>11.1f} |"
+    )
+
+
+def memory_table(agent_sizes: tuple[int, ...], conversations: int) -> None:
+    print()
+    print(
+        "| router memory      | agents |    open | waiting | offered | assigned | bytes/conv "
+        "| MB/100k | × floor | side tables | agent pools | RSS bytes/conv | RSS MB/100k |"
+    )
+    print(
+        "|--------------------|-------:|--------:|--------:|--------:|---------:|-----------:"
+        "|--------:|--------:|------------:|------------:|---------------:|------------:|"
+    )
+    sys.stdout.flush()
+    for agents in agent_sizes:
+        # A fresh process per cell: memory freed by earlier cells would otherwise be reused.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            cell = pool.submit(memory_cell, agents, conversations, agents * 11 + conversations).result()
+        print(memory_row(cell))
+        sys.stdout.flush()
+    print(
+        "bytes/conv: tracemalloc, after − before (before: agents present, nothing routed), policy "
+        f"state + service side tables, {conversations:,} open conversations"
+        f'{" (--quick)" if conversations < 100_000 else ""}; of which per conversation "side tables" '
+        '(_known, _offers) and "agent pools" (agent-sized, made on first use); MB = 10^6 bytes; '
+        "floor: a bare dict conversation id → customer id"
+    )
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -229,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(row("arrival (backlog)", agents, waiting, arrivals))
             print(f"|   (setup {setup:5.1f} s) |" + "|".join(" " * w for w in (8, 9, 13, 9, 9, 10, 10)) + "|")
             sys.stdout.flush()
+    memory_table((100, 1_000) if args.quick else (1_000, 10_000), 10_000 if args.quick else 100_000)
     return 0
 
 
