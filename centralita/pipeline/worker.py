@@ -240,6 +240,11 @@ class Pipeline:
         self, store: InboundStore, envelope: RawEnvelope, events: Sequence[InboundEvent]
     ) -> Outcome:
         outcome = Outcome()
+        directory = self.runtime.directory
+        accounts = [directory.find(envelope.channel, event.business_address) for event in events]
+        known = [a for a in accounts if a is not None]
+        workspace: WorkspaceId | None = known[-1].workspace_id if known else None
+        unroutable = not known and len(accounts) > 0
         if not await store.record_raw(
             envelope.raw_delivery_id,
             envelope.channel,
@@ -247,13 +252,13 @@ class Pipeline:
             envelope.headers,
             envelope.body,
             envelope.body_sha256,
+            workspace_id=workspace,
+            status="unroutable" if unroutable else "processed",
+            error="no channel account is configured for this address" if unroutable else None,
         ):
             outcome.duplicate = True
             return outcome
-        workspace: WorkspaceId | None = None
-        for event in events:
-            event = event.model_copy(update={"raw_delivery_id": envelope.raw_delivery_id})
-            account = self.runtime.directory.find(envelope.channel, event.business_address)
+        for event, account in zip(events, accounts, strict=True):
             if account is None:
                 outcome.unknown_accounts += 1
                 log.warning(
@@ -263,17 +268,8 @@ class Pipeline:
                     kind=event.kind,
                 )
                 continue
-            workspace = account.workspace_id
+            event = event.model_copy(update={"raw_delivery_id": envelope.raw_delivery_id})
             await self._apply(store, account, event, outcome)
-        if workspace is not None:
-            await store.mark_raw(envelope.raw_delivery_id, workspace_id=workspace, status="processed")
-        elif outcome.unknown_accounts:
-            await store.mark_raw(
-                envelope.raw_delivery_id,
-                workspace_id=None,
-                status="unroutable",
-                error="no channel account is configured for this address",
-            )
         return outcome
 
     async def _apply(
@@ -335,9 +331,10 @@ class Pipeline:
             return
         outcome.stored_messages += 1
         if conversation_id is not None and opens:
-            await store.customer_wrote(
-                conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
-            )
+            if start is None:  # a new conversation starts with these already
+                await store.customer_wrote(
+                    conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
+                )
             if start is not None:
                 self._greet(account, conversation_id, sender.identifier_id, start, outcome)
             elif existing is not None and existing.status == "triage":

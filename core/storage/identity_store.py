@@ -937,6 +937,17 @@ class IdentityStore:
         ).scalar()
         return IdentityId(found) if found is not None else None
 
+    async def identifier_and_name(self, ws: WorkspaceId, key: str) -> tuple[IdentityId, str | None] | None:
+        """The identifier's id and the display name it was last seen with."""
+        row = (
+            await self.session.execute(
+                sa.select(IDENT.c.id, IDENT.c.display_name).where(
+                    IDENT.c.workspace_id == ws, IDENT.c.key == key
+                )
+            )
+        ).first()
+        return (IdentityId(row.id), row.display_name) if row is not None else None
+
     async def customer_of_key(self, ws: WorkspaceId, key: str) -> CustomerId | None:
         found = (
             await self.session.execute(

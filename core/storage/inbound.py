@@ -56,8 +56,13 @@ class InboundStore:
         headers: Mapping[str, str],
         body: bytes,
         body_sha256: str,
+        *,
+        workspace_id: WorkspaceId | None = None,
+        status: str = "processed",
+        error: str | None = None,
     ) -> bool:
-        """Keep the delivery; False when the very same body was already kept (a redelivery)."""
+        """Keep the delivery (with what processing it will say, known before it starts: the
+        same transaction commits both); False when the very same body was already kept."""
         new = await insert_ignore(
             self.session,
             RAW,
@@ -69,27 +74,15 @@ class InboundStore:
                     "headers": dict(headers),
                     "body": body,
                     "body_sha256": body_sha256,
-                    "status": "processed",
+                    "workspace_id": workspace_id,
+                    "status": status,
+                    "error": error,
                 }
             ],
             conflict=("channel", "body_sha256"),
             returning=RAW.c.id,
         )
         return bool(new)
-
-    async def mark_raw(
-        self,
-        raw_id: RawDeliveryId,
-        *,
-        workspace_id: WorkspaceId | None,
-        status: str,
-        error: str | None = None,
-    ) -> None:
-        await self.session.execute(
-            sa.update(RAW)
-            .where(RAW.c.id == raw_id)
-            .values(workspace_id=workspace_id, status=status, error=error)
-        )
 
     async def resolve_sender(
         self,
@@ -105,12 +98,14 @@ class InboundStore:
         collisions, so two workers meeting the same new identifier never create two customers."""
         identities = IdentityStore(self.session)
         resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
-        identifier_id = await identities.identifier_id(workspace_id, observation.sender.key)
-        if identifier_id is None:  # resolve() always writes the sender's identifier
+        found = await identities.identifier_and_name(workspace_id, observation.sender.key)
+        if found is None:  # resolve() always writes the sender's identifier
             raise NotFound("the sender's identifier was not stored", field="sender")
-        await identities.remember_display_name(
-            workspace_id, observation.sender.key, resolution.customer_id, display_name
-        )
+        identifier_id, known_name = found
+        if display_name and display_name[:200] != known_name:
+            await identities.remember_display_name(
+                workspace_id, observation.sender.key, resolution.customer_id, display_name
+            )
         return ResolvedSender(resolution.customer_id, identifier_id, created=resolution.created_customer)
 
     async def open_conversation_of(
@@ -165,6 +160,7 @@ class InboundStore:
                 priority=5,
                 opened_at=at,
                 enqueued_at=None if triage else at,
+                last_customer_message_at=at,
             )
         )
         return conversation_id
