@@ -9,8 +9,9 @@
 2. agents connect on ``/ws/agent``, go available, accept every offer and close each
    conversation over the HTTP API a few seconds after it was assigned;
 3. an open-loop generator (``bench.loadgen``) posts correctly signed webhooks at each offered
-   rate — half first messages of new customers, three in ten follow-ups in a conversation opened
-   a second earlier, two in ten delivery statuses — and after each step the run waits for the
+   rate — one in ten the first message of a new customer, seven in ten follow-ups in a
+   conversation opened a second earlier, two in ten delivery statuses — and after each step the
+   run waits for the
    engine to drain: every message stored, every new conversation offered.
 
 Per rate it reports the webhook answer latency (from when each request was due: no coordinated
@@ -106,7 +107,9 @@ def index_of(identifier_value: str) -> int:
 
 @dataclass
 class Traffic:
-    """Request ``i``: ``i % 10`` in 0–4 a new customer, 5–7 a follow-up, 8–9 a status."""
+    """Request ``i``: ``i % 10`` 0 a new customer's first message, 1–7 follow-ups (the customer
+    who opened a conversation a second earlier writes again), 8–9 a delivery status.  A contact
+    center's traffic is mostly conversations going on, not conversations starting."""
 
     run: str
     rate: float = 1.0
@@ -115,7 +118,7 @@ class Traffic:
 
     def kind(self, i: int) -> str:
         slot = i % 10
-        if slot < 5:
+        if slot == 0:
             return "new"
         if slot < 8:
             return "follow_up" if self.target(i) is not None else "new"
@@ -533,7 +536,7 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
     quick = ctx.quick
     rates = QUICK_RATES if quick else FULL_RATES
     step_s = 3.0 if quick else 10.0
-    agents = 20 if quick else 60
+    agents = 20 if quick else 100
     bench_name = "engine" if backend == "production" else "engine-embedded"
     ctx.progress(f"{bench_name}: migrating and applying the campaign ({agents} agents)")
     tokens = await prepare(database_url, agents)
@@ -649,7 +652,7 @@ def _record(
         "agents": agents,
         "step_s": step_s,
         "hold_s": HOLD_S,
-        "mix": "50% new customers, 30% follow-ups (1 s later), 20% delivery statuses",
+        "mix": "10% new customers, 70% follow-ups (from customers who wrote 1 s earlier), 20% statuses",
         "criterion": (
             "every webhook answered 200 at ≥95% of the offered rate with p99 ≤ "
             f"{MAX_WEBHOOK_P99_S * 1000:g} ms, "

@@ -26,7 +26,15 @@ from identity.normalize import (
     phone_key,
     scoped_identifier,
 )
-from identity.resolve import MatchKind, Observation, Resolution, StatedIdentifier, observe_event, resolve
+from identity.resolve import (
+    MatchKind,
+    Observation,
+    Resolution,
+    StatedIdentifier,
+    carries_new_evidence,
+    observe_event,
+    resolve,
+)
 from identity.rows import (
     DETERMINISTIC_SOURCES,
     SYSTEM_ACTOR,
@@ -73,6 +81,7 @@ __all__ = [
     "SuggestionStatus",
     "SuggestionView",
     "WorkingSetIncomplete",
+    "carries_new_evidence",
     "email_identifier",
     "extract_emails",
     "extract_phones",

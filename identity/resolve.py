@@ -18,6 +18,7 @@ identifier — lands on the customer the other worker created.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -38,7 +39,15 @@ from identity.rows import (
     Suggestion,
 )
 
-__all__ = ["MatchKind", "Observation", "Resolution", "StatedIdentifier", "observe_event", "resolve"]
+__all__ = [
+    "MatchKind",
+    "Observation",
+    "Resolution",
+    "StatedIdentifier",
+    "carries_new_evidence",
+    "observe_event",
+    "resolve",
+]
 
 SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice
 
@@ -146,6 +155,24 @@ def observe_event(
         stated=tuple(stated.values()),
         reference=reference if reference is not None else event.external_id,
     )
+
+
+def carries_new_evidence(
+    observation: Observation, known_names: Iterable[str], linked: Iterable[str] = ()
+) -> bool:
+    """Whether resolving ``observation`` of an already-known sender could change the graph.
+
+    A known sender writing under a name it was already seen with, stating nothing, whose
+    channel-verified partners (a WhatsApp number's business-scoped id) are already linked to it
+    by live evidence, adds no evidence, no suggestion and no name: its customer is the one its
+    identifier belongs to, and the graph need not be loaded.  ``known_names``: the identifier's
+    normalized display names; ``linked``: the keys its live evidence edges reach."""
+    if observation.stated:
+        return True
+    if {v.key for v in observation.verified} - {observation.sender.key} - set(linked):
+        return True
+    name = observation.name_key
+    return name is not None and name not in set(known_names)
 
 
 def resolve(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -263,6 +264,14 @@ def _audit_details(entry: AuditEntry, edges: Mapping[uuid.UUID, EvidenceEdge]) -
 
 
 # ------------------------------------------------------------------------------------ the store
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSender:
+    identifier_id: IdentityId
+    customer_id: CustomerId
+    display_name: str | None
+    display_names: tuple[str, ...]
 
 
 class IdentityStore:
@@ -936,6 +945,38 @@ class IdentityStore:
             )
         ).scalar()
         return IdentityId(found) if found is not None else None
+
+    async def linked_keys(self, ws: WorkspaceId, key: str, others: Iterable[str]) -> set[str]:
+        """Which of ``others`` a live evidence edge joins to ``key``."""
+        wanted = set(others) - {key}
+        if not wanted:
+            return set()
+        rows = await self.session.execute(
+            sa.select(EVID.c.a_key, EVID.c.b_key).where(
+                EVID.c.workspace_id == ws,
+                EVID.c.retracted_at.is_(None),
+                sa.or_(
+                    sa.and_(EVID.c.a_key == key, EVID.c.b_key.in_(wanted)),
+                    sa.and_(EVID.c.b_key == key, EVID.c.a_key.in_(wanted)),
+                ),
+            )
+        )
+        return {b if a == key else a for a, b in rows}
+
+    async def known_sender(self, ws: WorkspaceId, key: str) -> KnownSender | None:
+        """An existing identifier as a lone sender needs it: id, customer, names."""
+        row = (
+            await self.session.execute(
+                sa.select(IDENT.c.id, IDENT.c.customer_id, IDENT.c.display_name, IDENT.c.display_names).where(
+                    IDENT.c.workspace_id == ws, IDENT.c.key == key
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return KnownSender(
+            IdentityId(row.id), CustomerId(row.customer_id), row.display_name, tuple(row.display_names or ())
+        )
 
     async def identifier_and_name(self, ws: WorkspaceId, key: str) -> tuple[IdentityId, str | None] | None:
         """The identifier's id and the display name it was last seen with."""

@@ -31,7 +31,7 @@ from core.records import OpenConversation, ResolvedSender
 from core.storage.identity_store import IdentityStore
 from core.storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
 from core.storage.upsert import insert_ignore
-from identity import IdentityPolicy, Observation
+from identity import IdentityPolicy, Observation, carries_new_evidence
 
 __all__ = ["InboundStore"]
 
@@ -97,6 +97,20 @@ class InboundStore:
         recorded, deterministic merges applied, suggestions stored — in a savepoint retried on
         collisions, so two workers meeting the same new identifier never create two customers."""
         identities = IdentityStore(self.session)
+        known = await identities.known_sender(workspace_id, observation.sender.key)
+        partners = {v.key for v in observation.verified}
+        linked = (
+            await identities.linked_keys(workspace_id, observation.sender.key, partners)
+            if known is not None and partners and not observation.stated
+            else set()
+        )
+        if known is not None and not carries_new_evidence(observation, known.display_names, linked):
+            # Most traffic: a known customer writing again.  One read instead of the graph.
+            if display_name and display_name[:200] != known.display_name:
+                await identities.remember_display_name(
+                    workspace_id, observation.sender.key, known.customer_id, display_name
+                )
+            return ResolvedSender(known.customer_id, known.identifier_id, created=False)
         resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
         found = await identities.identifier_and_name(workspace_id, observation.sender.key)
         if found is None:  # resolve() always writes the sender's identifier

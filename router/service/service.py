@@ -140,6 +140,7 @@ __all__ = ["BatchReport", "RouterService"]
 log = get_logger("router.service")
 
 _RETRY_S = 0.5
+_SLOW_ROUND_S = 0.05  # a round slower than this says where its time went (router.slow_round)
 
 
 class _Superseded(Exception):
@@ -393,14 +394,32 @@ class RouterService:
             except ValidationError:
                 log.warning("router.input_malformed", workspace_id=str(self.workspace_id))
                 await delivery.reject()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         items = list(follow_up)
         items.extend(await self._translate(inputs, now))
+        translated = loop.time()
         commands: list[Command] = []
         ops = self._feed([Tick(), *items], now, commands)
+        decided = loop.time()
         outcome = await self._commit(ops, now) if ops else _Outcome()
+        committed = loop.time()
         await self._publish(outcome.pushes)
         for delivery in settle:
             await delivery.ack()
+        finished = loop.time()
+        if finished - started > _SLOW_ROUND_S:
+            log.info(
+                "router.slow_round",
+                workspace_id=str(self.workspace_id),
+                inputs=len(inputs),
+                writes=len(ops),
+                pushes=len(outcome.pushes),
+                read_ms=round((translated - started) * 1000, 1),
+                decide_ms=round((decided - translated) * 1000, 1),
+                commit_ms=round((committed - decided) * 1000, 1),
+                publish_ms=round((finished - committed) * 1000, 1),
+            )
         await self._send_auto_replies(outcome.auto_replies)
         self._report(BatchReport(self.workspace_id, now, tuple(inputs), tuple(commands)))
         return await self._reconcile(outcome.stale) if outcome.stale else []

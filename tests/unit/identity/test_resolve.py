@@ -20,6 +20,7 @@ from identity import (
     IdentityPolicy,
     IdentityRows,
     MatchKind,
+    carries_new_evidence,
     observe_event,
     resolve,
     select_rows,
@@ -351,3 +352,30 @@ def test_a_customer_who_changed_number_keeps_their_record(graph: IdentityGraph, 
     result = resolve(graph, observe_event(notice, default_region="MX"), clock.now)
     assert result.customer_id == old.customer_id
     assert graph.customer_of("phone:+525599990000") == old.customer_id
+
+
+def test_a_known_sender_writing_again_under_a_known_name_carries_no_new_evidence(
+    graph: IdentityGraph, clock: Clock
+) -> None:
+    first = resolve(graph, observe_event(whatsapp(clock.now, "Hola"), default_region="MX"), clock.now)
+    again = observe_event(whatsapp(clock.tick(), "¿Siguen ahí?"), default_region="MX")
+    node = graph.identifier(PHONE.key)
+    assert node is not None
+    assert not carries_new_evidence(again, node.display_names, linked={BSUID.key})
+    # ... which is what the storage layer's shortcut relies on: resolving it changes nothing
+    repeated = resolve(graph, again, clock.now)
+    assert repeated.changes.empty and repeated.customer_id == first.customer_id == node.customer_id
+
+
+def test_a_new_name_a_stated_address_or_an_unlinked_partner_is_new_evidence(
+    graph: IdentityGraph, clock: Clock
+) -> None:
+    resolve(graph, observe_event(whatsapp(clock.now, "Hola"), default_region="MX"), clock.now)
+    node = graph.identifier(PHONE.key)
+    assert node is not None
+    renamed = observe_event(whatsapp(clock.tick(), "Hola", name="Ana Torres Ruiz"), default_region="MX")
+    stating = observe_event(whatsapp(clock.tick(), "mi correo es ana.perez@gmail.com"), default_region="MX")
+    plain = observe_event(whatsapp(clock.tick(), "Hola"), default_region="MX")
+    assert carries_new_evidence(renamed, node.display_names, linked={BSUID.key})
+    assert carries_new_evidence(stating, node.display_names, linked={BSUID.key})
+    assert carries_new_evidence(plain, node.display_names, linked=set())  # the BSUID edge is not known
