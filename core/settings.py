@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+
+ROLES = ("pipeline", "router", "outbound", "followups", "config")
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
 
     # Workers
     run_workers: bool = True  # serve also runs pipeline, router and outbound workers
+    # Which workers this process runs (comma-separated, or "all"): pipeline, router, outbound,
+    # followups, config.  Several processes with different roles share the load on more cores
+    # (e.g. one "router,config" process beside "pipeline,outbound,followups,config" ones).
+    roles: str = Field(default="all", pattern=r"^\s*(all|[a-z]+(\s*,\s*[a-z]+)*)\s*$")
     offer_timeout_s: float = 30.0
     # Safety net of live reload: how often a server compares campaign versions with the database.
     config_poll_s: float = Field(default=5.0, gt=0, le=3600)
@@ -75,6 +82,23 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        unknown = {r.strip() for r in value.split(",")} - {"all", *ROLES}
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(sorted(unknown))}; known: all, {', '.join(ROLES)}")
+        return value
+
+    def runs(self, role: str) -> bool:
+        """Whether this process runs the ``role`` worker (see ``roles``)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        if not self.run_workers:
+            return False
+        chosen = {r.strip() for r in self.roles.split(",")}
+        return "all" in chosen or role in chosen
 
     @property
     def uses_memory_broker(self) -> bool:

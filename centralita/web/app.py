@@ -35,22 +35,26 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
             )
             app[INGRESS] = ingress
             async with AsyncExitStack() as stack:
-                if settings.run_workers:
+                if settings.runs("pipeline"):
                     pipeline = Pipeline(runtime)
                     await pipeline.start()
                     stack.push_async_callback(pipeline.stop)
                     app[PIPELINE] = pipeline
+                if settings.runs("followups"):
                     followups = FollowUpScheduler(runtime)
                     await followups.start()
                     stack.push_async_callback(followups.stop)
                     app[FOLLOWUPS] = followups
+                if settings.runs("config"):
                     watcher = ConfigWatcher(runtime)
                     await watcher.start()
                     stack.push_async_callback(watcher.stop)
+                if settings.runs("outbound"):
                     outbound = OutboundWorker(runtime)
                     await outbound.start()
                     stack.push_async_callback(outbound.stop)
                     app[OUTBOUND] = outbound
+                if settings.runs("router"):
                     routers = RouterSupervisor(runtime)
                     await routers.start()
                     stack.push_async_callback(routers.stop)
