@@ -30,6 +30,7 @@ __all__ = [
     "ROUTE_EXCHANGE",
     "agent_queue",
     "agent_topology",
+    "alert_key",
     "app_topology",
     "config_changed_key",
     "events_subscription",
@@ -51,6 +52,7 @@ _INGEST_PREFIX = "ingest."
 _ROUTE_PREFIX = "route."
 _AGENT_PREFIX = "agent."
 _QUEUE_STATS_PREFIX = "queue.stats."
+_ALERT_PREFIX = "alert."
 _CONFIG_PREFIX = "config."
 
 
@@ -76,6 +78,11 @@ def route_queue(workspace_id: str) -> str:
 
 def agent_queue(agent_id: str) -> str:
     return f"{_AGENT_PREFIX}{agent_id}"
+
+
+def alert_key(workspace_id: str, kind: str = "sla_breach") -> str:
+    """Routing key on ``events`` for a workspace's alerts (``alert.<kind>.<ws>``)."""
+    return f"{_ALERT_PREFIX}{kind}.{workspace_id}"
 
 
 def queue_stats_key(workspace_id: str) -> str:

@@ -61,6 +61,7 @@ from core.transport.topology import (
     ROUTE_EXCHANGE,
     agent_queue,
     agent_topology,
+    alert_key,
     queue_stats_key,
     route_queue,
     workspace_topology,
@@ -959,6 +960,24 @@ class RouterService:
                 queue_id=str(op.queue_id),
                 waited_s=round(op.waited_s, 1),
             )
+            queue = self._queues.get(op.queue_id)
+            alert = {
+                "type": "alert",
+                "kind": op.kind,
+                "workspace_id": str(ws),
+                "conversation_id": str(op.conversation_id),
+                "queue_id": str(op.queue_id),
+                "queue": queue.name if queue else None,
+                "waited_s": round(op.waited_s, 1),
+                "at": at.isoformat(),
+            }
+            pushes.append(
+                Message(
+                    body=json.dumps(alert).encode(),
+                    exchange=EVENTS_EXCHANGE,
+                    routing_key=alert_key(str(ws), op.kind),
+                )
+            )
         elif isinstance(op, Refused):
             log.info(
                 "router.refused",
@@ -997,7 +1016,7 @@ class RouterService:
         if not messages:
             return
         try:
-            for key in {m.routing_key for m in messages}:
+            for key in {m.routing_key for m in messages if m.exchange == AGENTS_EXCHANGE}:
                 agent = AgentId(uuid.UUID(key.removeprefix("agent.")))
                 if agent not in self._declared_agents:
                     await self.runtime.transport.declare(agent_topology(str(agent)))

@@ -6,6 +6,8 @@ Runs on the embedded backend (SQLite + in-process broker) and on PostgreSQL + Ra
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +15,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from centralita.web.keys import RUNTIME
 from channels.meta.peer import GraphPeer
 from core.settings import Settings
 from core.storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
+from core.transport.protocol import Delivery
+from core.transport.topology import alert_key, events_subscription
 from router.policy import Assigned, to_epoch
 from router.service import ManualClock
 from router.wire import ConversationNudge
@@ -351,3 +356,39 @@ async def test_a_conversation_whose_reply_window_is_closing_jumps_the_line(scene
     await ana.answer(offer)
     await s.close(closing)
     assert (await ana.next("offer"))["conversation_id"] == str(older)
+
+
+async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboards(scene: Scene) -> None:
+    queues = """\
+  - name: ventas
+    required_skills: {ventas: 5}
+    channels: [whatsapp]
+    sla: {answer_within_s: 60, target_pct: 80}
+"""
+    agents = """\
+  - {email: ana@r.example, name: Ana, skills: {ventas: 9}, capacity: {whatsapp: 3}}"""
+    s = await scene(queues, agents)
+    transport = s.client.server.app[RUNTIME].transport
+    name = f"alerts-{s.workspace_id.hex[:8]}"
+    await transport.declare(events_subscription(name, [alert_key(str(s.workspace_id))]))
+    alerts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def on_alert(delivery: Delivery) -> None:
+        alerts.put_nowait(json.loads(delivery.body))
+        await delivery.ack()
+
+    consumer = await transport.consume(name, on_alert)
+    try:
+        conversation = await s.conversation(queue="ventas")  # nobody is logged in to take it
+        await s.input_handled(
+            lambda i: isinstance(i, ConversationNudge) and i.conversation_id == conversation
+        )
+        await s.advance(30)
+        assert alerts.empty()
+        await s.advance(31)
+        async with asyncio.timeout(10):
+            alert = await alerts.get()
+        assert alert["kind"] == "sla_breach" and alert["conversation_id"] == str(conversation)
+        assert alert["queue"] == "ventas" and alert["waited_s"] >= 60
+    finally:
+        await consumer.cancel()
