@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # Which workers this process runs (comma-separated, or "all"): pipeline, router, outbound,
     # followups, config.  Several processes with different roles share the load on more cores
     # (e.g. one "router,config" process beside "pipeline,outbound,followups,config" ones).
-    roles: str = Field(default="all", pattern=r"^\s*(all|[a-z]+(\s*,\s*[a-z]+)*)\s*$")
+    roles: str = "all"
     offer_timeout_s: float = 30.0
     # Safety net of live reload: how often a server compares campaign versions with the database.
     config_poll_s: float = Field(default=5.0, gt=0, le=3600)

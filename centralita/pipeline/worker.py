@@ -150,14 +150,19 @@ class Pipeline:
             events = self._parse(envelope) if envelope is not None else None
             prepared.append((delivery, envelope, events))
         try:
-            results = await self._commit(prepared, isolate=False)
-        except DBAPIError as exc:
-            if exc.connection_invalidated or len(prepared) == 1:
-                raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
-            # One delivery's data broke the group commit: do it again, each in its own savepoint,
-            # so that only the culprit is parked.
-            log.warning("pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__)
-            results = await self._commit(prepared, isolate=True)
+            try:
+                results = await self._commit(prepared, isolate=False)
+            except DBAPIError as exc:
+                if exc.connection_invalidated or len(prepared) == 1:
+                    raise
+                # One delivery's data broke the group commit: do it again, each in its own
+                # savepoint, so that only the culprit is parked.
+                log.warning(
+                    "pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__
+                )
+                results = await self._commit(prepared, isolate=True)
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
         nudges = [n for _, _, outcome in results if outcome is not None for n in outcome.nudges]
         await self.publish_nudges(nudges)
         for delivery, _envelope, outcome in results:
@@ -194,35 +199,28 @@ class Pipeline:
         """One transaction for the batch (group commit); ``isolate`` gives each delivery its own
         savepoint and parks (outcome None) one whose data the database refuses."""
         results: list[tuple[Delivery, RawEnvelope | None, Outcome | None]] = []
-        try:
-            async with self.runtime.database.transaction() as session:
-                store = InboundStore(session)
-                for delivery, envelope, events in prepared:
-                    if envelope is None or events is None:
-                        results.append((delivery, envelope, None))
-                        continue
-                    if not isolate:
-                        results.append((delivery, envelope, await self._process(store, envelope, events)))
-                        continue
-                    outcome: Outcome | None = None
-                    try:
-                        async with session.begin_nested():
-                            outcome = await self._process(store, envelope, events)
-                    except DBAPIError as exc:
-                        if exc.connection_invalidated:
-                            raise
-                        log.error(
-                            "pipeline_refused_by_database",
-                            raw_delivery_id=str(envelope.raw_delivery_id),
-                            error=type(exc.orig).__name__,
-                        )
-                    results.append((delivery, envelope, outcome))
-        except OSError as exc:
-            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
-        except DBAPIError as exc:
-            if isolate:
-                raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
-            raise
+        async with self.runtime.database.transaction() as session:
+            store = InboundStore(session)
+            for delivery, envelope, events in prepared:
+                if envelope is None or events is None:
+                    results.append((delivery, envelope, None))
+                    continue
+                if not isolate:
+                    results.append((delivery, envelope, await self._process(store, envelope, events)))
+                    continue
+                outcome: Outcome | None = None
+                try:
+                    async with session.begin_nested():
+                        outcome = await self._process(store, envelope, events)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise
+                    log.error(
+                        "pipeline_refused_by_database",
+                        raw_delivery_id=str(envelope.raw_delivery_id),
+                        error=type(exc.orig).__name__,
+                    )
+                results.append((delivery, envelope, outcome))
         return results
 
     # ------------------------------------------------------------------ processing
@@ -331,16 +329,16 @@ class Pipeline:
             return
         outcome.stored_messages += 1
         if conversation_id is not None and opens:
-            if start is None:  # a new conversation starts with these already
+            if start is not None:  # a new conversation starts with channel and time already set
+                self._greet(account, conversation_id, sender.identifier_id, start, outcome)
+            else:
                 await store.customer_wrote(
                     conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
                 )
-            if start is not None:
-                self._greet(account, conversation_id, sender.identifier_id, start, outcome)
-            elif existing is not None and existing.status == "triage":
-                await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
-            else:
-                outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
+                if existing is not None and existing.status == "triage":
+                    await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
+                else:
+                    outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
         log.info(
             "message_stored",
             kind=event.kind,
@@ -361,15 +359,12 @@ class Pipeline:
             return None
         if cached is not None and cached[0] == version:
             return cached[1]
-        found = await store.campaign_manifest(campaign_id)
-        if found is None:
-            return None
         try:
-            manifest = Manifest.model_validate(dict(found[1]))
+            manifest = Manifest.model_validate(dict(await store.campaign_manifest(campaign_id)))
         except ValueError as exc:  # applied manifests are validated; this is a stored-data bug
             log.error("pipeline_manifest_unreadable", campaign_id=str(campaign_id), error=str(exc)[:200])
             return None
-        self._manifests[campaign_id] = (found[0], manifest)
+        self._manifests[campaign_id] = (version, manifest)
         return manifest
 
     def _greet(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.campaign.fields import MENU_CHANNEL, Language
+from core.campaign.fields import CHANNEL_KINDS, MENU_CHANNEL, Language
 from core.campaign.links import render_auto_reply
 from core.campaign.model import Manifest, TriageMenu, TriageOption
 from core.campaign.triage import match_triage_answer, render_triage_options, render_triage_prompt
@@ -48,12 +48,8 @@ def _account(manifest: Manifest, account_name: str | None) -> tuple[str, str | N
     """The account's channel kind and welcome reply key, by its manifest name."""
     if account_name is None:
         return None
-    for kind, accounts in (
-        ("whatsapp", manifest.channels.whatsapp),
-        ("instagram", manifest.channels.instagram),
-        ("email", manifest.channels.email),
-    ):
-        for account in accounts:
+    for kind in CHANNEL_KINDS:
+        for account in getattr(manifest.channels, kind):
             if account.name == account_name:
                 return kind, account.welcome_reply
     return None

@@ -938,14 +938,6 @@ class IdentityStore:
 
     # ------------------------------------------------------------------ reads
 
-    async def identifier_id(self, ws: WorkspaceId, key: str) -> IdentityId | None:
-        found = (
-            await self.session.execute(
-                sa.select(IDENT.c.id).where(IDENT.c.workspace_id == ws, IDENT.c.key == key)
-            )
-        ).scalar()
-        return IdentityId(found) if found is not None else None
-
     async def linked_keys(self, ws: WorkspaceId, key: str, others: Iterable[str]) -> set[str]:
         """Which of ``others`` a live evidence edge joins to ``key``."""
         wanted = set(others) - {key}
@@ -977,17 +969,6 @@ class IdentityStore:
         return KnownSender(
             IdentityId(row.id), CustomerId(row.customer_id), row.display_name, tuple(row.display_names or ())
         )
-
-    async def identifier_and_name(self, ws: WorkspaceId, key: str) -> tuple[IdentityId, str | None] | None:
-        """The identifier's id and the display name it was last seen with."""
-        row = (
-            await self.session.execute(
-                sa.select(IDENT.c.id, IDENT.c.display_name).where(
-                    IDENT.c.workspace_id == ws, IDENT.c.key == key
-                )
-            )
-        ).first()
-        return (IdentityId(row.id), row.display_name) if row is not None else None
 
     async def customer_of_key(self, ws: WorkspaceId, key: str) -> CustomerId | None:
         found = (

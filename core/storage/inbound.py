@@ -106,21 +106,18 @@ class InboundStore:
         )
         if known is not None and not carries_new_evidence(observation, known.display_names, linked):
             # Most traffic: a known customer writing again.  One read instead of the graph.
-            if display_name and display_name[:200] != known.display_name:
-                await identities.remember_display_name(
-                    workspace_id, observation.sender.key, known.customer_id, display_name
-                )
-            return ResolvedSender(known.customer_id, known.identifier_id, created=False)
-        resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
-        found = await identities.identifier_and_name(workspace_id, observation.sender.key)
-        if found is None:  # resolve() always writes the sender's identifier
-            raise NotFound("the sender's identifier was not stored", field="sender")
-        identifier_id, known_name = found
-        if display_name and display_name[:200] != known_name:
+            customer_id, created = known.customer_id, False
+        else:
+            resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
+            customer_id, created = resolution.customer_id, resolution.created_customer
+            known = await identities.known_sender(workspace_id, observation.sender.key)
+            if known is None:  # resolve() always writes the sender's identifier
+                raise NotFound("the sender's identifier was not stored", field="sender")
+        if display_name and display_name[:200] != known.display_name:
             await identities.remember_display_name(
-                workspace_id, observation.sender.key, resolution.customer_id, display_name
+                workspace_id, observation.sender.key, customer_id, display_name
             )
-        return ResolvedSender(resolution.customer_id, identifier_id, created=resolution.created_customer)
+        return ResolvedSender(customer_id, known.identifier_id, created=created)
 
     async def open_conversation_of(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, customer_id: CustomerId
@@ -217,14 +214,12 @@ class InboundStore:
         ).scalar()
         return QueueId(found) if found is not None else None
 
-    async def campaign_manifest(self, campaign_id: CampaignId) -> tuple[int, Mapping[str, Any]] | None:
-        """The applied manifest of a campaign and its version."""
-        row = (
-            await self.session.execute(
-                sa.select(CAMPAIGN.c.version, CAMPAIGN.c.manifest).where(CAMPAIGN.c.id == campaign_id)
-            )
-        ).first()
-        return (int(row.version), dict(row.manifest or {})) if row is not None else None
+    async def campaign_manifest(self, campaign_id: CampaignId) -> Mapping[str, Any]:
+        """The applied manifest of a campaign (empty when there is none)."""
+        manifest = (
+            await self.session.execute(sa.select(CAMPAIGN.c.manifest).where(CAMPAIGN.c.id == campaign_id))
+        ).scalar()
+        return dict(manifest or {})
 
     async def campaign_version(self, campaign_id: CampaignId) -> int | None:
         found = (
