@@ -43,7 +43,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
-from bench.harness import Context, clock, format_value, percentile
+from bench.harness import Context, clock, format_value, percentile, stop_process
 from bench.loadgen import LoadResult, LoadSpec, hub_signature_headers, run_load
 
 __all__ = ["run", "run_embedded"]
@@ -338,13 +338,7 @@ async def start_engine(env: Mapping[str, str], workdir: Path, name: str = "engin
 
 
 async def stop_engine(engine: Engine) -> None:
-    if engine.process.returncode is None:
-        engine.process.terminate()
-        try:
-            await asyncio.wait_for(engine.process.wait(), timeout=20)
-        except TimeoutError:
-            engine.process.kill()
-            await engine.process.wait()
+    await stop_process(engine.process, timeout_s=20)
     if engine._drain is not None:
         engine._drain.cancel()
         await asyncio.gather(engine._drain, return_exceptions=True)

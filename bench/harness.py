@@ -14,6 +14,7 @@ so a ratio is always "the fraction of the ceiling attained": 1.0 is as good as t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -42,6 +43,7 @@ __all__ = [
     "percentile",
     "rate",
     "repeated",
+    "stop_process",
     "stopwatch",
     "summarize",
     "write_json",
@@ -423,3 +425,14 @@ class Benchmark:
 
 def write_json(path: Path, report: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+async def stop_process(process: asyncio.subprocess.Process, timeout_s: float = 10.0) -> None:
+    """Terminate a server a benchmark started; kill it if it does not exit within ``timeout_s``."""
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

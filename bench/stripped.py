@@ -40,7 +40,7 @@ import asyncpg
 from aiohttp import web
 
 from bench.ceilings import pg_insert_sql, pg_table_ddl
-from bench.harness import Context, format_value
+from bench.harness import Context, format_value, stop_process
 from bench.loadgen import LoadResult, LoadSpec, json_body, run_load
 
 __all__ = ["Batcher", "build_app", "run", "serve"]
@@ -295,19 +295,9 @@ async def _start_server(ctx: Context, queue: str, table: str) -> tuple[asyncio.s
         line = b""
     text = line.decode().strip()
     if not text.startswith("READY "):
-        await _stop_server(process)
+        await stop_process(process)
         raise RuntimeError(f"the stripped server did not start (exit code {process.returncode})")
     return process, int(text.split()[1])
-
-
-async def _stop_server(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def _step_row(result: LoadResult, server: dict[str, Any]) -> list[str]:
@@ -395,7 +385,7 @@ async def run(ctx: Context) -> None:
             step_s = 2.0 if ctx.quick else 5.0
             steps, server = await _steps(ctx, url, f"http://127.0.0.1:{port}/stats", rates, step_s)
         finally:
-            await _stop_server(process)
+            await stop_process(process)
     finally:
         with suppress(aio_pika.exceptions.AMQPError, OSError):
             cleanup = await connection.channel()
