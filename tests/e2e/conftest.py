@@ -45,20 +45,29 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def start_engine(
-    backend: str, request: pytest.FixtureRequest, unique_prefix: str
-) -> AsyncIterator[StartEngine]:
-    """``await start_engine(seed=coroutine(db), clock=...)``: migrate, seed, then serve on loopback."""
+def backend_settings(backend: str, request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
+    """The backend's services and nothing else: SQLite + the in-process broker, or PostgreSQL +
+    RabbitMQ under the test's own prefix."""
     if backend == "embedded":
-        settings = Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
-    else:
-        settings = Settings(
-            database_url=request.getfixturevalue("postgres_url"),
-            broker_url=request.getfixturevalue("rabbitmq_url"),
-            broker_prefix=unique_prefix,
-            broker_ephemeral=True,
-            broker_quorum=False,  # see core/transport/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
-            ingest_partitions=2,
+        return Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
+    return Settings(
+        database_url=request.getfixturevalue("postgres_url"),
+        broker_url=request.getfixturevalue("rabbitmq_url"),
+        broker_prefix=unique_prefix,
+    )
+
+
+@pytest.fixture
+async def start_engine(backend: str, backend_settings: Settings) -> AsyncIterator[StartEngine]:
+    """``await start_engine(seed=coroutine(db), clock=...)``: migrate, seed, then serve on loopback."""
+    settings = backend_settings
+    if backend != "embedded":
+        settings = settings.model_copy(
+            update={
+                "broker_ephemeral": True,
+                "broker_quorum": False,  # see core/transport/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
+                "ingest_partitions": 2,
+            }
         )
     clients: list[TestClient] = []
 

@@ -8,19 +8,16 @@ Runs on the embedded backend and on PostgreSQL + RabbitMQ.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from centralita.web.keys import RUNTIME
 from channels.meta.peer import GraphPeer
 from core.settings import Settings
 from core.storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
-from core.transport.protocol import Delivery
-from core.transport.topology import events_subscription, queue_stats_key
+from core.transport.topology import queue_stats_key
 from router.service import ManualClock
 from router.wire import AgentConnection, ConversationClosedInput
 from tests.support.campaigns import issue_token
@@ -69,17 +66,9 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOW_WA_VERIFY", "flow-verify")
 
 
-@pytest.fixture(
-    params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
-)
-def settings(request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
-    if request.param == "embedded":
-        return Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
-    return Settings(
-        database_url=request.getfixturevalue("postgres_url"),
-        broker_url=request.getfixturevalue("rabbitmq_url"),
-        broker_prefix=unique_prefix,
-    )
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    return backend_settings
 
 
 @pytest.fixture
@@ -198,17 +187,7 @@ async def test_closing_the_socket_tells_the_router(scene: RoutingScene) -> None:
 
 
 async def test_queue_statistics_are_published_on_the_events_exchange(scene: RoutingScene) -> None:
-    transport = scene.client.server.app[RUNTIME].transport
-    name = f"stats-watch-{scene.workspace_id.hex[:8]}"
-    await transport.declare(events_subscription(name, [queue_stats_key(str(scene.workspace_id))]))
-    got: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-
-    async def on_stats(delivery: Delivery) -> None:
-        got.put_nowait(json.loads(delivery.body))
-        await delivery.ack()
-
-    consumer = await transport.consume(name, on_stats)
-    try:
+    async with scene.events(queue_stats_key(str(scene.workspace_id))) as got:
         await scene.connect("ana@flujo.example")
         await scene.conversation()
         async with asyncio.timeout(10):
@@ -220,5 +199,3 @@ async def test_queue_statistics_are_published_on_the_events_exchange(scene: Rout
                     break
         assert event["workspace_id"] == str(scene.workspace_id)
         assert queues[0]["name"] == "informes" and queues[0]["offered"] == 1
-    finally:
-        await consumer.cancel()

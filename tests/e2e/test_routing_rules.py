@@ -7,7 +7,6 @@ Runs on the embedded backend (SQLite + in-process broker) and on PostgreSQL + Ra
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from centralita.web.keys import RUNTIME
 from channels.meta.peer import GraphPeer
 from core.settings import Settings
 from core.storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
-from core.transport.protocol import Delivery
-from core.transport.topology import alert_key, events_subscription
+from core.transport.topology import alert_key
 from router.policy import Assigned, to_epoch
 from router.service import ManualClock
 from router.wire import ConversationNudge
@@ -75,19 +72,9 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RULES_WA_VERIFY", "rules-verify")
 
 
-@pytest.fixture(
-    params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
-)
-def settings(request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
-    if request.param == "embedded":
-        base = Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
-    else:
-        base = Settings(
-            database_url=request.getfixturevalue("postgres_url"),
-            broker_url=request.getfixturevalue("rabbitmq_url"),
-            broker_prefix=unique_prefix,
-        )
-    return base.model_copy(
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    return backend_settings.model_copy(
         update={
             "offer_timeout_s": 30.0,
             "router_ramp_period_s": 0.0,
@@ -368,17 +355,7 @@ async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboard
     agents = """\
   - {email: ana@r.example, name: Ana, skills: {ventas: 9}, capacity: {whatsapp: 3}}"""
     s = await scene(queues, agents)
-    transport = s.client.server.app[RUNTIME].transport
-    name = f"alerts-{s.workspace_id.hex[:8]}"
-    await transport.declare(events_subscription(name, [alert_key(str(s.workspace_id))]))
-    alerts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def on_alert(delivery: Delivery) -> None:
-        alerts.put_nowait(json.loads(delivery.body))
-        await delivery.ack()
-
-    consumer = await transport.consume(name, on_alert)
-    try:
+    async with s.events(alert_key(str(s.workspace_id))) as alerts:
         conversation = await s.conversation(queue="ventas")  # nobody is logged in to take it
         await s.input_handled(
             lambda i: isinstance(i, ConversationNudge) and i.conversation_id == conversation
@@ -390,5 +367,3 @@ async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboard
             alert = await alerts.get()
         assert alert["kind"] == "sla_breach" and alert["conversation_id"] == str(conversation)
         assert alert["queue"] == "ventas" and alert["waited_s"] >= 60
-    finally:
-        await consumer.cancel()

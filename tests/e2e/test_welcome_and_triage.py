@@ -65,17 +65,9 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture(
-    params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
-)
-def settings(request: pytest.FixtureRequest, unique_prefix: str) -> Settings:
-    if request.param == "embedded":
-        return Settings(database_url=request.getfixturevalue("sqlite_url"), broker_url="memory://")
-    return Settings(
-        database_url=request.getfixturevalue("postgres_url"),
-        broker_url=request.getfixturevalue("rabbitmq_url"),
-        broker_prefix=unique_prefix,
-    )
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    return backend_settings
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ nudged through ``route.<ws>`` as the pipeline does."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,11 +24,12 @@ from core.settings import Settings
 from core.storage.database import Database, upgrade_schema
 from core.storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
 from core.transport.factory import open_transport
-from core.transport.protocol import Message
+from core.transport.protocol import Delivery, Message
 from core.transport.topology import (
     ROUTE_EXCHANGE,
     agent_topology,
     app_topology,
+    events_subscription,
     route_queue,
     workspace_topology,
 )
@@ -149,6 +151,24 @@ class RoutingScene:
                 and i.presence == presence
             )
         )
+
+    @contextlib.asynccontextmanager
+    async def events(self, routing_key: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """The JSON events published on the ``events`` exchange under ``routing_key`` while open."""
+        transport = self.client.server.app[RUNTIME].transport
+        name = f"watch-{routing_key.replace('.', '-')[:40]}-{new_id().hex[:8]}"
+        await transport.declare(events_subscription(name, [routing_key]))
+        got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def on_event(delivery: Delivery) -> None:
+            got.put_nowait(json.loads(delivery.body))
+            await delivery.ack()
+
+        consumer = await transport.consume(name, on_event)
+        try:
+            yield got
+        finally:
+            await consumer.cancel()
 
     async def publish(self, *messages: Any) -> None:
         transport = self.client.server.app[RUNTIME].transport
