@@ -353,6 +353,8 @@ class MessageRow(SQLModel, table=True):
         sa.UniqueConstraint("channel", "direction", "external_id", name="uq_message_external"),
         sa.Index("ix_message_customer_time", "customer_id", "created_at", "id"),
         sa.Index("ix_message_conversation_time", "conversation_id", "created_at"),
+        sa.Index("ix_message_outbox", "delivery_state", "due_at"),
+        sa.UniqueConstraint("resend_of", name="uq_message_resend_of"),
     )
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
@@ -372,6 +374,17 @@ class MessageRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     stored_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     raw_delivery_id: uuid.UUID | None = Field(default=None, foreign_key="raw_delivery.id")
+    # The outbox (outbound rows): send attempts started, when a queued row is next due, when a
+    # worker claimed it (``sending``: its lease), and the unconfirmed or failed row it resends.
+    attempts: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("0"))
+    )
+    due_at: datetime | None = Field(default=None, sa_column=_ts())
+    claimed_at: datetime | None = Field(default=None, sa_column=_ts())
+    resend_of: uuid.UUID | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("message.id", name="fk_message_resend_of"), nullable=True),
+    )
 
 
 class OfferRow(SQLModel, table=True):
