@@ -221,6 +221,7 @@ class Pipeline:
                         error=type(exc.orig).__name__,
                     )
                 results.append((delivery, envelope, outcome))
+            await store.flush()  # the batch's conversation updates, by id (the global lock order)
         return results
 
     # ------------------------------------------------------------------ processing
@@ -229,7 +230,9 @@ class Pipeline:
         adapter = self.runtime.adapters.get(envelope.channel)
         events = list(adapter.parse(envelope.body, received_at=envelope.received_at))  # InvalidInput
         async with self.runtime.database.transaction() as session:
-            outcome = await self._process(InboundStore(session), envelope, events)
+            store = InboundStore(session)
+            outcome = await self._process(store, envelope, events)
+            await store.flush()
         await self.publish_nudges(outcome.nudges)
         await self.send_auto_replies(outcome.auto_replies)
         return outcome

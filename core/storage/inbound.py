@@ -45,8 +45,20 @@ _STATE_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, 
 
 
 class InboundStore:
+    """``customer_wrote`` updates wait for ``flush`` (the end of the caller's batch), which writes
+    them by conversation id: the lock order the router shares (``core.storage.routing``)."""
+
     def __init__(self, session: AsyncSession):
         self.session = session
+        self._wrote: dict[ConversationId, dict[str, Any]] = {}
+
+    async def flush(self) -> None:
+        """Write the conversation updates held back so far, by id; call before the commit."""
+        wrote, self._wrote = self._wrote, {}
+        for conversation_id in sorted(wrote):
+            await self.session.execute(
+                sa.update(CONV).where(CONV.c.id == conversation_id).values(**wrote[conversation_id])
+            )
 
     async def record_raw(
         self,
@@ -235,17 +247,14 @@ class InboundStore:
         identifier_id: IdentityId,
         at: datetime,
     ) -> None:
-        """The conversation continues on the channel the customer last used; its window restarts."""
-        await self.session.execute(
-            sa.update(CONV)
-            .where(CONV.c.id == conversation_id)
-            .values(
-                last_customer_message_at=at,
-                channel=channel,
-                channel_account_id=account_id,
-                identifier_id=identifier_id,
-            )
-        )
+        """The conversation continues on the channel the customer last used; its window restarts
+        (written at ``flush``; the latest message of the batch wins)."""
+        self._wrote[conversation_id] = {
+            "last_customer_message_at": at,
+            "channel": channel,
+            "channel_account_id": account_id,
+            "identifier_id": identifier_id,
+        }
 
     async def add_inbound(
         self,

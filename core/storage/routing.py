@@ -8,6 +8,14 @@ Every write that moves a conversation is a compare-and-set on its current ``stat
 ``offer_id`` / ``agent_id``): it returns False when the row was not where the router thought
 (closed meanwhile by the API, or moved by another router), and the router reconciles.  On top
 of that, ``check_epoch`` fences a router that lost its place (see ``RouterEpochRow``).
+
+LOCK ORDER.  Every transaction that locks several rows of these tables locks them in one global
+order, so no two of them can wait on each other in a cycle (no deadlocks by construction): the
+workspace's epoch row, then conversations by id, then offers and assignments by id, then agents
+by id.  The router locks its round's conversations up front (``begin_writes``); the pipeline
+writes a batch's conversation updates last, by id (``InboundStore.flush``).  Row locks are ``FOR NO KEY UPDATE`` (no key
+ever changes), which the key-share locks of foreign keys (a message or an offer inserted for a
+conversation) do not wait for.
 """
 
 from __future__ import annotations
@@ -361,8 +369,12 @@ class RoutingStore:
         self, workspace_id: WorkspaceId, conversation_ids: Iterable[ConversationId]
     ) -> RoutingWrites:
         """Lock the conversations a round of the router touches (and read their open assignments);
-        the returned unit of work checks each write against them and ``flush``es in bulk."""
-        wanted = list(dict.fromkeys(conversation_ids))
+        the returned unit of work checks each write against them and ``flush``es in bulk.
+
+        Locks follow the one global order (see ``LOCK ORDER`` in the module's docstring): by id,
+        ``FOR NO KEY UPDATE`` — the router never changes a key, and that lock does not conflict
+        with the key-share locks the pipeline's message inserts take on the same rows."""
+        wanted = sorted(set(conversation_ids))
         rows: dict[ConversationId, _ConvRow] = {}
         open_assignments: dict[ConversationId, list[uuid.UUID]] = {}
         for start in range(0, len(wanted), 500):
@@ -377,7 +389,8 @@ class RoutingStore:
                     CONV.c.auto_replied_at,
                 )
                 .where(CONV.c.workspace_id == workspace_id, CONV.c.id.in_(chunk))
-                .with_for_update()
+                .order_by(CONV.c.id)
+                .with_for_update(key_share=True)
             )
             for r in result:
                 rows[ConversationId(r.id)] = _ConvRow(
@@ -630,9 +643,9 @@ class RoutingWrites:
                     reason=sa.bindparam("reason"),
                     answered_at=sa.bindparam("answered_at"),
                 ),
-                list(self._offer_updates.values()),
+                [self._offer_updates[k] for k in sorted(self._offer_updates)],
             )
-        dirty = [(cid, row) for cid, row in self._rows.items() if row.dirty]
+        dirty = [(cid, row) for cid, row in sorted(self._rows.items(), key=lambda item: item[0]) if row.dirty]
         if dirty:
             await self._write_conversations(dirty)
         if self._ended_assignments:
@@ -640,7 +653,7 @@ class RoutingWrites:
                 sa.update(ASSIGNMENT)
                 .where(ASSIGNMENT.c.id == sa.bindparam("b_id"), ASSIGNMENT.c.ended_at.is_(None))
                 .values(ended_at=sa.bindparam("ended_at"), reason=sa.bindparam("reason")),
-                list(self._ended_assignments.values()),
+                [self._ended_assignments[k] for k in sorted(self._ended_assignments)],
             )
         if self._new_assignments:
             await session.execute(sa.insert(ASSIGNMENT), list(self._new_assignments.values()))
@@ -651,7 +664,8 @@ class RoutingWrites:
                 .where(OFFER.c.conversation_id.in_(self._closed), OFFER.c.status == "offered")
                 .values(status="withdrawn", reason="conversation_closed")
             )
-        for agent_id, values in self._agents.items():
+        for agent_id in sorted(self._agents):  # agents after conversations, by id
+            values = self._agents[agent_id]
             await session.execute(sa.update(AGENT).where(AGENT.c.id == agent_id).values(**values))
         if self._decisions:
             await session.execute(
