@@ -71,7 +71,9 @@ async def open_runtime(settings: Settings, *, clock: Clock = utc_now) -> AsyncIt
         await database.ping()
         transport = await open_transport(settings)
         stack.push_async_callback(transport.close)
-        await transport.declare(app_topology(settings.ingest_partitions))
+        await transport.declare(
+            app_topology(settings.ingest_partitions, max_backlog=settings.ingest_max_backlog)
+        )
         adapters = load_adapters(adapter_context(settings))
         stack.push_async_callback(adapters.aclose)
         directory = StaticDirectory(await load_directory(database))

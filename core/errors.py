@@ -16,15 +16,18 @@ __all__ = [
     "BrokerUnavailable",
     "CentralitaError",
     "ChannelError",
+    "ClientDisconnected",
     "Conflict",
     "DatabaseUnavailable",
     "Forbidden",
     "InvalidInput",
     "InvalidSignature",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "PermanentChannelError",
     "ReplyWindowClosed",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TransientChannelError",
     "UnknownChannel",
@@ -63,6 +66,20 @@ class InvalidInput(CentralitaError):
 class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
     http_status = 413
+
+
+class RequestTimeout(InvalidInput):
+    """The client did not send its request body within the read timeout (HTTP 408)."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
+class ClientDisconnected(CentralitaError):
+    """The client went away before its request was read; nobody is left to answer."""
+
+    code = "client_disconnected"
+    http_status = 400
 
 
 class InvalidSignature(CentralitaError):
@@ -115,6 +132,16 @@ class ServiceUnavailable(CentralitaError):
 
 class BrokerUnavailable(ServiceUnavailable):
     code = "broker_unavailable"
+
+
+class Overloaded(BrokerUnavailable):
+    """The broker refused a message because its queue is at its length bound (backpressure).
+
+    Raised when RabbitMQ answers a publish with ``basic.nack`` (``x-overflow: reject-publish``)
+    or the in-memory transport finds the queue full; HTTP 503 with ``Retry-After``.
+    """
+
+    code = "overloaded"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

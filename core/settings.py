@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     broker_connect_attempts: int = Field(default=3, ge=1, le=100)
     broker_ephemeral: bool = False  # delete every queue this process declared when it stops (tests)
     broker_quorum: bool = True  # durable queues as quorum queues (production); tests may say False
+    # Backpressure: at most this many messages waiting per ingest partition; past it webhooks
+    # answer 503 + Retry-After (RabbitMQ x-max-length, reject-publish).  None: unbounded.  A queue's
+    # bound is fixed when it is first declared: changing it on RabbitMQ means deleting the queue
+    # (or a policy), or the declare fails with a conflict.
+    ingest_max_backlog: int | None = Field(default=None, ge=1)
+    retry_after_s: int = Field(default=5, ge=1, le=3600)  # Retry-After of every 503
+    # Slow clients: a connection must send its first request's headers, and a handler must
+    # receive the request body, within these (HTTP 408 / connection closed).
+    http_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    http_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
 
     # Channels
     graph_base_url: str = "https://graph.facebook.com"

@@ -26,13 +26,14 @@ import asyncio
 import itertools
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
-from core.errors import BrokerUnavailable, Conflict, InvalidInput
+from core.errors import BrokerUnavailable, Conflict, InvalidInput, Overloaded
 from core.logging import get_logger
+from core.transport.deadletters import Parked, dead_letter_queue, parked_copy, parked_entry, replay_copy
 from core.transport.protocol import (
     Binding,
     Consumer,
@@ -144,6 +145,12 @@ class _MemoryDelivery:
     async def reject(self) -> None:
         self._transport._settle(self, "reject")
 
+    async def park(self, reason: str) -> None:
+        if self._settled:
+            raise Conflict("this delivery was already settled")
+        await self._transport._park(self, reason)
+        await self.ack()
+
 
 class _MemoryConsumer:
     __slots__ = ("cancelled", "handler", "prefetch", "queue", "transport", "unacked")
@@ -206,12 +213,18 @@ class InMemoryTransport:
             if message.exchange and message.exchange not in self._exchanges:
                 raise InvalidInput(f"exchange {message.exchange!r} is not declared", field="exchange")
         touched: dict[str, _MemoryQueue] = {}
+        refused = 0
         for message in messages:
             for queue in self._route(message):
+                if queue.spec.max_length is not None and len(queue.ready) >= queue.spec.max_length:
+                    refused += 1  # RabbitMQ's x-overflow: reject-publish answers basic.nack
+                    continue
                 self._enqueue(queue, _envelope_of(message))
                 touched[queue.spec.name] = queue
         for queue in touched.values():
             self._dispatch(queue)
+        if refused:
+            raise Overloaded(f"the in-memory broker refused {refused} of {len(messages)} messages: full")
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 64) -> Consumer:
         self._check_open()
@@ -261,6 +274,33 @@ class InMemoryTransport:
             self._exchanges.pop(exchange.name, None)
             self._bindings.pop(exchange.name, None)
 
+    async def parked(self, queue: str, *, limit: int = 1000) -> list[Parked]:
+        """``DeadLetters.parked``: the waiting messages of ``<queue>.dlq``, oldest first."""
+        self._check_open()
+        dlq = self._queues.get(dead_letter_queue(queue))
+        if dlq is None:
+            return []
+        return [_parked_of(dlq, envelope) for envelope in list(dlq.ready)[:limit]]
+
+    async def replay(self, queue: str, ids: Collection[str] | None = None) -> list[Parked]:
+        """``DeadLetters.replay``: publish back to the original queue, then drop from the DLQ."""
+        self._check_open()
+        dlq = self._queues.get(dead_letter_queue(queue))
+        if dlq is None:
+            return []
+        replayed: list[Parked] = []
+        for envelope in list(dlq.ready):
+            entry = _parked_of(dlq, envelope)
+            if ids is not None and entry.id not in ids:
+                continue
+            if entry.queue not in self._queues:
+                raise InvalidInput(f"queue {entry.queue!r} is not declared", field="queue")
+            await self.publish([replay_copy(entry)])
+            if envelope in dlq.ready:
+                dlq.ready.remove(envelope)
+            replayed.append(entry)
+        return replayed
+
     def queue_depth(self, queue: str) -> int:
         """Messages waiting (not delivered) in ``queue``; for tests and the demo dashboard."""
         target = self._queues.get(queue)
@@ -273,6 +313,22 @@ class InMemoryTransport:
     def _check_open(self) -> None:
         if self._closed:
             raise BrokerUnavailable("the in-memory broker is closed")
+
+    async def _park(self, delivery: _MemoryDelivery, reason: str) -> None:
+        spec = delivery._consumer.queue.spec
+        if not spec.dead_letter or spec.dlq_name not in self._queues:
+            raise InvalidInput(f"queue {spec.name!r} has no dead-letter queue to park in", field="queue")
+        envelope = delivery._envelope
+        copy = parked_copy(
+            queue=spec.name,
+            body=envelope.body,
+            routing_key=envelope.routing_key,
+            headers=envelope.headers,
+            message_id=envelope.message_id,
+            content_type=envelope.content_type,
+            reason=reason,
+        )
+        await self.publish([copy])
 
     def _declare_queue(self, spec: Queue) -> None:
         if not spec.name:
@@ -437,6 +493,16 @@ def _dead_letter_spec(queue: Queue) -> Queue:
         dead_letter=False,
         delivery_limit=None,
         exclusive=queue.exclusive,
+    )
+
+
+def _parked_of(dlq: _MemoryQueue, envelope: _Envelope) -> Parked:
+    return parked_entry(
+        dead_letter=dlq.spec.name,
+        body=envelope.body,
+        headers=envelope.headers,
+        message_id=envelope.message_id,
+        content_type=envelope.content_type,
     )
 
 

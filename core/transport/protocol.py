@@ -44,6 +44,9 @@ class Queue:
     ``replicated=False``: a durable classic queue instead of a quorum queue, for queues whose
     loss costs only a retry (per-agent push queues, dead-letter queues): quorum queues are the
     broker's most expensive kind, and thousands of agents must not mean thousands of Raft groups.
+    ``max_length``: at most this many ready messages; a publish into a full queue is refused
+    (RabbitMQ ``x-max-length`` with ``x-overflow: reject-publish``) and ``publish`` raises
+    ``Overloaded`` — backpressure, never a silent drop.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Queue:
     exclusive: bool = False
     message_ttl_ms: int | None = None
     replicated: bool = True
+    max_length: int | None = None
 
     @property
     def dlq_name(self) -> str:
@@ -124,6 +128,18 @@ class Delivery(Protocol):
 
     async def reject(self) -> None:
         """Poison: straight to the dead-letter queue (or dropped if the queue has none)."""
+        ...
+
+    async def park(self, reason: str) -> None:
+        """Publish a copy to ``<queue>.dlq`` (confirmed), naming ``reason``, then ack this one.
+
+        The copy carries the ``x-centralita-parked-*`` headers (``core.transport.deadletters``):
+        the reason, the original queue, routing key and message id, and the time parked; a
+        person lists, reads and replays it with ``centralita dlq``.  At least once: a crash
+        between the confirm and the ack leaves the message in both places (the consumers
+        dedupe).  Raises ``BrokerUnavailable`` (the delivery stays unsettled) or
+        ``InvalidInput`` when the queue has no dead-letter queue.
+        """
         ...
 
 

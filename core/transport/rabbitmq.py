@@ -24,7 +24,7 @@ without its password.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
@@ -42,8 +42,9 @@ from pamqp.common import Arguments
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 from yarl import URL
 
-from core.errors import BrokerUnavailable, Conflict, InvalidInput
+from core.errors import BrokerUnavailable, Conflict, InvalidInput, Overloaded
 from core.logging import get_logger
+from core.transport.deadletters import Parked
 from core.transport.protocol import Consumer, Handler, HeaderValue, Message, Queue, Topology
 
 __all__ = ["RabbitMQTransport", "redact_url"]
@@ -92,6 +93,11 @@ def _reason(exc: BaseException, url: str) -> str:
     return text
 
 
+def _is_nack(exc: BaseException) -> bool:
+    """aiormq raises ``DeliveryError`` carrying the ``basic.nack`` of a refused publish."""
+    return isinstance(exc, aiormq.exceptions.DeliveryError) and isinstance(exc.frame, spec.Basic.Nack)
+
+
 def _is_retryable_connect_error(exc: BaseException) -> bool:
     if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError):
         return False
@@ -123,6 +129,9 @@ def _queue_arguments(queue: Queue, full_name: str, quorum_enabled: bool = True) 
         arguments["x-dead-letter-routing-key"] = f"{full_name}.dlq"
     if queue.message_ttl_ms is not None:
         arguments["x-message-ttl"] = queue.message_ttl_ms
+    if queue.max_length is not None:
+        arguments["x-max-length"] = queue.max_length
+        arguments["x-overflow"] = "reject-publish"  # a full queue nacks the publish: Overloaded
     return arguments
 
 
@@ -142,13 +151,20 @@ def _dead_letter_spec(queue: Queue) -> Queue:
 
 
 class _RabbitDelivery:
-    __slots__ = ("_message", "_queue", "_routing_key", "_settled")
+    __slots__ = ("_message", "_queue", "_routing_key", "_settled", "_transport")
 
-    def __init__(self, message: AbstractIncomingMessage, routing_key: str, queue: str) -> None:
+    def __init__(
+        self,
+        message: AbstractIncomingMessage,
+        routing_key: str,
+        queue: str,
+        transport: RabbitMQTransport | None = None,
+    ) -> None:
         self._message = message
         self._routing_key = routing_key
         self._queue = queue
         self._settled = False
+        self._transport = transport
 
     @property
     def body(self) -> bytes:
@@ -188,6 +204,13 @@ class _RabbitDelivery:
     async def reject(self) -> None:
         await self._settle("reject")
 
+    async def park(self, reason: str) -> None:
+        from core.transport import rabbitmq_deadletters  # builds on this module
+
+        if self._transport is None:
+            raise InvalidInput("this delivery has no transport to park it with")
+        await rabbitmq_deadletters.park(self._transport, self, reason)
+
     async def _settle(self, outcome: Outcome) -> None:
         if self._settled:
             raise Conflict("this delivery was already settled")
@@ -223,7 +246,7 @@ class _RabbitConsumer:
         self.cancelled = False
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        delivery = _RabbitDelivery(message, self.transport._unprefixed(message), self.name)
+        delivery = _RabbitDelivery(message, self.transport._unprefixed(message), self.name, self.transport)
         try:
             await self.handler(delivery)
         except Exception as exc:
@@ -376,6 +399,12 @@ class RabbitMQTransport:
             if isinstance(first, aiormq.exceptions.ChannelNotFoundEntity):
                 self._known_exchanges.clear()
                 raise InvalidInput(_reason(first, ""), field="exchange") from first
+            if all(_is_nack(f) for f in failures):
+                # basic.nack: a queue at its x-max-length (reject-publish) refused them — backpressure.
+                raise Overloaded(
+                    f"RabbitMQ at {self._safe_url} refused {len(failures)} of {len(messages)} messages:"
+                    " queue full"
+                ) from first
             if isinstance(first, _BROKER_ERRORS) or isinstance(first, asyncio.CancelledError):
                 raise self._unavailable(
                     f"{len(failures)} of {len(messages)} messages not confirmed"
@@ -383,7 +412,10 @@ class RabbitMQTransport:
             raise first
         refused = sum(1 for r in results if not isinstance(r, spec.Basic.Ack))
         if refused:
-            raise self._unavailable(f"the broker refused {refused} of {len(messages)} messages")
+            # basic.nack: a queue at its x-max-length (reject-publish) refused them — backpressure.
+            raise Overloaded(
+                f"RabbitMQ at {self._safe_url} refused {refused} of {len(messages)} messages: queue full"
+            )
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 64) -> Consumer:
         self._check_connected()
@@ -461,6 +493,18 @@ class RabbitMQTransport:
                 self._known_exchanges.discard(exchange.name)
         finally:
             await _close_quietly(channel)
+
+    async def parked(self, queue: str, *, limit: int = 1000) -> list[Parked]:
+        """``DeadLetters.parked`` (see ``core.transport.rabbitmq_deadletters``)."""
+        from core.transport import rabbitmq_deadletters  # builds on this module
+
+        return await rabbitmq_deadletters.parked(self, queue, limit=limit)
+
+    async def replay(self, queue: str, ids: Collection[str] | None = None) -> list[Parked]:
+        """``DeadLetters.replay`` (see ``core.transport.rabbitmq_deadletters``)."""
+        from core.transport import rabbitmq_deadletters  # builds on this module
+
+        return await rabbitmq_deadletters.replay(self, queue, ids)
 
     @property
     def prefix(self) -> str:

@@ -95,11 +95,17 @@ def config_changed_key(workspace_id: str) -> str:
     return f"{_CONFIG_PREFIX}{workspace_id}"
 
 
-def app_topology(partitions: int) -> Topology:
-    """Exchanges, ingest partitions and the outbound queue: what every process declares at start."""
+def app_topology(partitions: int, *, max_backlog: int | None = None) -> Topology:
+    """Exchanges, ingest partitions and the outbound queue: what every process declares at start.
+
+    ``max_backlog`` bounds each ingest partition (``Queue.max_length``): past it the ingress's
+    publish is refused (``Overloaded``) and webhooks answer 503 so the provider retries later.
+    """
     if partitions < 1:
         raise InvalidInput("partitions must be at least 1", field="partitions")
-    ingest = [Queue(ingest_queue(p), single_active_consumer=True) for p in range(partitions)]
+    ingest = [
+        Queue(ingest_queue(p), single_active_consumer=True, max_length=max_backlog) for p in range(partitions)
+    ]
     return Topology(
         exchanges=(
             Exchange(INGEST_EXCHANGE, "direct"),
