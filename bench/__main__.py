@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, engine, stripped
+from bench import ceilings, engine, faults, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -62,6 +62,9 @@ EXTERNAL = (
     ("identity", "bench.identity_resolution", "identity resolution per second and its latency"),
     ("simulation", "bench.simulation", "simulated contacts per second of the what-if simulator"),
 )
+
+OPT_IN = frozenset({"faults"})
+"""Run only when named with ``--only``: they break servers on purpose and take minutes."""
 
 EXTERNAL_LIMIT_S = {True: 120.0, False: 3600.0}
 """How long another module's ``main`` may run (quick, full) before it is stopped."""
@@ -96,6 +99,7 @@ def benchmarks() -> list[Benchmark]:
         Benchmark(
             "engine-embedded", engine.run_embedded, "the engine end to end on SQLite + the in-process broker"
         ),
+        Benchmark("faults", faults.run, "faults under load on private PostgreSQL + RabbitMQ (--only faults)"),
     ]
     for name, module, description in EXTERNAL:
         if importlib.util.find_spec(module) is not None:
@@ -313,7 +317,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _select(available: Sequence[Benchmark], only: str | None) -> list[Benchmark]:
     if not only:
-        return list(available)
+        return [b for b in available if b.name not in OPT_IN]
     names = [n.strip() for n in only.split(",") if n.strip()]
     by_name = {b.name: b for b in available}
     for name in names:
