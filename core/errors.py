@@ -18,6 +18,7 @@ __all__ = [
     "ChannelError",
     "ClientDisconnected",
     "Conflict",
+    "DatabaseConflict",
     "DatabaseUnavailable",
     "Forbidden",
     "InvalidInput",
@@ -146,6 +147,12 @@ class Overloaded(BrokerUnavailable):
 
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
+
+
+class DatabaseConflict(ServiceUnavailable):
+    """A deadlock, serialization failure or lock timeout: the same transaction may be tried again."""
+
+    code = "database_conflict"
 
 
 class ChannelError(CentralitaError):

@@ -10,9 +10,13 @@ conversation but never loses it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable, Sequence
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
@@ -23,7 +27,7 @@ from centralita.runtime import Runtime
 from core.campaign import Manifest
 from core.campaign.greeting import Opening, opening, triage_menu_for, triage_step
 from core.channel import ChannelAccount
-from core.errors import CentralitaError, DatabaseUnavailable, InvalidInput, ServiceUnavailable
+from core.errors import CentralitaError, InvalidInput, ServiceUnavailable
 from core.events import (
     DeliveryStatus,
     InboundEvent,
@@ -37,13 +41,16 @@ from core.events import (
 from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, WorkspaceId
 from core.logging import get_logger
 from core.records import OpenConversation
+from core.storage.database import Failure, classify_failure, sqlstate, translate_failure
 from core.storage.inbound import InboundStore
+from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
 
-__all__ = ["AutoReplyOrder", "Outcome", "Pipeline", "RouteNudge"]
+__all__ = ["AutoReplyOrder", "Outcome", "Pipeline", "RouteNudge", "ToPark"]
 
 log = get_logger("centralita.pipeline")
+T = TypeVar("T")
 
 
 # Customer traffic that opens (or continues) a conversation; the rest only joins an open one.
@@ -83,6 +90,14 @@ class Outcome:
     triaged: list[ConversationId] = field(default_factory=list)  # waiting for a menu answer
 
 
+@dataclass(frozen=True, slots=True)
+class ToPark:
+    """A delivery set aside for a person (``<queue>.dlq``): ``reason`` is short and machine-read,
+    e.g. ``refused_by_database:22001``, ``bad_envelope``, ``unparseable``."""
+
+    reason: str
+
+
 class Pipeline:
     """Consumes every ingest partition; each partition is processed strictly in order, in batches.
 
@@ -92,9 +107,14 @@ class Pipeline:
     and the deliveries are acknowledged.  Nothing is acknowledged before it is committed.
     """
 
-    def __init__(self, runtime: Runtime, *, batch_max: int = 100):
+    def __init__(
+        self, runtime: Runtime, *, batch_max: int = 100, retry_base_s: float = 0.2, retry_cap_s: float = 5.0
+    ):
         self.runtime = runtime
         self.batch_max = batch_max
+        self.retry_base_s = retry_base_s  # backoff while a dependency is unavailable: 0.2 s → 5 s
+        self.retry_cap_s = retry_cap_s
+        self.retries = 0  # attempts made again after an outage or a conflict, since start
         self._consumers: list[Consumer] = []
         self._declared: set[WorkspaceId] = set()
         self._lanes: dict[int, asyncio.Queue[Delivery]] = {}
@@ -122,67 +142,140 @@ class Pipeline:
         self._tasks.clear()
 
     async def _drain(self, lane: asyncio.Queue[Delivery]) -> None:
+        """Take a batch, handle it, repeat; the lane never ends on an error.
+
+        Outages are waited out inside ``handle_batch`` (the batch stays in hand, unsettled).  A
+        batch that fails for any other reason is a bug or a broken delivery: it is logged, the
+        deliveries still unsettled go back to the queue (each return counts towards the delivery
+        limit, so a delivery that always breaks the lane ends in the dead-letter queue) and the
+        lane goes on after a pause.
+        """
+        crashes = 0
         while True:
             batch = [await lane.get()]
             while len(batch) < self.batch_max and not lane.empty():
                 batch.append(lane.get_nowait())
             try:
                 await self.handle_batch(batch)
-            except ServiceUnavailable as exc:
-                log.warning("pipeline_batch_retry", reason=exc.message, deliveries=len(batch))
+                crashes = 0
+            except Exception as exc:  # the lane outlives any batch; the batch is given back below
+                crashes += 1
+                log.error("pipeline.batch_crashed", error=type(exc).__name__, deliveries=len(batch))
+                log.debug("pipeline.batch_traceback", exc_info=True)
                 for delivery in batch:
-                    await delivery.requeue()
+                    if not delivery.settled:
+                        await self._settle(delivery, "requeue")
+                await asyncio.sleep(self._delay(crashes))
 
     async def handle(self, delivery: Delivery) -> None:
         """One delivery on its own (``centralita ingest`` and tests)."""
         await self.handle_batch([delivery])
 
     async def handle_batch(self, batch: Sequence[Delivery]) -> None:
-        parsed: list[tuple[Delivery, RawEnvelope | None]] = []
+        """Commit the batch, nudge the routers, then settle every delivery.
+
+        While the database or the broker is unavailable (or the commit meets a deadlock) the
+        same batch is tried again with capped exponential backoff and jitter; nothing is acked,
+        requeued or rejected meanwhile, so the delivery count is not burned.  Only a delivery
+        the database refuses for its content, or one that does not parse, is parked.
+        """
+        prepared: list[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]] = []
         for delivery in batch:
             try:
-                parsed.append((delivery, RawEnvelope.from_delivery(delivery)))
+                envelope: RawEnvelope | None = RawEnvelope.from_delivery(delivery)
             except InvalidInput:
                 log.error("pipeline_bad_envelope", message_id=delivery.message_id)
-                parsed.append((delivery, None))
-        prepared: list[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]] = []
-        for delivery, envelope in parsed:
+                envelope = None
             events = self._parse(envelope) if envelope is not None else None
             prepared.append((delivery, envelope, events))
-        try:
-            try:
-                results = await self._commit(prepared, isolate=False)
-            except DBAPIError as exc:
-                if exc.connection_invalidated or len(prepared) == 1:
-                    raise
-                # One delivery's data broke the group commit: do it again, each in its own
-                # savepoint, so that only the culprit is parked.
-                log.warning(
-                    "pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__
-                )
-                results = await self._commit(prepared, isolate=True)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the pipeline could not commit: {type(exc).__name__}") from exc
-        nudges = [n for _, _, outcome in results if outcome is not None for n in outcome.nudges]
-        await self.publish_nudges(nudges)
+        results = await self._until_done("commit", lambda: self._commit_batch(prepared))
+        nudges = [n for _, _, outcome in results if isinstance(outcome, Outcome) for n in outcome.nudges]
+        await self._until_done("nudge", lambda: self.publish_nudges(nudges))
         for delivery, _envelope, outcome in results:
-            if outcome is None:
-                await delivery.reject()
-                continue
-            await delivery.ack()
+            if isinstance(outcome, ToPark):
+                await self._until_done("park", functools.partial(self._park, delivery, outcome.reason))
+            else:
+                await self._settle(delivery, "ack")
         await self.send_auto_replies(
-            [o for _, _, outcome in results if outcome for o in outcome.auto_replies]
+            [o for _, _, outcome in results if isinstance(outcome, Outcome) for o in outcome.auto_replies]
         )
         for _, envelope, outcome in results:
-            if outcome is not None:
+            if isinstance(outcome, Outcome):
                 for observer in self.observers:
                     observer(envelope, outcome)  # type: ignore[arg-type]
 
+    async def _until_done(self, stage: str, step: Callable[[], Awaitable[T]]) -> T:
+        """``step()``, tried again while a dependency is unavailable; one warning when the pause
+        starts and one info line when it ends."""
+        attempts = 0
+        started = 0.0
+        while True:
+            try:
+                result = await step()
+            except ServiceUnavailable as exc:
+                attempts += 1
+                self.retries += 1
+                if attempts == 1:
+                    started = time.monotonic()
+                    log.warning("pipeline.paused", stage=stage, error=exc.code)
+                await asyncio.sleep(self._delay(attempts))
+                continue
+            if attempts:
+                log.info(
+                    "pipeline.resumed",
+                    stage=stage,
+                    attempts=attempts,
+                    paused_s=round(time.monotonic() - started, 3),
+                )
+            return result
+
+    def _delay(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter: between half and all of base·2^(attempt-1)."""
+        ceiling = min(self.retry_cap_s, self.retry_base_s * 2 ** min(attempt - 1, 30))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _settle(self, delivery: Delivery, how: Literal["ack", "requeue"]) -> None:
+        """Ack or give back; a delivery whose channel went away meanwhile (broker restart) is
+        already back in its queue and comes again (dedupe makes the replay harmless)."""
+        if delivery.settled:
+            return
+        try:
+            await (delivery.ack() if how == "ack" else delivery.requeue())
+        except (CentralitaError, RuntimeError, ConnectionError) as exc:  # aiormq: channel closed
+            log.info("pipeline.settle_lost", outcome=how, error=type(exc).__name__)
+
+    async def _park(self, delivery: Delivery, reason: str) -> None:
+        if not delivery.settled:
+            await delivery.park(reason)
+
+    async def _commit_batch(
+        self, prepared: Sequence[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]]
+    ) -> list[tuple[Delivery, RawEnvelope | None, Outcome | ToPark]]:
+        """The group commit; when the database refuses some delivery's content, the batch again
+        with each delivery in its own savepoint, so that only the culprit is parked.  Outages
+        and conflicts (deadlock, serialization failure, lock timeout) raise ``ServiceUnavailable``:
+        the whole batch is tried again, nothing parked."""
+        try:
+            try:
+                return await self._commit(prepared, isolate=False)
+            except DBAPIError as exc:
+                if classify_failure(exc) is not Failure.REFUSED:
+                    raise
+                log.warning(
+                    "pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__
+                )
+                return await self._commit(prepared, isolate=True)
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            raise translate_failure(exc, "the pipeline could not commit") from exc
+
     def _parse(self, envelope: RawEnvelope) -> list[InboundEvent] | None:
-        """The delivery's events; None (and an error logged) when it does not parse: poison."""
+        """The delivery's events, every string made storable (``core.text``: NUL removed, lone
+        surrogates → U+FFFD); None (and an error logged) when it does not parse: poison."""
         try:
             adapter = self.runtime.adapters.get(envelope.channel)
-            return list(adapter.parse(envelope.body, received_at=envelope.received_at))
+            return [
+                storable(event) for event in adapter.parse(envelope.body, received_at=envelope.received_at)
+            ]
         except InvalidInput as exc:
             # The ingress validated this body; if it no longer parses it is poison: park it.
             log.error(
@@ -195,31 +288,37 @@ class Pipeline:
         prepared: Sequence[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]],
         *,
         isolate: bool,
-    ) -> list[tuple[Delivery, RawEnvelope | None, Outcome | None]]:
+    ) -> list[tuple[Delivery, RawEnvelope | None, Outcome | ToPark]]:
         """One transaction for the batch (group commit); ``isolate`` gives each delivery its own
-        savepoint and parks (outcome None) one whose data the database refuses."""
-        results: list[tuple[Delivery, RawEnvelope | None, Outcome | None]] = []
+        savepoint and parks one whose content the database refuses (and only that: any other
+        database error ends the transaction and reaches the caller)."""
+        results: list[tuple[Delivery, RawEnvelope | None, Outcome | ToPark]] = []
         async with self.runtime.database.transaction() as session:
             store = InboundStore(session)
             for delivery, envelope, events in prepared:
-                if envelope is None or events is None:
-                    results.append((delivery, envelope, None))
+                if envelope is None:
+                    results.append((delivery, envelope, ToPark("bad_envelope")))
+                    continue
+                if events is None:
+                    results.append((delivery, envelope, ToPark("unparseable")))
                     continue
                 if not isolate:
                     results.append((delivery, envelope, await self._process(store, envelope, events)))
                     continue
-                outcome: Outcome | None = None
                 try:
                     async with session.begin_nested():
-                        outcome = await self._process(store, envelope, events)
+                        outcome: Outcome | ToPark = await self._process(store, envelope, events)
                 except DBAPIError as exc:
-                    if exc.connection_invalidated:
+                    if classify_failure(exc) is not Failure.REFUSED:
                         raise
+                    code = sqlstate(exc) or type(exc.orig).__name__
                     log.error(
                         "pipeline_refused_by_database",
                         raw_delivery_id=str(envelope.raw_delivery_id),
                         error=type(exc.orig).__name__,
+                        sqlstate=sqlstate(exc),
                     )
+                    outcome = ToPark(f"refused_by_database:{code}")
                 results.append((delivery, envelope, outcome))
             await store.flush()  # the batch's conversation updates, by id (the global lock order)
         return results
@@ -228,7 +327,7 @@ class Pipeline:
     async def process(self, envelope: RawEnvelope) -> Outcome:
         """Process one raw delivery in its own transaction (``centralita ingest``)."""
         adapter = self.runtime.adapters.get(envelope.channel)
-        events = list(adapter.parse(envelope.body, received_at=envelope.received_at))  # InvalidInput
+        events = [storable(e) for e in adapter.parse(envelope.body, received_at=envelope.received_at)]
         async with self.runtime.database.transaction() as session:
             store = InboundStore(session)
             outcome = await self._process(store, envelope, events)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,17 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from core.errors import DatabaseUnavailable, InvalidInput
+from core.errors import DatabaseConflict, DatabaseUnavailable, InvalidInput, ServiceUnavailable
 
-__all__ = ["Database", "redact_url", "upgrade_schema"]
+__all__ = [
+    "Database",
+    "Failure",
+    "classify_failure",
+    "redact_url",
+    "sqlstate",
+    "translate_failure",
+    "upgrade_schema",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +39,81 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+class Failure(StrEnum):
+    """What a database error means for the caller, decided once here at the storage edge."""
+
+    UNAVAILABLE = "unavailable"  # cannot reach it or it cannot work now: wait, then try again
+    CONFLICT = "conflict"  # deadlock, serialization failure, lock timeout: run the transaction again
+    REFUSED = "refused"  # the data itself is refused (22xxx, 23xxx, 54xxx): trying again changes nothing
+
+
+# PostgreSQL SQLSTATEs: 40P01 deadlock_detected, 40001 serialization_failure, 55P03
+# lock_not_available, 57014 query_canceled (statement or lock timeout).
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001", "55P03", "57014"})
+# Classes of SQLSTATE that refuse the row's content: 22 data exception (value too long, NUL in
+# text, bad JSON), 23 integrity constraint violation, 54 program limit (a value too big to index).
+_REFUSED_CLASSES = frozenset({"22", "23", "54"})
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of a driver error (asyncpg or psycopg), None when there is none."""
+    orig = getattr(exc, "orig", None) or exc
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        for name in ("sqlstate", "pgcode"):
+            code = getattr(candidate, name, None)
+            if isinstance(code, str) and code:
+                return code
+    return None
+
+
+def classify_failure(exc: BaseException) -> Failure:
+    """Unavailable, transient conflict or refused-for-content.
+
+    Connection-level failures (refused, lost, timed out, server shutting down, too many
+    connections) are ``UNAVAILABLE``; so is any error this function does not know, so that an
+    unknown failure pauses the caller instead of discarding data.  SQLite's ``database is
+    locked`` (its busy timeout ran out) is a ``CONFLICT``, like a PostgreSQL deadlock.
+    """
+    if isinstance(exc, OSError | TimeoutError):
+        return Failure.UNAVAILABLE
+    if not isinstance(exc, DBAPIError):
+        return Failure.UNAVAILABLE
+    if exc.connection_invalidated:
+        return Failure.UNAVAILABLE
+    code = sqlstate(exc)
+    if code is not None:
+        if code in _CONFLICT_SQLSTATES:
+            return Failure.CONFLICT
+        if code[:2] in _REFUSED_CLASSES:
+            return Failure.REFUSED
+        return Failure.UNAVAILABLE  # 08 connection, 53 resources, 57P0x shutdown, 58 system, others
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
+        return Failure.REFUSED  # SQLite: UNIQUE/NOT NULL/CHECK constraint failed
+    if any(busy in str(exc.orig).lower() for busy in _SQLITE_BUSY):
+        return Failure.CONFLICT
+    return Failure.UNAVAILABLE
+
+
+def translate_failure(exc: BaseException, doing: str) -> ServiceUnavailable:
+    """The error tree's name for an unavailable or conflicting database (never for ``REFUSED``:
+    the caller decides what refused data means).  Only the error's type is quoted: the driver's
+    text may contain the data."""
+    kind = classify_failure(exc)
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    if kind is Failure.CONFLICT:
+        return DatabaseConflict(
+            f"{doing}: the transaction met a conflict ({name})", details={"sqlstate": sqlstate(exc)}
+        )
+    return DatabaseUnavailable(
+        f"{doing}: the database is unavailable ({name})", details={"failure": kind.value}
+    )
+
+
 class Database:
     """One async engine and its session factory; opened by the composition root."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10):
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, lock_timeout_s: float = 30.0):
         self.url = url
         try:
             parsed = sa.engine.make_url(url)
@@ -44,7 +125,8 @@ class Database:
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            # How long a SQLite writer waits for another process's lock before "database is locked".
+            kwargs["connect_args"] = {"timeout": lock_timeout_s}
         else:
             # No pre-ping: it costs three round trips per checkout on every hot path.  A connection
             # that died (server restart) fails its first statement, SQLAlchemy invalidates the
@@ -53,7 +135,11 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine,
+                "connect",
+                functools.partial(_sqlite_pragmas, busy_timeout_ms=int(lock_timeout_s * 1000)),
+            )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # SQLite allows one writer: serialise our own writers instead of meeting "database is locked".
         self.write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -86,12 +172,12 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 30000) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 

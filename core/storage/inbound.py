@@ -31,6 +31,7 @@ from core.records import OpenConversation, ResolvedSender
 from core.storage.identity_store import IdentityStore
 from core.storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
 from core.storage.upsert import insert_ignore
+from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
 
 __all__ = ["InboundStore"]
@@ -74,7 +75,11 @@ class InboundStore:
         error: str | None = None,
     ) -> bool:
         """Keep the delivery (with what processing it will say, known before it starts: the
-        same transaction commits both); False when the very same body was already kept."""
+        same transaction commits both); False when the very same body was already kept.
+
+        The body is kept byte for byte (``bytea`` / ``BLOB``: a NUL or a lone surrogate escaped
+        in its JSON is stored as received); the headers are JSON and are made storable
+        (``core.text``)."""
         new = await insert_ignore(
             self.session,
             RAW,
@@ -83,7 +88,7 @@ class InboundStore:
                     "id": raw_id,
                     "channel": channel,
                     "received_at": received_at,
-                    "headers": dict(headers),
+                    "headers": storable(dict(headers)),
                     "body": body,
                     "body_sha256": body_sha256,
                     "workspace_id": workspace_id,

@@ -51,6 +51,7 @@ class Recorded:
     def __init__(self, inner: Delivery) -> None:
         self.inner = inner
         self.outcome: str | None = None
+        self.reason: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -66,6 +67,10 @@ class Recorded:
     async def requeue(self) -> None:
         self.outcome = "requeue"
         await self.inner.requeue()
+
+    async def park(self, reason: str) -> None:
+        self.outcome, self.reason = "park", reason
+        await self.inner.park(reason)
 
 
 async def test_a_delivery_the_database_refuses_is_parked_and_its_batch_neighbours_are_stored(
@@ -106,7 +111,8 @@ async def test_a_delivery_the_database_refuses_is_parked_and_its_batch_neighbour
         batch = [Recorded(d) for d in received]
         await Pipeline(runtime).handle_batch(batch)  # type: ignore[arg-type]
 
-        assert [d.outcome for d in batch] == ["ack", "reject", "ack"]
+        assert [d.outcome for d in batch] == ["ack", "park", "ack"]
+        assert batch[1].reason == "refused_by_database:22001"  # string data right truncation
         async with runtime.database.session() as session:
             stored = set((await session.execute(sa.select(MessageRow.external_id))).scalars())
             raws = (
