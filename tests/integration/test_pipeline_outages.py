@@ -1,14 +1,15 @@
 """Outages pause the pipeline, they never discard: a database that goes away (PostgreSQL behind a
-proxy that is cut, SQLite locked by another process) or a deadlock inside a batch is waited out
-and tried again — every delivery is stored, none is dead-lettered — and a message the database
-could not store as sent (a NUL in its text) is cleaned and stored."""
+proxy that is cut, SQLite locked by another process), a deadlock inside a batch or a broker that
+refuses the routing nudges is waited out and tried again — every delivery is stored, none is
+dead-lettered — and a message the database could not store as sent (a NUL in its text) is
+cleaned and stored."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,13 +22,15 @@ from structlog.testing import capture_logs
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Outcome, Pipeline
 from centralita.runtime import Runtime, open_runtime
+from core.errors import BrokerUnavailable
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
 from core.storage.database import Database, upgrade_schema
 from core.storage.inbound import InboundStore
 from core.storage.tables import ConversationRow, MessageRow, RawDeliveryRow
 from core.transport.memory import InMemoryTransport
-from core.transport.topology import INGEST_EXCHANGE, ingest_queue
+from core.transport.protocol import Message
+from core.transport.topology import INGEST_EXCHANGE, ROUTE_EXCHANGE, ingest_queue
 from tests.support.floor import dead_letters
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
@@ -255,3 +258,40 @@ async def test_a_nul_in_a_whatsapp_text_is_removed_and_the_message_reaches_the_c
         assert row.conversation_id is not None and conversations == 1
         assert isinstance(runtime.transport, InMemoryTransport)
         assert runtime.transport.queue_depth(f"{ingest_queue(0)}.dlq") == 0
+
+
+class _BrokerDownForNudges:
+    """The transport, refusing the routing nudges ``failures`` times as a broker that is down."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.nudges = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        nudges = sum(m.exchange == ROUTE_EXCHANGE for m in messages)
+        if nudges and self.failures:
+            self.failures -= 1
+            raise BrokerUnavailable("cannot reach RabbitMQ")
+        await self.inner.publish(messages)
+        self.nudges += nudges
+
+
+async def test_a_broker_refusing_the_routing_nudges_pauses_the_batch_and_the_nudge_goes_out_once(
+    sqlite_url: str,
+) -> None:
+    await _prepare(sqlite_url)
+    settings = Settings(database_url=sqlite_url, broker_url="memory://", ingest_partitions=1)
+    async with open_runtime(settings) as opened:
+        broker = _BrokerDownForNudges(opened.transport, failures=3)
+        runtime = replace(opened, transport=broker)
+        async with _running(runtime) as (pipeline, outcomes):
+            await _publish(runtime, [_webhook("wamid.nudge", "5215512800001")])
+            await _until(lambda: len(outcomes) >= 1, 20, "the delivery was not settled")
+        assert (broker.failures, broker.nudges, pipeline.retries) == (0, 1, 3)
+        assert [o.duplicate for o in outcomes] == [False]  # acked once, never redelivered
+        assert await _stored(runtime.database) == 1
+        assert opened.transport.queue_depth(f"{ingest_queue(0)}.dlq") == 0
