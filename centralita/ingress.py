@@ -1,12 +1,18 @@
-"""The thin ingress: verify, validate, publish the raw delivery with confirm — then answer.
+"""The thin ingress: verify, read, publish the raw delivery with confirm — then answer.
 
 Nothing is acknowledged to a provider before the broker confirmed the raw delivery, so a 200
 means durable.  Broker down → ``BrokerUnavailable`` → HTTP 503 / SMTP 451, and the provider
 retries.  The pipeline worker stores, dedupes and processes what the ingress published.
+
+A verified delivery is never refused for its content: the parsers are total for any body they
+can read, so only an unsigned (401), unreadable (400: not JSON, not a mail) or oversized (413)
+body is refused.  Parts the parser does not understand come back as ``Unsupported`` events and
+are published with the rest; a warning names their types (never their content).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +20,7 @@ from datetime import datetime
 from centralita.envelope import RawEnvelope
 from core.channel import AccountDirectory, ChannelAdapter, WebhookRequest
 from core.errors import BrokerUnavailable, CentralitaError, InvalidInput
-from core.events import InboundEvent
+from core.events import InboundEvent, Unsupported
 from core.ids import RawDeliveryId, new_id
 from core.logging import get_logger
 from core.registry import AdapterRegistry
@@ -37,14 +43,17 @@ class Accepted:
     events: int
 
 
-def partition_key(events: Sequence[InboundEvent], channel: str) -> tuple[str, str]:
+def partition_key(events: Sequence[InboundEvent], channel: str, body: bytes) -> tuple[str, str]:
+    """Per sender when one is known (their events stay in order); else the business address the
+    delivery names; else a hash of the body, so deliveries naming nobody still spread."""
     for event in events:
         sender = getattr(event, "sender", None) or getattr(event, "recipient", None)
         if sender is not None:
             return event.business_address, sender.value
-    if events:
-        return events[0].business_address, ""
-    return channel, ""
+    named = next((e.business_address for e in events if e.business_address), None)
+    if named is not None:
+        return named, ""
+    return channel, hashlib.sha256(body).hexdigest()[:16]
 
 
 class Ingress:
@@ -69,7 +78,7 @@ class Ingress:
         return self._adapters.get(channel).handshake(request, self._directory)
 
     async def receive(self, channel: str, request: WebhookRequest) -> Accepted:
-        """A webhook delivery: verify its signature, parse it (to refuse bad bodies), publish it."""
+        """A webhook delivery: verify its signature, parse it (to refuse unreadable bodies), publish it."""
         adapter = self._adapters.get(channel)
         adapter.verify(request, self._directory)
         return await self._publish(adapter, channel, request.body, request.headers)
@@ -86,10 +95,13 @@ class Ingress:
             events = adapter.parse(body, received_at=received_at)
         except CentralitaError:
             raise
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # a parser's slip, still bad input
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            # A parser bug (parsers are total for readable bodies): refused, so the provider retries
+            # it, rather than published into a pipeline whose parse would fail the same way.
+            log.error("ingress_parser_failed", channel=channel, error=type(exc).__name__)
             raise InvalidInput(f"cannot parse the {channel} delivery: {type(exc).__name__}") from exc
         raw_id = RawDeliveryId(new_id())
-        account, sender = partition_key(events, channel)
+        account, sender = partition_key(events, channel, body)
         envelope = RawEnvelope(
             raw_delivery_id=raw_id,
             channel=channel,
@@ -103,5 +115,14 @@ class Ingress:
         except BrokerUnavailable:
             log.warning("ingress_unavailable", channel=channel, raw_delivery_id=str(raw_id))
             raise
+        unsupported = sorted({e.provider_type for e in events if isinstance(e, Unsupported)})
+        if unsupported:
+            log.warning(
+                "delivery_content_unsupported",
+                channel=channel,
+                raw_delivery_id=str(raw_id),
+                provider_types=unsupported,
+                parts=sum(isinstance(e, Unsupported) for e in events),
+            )
         log.info("delivery_accepted", channel=channel, raw_delivery_id=str(raw_id), events=len(events))
         return Accepted(raw_id, len(events))

@@ -5,7 +5,7 @@ the adapters (pipeline, identity, router, timeline) speaks only these.  They are
 and travel over the broker as JSON (``encode_event`` / ``decode_event``).
 
 Inbound kinds: ``message``, ``status``, ``reaction``, ``deleted``, ``postback``, ``read``,
-``system``, ``echo``, ``ignored``.  Outbound: ``OutboundMessage`` and ``DeliveryReceipt``.
+``system``, ``echo``, ``ignored``, ``unsupported``.  Outbound: ``OutboundMessage`` and ``DeliveryReceipt``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "Referral",
     "SystemNotice",
     "Template",
+    "Unsupported",
     "decode_event",
     "encode_event",
     "new_event_id",
@@ -213,6 +214,22 @@ class Ignored(_InboundBase):
     reason: str
 
 
+class Unsupported(_InboundBase):
+    """Something a customer sent that the adapter does not understand (a new message or
+    interactive type, a field it cannot read), kept as the provider sent it.
+
+    It joins the sender's timeline and never opens a conversation.  ``external_id`` is the
+    provider's id when the part had one, else a hash of ``raw``.  Parts without a sender to
+    attribute them to are ``Ignored`` instead (the raw delivery keeps them).
+    """
+
+    kind: Literal["unsupported"] = "unsupported"
+    sender: Address
+    provider_type: str  # the provider's own type name, e.g. "interactive.call_permission_reply"
+    reason: str  # what the adapter could not read: a type name or a JSON path, never content
+    raw: dict[str, Any]  # the JSON object this part came from
+
+
 InboundEvent: TypeAlias = Annotated[
     InboundMessage
     | DeliveryStatus
@@ -222,7 +239,8 @@ InboundEvent: TypeAlias = Annotated[
     | ReadReceipt
     | SystemNotice
     | OutboundEcho
-    | Ignored,
+    | Ignored
+    | Unsupported,
     Field(discriminator="kind"),
 ]
 
@@ -287,6 +305,7 @@ Event: TypeAlias = Annotated[
     | SystemNotice
     | OutboundEcho
     | Ignored
+    | Unsupported
     | OutboundMessage
     | DeliveryReceipt,
     Field(discriminator="kind"),

@@ -24,7 +24,15 @@ from datetime import datetime
 from enum import StrEnum
 
 from core.errors import InvalidInput
-from core.events import InboundMessage, MessageDeleted, Postback, Reaction, ReadReceipt, SystemNotice
+from core.events import (
+    InboundMessage,
+    MessageDeleted,
+    Postback,
+    Reaction,
+    ReadReceipt,
+    SystemNotice,
+    Unsupported,
+)
 from core.ids import CustomerId
 from identity.extract import extract_signature, extract_stated
 from identity.graph import IdentityGraph
@@ -49,7 +57,7 @@ __all__ = [
     "resolve",
 ]
 
-SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice
+SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice | Unsupported
 
 
 class MatchKind(StrEnum):

@@ -22,6 +22,7 @@ from core.events import (
     Reaction,
     ReadReceipt,
     SystemNotice,
+    Unsupported,
 )
 from identity import Identifier, IdentityPolicy, Observation, email_identifier, observe_event
 
@@ -34,7 +35,7 @@ __all__ = [
     "region_of",
 ]
 
-SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice
+SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice | Unsupported
 
 
 def identifier_key(address: Address) -> str:

@@ -37,6 +37,7 @@ from core.events import (
     Reaction,
     ReadReceipt,
     SystemNotice,
+    Unsupported,
 )
 from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, WorkspaceId
 from core.logging import get_logger
@@ -55,7 +56,7 @@ T = TypeVar("T")
 
 # Customer traffic that opens (or continues) a conversation; the rest only joins an open one.
 _OPENS = (InboundMessage, Postback)
-_TIMELINE_ONLY = (Reaction, MessageDeleted, ReadReceipt, SystemNotice)
+_TIMELINE_ONLY = (Reaction, MessageDeleted, ReadReceipt, SystemNotice, Unsupported)
 
 
 @dataclass(frozen=True, slots=True)

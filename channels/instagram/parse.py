@@ -4,8 +4,12 @@ A delivery is ``{"object": "instagram", "entry": [{"id": <IG account id>, "time"
 "messaging": [{"sender": {"id": IGSID}, "recipient": {"id": IG id}, "timestamp": ms, ...}]}]}``.
 Some subscriptions (Instagram Login test deliveries, ``comments``, ``mentions``, ...) use the
 ``changes`` shape ``[{"field": ..., "value": {...}}]``; a messaging field there carries the same
-item as ``messaging`` does, any other field becomes ``Ignored``.  Anything malformed raises
-``InvalidInput`` naming the JSON path; nothing else escapes.
+item as ``messaging`` does, any other field becomes ``Ignored``.
+
+Total for any JSON: only a body that is not readable JSON raises ``InvalidInput``.  A messaging
+item the parser does not understand (a new event kind, a field of the wrong type) never takes its
+neighbours down: with a sender it becomes ``Unsupported`` (the raw JSON kept, on the timeline),
+without one ``Ignored`` with the reason, as does a body that is no Instagram delivery at all.
 
 Events that Instagram gives no id of their own (reactions, reads, deletions, referrals) get a
 derived ``external_id`` built from the ids they carry, so a redelivery yields the same id.
@@ -21,13 +25,13 @@ from pydantic import ValidationError
 from channels.meta.jsonbody import (
     as_object,
     fingerprint,
-    load_object,
     opt_bool,
     opt_list,
     opt_object,
     opt_str,
     req_object,
     req_str,
+    try_load,
     unix_time,
 )
 from core.errors import InvalidInput
@@ -45,6 +49,7 @@ from core.events import (
     Reaction,
     ReadReceipt,
     Referral,
+    Unsupported,
 )
 
 __all__ = ["CHANNEL", "OBJECT", "parse_webhook"]
@@ -68,51 +73,110 @@ _ATTACHMENT_KINDS: dict[str, AttachmentKind] = {
 _MESSAGING_FIELDS = frozenset(
     {"messages", "messaging_postbacks", "message_reactions", "messaging_seen", "messaging_referral"}
 )
+_ITEM_KEYS = frozenset({"sender", "recipient", "timestamp"})
+_TYPE_NAME_MAX = 60
 
 
 def parse_webhook(body: bytes, *, received_at: datetime) -> list[InboundEvent]:
-    """Every event in one webhook delivery, in payload order."""
-    root = load_object(body)
-    kind = req_str(root, "object", "")
-    if kind != OBJECT:
-        raise InvalidInput(f"object must be {OBJECT!r} for Instagram, not {kind!r}", field="object")
+    """Every event in one webhook delivery, in payload order (``InvalidInput``: not readable JSON)."""
+    root = try_load(body)
+    if not isinstance(root, dict) or root.get("object") != OBJECT or not isinstance(root.get("entry"), list):
+        return [_ignored("", "body", root, received_at, "the body is not an Instagram webhook delivery")]
     events: list[InboundEvent] = []
-    try:
-        entries = root.get("entry")
-        if not isinstance(entries, list):
-            raise InvalidInput("entry is required and must be an array", field="entry")
-        for i, raw_entry in enumerate(entries):
-            events.extend(_entry(raw_entry, received_at, f"entry[{i}]"))
-    except ValidationError as exc:  # a value the event model refuses: still the payload's fault
-        raise InvalidInput(
-            f"the payload holds a value the event model refuses: {exc.errors()[0]['msg']}"
-        ) from exc
+    for i, raw_entry in enumerate(root["entry"]):
+        events.extend(_entry(raw_entry, received_at, f"entry[{i}]"))
     return events
 
 
+def _unreadable(exc: InvalidInput | ValidationError, path: str) -> str:
+    """Why a part could not be read: the JSON path, never the value."""
+    if isinstance(exc, InvalidInput):
+        return f"cannot read {exc.field or path}"
+    return f"a value at {path} the event model refuses"
+
+
+def _parts(holder: dict[str, Any], key: str) -> list[Any]:
+    raw = holder.get(key)
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else [raw]  # a lone part is still read (and kept) as one
+
+
 def _entry(raw: Any, received_at: datetime, path: str) -> list[InboundEvent]:
-    entry = as_object(raw, path)
-    account_id = _id(entry, "id", path)
-    if "messaging" not in entry and "changes" not in entry and "standby" not in entry:
-        raise InvalidInput(f"{path} has neither 'messaging' nor 'changes'", field=f"{path}.messaging")
+    entry = raw if isinstance(raw, dict) else {}
+    try:
+        account_id = _id(entry, "id", path)
+    except InvalidInput:
+        account_id = ""
+    if not account_id or not ({"messaging", "changes", "standby"} & entry.keys()):
+        return [_ignored(account_id, "entry", raw, received_at, f"{path} is not an Instagram entry")]
     events: list[InboundEvent] = []
-    for k, item in enumerate(opt_list(entry, "messaging", path)):
-        events.append(_messaging(as_object(item, f"{path}.messaging[{k}]"), f"{path}.messaging[{k}]"))
-    for k, item in enumerate(opt_list(entry, "standby", path)):
-        ipath = f"{path}.standby[{k}]"
-        as_object(item, ipath)
+    for k, item in enumerate(_parts(entry, "messaging")):
+        events.append(_item(item, account_id, received_at, f"{path}.messaging[{k}]"))
+    for item in _parts(entry, "standby"):
         events.append(_ignored(account_id, "standby", item, received_at, "another app controls this thread"))
-    for k, raw_change in enumerate(opt_list(entry, "changes", path)):
+    for k, raw_change in enumerate(_parts(entry, "changes")):
         cpath = f"{path}.changes[{k}]"
-        change = as_object(raw_change, cpath)
-        field = req_str(change, "field", cpath)
-        value = req_object(change, "value", cpath)
+        try:
+            change = as_object(raw_change, cpath)
+            field = req_str(change, "field", cpath)
+            value = req_object(change, "value", cpath)
+        except InvalidInput as exc:
+            events.append(_ignored(account_id, "changes", raw_change, received_at, _unreadable(exc, cpath)))
+            continue
         if field in _MESSAGING_FIELDS and "sender" in value:
-            events.append(_messaging(value, f"{cpath}.value"))
+            events.append(_item(value, account_id, received_at, f"{cpath}.value"))
         else:
             reason = f"the {field!r} webhook field carries no direct-message traffic"
             events.append(_ignored(account_id, field, value, received_at, reason))
     return events
+
+
+def _item(raw: Any, account_id: str, received_at: datetime, path: str) -> InboundEvent:
+    """One messaging item: understood, or ``Unsupported`` (``Ignored`` with no sender to name)."""
+    if not isinstance(raw, dict):
+        return _ignored(account_id, "messaging", raw, received_at, f"{path} is not an object")
+    try:
+        return _messaging(raw, received_at, path)
+    except (InvalidInput, ValidationError) as exc:
+        reason = _unreadable(exc, path)
+    try:
+        sender_id = _id(req_object(raw, "sender", path), "id", f"{path}.sender")
+    except InvalidInput:
+        return _ignored(account_id, "messaging", raw, received_at, f"{reason}; no readable sender")
+    return _unsupported(raw, sender_id, account_id, _item_kind(raw), reason, received_at)
+
+
+def _item_kind(item: dict[str, Any]) -> str:
+    """The provider's name for what a messaging item carries (``message``, ``message_edit``, ...)."""
+    return next((key for key in item if key not in _ITEM_KEYS), "unknown")[:_TYPE_NAME_MAX]
+
+
+def _unsupported(
+    item: dict[str, Any],
+    sender_id: str,
+    account_id: str,
+    provider_type: str,
+    reason: str,
+    received_at: datetime,
+) -> Unsupported:
+    recipient = item.get("recipient")
+    recipient_id = recipient.get("id") if isinstance(recipient, dict) else None
+    business = str(recipient_id) if isinstance(recipient_id, str | int) and recipient_id != "" else account_id
+    try:
+        timestamp = unix_time(item.get("timestamp"), "timestamp")
+    except InvalidInput:
+        timestamp = received_at
+    return Unsupported(
+        channel=CHANNEL,
+        business_address=business,
+        external_id=f"unsupported:{fingerprint(item)}",
+        timestamp=timestamp,
+        sender=Address(kind=AddressKind.INSTAGRAM_ID, value=sender_id, scope=business),
+        provider_type=provider_type,
+        reason=reason,
+        raw=item,
+    )
 
 
 def _ignored(account_id: str, field: str, value: Any, received_at: datetime, reason: str) -> Ignored:
@@ -134,7 +198,7 @@ def _id(holder: dict[str, Any], key: str, path: str) -> str:
     return req_str(holder, key, path)
 
 
-def _messaging(item: dict[str, Any], path: str) -> InboundEvent:
+def _messaging(item: dict[str, Any], received_at: datetime, path: str) -> InboundEvent:
     sender_id = _id(req_object(item, "sender", path), "id", f"{path}.sender")
     recipient_id = _id(req_object(item, "recipient", path), "id", f"{path}.recipient")
     raw_time = item.get("timestamp")
@@ -200,13 +264,9 @@ def _messaging(item: dict[str, Any], path: str) -> InboundEvent:
             referral=referral,
             provider_type="referral",
         )
-    kind = next((key for key in item if key not in ("sender", "recipient", "timestamp")), "unknown")
-    return Ignored(
-        **{k: v for k, v in common.items() if k != "sender"},
-        external_id=f"{kind}:{sender_id}:{raw_time}",
-        field=kind,
-        reason=f"the {kind!r} messaging event is not customer traffic this adapter reads",
-    )
+    # message_edit, optin, handovers, ...: customer traffic this adapter does not read yet.
+    kind = _item_kind(item)
+    return _unsupported(item, sender_id, recipient_id, kind, f"unknown messaging event {kind!r}", received_at)
 
 
 def _referral(holder: dict[str, Any], path: str) -> Referral | None:

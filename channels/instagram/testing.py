@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from channels.instagram.client import messages_path
-from channels.meta.kit import MetaKit, SampleSpec, common_malformed_bodies
+from channels.meta.kit import MetaKit, SampleSpec, common_malformed_bodies, common_unshaped_bodies
 from channels.meta.peer import GraphPeer, expired_token, graph_error_body, instagram_window_closed
 from core.channel import ChannelAccount
 from core.conformance import ErrorCase
@@ -32,6 +32,7 @@ __all__ = [
     "conformance_kit",
     "fixture",
     "peer_node",
+    "unshaped_bodies",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -217,9 +218,15 @@ SAMPLES: tuple[SampleSpec, ...] = (
 
 
 def _malformed() -> list[bytes]:
+    """Signed bodies that cannot be read: refused (400)."""
+    return [*common_malformed_bodies("instagram"), fixture("text")[:-40]]
+
+
+def unshaped_bodies() -> list[bytes]:
+    """Signed, readable bodies the parser does not understand (a part missing, a value of the wrong
+    type): each is accepted, the unknown part an ``Unsupported`` or ``Ignored`` event, never an error."""
     text = json.loads(fixture("text"))
-    bodies = common_malformed_bodies("instagram")
-    bodies.append(fixture("text")[:-40])
+    bodies = common_unshaped_bodies("instagram")
 
     def variant(mutate: Any) -> bytes:
         payload = json.loads(json.dumps(text))

@@ -20,7 +20,7 @@ from core.channel import ChannelAccount, WebhookRequest
 from core.conformance import ErrorCase, LoopbackPeer, Sample
 from core.events import OutboundMessage
 
-__all__ = ["MetaKit", "SampleSpec", "common_malformed_bodies"]
+__all__ = ["MetaKit", "SampleSpec", "common_malformed_bodies", "common_unshaped_bodies"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SampleSpec:
 
 
 def common_malformed_bodies(obj: str) -> list[bytes]:
-    """Bodies no Meta parser may accept: not JSON, not an object, too deep, wrong types."""
+    """Bodies no Meta parser can read: not JSON, truncated, too deep, not Unicode, huge numbers."""
     deep = b"[" * 10_000 + b"]" * 10_000
     deep_object = b'{"a":' * 5_000 + b"1" + b"}" * 5_000
     return [
@@ -40,20 +40,26 @@ def common_malformed_bodies(obj: str) -> list[bytes]:
         b"not json at all",
         b"\xff\xfe\x00garbage",
         b'{"object": "' + obj.encode() + b'", "entry": [',
+        deep,
+        deep_object,
+        b'{"object": "' + obj.encode() + b'", "entry": ' + b"[" * 200 + b"]" * 200 + b"}",
+        b'{"object": "' + obj.encode() + b'", "entry": [{"id": "\\ud800", "changes": [], "messaging": []}]}',
+        b'{"object": "' + obj.encode() + b'", "entry": [{"id": 1' + b"0" * 5000 + b"}]}",
+    ]
+
+
+def common_unshaped_bodies(obj: str) -> list[bytes]:
+    """Readable JSON that is not the delivery's shape: a Meta parser accepts each (``Ignored``)."""
+    return [
         b"[]",
         b'"a string"',
         b"null",
         b"42",
-        deep,
-        deep_object,
-        b'{"object": "' + obj.encode() + b'", "entry": ' + b"[" * 200 + b"]" * 200 + b"}",
         b'{"object": "' + obj.encode() + b'"}',
         b'{"object": "' + obj.encode() + b'", "entry": "yes"}',
         b'{"object": "' + obj.encode() + b'", "entry": [42]}',
         b'{"object": "page", "entry": []}',
         b'{"object": 7, "entry": []}',
-        b'{"object": "' + obj.encode() + b'", "entry": [{"id": "\\ud800", "changes": [], "messaging": []}]}',
-        b'{"object": "' + obj.encode() + b'", "entry": [{"id": 1' + b"0" * 5000 + b"}]}",
     ]
 
 

@@ -5,11 +5,18 @@ A delivery is ``{"object": "whatsapp_business_account", "entry": [{"id": <WABA i
 business number), ``contacts`` (profile names, ``wa_id`` and the business-scoped ``user_id``),
 ``messages`` (customer traffic), ``statuses`` (news about our outbound messages) and ``errors``.
 Every other field (template status, account and quality updates, ...) becomes ``Ignored``.
-Anything malformed raises ``InvalidInput`` naming the JSON path; nothing else escapes.
+
+Total for any JSON: only a body that is not readable JSON raises ``InvalidInput``.  A part the
+parser does not understand (a new message or interactive type, a field of the wrong type) never
+takes its neighbours down: a customer's part becomes ``Unsupported`` (the raw JSON kept, on the
+timeline), a part with no sender to attribute it to (a status of a message sent to a group, a
+change with no phone number, a body that is no WhatsApp delivery at all) becomes ``Ignored``
+with the reason, its ``business_address`` the one it names or ``""``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +28,13 @@ from channels.meta.jsonbody import (
     as_list,
     as_object,
     fingerprint,
-    load_object,
     opt_bool,
     opt_list,
     opt_object,
     opt_str,
-    req_list,
     req_object,
     req_str,
+    try_load,
     unix_time,
 )
 from core.errors import InvalidInput
@@ -46,6 +52,7 @@ from core.events import (
     Reaction,
     Referral,
     SystemNotice,
+    Unsupported,
 )
 
 __all__ = ["CHANNEL", "OBJECT", "parse_webhook"]
@@ -63,26 +70,53 @@ _MEDIA_KINDS: dict[str, AttachmentKind] = {
 _STATUSES = frozenset({"sent", "delivered", "read", "failed", "deleted", "played"})
 _CHANGED_NUMBER = frozenset({"user_changed_number", "customer_changed_number"})
 _CHANGED_IDENTITY = frozenset({"user_identity_changed", "customer_identity_changed"})
+# WhatsApp's own names for a message it could not deliver to the API: a message with its errors.
+_WHATSAPP_UNSUPPORTED = frozenset({"unsupported", "unknown"})
+_TYPE_NAME_MAX = 60
 
 
 def parse_webhook(body: bytes, *, received_at: datetime) -> list[InboundEvent]:
-    """Every event in one webhook delivery, in payload order."""
-    root = load_object(body)
-    kind = req_str(root, "object", "")
-    if kind != OBJECT:
-        raise InvalidInput(f"object must be {OBJECT!r} for WhatsApp, not {kind!r}", field="object")
+    """Every event in one webhook delivery, in payload order (``InvalidInput``: not readable JSON)."""
+    root = try_load(body)
+    if not isinstance(root, dict) or root.get("object") != OBJECT or not isinstance(root.get("entry"), list):
+        return [_ignored("", "body", root, received_at, "the body is not a WhatsApp webhook delivery")]
     events: list[InboundEvent] = []
-    try:
-        for i, raw_entry in enumerate(req_list(root, "entry", "")):
-            path = f"entry[{i}]"
-            entry = as_object(raw_entry, path)
-            waba_id = req_str(entry, "id", path)
-            for j, raw_change in enumerate(req_list(entry, "changes", path)):
-                events.extend(_change(raw_change, waba_id, received_at, f"{path}.changes[{j}]"))
-    except ValidationError as exc:  # a value the event model refuses: still the payload's fault
-        raise InvalidInput(
-            f"the payload holds a value the event model refuses: {exc.errors()[0]['msg']}"
-        ) from exc
+    for i, raw_entry in enumerate(root["entry"]):
+        events.extend(_entry(raw_entry, received_at, f"entry[{i}]"))
+    return events
+
+
+def _ignored(business_address: str, field: str, value: Any, received_at: datetime, reason: str) -> Ignored:
+    return Ignored(
+        channel=CHANNEL,
+        business_address=business_address,
+        external_id=f"{field}:{business_address}:{fingerprint(value)}",
+        timestamp=received_at,
+        field=field,
+        reason=reason,
+    )
+
+
+def _unreadable(exc: InvalidInput | ValidationError, path: str) -> str:
+    """Why a part could not be read: the JSON path, never the value."""
+    if isinstance(exc, InvalidInput):
+        return f"cannot read {exc.field or path}"
+    return f"a value at {path} the event model refuses"
+
+
+def _entry(raw: Any, received_at: datetime, path: str) -> list[InboundEvent]:
+    entry = raw if isinstance(raw, dict) else {}
+    raw_id = entry.get("id")
+    waba_id = raw_id if isinstance(raw_id, str) else ""
+    if not waba_id or not isinstance(entry.get("changes"), list):
+        return [_ignored(waba_id, "entry", raw, received_at, f"{path} is not a WhatsApp entry")]
+    events: list[InboundEvent] = []
+    for j, raw_change in enumerate(entry["changes"]):
+        cpath = f"{path}.changes[{j}]"
+        try:
+            events.extend(_change(raw_change, waba_id, received_at, cpath))
+        except (InvalidInput, ValidationError) as exc:
+            events.append(_ignored(waba_id, "changes", raw_change, received_at, _unreadable(exc, cpath)))
     return events
 
 
@@ -121,33 +155,56 @@ class _Where:
     contacts: Sequence[_Contact]
 
 
+def _contacts(value: dict[str, Any]) -> list[_Contact]:
+    """The profiles that name senders; one that cannot be read names nobody."""
+    raw = value.get("contacts")
+    contacts = []
+    for contact in raw if isinstance(raw, list) else []:
+        if not isinstance(contact, dict):
+            continue
+        profile = contact.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        wa_id, user_id = contact.get("wa_id"), contact.get("user_id")
+        contacts.append(
+            _Contact(
+                name=name if isinstance(name, str) else None,
+                wa_id=wa_id if isinstance(wa_id, str) else None,
+                user_id=user_id if isinstance(user_id, str) else None,
+            )
+        )
+    return contacts
+
+
+def _parts(value: dict[str, Any], key: str) -> list[Any]:
+    raw = value.get(key)
+    if raw is None:
+        return []
+    return raw if isinstance(raw, list) else [raw]  # a lone part is still read (and kept) as one
+
+
 def _messages_value(
     value: dict[str, Any], waba_id: str, received_at: datetime, path: str
 ) -> list[InboundEvent]:
-    metadata = req_object(value, "metadata", path)
-    phone_number_id = req_str(metadata, "phone_number_id", f"{path}.metadata")
-    contacts = []
-    for k, raw in enumerate(opt_list(value, "contacts", path)):
-        cpath = f"{path}.contacts[{k}]"
-        contact = as_object(raw, cpath)
-        profile = opt_object(contact, "profile", cpath)
-        contacts.append(
-            _Contact(
-                name=opt_str(profile, "name", f"{cpath}.profile") if profile else None,
-                wa_id=opt_str(contact, "wa_id", cpath),
-                user_id=opt_str(contact, "user_id", cpath),
-            )
-        )
-    where = _Where(waba_id=waba_id, phone_number_id=phone_number_id, contacts=contacts)
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        return [_ignored(waba_id, "messages", value, received_at, f"{path}.metadata names no phone number")]
+    where = _Where(waba_id=waba_id, phone_number_id=phone_number_id, contacts=_contacts(value))
     events: list[InboundEvent] = []
-    for k, raw in enumerate(opt_list(value, "messages", path)):
-        events.append(_message(as_object(raw, f"{path}.messages[{k}]"), where, f"{path}.messages[{k}]"))
-    for k, raw in enumerate(opt_list(value, "statuses", path)):
-        events.append(
-            _status(as_object(raw, f"{path}.statuses[{k}]"), where, received_at, f"{path}.statuses[{k}]")
-        )
-    for k, raw in enumerate(opt_list(value, "errors", path)):
-        error = _provider_error(raw, f"{path}.errors[{k}]")
+    for k, raw in enumerate(_parts(value, "messages")):
+        events.append(_message_part(raw, where, received_at, f"{path}.messages[{k}]"))
+    for k, raw in enumerate(_parts(value, "statuses")):
+        spath = f"{path}.statuses[{k}]"
+        try:
+            events.append(_status(as_object(raw, spath), where, received_at, spath))
+        except (InvalidInput, ValidationError) as exc:
+            events.append(_ignored(phone_number_id, "statuses", raw, received_at, _unreadable(exc, spath)))
+    for k, raw in enumerate(_parts(value, "errors")):
+        try:
+            error = _provider_error(raw, f"{path}.errors[{k}]")
+            reason = f"WhatsApp reported error {error.code}: {error.title or error.message or 'no title'}"
+        except InvalidInput:
+            reason = "WhatsApp reported an error this adapter cannot read"
         events.append(
             Ignored(
                 channel=CHANNEL,
@@ -155,10 +212,53 @@ def _messages_value(
                 external_id=f"error:{phone_number_id}:{fingerprint(raw)}",
                 timestamp=received_at,
                 field="messages",
-                reason=f"WhatsApp reported error {error.code}: {error.title or error.message or 'no title'}",
+                reason=reason,
             )
         )
     return events
+
+
+def _message_part(raw: Any, where: _Where, received_at: datetime, path: str) -> InboundEvent:
+    """One message: understood, or ``Unsupported`` (or ``Ignored`` with no sender to name)."""
+    if not isinstance(raw, dict):
+        return _ignored(where.phone_number_id, "messages", raw, received_at, f"{path} is not an object")
+    try:
+        return _message(raw, where, received_at, path)
+    except (InvalidInput, ValidationError) as exc:
+        reason = _unreadable(exc, path)
+    try:
+        sender, _ = _sender(raw, where, path)
+    except InvalidInput:
+        return _ignored(where.phone_number_id, "messages", raw, received_at, f"{reason}; no readable sender")
+    kind = raw.get("type")
+    return _unsupported(
+        raw, where, sender, kind if isinstance(kind, str) and kind else "unknown", reason, received_at
+    )
+
+
+def _unsupported(
+    raw: dict[str, Any],
+    where: _Where,
+    sender: Address,
+    provider_type: str,
+    reason: str,
+    received_at: datetime,
+) -> Unsupported:
+    wamid = raw.get("id")
+    try:
+        timestamp = unix_time(raw.get("timestamp"), "timestamp", millis=False)
+    except InvalidInput:
+        timestamp = received_at
+    return Unsupported(
+        channel=CHANNEL,
+        business_address=where.phone_number_id,
+        external_id=wamid if isinstance(wamid, str) and wamid else f"unsupported:{fingerprint(raw)}",
+        timestamp=timestamp,
+        sender=sender,
+        provider_type=provider_type[:_TYPE_NAME_MAX],
+        reason=reason,
+        raw=raw,
+    )
 
 
 # -- addresses -----------------------------------------------------------------------------------
@@ -280,7 +380,7 @@ def _location(message: dict[str, Any], path: str) -> Attachment:
     return Attachment(kind=AttachmentKind.LOCATION, data=data)
 
 
-def _message(message: dict[str, Any], where: _Where, path: str) -> InboundEvent:
+def _message(message: dict[str, Any], where: _Where, received_at: datetime, path: str) -> InboundEvent:
     external_id = req_str(message, "id", path)
     timestamp = unix_time(message.get("timestamp"), f"{path}.timestamp", millis=False)
     kind = req_str(message, "type", path)
@@ -321,7 +421,7 @@ def _message(message: dict[str, Any], where: _Where, path: str) -> InboundEvent:
         attachment = Attachment(kind=AttachmentKind.CONTACTS, data={"contacts": shared})
         return InboundMessage(**inbound, attachments=(attachment,))
     if kind == "interactive":
-        return _interactive(message, common, reply_to, referral, path)
+        return _interactive(message, where, common, reply_to, referral, received_at, path)
     if kind == "button":
         button = req_object(message, "button", path)
         return Postback(
@@ -352,16 +452,22 @@ def _message(message: dict[str, Any], where: _Where, path: str) -> InboundEvent:
             field="messages",
             reason="request_welcome: the customer opened the chat for the first time",
         )
-    # "unsupported", "unknown" and any type this adapter does not know yet: a message with no text,
-    # carrying WhatsApp's errors, so an agent sees that something arrived.
-    return InboundMessage(**inbound)
+    if kind in _WHATSAPP_UNSUPPORTED:
+        # WhatsApp could not pass the message on: a message with no text, carrying WhatsApp's
+        # errors, so an agent sees that the customer wrote.
+        return InboundMessage(**inbound)
+    return _unsupported(
+        message, where, sender, kind, f"unknown message type {kind[:_TYPE_NAME_MAX]!r}", received_at
+    )
 
 
 def _interactive(
     message: dict[str, Any],
+    where: _Where,
     common: dict[str, Any],
     reply_to: str | None,
     referral: Referral | None,
+    received_at: datetime,
     path: str,
 ) -> InboundEvent:
     interactive = req_object(message, "interactive", path)
@@ -374,10 +480,19 @@ def _interactive(
         text = opt_str(reply, "title", f"{ipath}.{itype}")
     elif itype == "nfm_reply":  # a WhatsApp Flow's answer
         reply = req_object(interactive, itype, ipath)
-        payload = opt_str(reply, "response_json", f"{ipath}.{itype}")
+        answer = reply.get("response_json")  # a JSON string; some senders give the object itself
+        payload = json.dumps(answer) if isinstance(answer, dict) else opt_str(reply, "response_json", ipath)
         text = opt_str(reply, "body", f"{ipath}.{itype}")
-    else:
-        raise InvalidInput(f"{ipath}.type {itype!r} is not a known interactive reply", field=f"{ipath}.type")
+    else:  # call_permission_reply, product replies, ... : kept, not read
+        name = f"interactive.{itype[:_TYPE_NAME_MAX]}"
+        return _unsupported(
+            message,
+            where,
+            common["sender"],
+            name,
+            f"unknown interactive type {itype[:_TYPE_NAME_MAX]!r}",
+            received_at,
+        )
     return Postback(
         **common,
         payload=payload,
@@ -413,6 +528,16 @@ def _status(status: dict[str, Any], where: _Where, received_at: datetime, path: 
     external_id = req_str(status, "id", path)
     state = req_str(status, "status", path)
     timestamp = unix_time(status.get("timestamp"), f"{path}.timestamp", millis=False)
+    recipient_type = opt_str(status, "recipient_type", path)
+    if recipient_type not in (None, "individual"):  # "group": we never send to groups
+        return Ignored(
+            channel=CHANNEL,
+            business_address=where.phone_number_id,
+            external_id=f"status:{external_id}:{state}",
+            timestamp=timestamp,
+            field="statuses",
+            reason=f"a status of a message sent to a {recipient_type[:_TYPE_NAME_MAX]!r} recipient",
+        )
     if state not in _STATUSES:
         return Ignored(
             channel=CHANNEL,

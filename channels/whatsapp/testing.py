@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from channels.meta.kit import MetaKit, SampleSpec, common_malformed_bodies
+from channels.meta.kit import MetaKit, SampleSpec, common_malformed_bodies, common_unshaped_bodies
 from channels.meta.peer import (
     GraphPeer,
     expired_token,
@@ -38,6 +38,7 @@ __all__ = [
     "accounts",
     "conformance_kit",
     "fixture",
+    "unshaped_bodies",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -405,9 +406,18 @@ SAMPLES: tuple[SampleSpec, ...] = (
 
 
 def _malformed() -> list[bytes]:
+    """Signed bodies that cannot be read: refused (400)."""
+    return [
+        *common_malformed_bodies("whatsapp_business_account"),
+        fixture("text")[: len(fixture("text")) // 2],
+    ]
+
+
+def unshaped_bodies() -> list[bytes]:
+    """Signed, readable bodies the parser does not understand (a part missing, a value of the wrong
+    type): each is accepted, the unknown part an ``Unsupported`` or ``Ignored`` event, never an error."""
     text = json.loads(fixture("text"))
-    bodies = common_malformed_bodies("whatsapp_business_account")
-    bodies.append(fixture("text")[: len(fixture("text")) // 2])
+    bodies = common_unshaped_bodies("whatsapp_business_account")
 
     def variant(mutate: Any) -> bytes:
         payload = json.loads(json.dumps(text))

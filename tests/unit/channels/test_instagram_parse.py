@@ -10,7 +10,6 @@ import pytest
 
 from channels.instagram.parse import parse_webhook
 from channels.instagram.testing import CUSTOMER, IG_ACCOUNT, SECOND_IG_ACCOUNT, fixture
-from core.errors import InvalidInput
 from core.events import (
     AddressKind,
     AttachmentKind,
@@ -21,6 +20,7 @@ from core.events import (
     Postback,
     Reaction,
     ReadReceipt,
+    Unsupported,
 )
 
 RECEIVED_AT = datetime(2025, 2, 12, tzinfo=UTC)
@@ -166,16 +166,18 @@ def test_comment_notifications_are_ignored() -> None:
     assert event.field == "comments"
 
 
-def test_a_message_without_mid_is_rejected_naming_its_json_path() -> None:
+def test_a_message_without_mid_is_unsupported_naming_its_json_path() -> None:
     payload = json.loads(fixture("text"))
     del payload["entry"][0]["messaging"][0]["message"]["mid"]
-    with pytest.raises(InvalidInput) as caught:
-        parse_webhook(json.dumps(payload).encode(), received_at=RECEIVED_AT)
-    assert caught.value.field == "entry[0].messaging[0].message.mid"
+    (event,) = parse_webhook(json.dumps(payload).encode(), received_at=RECEIVED_AT)
+    assert isinstance(event, Unsupported)
+    assert event.reason == "cannot read entry[0].messaging[0].message.mid"
+    assert event.provider_type == "message"
 
 
-def test_a_whatsapp_delivery_is_not_an_instagram_one() -> None:
-    with pytest.raises(InvalidInput):
-        parse_webhook(
-            fixture("text").replace(b'"instagram"', b'"whatsapp_business_account"'), received_at=RECEIVED_AT
-        )
+def test_a_whatsapp_delivery_is_not_an_instagram_one_and_is_ignored_naming_no_account() -> None:
+    (event,) = parse_webhook(
+        fixture("text").replace(b'"instagram"', b'"whatsapp_business_account"'), received_at=RECEIVED_AT
+    )
+    assert isinstance(event, Ignored)
+    assert event.business_address == "" and event.field == "body"

@@ -20,6 +20,7 @@ from core.events import (
     Postback,
     Reaction,
     SystemNotice,
+    Unsupported,
 )
 
 RECEIVED_AT = datetime(2025, 2, 12, tzinfo=UTC)
@@ -251,20 +252,24 @@ def test_an_unknown_status_value_is_ignored_rather_than_rejected() -> None:
     assert isinstance(event, Ignored)
 
 
-def test_a_missing_message_id_is_rejected_naming_its_json_path() -> None:
+def test_a_message_without_its_id_is_unsupported_under_a_derived_id() -> None:
     payload = json.loads(fixture("text"))
     del payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
-    with pytest.raises(InvalidInput) as caught:
-        parse_webhook(json.dumps(payload).encode(), received_at=RECEIVED_AT)
-    assert caught.value.field == "entry[0].changes[0].value.messages[0].id"
+    body = json.dumps(payload).encode()
+    (event,) = parse_webhook(body, received_at=RECEIVED_AT)
+    assert isinstance(event, Unsupported)
+    assert event.reason == "cannot read entry[0].changes[0].value.messages[0].id"
+    assert event.external_id.startswith("unsupported:")
+    assert parse_webhook(body, received_at=RECEIVED_AT)[0].external_id == event.external_id
 
 
-def test_a_text_body_of_the_wrong_type_is_rejected_naming_its_json_path() -> None:
+def test_a_text_body_of_the_wrong_type_is_unsupported_naming_its_json_path() -> None:
     payload = json.loads(fixture("text"))
     payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = 12
-    with pytest.raises(InvalidInput) as caught:
-        parse_webhook(json.dumps(payload).encode(), received_at=RECEIVED_AT)
-    assert caught.value.field == "entry[0].changes[0].value.messages[0].text.body"
+    (event,) = parse_webhook(json.dumps(payload).encode(), received_at=RECEIVED_AT)
+    assert isinstance(event, Unsupported)
+    assert event.reason == "cannot read entry[0].changes[0].value.messages[0].text.body"
+    assert event.provider_type == "text"
 
 
 def test_a_body_nested_ten_thousand_levels_deep_is_invalid_input() -> None:
@@ -278,7 +283,7 @@ def test_a_truncated_body_is_invalid_input() -> None:
     assert caught.value.field == "body"
 
 
-def test_an_instagram_delivery_is_not_a_whatsapp_one() -> None:
-    with pytest.raises(InvalidInput) as caught:
-        parse_webhook(b'{"object": "instagram", "entry": []}', received_at=RECEIVED_AT)
-    assert caught.value.field == "object"
+def test_an_instagram_delivery_is_not_a_whatsapp_one_and_is_ignored_naming_no_account() -> None:
+    (event,) = parse_webhook(b'{"object": "instagram", "entry": []}', received_at=RECEIVED_AT)
+    assert isinstance(event, Ignored)
+    assert event.business_address == "" and event.field == "body"
