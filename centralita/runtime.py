@@ -17,6 +17,7 @@ from core.channel import AdapterContext
 from core.registry import AdapterRegistry, load_adapters
 from core.settings import Settings
 from core.storage.database import Database
+from core.supervise import WorkerRegistry
 from core.transport.factory import open_transport
 from core.transport.protocol import Transport
 from core.transport.topology import app_topology
@@ -39,6 +40,7 @@ class Runtime:
     directory: StaticDirectory
     clock: Clock = utc_now
     extras: dict[str, object] = field(default_factory=dict)
+    workers: WorkerRegistry = field(default_factory=WorkerRegistry)  # supervised tasks (/readyz)
 
     async def reload_directory(self) -> None:
         self.directory.replace(await load_directory(self.database))

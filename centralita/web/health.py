@@ -1,8 +1,16 @@
-"""``/healthz``: the process is alive.  ``/readyz``: the database and the broker answer now."""
+"""``/healthz``: the process is alive.  ``/readyz``: the process can do its work now.
+
+Ready means the database and the broker answer, every supervised worker of the process
+(``Runtime.workers``: pipeline lanes, routers and their heartbeats) is running, and every
+consumer is attached to the broker (the transport's ``detached_consumers()``: pipeline lanes,
+routers' ``route.<ws>``, outbound, the agents' queues, the config watch).  Otherwise 503, with
+``checks`` naming what is down and ``workers`` giving each worker's state.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -12,6 +20,11 @@ from core.errors import ServiceUnavailable
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+
+
+@runtime_checkable
+class _ReportsConsumers(Protocol):
+    def detached_consumers(self) -> list[str]: ...
 
 
 @routes.get("/healthz")
@@ -33,15 +46,35 @@ async def readyz(request: web.Request) -> web.Response:
     results = await asyncio.gather(
         check("database", runtime.database.ping), check("broker", runtime.transport.ping)
     )
-    checks = {name: ("ok" if err is None else err) for name, err in results}
-    down = [name for name, err in results if err is not None]
+    checks: dict[str, str] = {name: ("ok" if err is None else err) for name, err in results}
+    down = [f"{name} unreachable" for name, err in results if err is not None]
+
+    workers = runtime.workers.all()
+    sick = [w for w in workers if not w.healthy]
+    checks["workers"] = (
+        "ok" if not sick else ", ".join(f"{w.name} {w.state.value} ({w.last_error})" for w in sick)
+    )
+    down.extend(f"worker {w.name} {w.state.value}" for w in sick)
+
+    transport = runtime.transport
+    detached = transport.detached_consumers() if isinstance(transport, _ReportsConsumers) else []
+    checks["consumers"] = "ok" if not detached else f"detached: {', '.join(detached)}"
+    down.extend(f"consumer {name} detached" for name in detached)
+
+    body: dict[str, object] = {
+        "status": "ready" if not down else "unavailable",
+        "checks": checks,
+        "workers": {
+            w.name: {
+                "state": w.state.value,
+                "since": w.since.isoformat(),
+                "last_error": w.last_error,
+                "restarts": w.restarts,
+            }
+            for w in workers
+        },
+    }
     if down:
-        return web.json_response(
-            {
-                "status": "unavailable",
-                "checks": checks,
-                "error": {"code": "unavailable", "message": f"not ready: {', '.join(down)} unreachable"},
-            },
-            status=503,
-        )
-    return web.json_response({"status": "ready", "checks": checks})
+        body["error"] = {"code": "unavailable", "message": f"not ready: {', '.join(down)}"}
+        return web.json_response(body, status=503)
+    return web.json_response(body)

@@ -259,6 +259,10 @@ class InMemoryTransport:
 
     # -- Extras (not in the Protocol) --------------------------------------------------------
 
+    def detached_consumers(self) -> list[str]:
+        """Always none: an in-process consumer cannot lose its broker (``/readyz`` asks)."""
+        return []
+
     async def delete_topology(self, topology: Topology) -> None:
         """Forget the topology's queues (and their dead-letter queues), bindings and exchanges."""
         for queue in topology.queues:

@@ -10,20 +10,27 @@
 - Each consumer has its own channel (so ``prefetch`` is its own ``basic.qos``); cancelling a
   consumer closes that channel, which returns its unsettled messages to the queue.  A handler
   that raises has its delivery requeued.  Settling a delivery whose channel is gone (consumer
-  cancelled, connection lost) does nothing: RabbitMQ redelivers the message anyway.
+  cancelled, connection lost) is a logged no-op: RabbitMQ redelivers the message anyway.
 - The connection is aio-pika's robust connection.  The first connect is retried a bounded
-  number of times (tenacity); after a reconnection the declared topology and the consumers are
-  re-established, retried with tenacity as well.
+  number of times (tenacity); after that a lost connection is reconnected by aio-pika for as
+  long as it takes, and a keeper task declares the topology again and re-attaches every
+  consumer the broker is not delivering to (after each reconnection, and every few seconds),
+  retrying with backoff and jitter without ever giving up.  ``detached_consumers()`` names the
+  queues still waiting for it.
 - ``prefix`` is put in front of every exchange and queue name (tests and benchmarks use a unique
   one); names seen by callers (``Delivery.routing_key`` on the default exchange) are unprefixed.
 
-Failures become ``BrokerUnavailable`` with a one-line message that names the broker URL
+Failures — aiormq's and aio-pika's channel and connection states included
+(``ChannelInvalidStateError``, ``ChannelClosed``, ``ConnectionClosed``, "Connection was not
+opened") — become ``BrokerUnavailable`` with a one-line message that names the broker URL
 without its password.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -53,12 +60,25 @@ log = get_logger(__name__)
 
 Outcome = Literal["ack", "requeue", "reject"]
 
-# What the network and the broker raise when they cannot serve us right now.
-_BROKER_ERRORS: tuple[type[Exception], ...] = (aiormq.exceptions.AMQPError, ConnectionError, OSError)
+# What the network and the broker raise when they cannot serve us right now: AMQP errors
+# (``ChannelClosed``, ``ConnectionClosed``, ``AMQPConnectionError``...), socket errors, and
+# aiormq's ``ChannelInvalidStateError`` (a ``RuntimeError``: the channel of a delivery, a
+# consumer or a publish is gone with its connection).
+_BROKER_ERRORS: tuple[type[Exception], ...] = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+)
 _CONNECT_ERRORS: tuple[type[Exception], ...] = (*_BROKER_ERRORS, TimeoutError)
 _RESTORE_RETRYABLE: tuple[type[Exception], ...] = (*_CONNECT_ERRORS, BrokerUnavailable)
 _RESTORE_ERRORS: tuple[type[Exception], ...] = (*_RESTORE_RETRYABLE, Conflict, InvalidInput)
 _PING_EXCHANGE = "amq.direct"
+_RESTORE_BACKOFF_MAX_S = 5.0
+_SWEEP_S = 5.0  # how often the keeper checks that every consumer is still attached
+# What one restore pass may meet: RuntimeError is aio-pika's connection states under a reconnect.
+_KEEPER_RETRYABLE: tuple[type[Exception], ...] = (*_RESTORE_ERRORS, RuntimeError)
+_CONSUME_RETRYABLE: tuple[type[Exception], ...] = (*_BROKER_ERRORS, RuntimeError)
 
 
 def redact_url(url: str) -> str:
@@ -243,7 +263,16 @@ class _RabbitConsumer:
         self.channel = channel
         self.queue = queue
         self.tag: str | None = None
+        self.underlay: aiormq.abc.AbstractChannel | None = None  # the AMQP channel it consumes on
         self.cancelled = False
+
+    @property
+    def attached(self) -> bool:
+        """Whether the broker is delivering to this consumer now (its channel open, its tag live)."""
+        underlay = self.underlay
+        if self.tag is None or underlay is None or underlay.is_closed or self.channel.is_closed:
+            return False
+        return not isinstance(underlay, aiormq.Channel) or self.tag in underlay.consumers
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         delivery = _RabbitDelivery(message, self.transport._unprefixed(message), self.name, self.transport)
@@ -262,6 +291,7 @@ class _RabbitConsumer:
                 await delivery.requeue()
 
     async def start(self) -> None:
+        self.underlay = await self.channel.get_underlay_channel()
         self.tag = await self.queue.consume(self.on_message, no_ack=False, robust=False)
 
     async def cancel(self) -> None:
@@ -279,14 +309,12 @@ class RabbitMQTransport:
         prefix: str = "",
         ping_timeout_s: float = 2.0,
         publish_timeout_s: float = 30.0,
-        restore_attempts: int = 10,
     ) -> None:
         self._connection = connection
         self._safe_url = redact_url(url)
         self._prefix = prefix
         self._ping_timeout_s = ping_timeout_s
         self._publish_timeout_s = publish_timeout_s
-        self._restore_attempts = restore_attempts
         self._publish_channel: AbstractRobustChannel | None = None
         self._declare_channel: AbstractRobustChannel | None = None
         self._channel_lock = asyncio.Lock()
@@ -295,7 +323,8 @@ class RabbitMQTransport:
         self._topologies: list[Topology] = []
         self._consumers: list[_RabbitConsumer] = []
         self._restore_task: asyncio.Task[None] | None = None
-        self._restore_needed = False
+        self._restore_wanted = asyncio.Event()
+        self._redeclare = False
         self._closed = False
         self.delete_on_close = False  # set by tests and benchmarks (``Settings.broker_ephemeral``)
         # False: durable queues are declared classic (``Settings.broker_quorum``).  Engine-level
@@ -315,7 +344,6 @@ class RabbitMQTransport:
         reconnect_interval_s: float = 1.0,
         ping_timeout_s: float = 2.0,
         publish_timeout_s: float = 30.0,
-        restore_attempts: int = 10,
     ) -> RabbitMQTransport:
         """Connect (``connect_attempts`` tries with backoff) or raise ``BrokerUnavailable``."""
         safe = redact_url(url)
@@ -342,7 +370,6 @@ class RabbitMQTransport:
             prefix=prefix,
             ping_timeout_s=ping_timeout_s,
             publish_timeout_s=publish_timeout_s,
-            restore_attempts=restore_attempts,
         )
 
     # -- Transport ---------------------------------------------------------------------------
@@ -422,22 +449,27 @@ class RabbitMQTransport:
         if prefetch < 0:
             raise InvalidInput("prefetch must be 0 (unbounded) or more", field="prefetch")
         try:
-            channel = await self._open_channel(confirms=False)
+            async with asyncio.timeout(self._publish_timeout_s):
+                channel = await self._open_channel(confirms=False)
+        except TimeoutError as exc:
+            raise self._unavailable("no answer to open a channel") from exc
         except _BROKER_ERRORS as exc:
             raise self._unavailable(_reason(exc, "")) from exc
         try:
-            await channel.set_qos(prefetch_count=prefetch)
-            amqp_queue = await channel.declare_queue(self._name(queue), passive=True, robust=False)
-            consumer = _RabbitConsumer(self, queue, handler, channel, amqp_queue)
-            await consumer.start()
+            async with asyncio.timeout(self._publish_timeout_s):
+                await channel.set_qos(prefetch_count=prefetch)
+                amqp_queue = await channel.declare_queue(self._name(queue), passive=True, robust=False)
+                consumer = _RabbitConsumer(self, queue, handler, channel, amqp_queue)
+                await consumer.start()
         except aiormq.exceptions.ChannelNotFoundEntity as exc:
             await _close_quietly(channel)
             raise InvalidInput(f"queue {queue!r} is not declared", field="queue") from exc
-        except _BROKER_ERRORS as exc:
+        except _BROKER_ERRORS as exc:  # TimeoutError is an OSError
             await _close_quietly(channel)
             raise self._unavailable(_reason(exc, "")) from exc
         channel.reopen_callbacks.add(self._on_channel_reopen)
         self._consumers.append(consumer)
+        self._ensure_keeper()
         return consumer
 
     async def ping(self) -> None:
@@ -494,6 +526,11 @@ class RabbitMQTransport:
         finally:
             await _close_quietly(channel)
 
+    def detached_consumers(self) -> list[str]:
+        """The queues whose consumer the broker is not delivering to now (``/readyz`` names them);
+        the keeper re-attaches them once the broker answers."""
+        return sorted({c.name for c in self._consumers if not c.cancelled and not c.attached})
+
     async def parked(self, queue: str, *, limit: int = 1000) -> list[Parked]:
         """``DeadLetters.parked`` (see ``core.transport.rabbitmq_deadletters``)."""
         from core.transport import rabbitmq_deadletters  # builds on this module
@@ -531,8 +568,13 @@ class RabbitMQTransport:
             raise self._unavailable("connection lost, reconnecting")
 
     async def _open_channel(self, *, confirms: bool) -> AbstractRobustChannel:
-        channel = self._connection.channel(publisher_confirms=confirms)
-        await channel.initialize(timeout=self._ping_timeout_s)
+        try:
+            channel = self._connection.channel(publisher_confirms=confirms)
+            await channel.initialize(timeout=self._ping_timeout_s)
+        except RuntimeError as exc:
+            # aio-pika's connection states: "Connection was not opened", "... closed", a channel
+            # that closed while it opened (ChannelInvalidStateError is one of these too).
+            raise self._unavailable(f"connection not ready ({_reason(exc, '')})") from exc
         return channel
 
     async def _channel(self, role: Literal["publish", "declare"]) -> aiormq.abc.AbstractChannel:
@@ -615,6 +657,7 @@ class RabbitMQTransport:
 
     def _on_reconnect(self, *_: Any) -> None:
         log.info("transport.reconnected", broker=self._safe_url)
+        self._redeclare = True
         self._schedule_restore()
 
     def _on_channel_reopen(self, *_: Any) -> None:
@@ -623,42 +666,76 @@ class RabbitMQTransport:
     def _schedule_restore(self) -> None:
         if self._closed:
             return
-        self._restore_needed = True
-        if self._restore_task is None or self._restore_task.done():
-            self._restore_task = asyncio.get_running_loop().create_task(self._restore_loop())
+        self._restore_wanted.set()
+        self._ensure_keeper()
 
-    async def _restore_loop(self) -> None:
-        while self._restore_needed and not self._closed:
-            self._restore_needed = False
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(max(1, self._restore_attempts)),
-                wait=wait_exponential(multiplier=0.2, max=5.0),
-                retry=retry_if_exception(lambda exc: isinstance(exc, _RESTORE_RETRYABLE)),
-                reraise=True,
+    def _ensure_keeper(self) -> None:
+        if self._closed:
+            return
+        if self._restore_task is None or self._restore_task.done():
+            self._restore_task = asyncio.get_running_loop().create_task(
+                self._keep(), name="rabbitmq-transport-keeper"
             )
+
+    async def _keep(self) -> None:
+        """Until the transport closes: after every reconnection (and every ``_SWEEP_S``) declare the
+        topology again and re-attach every consumer the broker is not delivering to, retrying with
+        backoff and jitter for as long as it takes."""
+        failures = 0
+        while not self._closed:
+            if failures:
+                delay = min(_RESTORE_BACKOFF_MAX_S, 0.2 * 2 ** min(failures, 6))
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_SWEEP_S):
+                        await self._restore_wanted.wait()
+            self._restore_wanted.clear()
+            if self._closed or not self._connection.connected.is_set():
+                failures = 0  # the robust connection reconnects by itself, then calls _on_reconnect
+                continue
+            if not self._redeclare and not self.detached_consumers():
+                continue
             try:
-                async for attempt in retrying:
-                    with attempt:
-                        await self._restore_once()
-            except _RESTORE_ERRORS as exc:
-                # Nobody awaits this task: the next reconnection schedules another round, and
-                # ping() keeps answering from the connection's real state meanwhile.
-                log.error("transport.restore_failed", broker=self._safe_url, error=_reason(exc, ""))
+                async with asyncio.timeout(self._publish_timeout_s):
+                    await self._restore_once()
+            except _KEEPER_RETRYABLE as exc:
+                failures += 1
+                log.warning(
+                    "transport.restore_failed",
+                    broker=self._safe_url,
+                    attempt=failures,
+                    error=type(exc).__name__,
+                    reason=_reason(exc, ""),
+                )
+                continue
+            if failures:
+                log.info("transport.restore_succeeded", broker=self._safe_url, attempts=failures + 1)
+            failures = 0
 
     async def _restore_once(self) -> None:
-        for topology in list(self._topologies):
-            await self._declare(topology)
+        """One pass: every topology and every detached consumer; the first failure is raised after
+        the others were tried, so one broken queue does not keep the rest detached."""
+        first: BaseException | None = None
+        if self._redeclare:
+            self._redeclare = False
+            for topology in list(self._topologies):
+                try:
+                    await self._declare(topology)
+                except _RESTORE_ERRORS as exc:
+                    self._redeclare = True
+                    first = first or exc
         for consumer in list(self._consumers):
-            if consumer.cancelled:
+            if consumer.cancelled or consumer.attached:
                 continue
-            underlay = await consumer.channel.get_underlay_channel()
-            if underlay.is_closed:
-                raise aiormq.exceptions.ChannelInvalidStateError(f"channel of consumer on {consumer.name}")
-            active = underlay.consumers if isinstance(underlay, aiormq.Channel) else {}
-            if consumer.tag is not None and consumer.tag in active:
+            try:
+                await consumer.start()
+            except _CONSUME_RETRYABLE as exc:
+                first = first or exc
                 continue
-            await consumer.start()
             log.info("transport.consumer_restored", queue=consumer.name)
+        if first is not None:
+            raise first
 
 
 async def _close_quietly(channel: AbstractRobustChannel) -> None:

@@ -37,7 +37,12 @@ async def test_healthz_says_the_process_is_alive(embedded: TestClient) -> None:
 async def test_readyz_is_ready_on_the_embedded_default(embedded: TestClient) -> None:
     response = await embedded.get("/readyz")
     assert response.status == 200
-    assert (await response.json())["checks"] == {"database": "ok", "broker": "ok"}
+    assert (await response.json())["checks"] == {
+        "database": "ok",
+        "broker": "ok",
+        "workers": "ok",
+        "consumers": "ok",
+    }
 
 
 async def test_an_unknown_route_answers_a_json_404(embedded: TestClient) -> None:
