@@ -44,6 +44,7 @@ from core.logging import get_logger
 from core.records import OpenConversation
 from core.storage.database import Failure, classify_failure, sqlstate, translate_failure
 from core.storage.inbound import InboundStore
+from core.supervise import supervise
 from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
@@ -128,20 +129,41 @@ class Pipeline:
         for p in range(self.runtime.settings.ingest_partitions):
             lane: asyncio.Queue[Delivery] = asyncio.Queue()
             self._lanes[p] = lane
-            self._tasks.append(asyncio.create_task(self._drain(lane), name=f"pipeline-lane-{p}"))
-            self._consumers.append(
-                await self.runtime.transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
-            )
+        """Consume every partition; each lane runs supervised (``pipeline.lane.<p>`` in
+        ``Runtime.workers``): a lane that dies is logged and started again."""
+        transport = self.runtime.transport
+
+        def lane_worker(p: int) -> Callable[[], Awaitable[None]]:
+            runs = 0
+
+            async def run() -> None:
+                nonlocal runs
+                runs += 1
+                if runs > 1:
+                    # The previous run died holding a batch: cancelling its consumer gives every
+                    # unsettled delivery back to the queue; consume again into a fresh lane.
+                    await self._consumers[p].cancel()
+                    self._lanes[p] = asyncio.Queue()
+                    self._consumers[p] = await transport.consume(
+                        ingest_queue(p), self._lanes[p].put, prefetch=self.batch_max
+                    )
+                await self._drain(self._lanes[p])
+
+            return run
+
+            consumer = await transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
+            self._consumers.append(consumer)
+            self._tasks.append(supervise(self.runtime.workers, f"pipeline.lane.{p}", lane_worker(p)))
 
     async def stop(self) -> None:
-        for consumer in self._consumers:
-            await consumer.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._consumers.clear()
         self._tasks.clear()
 
+        for consumer in self._consumers:
+            await consumer.cancel()
     async def _drain(self, lane: asyncio.Queue[Delivery]) -> None:
         """Take a batch, handle it, repeat; the lane never ends on an error.
 
