@@ -5,7 +5,11 @@ on connect; single active consumer, so a second tab takes over when the first cl
 each ``AgentPush`` to the socket as one JSON text frame, acking it once written.  It tells the
 workspace's router when the agent's first socket on this server opens and its last one closes
 (``AgentConnection``; the grace period is the router's), and turns the agent's frames into
-router inputs on ``route.<ws>``:
+router inputs on ``route.<ws>``.  Every ``presence_renew_s`` it renews the presence lease of the
+agents whose sockets it holds (``agent.presence_lease_until`` = now + ``presence_lease_s``; first
+when the agent's first socket here opens, before the router hears of it): a gateway that dies
+without closing its sockets stops renewing, and the router sets its agents offline once their
+leases expire.  The frames:
 
 - ``{"type": "presence", "presence": "available"|"away"|"offline"|"wrap_up", "until"?: iso}``
   → ``PresenceInput``;
@@ -22,14 +26,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from centralita.runtime import Runtime
-from core.errors import BrokerUnavailable, CentralitaError, Forbidden, InvalidInput
+from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, Forbidden, InvalidInput
 from core.ids import AgentId, WorkspaceId
 from core.logging import get_logger
+from core.storage.routing import RoutingStore
 from core.storage.tokens import Principal
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import (
@@ -142,6 +149,7 @@ class AgentGateway:
         self._declared: set[str] = set()
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self.renewal: asyncio.Task[None] | None = None  # renews the leases while sockets are open
 
     async def prepare(self, principal: Principal) -> None:
         """Before the socket is accepted: the agent's queue and the router's exist (or raise)."""
@@ -161,6 +169,11 @@ class AgentGateway:
             first = self._open.get(session.agent_id, 0) == 0
             self._open[session.agent_id] = self._open.get(session.agent_id, 0) + 1
         if first:
+            await self._renew_or_warn([session.agent_id])  # before the router hears of the agent
+            if self.renewal is None or self.renewal.done():
+                self.renewal = asyncio.get_running_loop().create_task(
+                    self._renew_leases(), name="gateway-presence-leases"
+                )
             await self.to_router(
                 session.workspace_id, AgentConnection(agent_id=session.agent_id, connected=True)
             )
@@ -176,8 +189,35 @@ class AgentGateway:
         return task
 
     async def wait_closed(self) -> None:
-        """Until every socket's cleanup finished (the app's shutdown waits for it)."""
+        """Until every socket's cleanup finished (the app's shutdown waits for it); then the
+        leases are no longer renewed."""
         await asyncio.gather(*self._closing, return_exceptions=True)
+        if self.renewal is not None:
+            self.renewal.cancel()
+            await asyncio.gather(self.renewal, return_exceptions=True)
+            self.renewal = None
+
+    async def renew_leases(self, agent_ids: list[AgentId]) -> None:
+        """These agents' presence holds for another ``presence_lease_s`` (or DatabaseUnavailable)."""
+        until = self.runtime.clock() + timedelta(seconds=self.runtime.settings.presence_lease_s)
+        try:
+            async with self.runtime.database.transaction() as db:
+                await RoutingStore(db).renew_leases(agent_ids, until)
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the gateway cannot renew presence: {type(exc).__name__}") from exc
+
+    async def _renew_or_warn(self, agent_ids: list[AgentId]) -> None:
+        try:
+            await self.renew_leases(agent_ids)
+        except DatabaseUnavailable as exc:
+            # Renewed again in presence_renew_s; a lease outlives a few missed renewals.
+            log.warning("gateway.lease_not_renewed", agents=len(agent_ids), reason=exc.message)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.runtime.settings.presence_renew_s)
+            if self._open:
+                await self._renew_or_warn(list(self._open))
 
     async def close(self, session: AgentSession) -> None:
         """The socket closed: stop its consumer (unsent pushes stay queued) and, for the agent's last

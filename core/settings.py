@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # Router (router.service): the policy's knobs, and the live service's own periods.
     router_selection: Literal["longest_idle", "least_loaded"] = "longest_idle"
     router_disconnect_grace_s: float = Field(default=60.0, ge=0)
+    # Presence leases: a gateway renews the lease of the agents whose sockets it holds every
+    # presence_renew_s; an agent whose lease is presence_lease_s old (its gateway died) goes offline.
+    presence_lease_s: float = Field(default=30.0, gt=0, le=3600)
+    presence_renew_s: float = Field(default=5.0, gt=0, le=600)
     router_requeue_on_offline: bool = True
     router_sticky_wait_s: float = Field(default=30.0, ge=0)
     router_transfer_wait_s: float = Field(default=30.0, ge=0)

@@ -13,7 +13,8 @@ LOCK ORDER.  Every transaction that locks several rows of these tables locks the
 order, so no two of them can wait on each other in a cycle (no deadlocks by construction): the
 workspace's epoch row, then conversations by id, then offers and assignments by id, then agents
 by id.  The router locks its round's conversations up front (``begin_writes``); the pipeline
-writes a batch's conversation updates last, by id (``InboundStore.flush``).  Row locks are ``FOR NO KEY UPDATE`` (no key
+writes a batch's conversation updates last, by id (``InboundStore.flush``); a gateway renews its
+agents' presence leases by id (``renew_leases``).  Row locks are ``FOR NO KEY UPDATE`` (no key
 ever changes), which the key-share locks of foreign keys (a message or an offer inserted for a
 conversation) do not wait for.
 """
@@ -362,6 +363,27 @@ class RoutingStore:
         return [
             OfferRecord(OfferId(r.id), ConversationId(r.conversation_id), AgentId(r.agent_id)) for r in rows
         ]
+
+    # ------------------------------------------------------------------ presence leases
+
+    async def renew_leases(self, agent_ids: Iterable[AgentId], until: datetime) -> None:
+        """The gateway holding these agents' sockets is alive: their presence holds until ``until``
+        (rows locked by id, the global lock order)."""
+        params = [{"b_id": agent_id, "b_until": until} for agent_id in sorted(set(agent_ids))]
+        if params:
+            await self.session.execute(
+                sa.update(AGENT)
+                .where(AGENT.c.id == sa.bindparam("b_id"))
+                .values(presence_lease_until=sa.bindparam("b_until")),
+                params,
+            )
+
+    async def leases(self, workspace_id: WorkspaceId) -> dict[AgentId, datetime | None]:
+        """Each agent's presence lease (None: never renewed)."""
+        rows = await self.session.execute(
+            sa.select(AGENT.c.id, AGENT.c.presence_lease_until).where(AGENT.c.workspace_id == workspace_id)
+        )
+        return {AgentId(r.id): _utc(r.presence_lease_until) for r in rows}
 
     # ------------------------------------------------------------------ writes
 

@@ -285,7 +285,8 @@ class AgentRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     # Routing state the router persists: the presence the agent chose (or the router set), until
     # when (wrap-up), and whether a gateway holds the agent's socket (a restarted router starts
-    # agents without one offline).
+    # agents without one offline).  ``presence_lease_until``: renewed by the gateway holding the
+    # socket; once past, the gateway is taken for dead and the router sets the agent offline.
     presence: str = Field(
         default="offline",
         sa_column=sa.Column(sa.String(20), nullable=False, server_default="offline"),
@@ -294,6 +295,7 @@ class AgentRow(SQLModel, table=True):
     connected: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false"))
     )
+    presence_lease_until: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class ApiTokenRow(SQLModel, table=True):

@@ -32,6 +32,7 @@ from router.policy.config import (
 from router.policy.events import (
     AgentConnected,
     AgentDisconnected,
+    AgentLeaseExpired,
     AgentPresenceChanged,
     AgentUpdated,
     ConversationArrived,
@@ -54,6 +55,7 @@ from router.policy.state import RouterState
 __all__ = [
     "AgentConnected",
     "AgentDisconnected",
+    "AgentLeaseExpired",
     "AgentPresenceChanged",
     "AgentProfile",
     "AgentSnapshot",

@@ -14,6 +14,7 @@ from router.policy.config import AgentProfile, Presence, QueueConfig
 __all__ = [
     "AgentConnected",
     "AgentDisconnected",
+    "AgentLeaseExpired",
     "AgentPresenceChanged",
     "AgentUpdated",
     "ConversationArrived",
@@ -103,6 +104,17 @@ class AgentDisconnected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLeaseExpired:
+    """The gateway holding the agent's connection stopped renewing its presence lease (it died):
+    the grace period already ran, so the agent is offline now.  Pending offers are withdrawn and
+    their conversations wait again with their original age; assigned conversations stay assigned
+    (the agent is likely working through another gateway, and two agents must never answer the
+    same customer).  Ignored for an agent already disconnected (its grace timer is running)."""
+
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConnected:
     """The agent's connection is back (within the grace period nothing was lost)."""
 
@@ -158,6 +170,7 @@ RouterEvent = (
     | AgentUpdated
     | AgentPresenceChanged
     | AgentDisconnected
+    | AgentLeaseExpired
     | AgentConnected
     | QueueUpdated
     | TransferRequested

@@ -58,6 +58,7 @@ from router.policy.config import AgentProfile, ExplainDetail, Presence, QueueCon
 from router.policy.events import (
     AgentConnected,
     AgentDisconnected,
+    AgentLeaseExpired,
     AgentPresenceChanged,
     AgentUpdated,
     ConversationArrived,
@@ -135,6 +136,7 @@ class RouterState:
             AgentPresenceChanged: self._on_presence,
             AgentDisconnected: self._on_disconnected,
             AgentConnected: self._on_connected,
+            AgentLeaseExpired: self._on_lease_expired,
             QueueUpdated: self._on_queue_updated,
             TransferRequested: self._on_transfer,
             ForceAssign: self._on_force_assign,
@@ -497,6 +499,22 @@ class RouterState:
         agent.grace_token += 1
         self._at(now + self.config.disconnect_grace_s, _GRACE, agent, agent.grace_token)
         self._refresh(agent, now)
+
+    def _on_lease_expired(self, event: AgentLeaseExpired, now: float, out: list[Command]) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None:
+            out.append(Refused(event="AgentLeaseExpired", reason="unknown_agent", agent_id=event.agent_id))
+            return
+        if not agent.connected:
+            return
+        agent.connected = False
+        agent.grace_token += 1
+        if agent.presence is Presence.OFFLINE:
+            self._refresh(agent, now)
+            return
+        self._set_presence(agent, Presence.OFFLINE)
+        out.append(PresenceSet(agent_id=agent.id, presence=Presence.OFFLINE, reason="lease_expired"))
+        self._agent_gone(agent, "agent_offline", False, now, out)
 
     def _on_connected(self, event: AgentConnected, now: float, out: list[Command]) -> None:
         agent = self._agents.get(event.agent_id)

@@ -9,6 +9,7 @@ from core.ids import AgentId, ConversationId, OfferId, QueueId
 from router.policy import (
     AgentConnected,
     AgentDisconnected,
+    AgentLeaseExpired,
     AgentPresenceChanged,
     AgentUpdated,
     ConversationArrived,
@@ -97,6 +98,7 @@ Event = (
     | AgentUpdated
     | AgentPresenceChanged
     | AgentDisconnected
+    | AgentLeaseExpired
     | AgentConnected
     | QueueUpdated
     | TransferRequested

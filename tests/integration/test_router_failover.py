@@ -56,6 +56,9 @@ def settings(
         router_resync_s=2.0,
         offer_timeout_s=30.0,
         graph_base_url="http://127.0.0.1:9",
+        # The simulated agents are not behind a gateway: nobody renews their presence leases, so
+        # the router's lease check must not come due within the test.
+        presence_renew_s=600.0,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from router.policy import (
     AgentConnected,
     AgentDisconnected,
+    AgentLeaseExpired,
     AgentPresenceChanged,
     ConversationClosed,
     Offer,
@@ -50,6 +51,34 @@ def test_a_lost_connection_beyond_grace_requeues_offers_and_open_conversations_w
     # another agent gets the older one first: its original age was kept
     h.agent(2, capacity={CHAT: 1})
     assert [o.conversation_id for o in of_type(h.log, Offer)][-1] == conv_id(1)
+
+
+def test_an_expired_lease_sets_the_agent_offline_at_once_and_keeps_its_assigned_conversations() -> None:
+    h = setup_agent_with_work(RouterConfig(ramp_period_s=0, disconnect_grace_s=60, offer_timeout_s=600))
+    offered_since = h.state.conversation_snapshot(conv_id(2)).enqueued_at  # type: ignore[union-attr]
+    out = h.send(AgentLeaseExpired(agent_id=agent_id(1)))
+    assert [(p.presence, p.reason) for p in of_type(out, PresenceSet)] == [
+        (Presence.OFFLINE, "lease_expired")
+    ]
+    assert [(w.conversation_id, w.reason) for w in of_type(out, WithdrawOffer)] == [
+        (conv_id(2), "agent_offline")
+    ]
+    assert of_type(out, Requeued) == []
+    assert (h.status(1), h.holder(1)) == ("assigned", agent_id(1))
+    assert h.status(2) == "waiting"
+    h.agent(2, capacity={CHAT: 1})
+    offer = of_type(h.log, Offer)[-1]
+    assert (offer.conversation_id, offer.agent_id) == (conv_id(2), agent_id(2))
+    assert h.state.conversation_snapshot(conv_id(2)).enqueued_at == offered_since  # type: ignore[union-attr]
+    assert h.state.agent_snapshot(agent_id(1)).connected is False  # type: ignore[union-attr]
+
+
+def test_an_expired_lease_of_an_agent_already_disconnected_leaves_its_grace_period_running() -> None:
+    h = setup_agent_with_work(RouterConfig(ramp_period_s=0, disconnect_grace_s=60, offer_timeout_s=600))
+    h.send(AgentDisconnected(agent_id=agent_id(1)))
+    assert h.send(AgentLeaseExpired(agent_id=agent_id(1))) == []
+    h.send(AgentConnected(agent_id=agent_id(1)))
+    assert of_type(h.advance(120), PresenceSet) == []
 
 
 def test_reconnecting_within_the_grace_period_loses_nothing() -> None:
