@@ -70,6 +70,7 @@ from core.transport.topology import (
 from router.policy import (
     AgentConnected,
     AgentDisconnected,
+    AgentLeaseExpired,
     AgentPresenceChanged,
     AgentUpdated,
     Assigned,
@@ -193,6 +194,9 @@ class RouterService:
         self._loop_task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
         self._next_stats = 0.0
+        self._next_lease_check = 0.0  # loop time
+        self._lease_suspects: dict[AgentId, float] = {}  # lease found expired first at (loop time)
+        self.leases_checked_at: float | None = None  # the clock's time of the last lease check
         self._stopped = False
         self._broker_lost = False
 
@@ -365,7 +369,7 @@ class RouterService:
         state = self._state
         if state is not None:
             loop_now = asyncio.get_running_loop().time()
-            timeout = max(0.0, self._next_stats - loop_now)
+            timeout = max(0.0, min(self._next_stats, self._next_lease_check) - loop_now)
             deadline = state.next_deadline()
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - self._now()))
@@ -421,6 +425,7 @@ class RouterService:
         loop = asyncio.get_running_loop()
         started = loop.time()
         items = list(follow_up)
+        items.extend(await self._expired_leases(now))
         items.extend(await self._translate(inputs, now))
         translated = loop.time()
         commands: list[Command] = []
@@ -588,6 +593,45 @@ class RouterService:
                         conversation_id=cid, queue_id=QueueId(message.queue_id) if message.queue_id else None
                     )
                 )
+        return items
+
+    async def _expired_leases(self, now: float) -> list[Item]:
+        """Every ``presence_renew_s``: the connected agents whose gateway stopped renewing their
+        presence lease (it died without closing their sockets) go offline.  A lease found expired
+        is confirmed two renewal periods later first: a gateway whose renewals failed while the
+        database was away, or a clock that jumped, renews it meanwhile."""
+        loop_now = asyncio.get_running_loop().time()
+        state = self._state
+        if state is None or loop_now < self._next_lease_check:
+            return []
+        renew_s = self.settings.presence_renew_s
+        self._next_lease_check = loop_now + renew_s
+        connected = [
+            agent_id
+            for agent_id in self._agents
+            if (snapshot := state.agent_snapshot(agent_id)) is not None and snapshot.connected
+        ]
+        leases: dict[AgentId, datetime | None] = (
+            await self._read(lambda store: store.leases(self.workspace_id)) if connected else {}
+        )
+        items: list[Item] = []
+        suspects, self._lease_suspects = self._lease_suspects, {}
+        for agent_id in connected:
+            until = leases.get(agent_id)
+            if until is not None and to_epoch(until) > now:
+                continue
+            first = suspects.get(agent_id, loop_now)
+            if loop_now - first < 2 * renew_s:
+                self._lease_suspects[agent_id] = first
+                continue
+            log.warning(
+                "router.lease_expired",
+                workspace_id=str(self.workspace_id),
+                agent_id=str(agent_id),
+                lease_until=until.isoformat() if until is not None else None,
+            )
+            items.extend([Connection(agent_id, False), AgentLeaseExpired(agent_id=agent_id)])
+        self.leases_checked_at = now
         return items
 
     async def _read(self, query: Callable[[RoutingStore], Any]) -> Any:
@@ -772,6 +816,7 @@ class RouterService:
             )
 
         queues, agents, conversations, offers = await self._read(query)
+        self._lease_suspects, self._next_lease_check = {}, 0.0
         state = RouterState(self._config)
         # Loading is not news: no ramp-up for agents restored to their presence, no explanation
         # for conversations that wait only until the agents are back in.
