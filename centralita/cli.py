@@ -41,9 +41,10 @@ async def _serve(settings: Settings) -> None:
     from aiohttp import web
 
     from centralita.web.app import create_app
+    from centralita.web.server import app_runner
 
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
+    runner = app_runner(app, settings, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -1,4 +1,8 @@
-"""Every error leaves as ``{"error": {"code", "message", "field"?}}`` with the right status."""
+"""Every error leaves as ``{"error": {"code", "message", "field"?}}`` with the right status.
+
+A 503 carries ``Retry-After`` (``Settings.retry_after_s``); a 408 closes the connection; a
+client that went away mid-request is logged at INFO.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from core.errors import CentralitaError
+from centralita.web.keys import RUNTIME
+from core.errors import CentralitaError, ClientDisconnected, RequestTimeout, ServiceUnavailable
 from core.logging import get_logger
 
 __all__ = ["error_middleware", "json_error"]
@@ -37,10 +42,22 @@ async def error_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ClientDisconnected as exc:
+        # Nobody is left to answer, and the failure is not ours: INFO, no traceback.
+        log.info("client_disconnected", path=request.path, method=request.method, reason=exc.message)
+        return web.json_response(exc.to_dict(), status=exc.http_status)
     except CentralitaError as exc:
+        headers: dict[str, str] = {}
+        if isinstance(exc, ServiceUnavailable):
+            # Meta and most providers honour Retry-After: back off instead of hammering a full queue.
+            runtime = request.app.get(RUNTIME)
+            headers["Retry-After"] = str(runtime.settings.retry_after_s if runtime else 5)
         if exc.http_status >= 500:
             log.warning("request_failed", path=request.path, code=exc.code, status=exc.http_status)
-        return web.json_response(exc.to_dict(), status=exc.http_status)
+        response = web.json_response(exc.to_dict(), status=exc.http_status, headers=headers)
+        if isinstance(exc, RequestTimeout):
+            response.force_close()  # a client too slow to send its body gets no keep-alive
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from centralita.web.bodies import read_body
 from centralita.web.keys import INGRESS, RUNTIME
 from core.channel import WebhookRequest
-from core.errors import PayloadTooLarge
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body exceeds {limit} bytes", field="body")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body exceeds {limit} bytes", field="body")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _webhook_request(request: web.Request, body: bytes) -> WebhookRequest:
@@ -45,8 +32,8 @@ async def handshake(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/{channel}")
 async def receive(request: web.Request) -> web.Response:
-    limit = request.app[RUNTIME].settings.max_webhook_bytes
-    body = await _read_body(request, limit)
+    settings = request.app[RUNTIME].settings
+    body = await read_body(request, limit=settings.max_webhook_bytes, timeout_s=settings.http_body_timeout_s)
     accepted = await request.app[INGRESS].receive(
         request.match_info["channel"], _webhook_request(request, body)
     )

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from centralita.web.bodies import read_body
+from centralita.web.keys import RUNTIME
 from core.errors import InvalidInput
 
 __all__ = ["json_body", "path_uuid", "query_int"]
@@ -35,10 +37,15 @@ def query_int(request: web.Request, name: str, default: int, *, low: int = 1, hi
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, read within the size and time bounds of ``read_body``."""
+    settings = request.app[RUNTIME].settings
+    raw = await read_body(request, limit=settings.max_webhook_bytes, timeout_s=settings.http_body_timeout_s)
     try:
-        body = await request.json(loads=json.loads)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidInput("the body must be a JSON object", field="body") from None
+    except RecursionError:  # e.g. 100,000 "[": deeper than the parser can go
+        raise InvalidInput("the body is nested too deeply", field="body") from None
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", field="body")
     return body

@@ -17,13 +17,12 @@ Plan, apply and export need the ``admin`` role; the manifest's ``workspace`` mus
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from centralita.campaigns import apply_live, export_manifest_in, export_yaml, plan_manifest, validate_manifest
-from centralita.web.api._json import query_int
+from centralita.web.api._json import json_body, query_int
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from core.campaign import Manifest, Problem, ValidationResult, render_plan, summarize
@@ -76,10 +75,7 @@ async def _manifest_text(request: web.Request) -> tuple[str, int | None]:
     if "expected_version" in request.query:
         expected = query_int(request, "expected_version", 0, low=0, high=2**31)
     if request.content_type == "application/json":
-        try:
-            body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidInput("the body must be a JSON object", field="body") from None
+        body = await json_body(request)  # bounded in size and time; deep nesting is a 400
         if not isinstance(body, dict) or not isinstance(body.get("manifest"), str):
             raise InvalidInput('send {"manifest": "<yaml text>"} or the YAML itself', field="manifest")
         version = body.get("expected_version")

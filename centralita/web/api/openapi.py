@@ -398,6 +398,37 @@ SCHEMAS: dict[str, Schema] = {
         {"status": {"const": "accepted"}, "raw_delivery_id": UUID, "events": {"type": "integer"}},
         ("status", "raw_delivery_id"),
     ),
+    "DeadLetter": _obj(
+        {
+            "id": {"type": "string", "description": "The message id (copies of one message share it)."},
+            "queue": {"type": "string", "description": "The original queue, e.g. ingest.0."},
+            "reason": {"type": "string", "description": "Why it was parked, or the broker's reason."},
+            "parked_at": TIME_OR_NULL,
+            "size": {"type": "integer", "description": "Body size in bytes."},
+            "routing_key": {"type": "string"},
+            "message_id": {"type": ["string", "null"]},
+        },
+        ("id", "queue", "reason", "parked_at", "size", "routing_key", "message_id"),
+        description="A delivery waiting in a dead-letter queue (never its body).",
+    ),
+    "DeadLetterList": _obj({"items": {"type": "array", "items": _ref("DeadLetter")}}, ("items",)),
+    "DeadLetterDetail": _obj(
+        {
+            "id": {"type": "string"},
+            "queue": {"type": "string"},
+            "reason": {"type": "string"},
+            "parked_at": TIME_OR_NULL,
+            "size": {"type": "integer"},
+            "routing_key": {"type": "string"},
+            "message_id": {"type": ["string", "null"]},
+            "content_type": {"type": ["string", "null"]},
+            "headers": ANY_OBJECT,
+            "body": {"type": "string", "description": "May contain personal data."},
+            "body_encoding": {"type": "string", "enum": ["utf-8", "base64"]},
+        },
+        ("id", "queue", "reason", "headers", "body", "body_encoding"),
+    ),
+    "DeadLetterReplay": _obj({"replayed": {"type": "array", "items": _ref("DeadLetter")}}, ("replayed",)),
 }
 
 _JSON = ("application/json",)
@@ -407,6 +438,8 @@ PAGINATION = (
     Param("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
     Param("cursor", "The next_cursor of the previous page.", {"type": "string"}),
 )
+
+_DLQ_QUEUE = Param("queue", "Only this queue's dead-letter queue (the original name, e.g. ingest.0).")
 
 # ------------------------------------------------------------------------------------ the registry
 
@@ -639,6 +672,29 @@ REGISTRY: dict[tuple[str, str], Operation] = {
         {200: ("The manifest's YAML.", {"type": "string"})},
         summary="Export a campaign as a manifest.",
         response_type="application/yaml",
+    ),
+    # -------------------------------------------------------------- dead letters (admin)
+    ("GET", "/api/admin/dlq"): Operation(
+        "admin",
+        {200: ("The parked deliveries, oldest first per queue (no bodies).", _ref("DeadLetterList"))},
+        query=(
+            _DLQ_QUEUE,
+            Param("limit", "At most this many.", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        description="The dead-letter queues are the engine's: an admin of any workspace reads them all.",
+    ),
+    ("GET", "/api/admin/dlq/{id}"): Operation(
+        "admin",
+        {200: ("The parked delivery with its headers and body.", _ref("DeadLetterDetail"))},
+        query=(_DLQ_QUEUE,),
+    ),
+    ("POST", "/api/admin/dlq/{id}/replay"): Operation(
+        "admin",
+        {
+            200: ("Published back to its queue (confirmed), then unparked.", _ref("DeadLetterReplay")),
+            503: ("The broker is down or the queue is full: try again.", _ref("Error")),
+        },
+        query=(_DLQ_QUEUE,),
     ),
     # -------------------------------------------------------------- the agent's socket
     ("GET", "/ws/agent"): Operation(
