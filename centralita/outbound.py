@@ -1,37 +1,50 @@
-"""Replies: the service that queues them and the worker that sends them.
+"""Replies: the service that puts them in the outbox and the worker that sends them.
 
-``send_reply`` (called by the reply API, auto-replies and follow-ups) decides who the reply goes
-to and through which business address, refuses what the channel would refuse (a free-form reply
-outside the reply window, a template the channel or campaign cannot send), stores the outbound
-``message`` row as ``queued`` and publishes its id to the ``outbound`` queue with confirm.
+``queue_reply`` (inside the caller's transaction: the pipeline's batch for auto-replies) and
+``send_reply`` (its own transaction: the reply API, the router's hub replies) decide who the
+reply goes to and through which business address, refuse what the channel would refuse (a
+free-form reply outside the reply window, a template the channel or campaign cannot send) and
+write the outbound ``message`` row as ``queued``: that row is the outbox.  After the commit its
+id is published to the ``outbound`` queue, but only as a nudge: a lost nudge, a broker outage
+or a crash right after the commit delays the send by at most ``outbound_poll_s``, never drops it.
 
-``OutboundWorker`` consumes ``outbound``: it loads the row, builds the ``OutboundMessage`` and
-calls ``adapter.send`` (adapters retry transient failures themselves, with backoff).  Then:
+``OutboundWorker`` claims due queued rows from the database (every ``outbound_poll_s``, and at
+once when nudged), committing ``sending`` before it calls ``adapter.send`` (adapters retry
+transient failures themselves, with backoff).  Then:
 
 * accepted → ``external_id`` and ``delivery_state="sent"``; the conversation's
   ``first_response_at`` is set on its first human reply;
-* ``PermanentChannelError`` (or any other non-transient error) → ``delivery_state="failed"``
-  with ``error = {code, provider_code, message}``, never retried;
-* ``TransientChannelError`` after the adapter's own retries → published again with the attempt
-  count, up to ``settings.outbound_attempts`` attempts, then ``failed``.
+* ``PermanentChannelError`` (or any other non-transient error) → ``failed`` with
+  ``error = {code, provider_code, message}``, never retried;
+* ``TransientChannelError`` after the adapter's own retries → ``queued`` again, due after
+  ``outbound_retry_s * 2^(attempt-1)``, up to ``settings.outbound_attempts`` attempts, then
+  ``failed``;
+* the worker gone in between (killed, or the database lost after the provider answered) → the row
+  stays ``sending`` until its lease (``claimed_at``, renewed while the call lasts) is older than
+  ``outbound_lease_s``; then any worker marks it ``unknown`` — never sent again by itself.  The
+  agent sees "could not confirm delivery — resend?" and may resend it (``resend_reply``: a new
+  row pointing back at it), or a delivery status of the provider settles it.
 
-Delivery statuses arriving later by webhook move the row on (the pipeline's ``apply_status``).
+Delivery statuses arriving later by webhook move the row on (the pipeline's ``apply_status``; a
+WhatsApp status carries our row id back as ``biz_opaque_callback_data``, which reconciles a row
+whose provider id was never recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from centralita.runtime import Runtime
 from core.channel import Capabilities, ChannelAccount
+from core.delivery import RESENDABLE, DeliveryState
 from core.errors import (
     BrokerUnavailable,
     CentralitaError,
@@ -47,15 +60,20 @@ from core.events import Address, AddressKind, Attachment, AttachmentKind, Outbou
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
-from core.storage.outbound import ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
+from core.storage.outbound import Claimed, ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
+from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import OUTBOUND_QUEUE
 
 __all__ = [
     "OutboundWorker",
+    "Queued",
     "QueuedReply",
     "SendOutcome",
     "attachment_from_dict",
+    "nudge_outbound",
+    "queue_reply",
+    "resend_reply",
     "send_reply",
     "template_from_dict",
 ]
@@ -260,6 +278,107 @@ def _check_content(
             )
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A reply written to the outbox (not yet committed when ``queue_reply`` returns)."""
+
+    message_id: MessageId
+    window: WindowState
+    tag: str | None
+
+
+async def queue_reply(
+    runtime: Runtime,
+    store: OutboundStore,
+    *,
+    workspace_id: WorkspaceId,
+    conversation_id: ConversationId,
+    agent_id: AgentId | None,
+    text: str | None = None,
+    template: Template | None = None,
+    attachments: Sequence[Attachment] = (),
+    channel_account_id: ChannelAccountId | None = None,
+    identifier_id: IdentityId | None = None,
+    reply_to_message_id: MessageId | None = None,
+    auto_reply: bool = False,
+    require_assigned: bool = False,
+    message_id: MessageId | None = None,
+) -> Queued:
+    """Check one reply and write its outbox row in ``store``'s transaction; raise before anything
+    is written otherwise.
+
+    ``require_assigned``: the caller is an agent and may only reply in a conversation assigned to
+    ``agent_id`` (``Forbidden`` otherwise).  Another workspace's conversation is ``NotFound``.
+    ``ReplyWindowClosed`` (HTTP 422, details: the approved templates) for free-form text outside
+    the window.
+    """
+    now = runtime.clock()
+    message_id = message_id or MessageId(new_id())
+    conversation = await store.conversation(workspace_id, conversation_id)
+    if conversation is None:
+        raise NotFound("no such conversation in this workspace", field="conversation_id")
+    if require_assigned and (agent_id is None or conversation.agent_id != agent_id):
+        raise Forbidden("an agent may only reply in conversations assigned to them")
+    account, ident = await _pick_route(runtime, store, conversation, channel_account_id, identifier_id)
+    adapter = runtime.adapters.get(account.channel)
+    capabilities = adapter.capabilities
+    _check_content(capabilities, account.channel, text, template, attachments)
+    last = await store.last_customer_message(account.id, [ident.id])
+    state = window_state(capabilities, last.created_at if last else None, now)
+    manifest = await store.campaign_manifest(account.campaign_id or conversation.campaign_id)
+    approved = templates_from_manifest(manifest, await store.account_name(account.id))
+    decision = decide_reply(
+        capabilities,
+        state,
+        template=template,
+        human=not auto_reply,
+        approved_templates=approved,
+        channel_name=capabilities.display_name or account.channel,
+    )
+    payload: dict[str, Any] = {"auto_reply": auto_reply}
+    if template is not None:
+        payload["template"] = template.model_dump(mode="json")
+    if attachments:
+        payload["attachments"] = [a.model_dump(mode="json", exclude_none=True) for a in attachments]
+    if decision.tag:
+        payload["tag"] = decision.tag
+    if reply_to_message_id is not None:
+        quoted = await store.inbound_message(conversation.id, reply_to_message_id)
+        if quoted is None or not quoted.external_id:
+            raise NotFound("no such customer message in this conversation", field="reply_to_message_id")
+        payload["reply_to"] = quoted.external_id
+    elif capabilities.threading and last is not None and last.external_id:
+        payload["reply_to"] = last.external_id  # email: thread under the customer's last mail
+    if capabilities.threading and last is not None:
+        references = last.payload.get("references") or []
+        payload["references"] = [str(r) for r in references if isinstance(r, str)]
+        if isinstance(last.payload.get("subject"), str):
+            payload["subject"] = last.payload["subject"]
+    await store.add_outbound(
+        message_id=message_id,
+        workspace_id=workspace_id,
+        conversation_id=conversation.id,
+        customer_id=conversation.customer_id,
+        identifier_id=ident.id,
+        channel=account.channel,
+        account_id=account.id,
+        agent_id=agent_id,
+        text=text if template is None else None,
+        payload=payload,
+        at=now,
+    )
+    log.info(
+        "reply_queued",
+        message_id=str(message_id),
+        conversation_id=str(conversation_id),
+        channel=account.channel,
+        template=template is not None,
+        tag=decision.tag,
+        auto_reply=auto_reply,
+    )
+    return Queued(message_id, state, decision.tag)
+
+
 async def send_reply(
     runtime: Runtime,
     *,
@@ -275,97 +394,117 @@ async def send_reply(
     auto_reply: bool = False,
     require_assigned: bool = False,
 ) -> QueuedReply:
-    """Check, store (``queued``) and publish one reply; raise before anything is stored otherwise.
+    """``queue_reply`` in its own transaction, then a nudge to the outbound workers.
 
-    ``require_assigned``: the caller is an agent and may only reply in a conversation assigned to
-    ``agent_id`` (``Forbidden`` otherwise).  Another workspace's conversation is ``NotFound``.
-    ``ReplyWindowClosed`` (HTTP 422, details: the approved templates) for free-form text outside
-    the window.  ``BrokerUnavailable`` when the reply could not be queued (it is then ``failed``).
+    ``DatabaseUnavailable`` when the reply could not be stored (nothing was queued).  A broker
+    that cannot take the nudge is not an error: the committed row is sent by the workers' poll.
     """
+    try:
+        async with runtime.database.transaction() as session:
+            queued = await queue_reply(
+                runtime,
+                OutboundStore(session),
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                agent_id=agent_id,
+                text=text,
+                template=template,
+                attachments=attachments,
+                channel_account_id=channel_account_id,
+                identifier_id=identifier_id,
+                reply_to_message_id=reply_to_message_id,
+                auto_reply=auto_reply,
+                require_assigned=require_assigned,
+            )
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"the reply could not be stored: {type(exc).__name__}") from exc
+    await nudge_outbound(runtime, [queued.message_id])
+    record = await _read_record(runtime, queued.message_id)
+    return QueuedReply(record, queued.window)
+
+
+async def _read_record(runtime: Runtime, message_id: MessageId) -> OutboundRecord:
+    try:
+        async with runtime.database.session() as session:
+            record = await OutboundStore(session).message(message_id)
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"the reply could not be read back: {type(exc).__name__}") from exc
+    assert record is not None  # committed by the caller
+    return record
+
+
+async def nudge_outbound(runtime: Runtime, message_ids: Sequence[MessageId]) -> None:
+    """Tell the outbound workers that these committed rows are due (after the commit)."""
+    if not message_ids:
+        return
+    try:
+        await runtime.transport.publish([_job(m, 1) for m in message_ids])
+    except BrokerUnavailable as exc:
+        # The rows are committed: the workers' poll sends them within outbound_poll_s.
+        log.warning("outbound_nudge_lost", messages=len(message_ids), reason=exc.message)
+
+
+async def resend_reply(
+    runtime: Runtime,
+    *,
+    workspace_id: WorkspaceId,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    agent_id: AgentId | None,
+    require_assigned: bool = False,
+) -> OutboundRecord:
+    """Send an ``unknown`` or ``failed`` reply again, on an agent's explicit request: a new
+    outbox row with the same content and route, pointing back at the old one (``resend_of``).
+
+    ``Conflict`` when the row is in any other state, or was already resent; ``NotFound`` for a
+    message that is not an outbound one of this conversation."""
+    new_message_id = MessageId(new_id())
     now = runtime.clock()
-    message_id = MessageId(new_id())
     try:
         async with runtime.database.transaction() as session:
             store = OutboundStore(session)
             conversation = await store.conversation(workspace_id, conversation_id)
-            if conversation is None:
-                raise NotFound("no such conversation in this workspace", field="conversation_id")
+            old = await store.message(message_id, workspace_id=workspace_id)
+            if conversation is None or old is None or old.conversation_id != conversation_id:
+                raise NotFound("no such message in this conversation", field="message_id")
+            if old.direction != "out" or old.identifier_id is None or old.channel_account_id is None:
+                raise Conflict("only a reply can be resent", field="message_id")
             if require_assigned and (agent_id is None or conversation.agent_id != agent_id):
-                raise Forbidden("an agent may only reply in conversations assigned to them")
-            account, ident = await _pick_route(
-                runtime, store, conversation, channel_account_id, identifier_id
-            )
-            adapter = runtime.adapters.get(account.channel)
-            capabilities = adapter.capabilities
-            _check_content(capabilities, account.channel, text, template, attachments)
-            last = await store.last_customer_message(account.id, [ident.id])
-            state = window_state(capabilities, last.created_at if last else None, now)
-            manifest = await store.campaign_manifest(account.campaign_id or conversation.campaign_id)
-            approved = templates_from_manifest(manifest, await store.account_name(account.id))
-            decision = decide_reply(
-                capabilities,
-                state,
-                template=template,
-                human=not auto_reply,
-                approved_templates=approved,
-                channel_name=capabilities.display_name or account.channel,
-            )
-            payload: dict[str, Any] = {"auto_reply": auto_reply}
-            if template is not None:
-                payload["template"] = template.model_dump(mode="json")
-            if attachments:
-                payload["attachments"] = [a.model_dump(mode="json", exclude_none=True) for a in attachments]
-            if decision.tag:
-                payload["tag"] = decision.tag
-            if reply_to_message_id is not None:
-                quoted = await store.inbound_message(conversation.id, reply_to_message_id)
-                if quoted is None or not quoted.external_id:
-                    raise NotFound(
-                        "no such customer message in this conversation", field="reply_to_message_id"
-                    )
-                payload["reply_to"] = quoted.external_id
-            elif capabilities.threading and last is not None and last.external_id:
-                payload["reply_to"] = last.external_id  # email: thread under the customer's last mail
-            if capabilities.threading and last is not None:
-                references = last.payload.get("references") or []
-                payload["references"] = [str(r) for r in references if isinstance(r, str)]
-                if isinstance(last.payload.get("subject"), str):
-                    payload["subject"] = last.payload["subject"]
+                raise Forbidden("an agent may only resend in conversations assigned to them")
+            if old.delivery_state not in RESENDABLE:
+                raise Conflict(
+                    f"the message is {old.delivery_state}: only an unknown or failed message can be resent",
+                    field="message_id",
+                )
+            if await store.resent(message_id) is not None:
+                raise Conflict("the message was already resent", field="message_id")
             await store.add_outbound(
-                message_id=message_id,
+                message_id=new_message_id,
                 workspace_id=workspace_id,
-                conversation_id=conversation.id,
+                conversation_id=conversation_id,
                 customer_id=conversation.customer_id,
-                identifier_id=ident.id,
-                channel=account.channel,
-                account_id=account.id,
-                agent_id=agent_id,
-                text=text if template is None else None,
-                payload=payload,
+                identifier_id=old.identifier_id,
+                channel=old.channel,
+                account_id=old.channel_account_id,
+                agent_id=agent_id if agent_id is not None else old.agent_id,
+                text=old.text,
+                payload=old.payload,
                 at=now,
+                resend_of=message_id,
             )
+    except IntegrityError as exc:  # a concurrent resend of the same message won
+        raise Conflict("the message was already resent", field="message_id") from exc
     except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(f"the reply could not be stored: {type(exc).__name__}") from exc
-    try:
-        await runtime.transport.publish([_job(message_id, 1)])
-    except BrokerUnavailable as exc:
-        async with runtime.database.transaction() as session:
-            await OutboundStore(session).mark_failed(
-                message_id, {"code": exc.code, "message": "the reply could not be queued; send it again"}
-            )
-        raise
-    async with runtime.database.session() as session:
-        record = await OutboundStore(session).message(message_id)
-    assert record is not None  # committed above
+        raise DatabaseUnavailable(f"the resend could not be stored: {type(exc).__name__}") from exc
     log.info(
-        "reply_queued",
-        message_id=str(message_id),
+        "reply_resent",
+        message_id=str(new_message_id),
+        resend_of=str(message_id),
         conversation_id=str(conversation_id),
-        channel=record.channel,
-        template=template is not None,
-        tag=decision.tag,
+        previous_state=old.delivery_state,
     )
-    return QueuedReply(record, state)
+    await nudge_outbound(runtime, [new_message_id])
+    return await _read_record(runtime, new_message_id)
 
 
 def _job(message_id: MessageId, attempt: int) -> Message:
@@ -426,14 +565,18 @@ def _outbound_message(
     )
 
 
-@dataclass
 class OutboundWorker:
-    """Consumes ``outbound``; one send per delivery, several in flight (``prefetch``)."""
+    """Claims due outbox rows and sends them, up to ``prefetch`` in flight; the ``outbound``
+    queue only wakes it."""
 
-    runtime: Runtime
-    prefetch: int = 16
-    observers: list[Callable[[SendOutcome], None]] = field(default_factory=list)
-    _consumer: Consumer | None = field(default=None, init=False, repr=False)
+    def __init__(self, runtime: Runtime, *, prefetch: int = 16):
+        self.runtime = runtime
+        self.prefetch = prefetch
+        self.observers: list[Callable[[SendOutcome], None]] = []
+        self._consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._sending: dict[MessageId, asyncio.Task[None]] = {}
 
     @property
     def max_attempts(self) -> int:
@@ -443,35 +586,100 @@ class OutboundWorker:
         self._consumer = await self.runtime.transport.consume(
             OUTBOUND_QUEUE, self.handle, prefetch=self.prefetch
         )
+        self._task = supervise(self.runtime.workers, "outbound", self._loop)
+        log.info(
+            "outbound_started",
+            poll_s=self.runtime.settings.outbound_poll_s,
+            lease_s=self.runtime.settings.outbound_lease_s,
+        )
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # Sends in flight finish (their rows would otherwise end "unknown"), within a bound.
+        sending = list(self._sending.values())
+        if sending:
+            _done, pending = await asyncio.wait(sending, timeout=10.0)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Look for due rows now."""
+        self._wake.set()
 
     async def handle(self, delivery: Delivery) -> None:
-        try:
-            job = json.loads(delivery.body)
-            message_id = MessageId(uuid.UUID(str(job["message_id"])))
-            attempt = int(job.get("attempt", 1))
-        except (ValueError, KeyError, TypeError):
-            log.error("outbound_bad_job", message_id=delivery.message_id)
-            await delivery.reject()
-            return
-        try:
-            outcome = await self.deliver(message_id, attempt)
-            if outcome.state == "retry":
-                await self.runtime.transport.publish([_job(message_id, attempt + 1)])
-        except ServiceUnavailable as exc:
-            log.warning("outbound_retry_later", message_id=str(message_id), reason=exc.message)
-            await delivery.requeue()
-            return
+        """A nudge: the row is in the database already, whatever the body says."""
         await delivery.ack()
+        self.poke()
+
+    async def _loop(self) -> None:
+        settings = self.runtime.settings
+        wait_s = min(settings.outbound_poll_s, settings.outbound_lease_s / 3)
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except ServiceUnavailable as exc:
+                log.warning("outbound_round_failed", code=exc.code, reason=exc.message)
+            try:
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def run_due(self) -> int:
+        """One round: renew this worker's leases, mark abandoned ``sending`` rows ``unknown``, then
+        claim what is due (as many as free slots) and start sending it.  Returns how many."""
+        now = self.runtime.clock()
+        lease = timedelta(seconds=self.runtime.settings.outbound_lease_s)
+        free = self.prefetch - len(self._sending)
+        try:
+            async with self.runtime.database.transaction() as session:
+                store = OutboundStore(session)
+                await store.renew(list(self._sending), now)
+                abandoned = await store.expire_leases(now - lease)
+            claimed: list[Claimed] = []
+            if free > 0:
+                async with self.runtime.database.transaction() as session:
+                    claimed = await OutboundStore(session).claim_due(now, free)
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the outbound worker cannot claim: {type(exc).__name__}") from exc
+        for record in abandoned:
+            log.warning(
+                "reply_unconfirmed",
+                message_id=str(record.id),
+                conversation_id=str(record.conversation_id),
+                channel=record.channel,
+                attempts=record.attempts,
+            )
+        for item in claimed:
+            task = asyncio.create_task(self._send(item), name=f"outbound-send-{item.id}")
+            self._sending[item.id] = task
+            task.add_done_callback(functools.partial(self._sent, item.id))
+        return len(claimed)
+
+    def _sent(self, message_id: MessageId, task: asyncio.Task[None]) -> None:
+        self._sending.pop(message_id, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # Whether the provider has it is not known: the row stays "sending" until its lease
+            # ends and becomes "unknown" then.
+            log.error("outbound_send_crashed", message_id=str(message_id), error=type(exc).__name__)
+        self.poke()  # a slot is free
+
+    async def _send(self, claimed: Claimed) -> None:
+        outcome = await self.deliver(claimed)
         for observer in self.observers:
             observer(outcome)
 
-    async def deliver(self, message_id: MessageId, attempt: int = 1) -> SendOutcome:
-        """Send one queued reply (the worker's step; also callable directly)."""
+    async def deliver(self, claimed: Claimed) -> SendOutcome:
+        """Send one claimed (``sending``) row."""
+        message_id, attempt = claimed.id, claimed.attempt
         try:
             async with self.runtime.database.session() as session:
                 store = OutboundStore(session)
@@ -483,8 +691,8 @@ class OutboundWorker:
                 )
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"the outbound worker cannot read: {type(exc).__name__}") from exc
-        if record is None or record.direction != "out" or record.delivery_state != "queued":
-            return SendOutcome(message_id, "skipped", attempt)  # already settled (a redelivery)
+        if record is None or record.delivery_state != DeliveryState.SENDING:
+            return SendOutcome(message_id, "skipped", attempt)  # settled meanwhile
         account = (
             self.runtime.directory.by_id(record.channel_account_id) if record.channel_account_id else None
         )
@@ -502,7 +710,19 @@ class OutboundWorker:
         except TransientChannelError as exc:
             error = _error_dict(exc, attempt)
             if attempt < self.max_attempts:
-                log.warning("outbound_transient", message_id=str(message_id), attempt=attempt, code=exc.code)
+                delay = self.runtime.settings.outbound_retry_s * 2 ** (attempt - 1)
+                log.warning(
+                    "outbound_transient",
+                    message_id=str(message_id),
+                    attempt=attempt,
+                    code=exc.code,
+                    retry_in_s=delay,
+                )
+                await self._write(
+                    lambda store: store.retry_later(
+                        message_id, self.runtime.clock() + timedelta(seconds=delay), error
+                    )
+                )
                 return SendOutcome(message_id, "retry", attempt, error=error)
             await self._fail(record, error)
             return SendOutcome(message_id, "failed", attempt, error=error)
@@ -514,6 +734,13 @@ class OutboundWorker:
         log.info("reply_sent", message_id=str(message_id), channel=record.channel, attempt=attempt)
         return SendOutcome(message_id, "sent", attempt, external_id=receipt.external_id)
 
+    async def _write(self, step: Callable[[OutboundStore], Any]) -> None:
+        try:
+            async with self.runtime.database.transaction() as session:
+                await step(OutboundStore(session))
+        except (OSError, DBAPIError) as exc:
+            raise DatabaseUnavailable(f"the outbound worker cannot write: {type(exc).__name__}") from exc
+
     async def _fail(self, record: OutboundRecord, error: Mapping[str, Any]) -> None:
         log.warning(
             "reply_failed",
@@ -522,11 +749,7 @@ class OutboundWorker:
             code=error.get("code"),
             provider_code=error.get("provider_code"),
         )
-        try:
-            async with self.runtime.database.transaction() as session:
-                await OutboundStore(session).mark_failed(record.id, error)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the outbound worker cannot write: {type(exc).__name__}") from exc
+        await self._write(lambda store: store.mark_failed(record.id, error))
 
     async def _settle(self, record: OutboundRecord, external_id: str, accepted_at: datetime) -> None:
         for attempt in range(3):
@@ -538,8 +761,9 @@ class OutboundWorker:
                         await store.first_response(record.conversation_id, accepted_at)
                 return
             except (OSError, DBAPIError) as exc:
-                # The provider has it: requeueing would send it twice.  Try a little longer.
+                # The provider has it: sending it again would send it twice.  Try a little
+                # longer; then the row stays "sending" and its lease makes it "unknown".
                 if attempt == 2:
-                    log.error("outbound_unrecorded_send", message_id=str(record.id), external_id=external_id)
+                    log.error("outbound_unrecorded_send", message_id=str(record.id))
                     raise DatabaseUnavailable("a sent reply could not be recorded") from exc
                 await asyncio.sleep(0.5 * (attempt + 1))

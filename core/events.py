@@ -152,6 +152,10 @@ class DeliveryStatus(_InboundBase):
     status: Literal["sent", "delivered", "read", "failed", "deleted", "played"]
     recipient: Address | None = None
     errors: tuple[ProviderError, ...] = ()
+    # Our own reference of the message, echoed back by the provider (WhatsApp's
+    # ``biz_opaque_callback_data``: the outbound row's id): reconciles a row whose provider id
+    # was never recorded.
+    client_reference: str | None = None
 
 
 class Reaction(_InboundBase):

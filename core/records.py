@@ -71,3 +71,5 @@ class TimelineEntry:
     delivery_state: str | None
     created_at: datetime
     payload: dict[str, Any]
+    # Why an outbound message is failed or unknown ({code, message, ...}), for the agent.
+    delivery_error: dict[str, Any] | None = None

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     send_retry_initial_s: float = Field(default=0.5, ge=0.0, le=60.0)
     send_retry_max_s: float = Field(default=8.0, ge=0.0, le=600.0)
     outbound_attempts: int = Field(default=3, ge=1, le=50)
+    # The outbox: the outbound worker claims due queued replies every outbound_poll_s (at once
+    # when nudged); a transient failure is due again after outbound_retry_s * 2^(attempt-1); a
+    # reply left "sending" by a worker that stopped renewing it for outbound_lease_s is "unknown".
+    outbound_poll_s: float = Field(default=1.0, gt=0, le=3600)
+    outbound_retry_s: float = Field(default=1.0, ge=0, le=3600)
+    outbound_lease_s: float = Field(default=60.0, gt=0, le=86400)
 
     # Identity
     identity_default_region: str = "MX"  # country of numbers written in national format (ISO 3166)

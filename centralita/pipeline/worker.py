@@ -14,14 +14,15 @@ import functools
 import json
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
 from centralita.envelope import RawEnvelope
-from centralita.outbound import send_reply
+from centralita.outbound import nudge_outbound, queue_reply
 from centralita.pipeline.identity import identity_policy, observation_for
 from centralita.runtime import Runtime
 from core.campaign import Manifest
@@ -39,11 +40,12 @@ from core.events import (
     SystemNotice,
     Unsupported,
 )
-from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, WorkspaceId
+from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.records import OpenConversation
 from core.storage.database import Failure, classify_failure, sqlstate, translate_failure
 from core.storage.inbound import InboundStore
+from core.storage.outbound import OutboundStore
 from core.supervise import supervise
 from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
@@ -69,8 +71,8 @@ class RouteNudge:
 
 @dataclass(frozen=True, slots=True)
 class AutoReplyOrder:
-    """A text the campaign sends on its own (welcome, triage menu, hub invitation) once the
-    inbound message that caused it is committed."""
+    """A text the campaign sends on its own (welcome, triage menu): its outbox row
+    (``message_id``) is written in the transaction of the inbound message that caused it."""
 
     workspace_id: WorkspaceId
     conversation_id: ConversationId
@@ -78,6 +80,7 @@ class AutoReplyOrder:
     identifier_id: IdentityId
     text: str
     reason: str  # "welcome", "triage_invalid"
+    message_id: MessageId = field(default_factory=lambda: MessageId(new_id()))
 
 
 @dataclass
@@ -393,6 +396,7 @@ class Pipeline:
                 continue
             event = event.model_copy(update={"raw_delivery_id": envelope.raw_delivery_id})
             await self._apply(store, account, event, outcome)
+        outcome.auto_replies[:] = await self._queue_auto_replies(store, outcome.auto_replies)
         return outcome
 
     async def _apply(
@@ -401,7 +405,9 @@ class Pipeline:
         now = self.runtime.clock()
         if isinstance(event, DeliveryStatus):
             errors = [e.model_dump(exclude_none=True) for e in event.errors]
-            if await store.apply_status(event.channel, event.external_id, event.status, errors):
+            if await store.apply_status(
+                event.channel, event.external_id, event.status, errors
+            ) or await self._reconcile(store, event, errors):
                 outcome.statuses += 1
             return
         if not isinstance(event, _OPENS + _TIMELINE_ONLY):
@@ -567,13 +573,18 @@ class Pipeline:
                 )
             )
 
-    async def send_auto_replies(self, orders: Sequence[AutoReplyOrder]) -> None:
-        """Send what the committed messages asked for; a failure is logged, never retried into a
-        duplicate (the customer's next message is answered again)."""
+    async def _queue_auto_replies(
+        self, store: InboundStore, orders: Sequence[AutoReplyOrder]
+    ) -> list[AutoReplyOrder]:
+        """Write the orders' outbox rows in the delivery's transaction; an order the channel
+        refuses is logged and dropped (the customer's next message is answered again)."""
+        queued: list[AutoReplyOrder] = []
+        outbox = OutboundStore(store.session)
         for order in orders:
             try:
-                await send_reply(
+                await queue_reply(
                     self.runtime,
+                    outbox,
                     workspace_id=order.workspace_id,
                     conversation_id=order.conversation_id,
                     agent_id=None,
@@ -581,14 +592,39 @@ class Pipeline:
                     channel_account_id=order.channel_account_id,
                     identifier_id=order.identifier_id,
                     auto_reply=True,
+                    message_id=order.message_id,
                 )
-            except CentralitaError as exc:
+            except CentralitaError as exc:  # refused before anything was written
                 log.warning(
                     "auto_reply_not_sent",
                     conversation_id=str(order.conversation_id),
                     reason=order.reason,
                     error=exc.code,
                 )
+                continue
+            queued.append(order)
+        return queued
+
+    async def _reconcile(self, store: InboundStore, event: DeliveryStatus, errors: list[Any]) -> bool:
+        """A status for a row whose provider id was never recorded, named by the client
+        reference we sent (``unknown`` or ``sending`` rows only)."""
+        try:
+            message_id = MessageId(uuid.UUID(event.client_reference or ""))
+        except ValueError:
+            return False
+        reconciled = await OutboundStore(store.session).reconcile(
+            event.channel, message_id, event.external_id, event.status, errors
+        )
+        if reconciled:
+            log.info(
+                "reply_reconciled", message_id=str(message_id), channel=event.channel, status=event.status
+            )
+        return reconciled
+
+    async def send_auto_replies(self, orders: Sequence[AutoReplyOrder]) -> None:
+        """After the commit: nudge the outbound workers about the committed auto-replies (they
+        also find them in the database without the nudge)."""
+        await nudge_outbound(self.runtime, [order.message_id for order in orders])
 
     # ------------------------------------------------------------------ routing nudges
     async def publish_nudges(self, nudges: Sequence[RouteNudge]) -> None:

@@ -13,6 +13,12 @@ records every request it got (refused ones too), and can be told to fail the nex
 
 A failure is a dict ``{"status": int, "body": dict, "times": int = 1, "delay_s": float = 0}``:
 the next ``times`` requests are answered with it (after ``delay_s``, for timeouts).
+
+``hold_next()`` accepts the next request (recorded in ``received`` with its ``answer``) and holds
+the answer until ``release()`` or ``stop()``: the provider has the message, the sender does not
+know yet — for killing a sender in between.  ``whatsapp_status(entry, "delivered")`` is the
+``statuses[]`` item Meta would send later for an accepted WhatsApp send, with the send's
+``biz_opaque_callback_data`` echoed back.
 """
 
 from __future__ import annotations
@@ -182,6 +188,7 @@ class GraphPeer:
         self._port: int | None = None
         self._arrived = asyncio.Condition()
         self._closing = asyncio.Event()
+        self._released = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -233,6 +240,28 @@ class GraphPeer:
         failure["body"] = body if body is not None else graph_error_body(1, "An unknown error occurred")
         self.failures.append(failure)
 
+    def hold_next(self) -> None:
+        """Accept the next request but hold its answer until ``release()`` (or ``stop()``)."""
+        self._released.clear()
+        self.failures.append({"hold": True, "times": 1})
+
+    def release(self) -> None:
+        self._released.set()
+
+    @staticmethod
+    def whatsapp_status(entry: Mapping[str, Any], status: str, *, timestamp: int = 0) -> dict[str, Any]:
+        """The ``statuses[]`` item of a webhook about an accepted WhatsApp send (``entry``)."""
+        item: dict[str, Any] = {
+            "id": entry["answer"]["messages"][0]["id"],
+            "status": status,
+            "timestamp": str(timestamp),
+            "recipient_id": entry["json"]["to"],
+        }
+        callback = entry["json"].get("biz_opaque_callback_data")
+        if callback is not None:
+            item["biz_opaque_callback_data"] = callback
+        return item
+
     def requests_to(self, node_id: str) -> list[dict[str, Any]]:
         return [entry for entry in self.received if entry["node_id"] == node_id]
 
@@ -281,9 +310,16 @@ class GraphPeer:
         else:
             status, body = self._answer(version, node, entry["authorization"], payload)
         entry["status"] = status
+        entry["answer"] = body
         async with self._arrived:
             self.received.append(entry)
             self._arrived.notify_all()
+        if failure is not None and failure.get("hold"):
+            closing = asyncio.ensure_future(self._closing.wait())
+            released = asyncio.ensure_future(self._released.wait())
+            _done, pending = await asyncio.wait({closing, released}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
         return web.json_response(body, status=status)
 
     def _answer(

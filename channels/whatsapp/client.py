@@ -120,6 +120,9 @@ def message_body(message: OutboundMessage) -> dict[str, Any]:
         raise _refuse("the message has no text, attachment or template", "text")
     if message.reply_to:
         body["context"] = {"message_id": message.reply_to}
+    # Echoed back in every status of this message: a status reconciles our row even when the
+    # wamid of the send's answer was never recorded (a worker gone between send and record).
+    body["biz_opaque_callback_data"] = str(message.message_id)
     return body
 
 

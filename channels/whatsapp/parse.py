@@ -563,4 +563,5 @@ def _status(status: dict[str, Any], where: _Where, received_at: datetime, path: 
         status=state,  # type: ignore[arg-type]  # checked against _STATUSES above
         recipient=recipient,
         errors=_errors(status, path),
+        client_reference=opt_str(status, "biz_opaque_callback_data", path) or None,
     )

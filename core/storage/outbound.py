@@ -1,5 +1,11 @@
 """Storage for replies: the outbound ``message`` rows, the facts a reply needs, delivery results.
 
+The outbound rows are the outbox: a reply is a ``queued`` row written in the transaction that
+decided it, due at ``due_at``.  Workers claim due rows (``claim_due``: ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL; one conditional ``UPDATE`` on SQLite, whose writers are serialized) by moving them
+to ``sending`` with ``claimed_at`` as their lease; a lease nobody renewed (``expire_leases``)
+makes the row ``unknown`` — never ``queued`` again, which could send it twice.
+
 ``OutboundStore`` works inside the caller's session/transaction.  Rows come back as the small
 frozen records below, never as ORM rows.  Times read back from SQLite are naive; they are made
 UTC here so callers always compare aware datetimes.
@@ -15,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.delivery import RESENDABLE, UNCONFIRMED_REASON, DeliveryState
 from core.ids import (
     AgentId,
     CampaignId,
@@ -35,11 +42,13 @@ from core.storage.tables import (
 
 __all__ = [
     "CUSTOMER_KINDS",
+    "Claimed",
     "ConversationFacts",
     "IdentifierFacts",
     "InboundRef",
     "OutboundRecord",
     "OutboundStore",
+    "shown_error",
 ]
 
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
@@ -113,6 +122,8 @@ class OutboundRecord:
     delivery_state: str | None
     error: Any
     created_at: datetime
+    attempts: int = 0
+    resend_of: MessageId | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def opt(value: Any) -> str | None:
@@ -133,12 +144,23 @@ class OutboundRecord:
             "tag": self.payload.get("tag"),
             "external_id": self.external_id,
             "delivery_state": self.delivery_state,
-            "error": _shown_error(self.error),
+            "error": shown_error(self.error),
+            "attempts": self.attempts,
+            "resend_of": opt(self.resend_of),
+            "resendable": self.direction == "out" and self.delivery_state in RESENDABLE,
             "created_at": self.created_at.isoformat(),
         }
 
 
-def _shown_error(error: Any) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker moved to ``sending``; ``attempt`` counts this one."""
+
+    id: MessageId
+    attempt: int
+
+
+def shown_error(error: Any) -> dict[str, Any] | None:
     """One shape for the agent: a send failure is already ``{code, provider_code, message}``; a
     failed delivery status keeps the provider's list, summarised by its first entry."""
     if not error:
@@ -172,6 +194,8 @@ def _record(row: Any) -> OutboundRecord:
         delivery_state=row.delivery_state,
         error=row.error,
         created_at=_utc(row.created_at) or datetime.now(UTC),
+        attempts=int(row.attempts or 0),
+        resend_of=MessageId(row.resend_of) if row.resend_of else None,
     )
 
 
@@ -354,7 +378,9 @@ class OutboundStore:
         text: str | None,
         payload: Mapping[str, Any],
         at: datetime,
+        resend_of: MessageId | None = None,
     ) -> None:
+        """The outbox row: ``queued``, due now; the caller's transaction commits it."""
         await self.session.execute(
             sa.insert(MSG).values(
                 id=message_id,
@@ -370,10 +396,13 @@ class OutboundStore:
                 text=text,
                 payload=dict(payload),
                 agent_id=agent_id,
-                delivery_state="queued",
+                delivery_state=DeliveryState.QUEUED.value,
                 error=None,
                 created_at=at,
                 stored_at=at,
+                attempts=0,
+                due_at=at,
+                resend_of=resend_of,
             )
         )
 
@@ -386,21 +415,119 @@ class OutboundStore:
         row = (await self.session.execute(query)).first()
         return _record(row) if row is not None else None
 
+    async def resent(self, message_id: MessageId) -> MessageId | None:
+        """The row that resends ``message_id``, if there is one."""
+        row = (await self.session.execute(sa.select(MSG.c.id).where(MSG.c.resend_of == message_id))).first()
+        return MessageId(row.id) if row is not None else None
+
+    # ------------------------------------------------------------------ the worker's steps
+    async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
+        """Move up to ``limit`` due ``queued`` rows to ``sending`` (lease ``claimed_at=now``)."""
+        due = (
+            sa.select(MSG.c.id)
+            .where(
+                MSG.c.delivery_state == DeliveryState.QUEUED.value,
+                MSG.c.due_at <= now,
+                MSG.c.direction == "out",
+            )
+            .order_by(MSG.c.due_at)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)  # two workers never wait on each other
+        rows = (
+            await self.session.execute(
+                sa.update(MSG)
+                .where(
+                    MSG.c.id.in_(due.scalar_subquery()), MSG.c.delivery_state == DeliveryState.QUEUED.value
+                )
+                .values(
+                    delivery_state=DeliveryState.SENDING.value, claimed_at=now, attempts=MSG.c.attempts + 1
+                )
+                .returning(MSG.c.id, MSG.c.attempts)
+            )
+        ).all()
+        return [Claimed(MessageId(r.id), int(r.attempts)) for r in rows]
+
+    async def renew(self, message_ids: Sequence[MessageId], now: datetime) -> None:
+        """The worker still holds these ``sending`` rows (a slow provider call)."""
+        if message_ids:
+            await self.session.execute(
+                sa.update(MSG)
+                .where(MSG.c.id.in_(list(message_ids)), MSG.c.delivery_state == DeliveryState.SENDING.value)
+                .values(claimed_at=now)
+            )
+
+    async def expire_leases(self, before: datetime) -> list[OutboundRecord]:
+        """``sending`` rows whose lease ended before ``before`` (their worker is gone) → ``unknown``."""
+        rows = (
+            await self.session.execute(
+                sa.update(MSG)
+                .where(MSG.c.delivery_state == DeliveryState.SENDING.value, MSG.c.claimed_at < before)
+                .values(delivery_state=DeliveryState.UNKNOWN.value, error=dict(UNCONFIRMED_REASON))
+                .returning(*MSG.c)
+            )
+        ).all()
+        return [_record(r) for r in rows]
+
     async def mark_sent(self, message_id: MessageId, external_id: str) -> bool:
-        """Record the provider's id; only a still-queued message moves (a status may be ahead)."""
+        """Record the provider's id.  A ``sending`` row (or one already declared ``unknown``)
+        becomes ``sent``; a row a delivery status already moved on only gets the id."""
         result = await self.session.execute(
             sa.update(MSG)
-            .where(MSG.c.id == message_id, MSG.c.delivery_state == "queued")
-            .values(external_id=external_id, delivery_state="sent", error=None)
+            .where(
+                MSG.c.id == message_id,
+                MSG.c.delivery_state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
+            )
+            .values(external_id=external_id, delivery_state=DeliveryState.SENT.value, error=None)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
+            return True
+        await self.session.execute(
+            sa.update(MSG)
+            .where(MSG.c.id == message_id, MSG.c.external_id.is_(None))
+            .values(external_id=external_id)
+        )
+        return False
 
     async def mark_failed(self, message_id: MessageId, error: Mapping[str, Any]) -> None:
         await self.session.execute(
             sa.update(MSG)
-            .where(MSG.c.id == message_id, MSG.c.delivery_state == "queued")
-            .values(delivery_state="failed", error=dict(error))
+            .where(
+                MSG.c.id == message_id,
+                MSG.c.delivery_state.in_([DeliveryState.QUEUED.value, DeliveryState.SENDING.value]),
+            )
+            .values(delivery_state=DeliveryState.FAILED.value, error=dict(error))
         )
+
+    async def retry_later(self, message_id: MessageId, due_at: datetime, error: Mapping[str, Any]) -> None:
+        """A transient failure: back to ``queued``, due again at ``due_at``."""
+        await self.session.execute(
+            sa.update(MSG)
+            .where(MSG.c.id == message_id, MSG.c.delivery_state == DeliveryState.SENDING.value)
+            .values(
+                delivery_state=DeliveryState.QUEUED.value, due_at=due_at, claimed_at=None, error=dict(error)
+            )
+        )
+
+    async def reconcile(
+        self, channel: str, message_id: MessageId, external_id: str, status: str, errors: Sequence[Any]
+    ) -> bool:
+        """A delivery status that names our row by its client reference (WhatsApp's
+        ``biz_opaque_callback_data``) although we never learnt the provider's id: an ``unknown``
+        or still ``sending`` row takes the id and the status."""
+        result = await self.session.execute(
+            sa.update(MSG)
+            .where(
+                MSG.c.id == message_id,
+                MSG.c.channel == channel,
+                MSG.c.direction == "out",
+                MSG.c.external_id.is_(None),
+                MSG.c.delivery_state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
+            )
+            .values(external_id=external_id, delivery_state=status, error=list(errors) or None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def first_response(self, conversation_id: ConversationId, at: datetime) -> None:
         """The conversation's first human reply (set once)."""

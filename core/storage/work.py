@@ -38,6 +38,7 @@ from core.ids import (
     new_id,
 )
 from core.records import TimelineEntry
+from core.storage.outbound import shown_error
 from core.storage.tables import (
     AgentRow,
     CampaignRow,
@@ -284,6 +285,7 @@ def _timeline_entry(r: Any) -> TimelineEntry:
         delivery_state=r.delivery_state,
         created_at=_utc_required(r.created_at),
         payload=dict(r.payload or {}),
+        delivery_error=shown_error(r.error) if r.direction == "out" else None,
     )
 
 

@@ -369,6 +369,7 @@ async def test_a_text_reply_reaches_the_cloud_api_and_is_marked_sent(scene: Scen
         "to": CUSTOMER_WA,
         "type": "text",
         "text": {"body": "¡Hola María! Con gusto te ayudo.", "preview_url": False},
+        "biz_opaque_callback_data": queued["id"],  # echoed in its statuses
     }
     row = await _row(scene.engine, queued["id"])
     assert row.direction == "out" and row.delivery_state == "sent"

@@ -155,6 +155,7 @@ def entry_json(e: TimelineEntry) -> dict[str, Any]:
         "text": e.text,
         "agent_id": str(e.agent_id) if e.agent_id else None,
         "delivery_state": e.delivery_state,
+        "delivery_error": e.delivery_error,
     }
 
 

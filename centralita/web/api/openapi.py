@@ -168,6 +168,7 @@ SCHEMAS: dict[str, Schema] = {
             "text": {"type": ["string", "null"]},
             "agent_id": UUID_OR_NULL,
             "delivery_state": {"type": ["string", "null"]},
+            "delivery_error": _nullable(ANY_OBJECT),
         },
         ("id", "at", "direction", "kind"),
     ),
@@ -571,6 +572,14 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             )
         },
         summary="A sent message's delivery state.",
+    ),
+    ("POST", "/api/conversations/{conversation_id}/messages/{message_id}/resend"): Operation(
+        "agent",
+        {
+            202: ("A new queued message, same content; resend_of: the old one.", _ref("OutboundMessage")),
+            409: ("The message is neither unknown nor failed, or was already resent.", _ref("Error")),
+        },
+        summary="Send an unknown or failed reply again, on the agent's explicit request.",
     ),
     # -------------------------------------------------------------- queues
     ("GET", "/api/queues/stats"): Operation(

@@ -1,4 +1,5 @@
-"""Replies: ``POST /api/conversations/{id}/messages`` and ``GET …/messages/{message_id}``.
+"""Replies: ``POST /api/conversations/{id}/messages``, ``GET …/messages/{message_id}`` and
+``POST …/messages/{message_id}/resend``.
 
 POST body: ``{"text": "..."}`` or ``{"template": {"name", "language", "parameters"}}``, plus
 optional ``"attachments"`` (``[{"kind", "url"|"media_id", "filename"?, "caption"?}]``),
@@ -6,8 +7,12 @@ optional ``"attachments"`` (``[{"kind", "url"|"media_id", "filename"?, "caption"
 identities) and ``"reply_to_message_id"`` (quote a customer message).  Answers 202 with the
 queued message and its reply window; 422 ``reply_window_closed`` with the approved templates
 when free-form text cannot go out; 403 when an agent replies in a conversation not assigned to
-them; 404 for another workspace's conversation.  The GET shows a message's delivery state and,
-when it failed, the provider's error.
+them; 404 for another workspace's conversation.  The GET shows a message's delivery state
+(``queued``, ``sending``, ``sent``, ``delivered``, ``read``, ``failed``, ``unknown``) and, when it
+failed or is unknown, why.  ``unknown``: the provider may have it but its answer was never
+recorded (the sender was gone in between); it is never sent again by itself.  The resend answers
+202 with a new queued message whose ``resend_of`` is the old one, and 409 unless the old one is
+``unknown`` or ``failed`` and was not resent yet.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from centralita.outbound import attachment_from_dict, send_reply, template_from_dict
+from centralita.outbound import attachment_from_dict, resend_reply, send_reply, template_from_dict
 from centralita.web.api._json import json_body, path_uuid
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
@@ -89,3 +94,17 @@ async def get_message(request: web.Request) -> web.Response:
     if record is None or record.conversation_id != conversation_id:
         raise NotFound("no such message in this conversation", field="message_id")
     return web.json_response(record.to_dict())
+
+
+@routes.post("/api/conversations/{conversation_id}/messages/{message_id}/resend")
+async def resend_message(request: web.Request) -> web.Response:
+    principal = await require(request, "agent")
+    record = await resend_reply(
+        request.app[RUNTIME],
+        workspace_id=principal.workspace_id,
+        conversation_id=ConversationId(path_uuid(request, "conversation_id")),
+        message_id=MessageId(path_uuid(request, "message_id")),
+        agent_id=principal.agent_id,
+        require_assigned=principal.role == "agent",
+    )
+    return web.json_response(record.to_dict(), status=202)

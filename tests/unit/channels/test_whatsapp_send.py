@@ -47,7 +47,8 @@ def outbound(**fields: Any) -> OutboundMessage:
 async def test_a_text_reply_is_posted_to_the_numbers_messages_edge_with_the_bearer_token(
     peer: GraphPeer, adapter: WhatsAppAdapter
 ) -> None:
-    receipt = await adapter.send(outbound(text="Hola"), ACCOUNT)
+    message = outbound(text="Hola")
+    receipt = await adapter.send(message, ACCOUNT)
     (request,) = peer.received
     assert request["path"] == f"/v21.0/{ACCOUNT.address}/messages"
     assert request["authorization"] == f"Bearer {ACCOUNT.access_token}"
@@ -57,6 +58,7 @@ async def test_a_text_reply_is_posted_to_the_numbers_messages_edge_with_the_bear
         "to": "5215512345678",
         "type": "text",
         "text": {"body": "Hola", "preview_url": False},
+        "biz_opaque_callback_data": str(message.message_id),
     }
     assert receipt.external_id.startswith("wamid.")
 
