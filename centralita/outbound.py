@@ -577,6 +577,7 @@ class OutboundWorker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._sending: dict[MessageId, asyncio.Task[None]] = {}
+        self._leased: dict[MessageId, datetime] = {}  # when each in-flight lease was last written
 
     @property
     def max_attempts(self) -> int:
@@ -639,11 +640,13 @@ class OutboundWorker:
         now = self.runtime.clock()
         lease = timedelta(seconds=self.runtime.settings.outbound_lease_s)
         free = self.prefetch - len(self._sending)
+        stale = [m for m, at in self._leased.items() if at <= now - lease / 3]
         try:
             async with self.runtime.database.transaction() as session:
                 store = OutboundStore(session)
-                await store.renew(list(self._sending), now)
+                await store.renew(stale, now)
                 abandoned = await store.expire_leases(now - lease)
+            self._leased.update({m: now for m in stale if m in self._sending})
             claimed: list[Claimed] = []
             if free > 0:
                 async with self.runtime.database.transaction() as session:
@@ -661,11 +664,13 @@ class OutboundWorker:
         for item in claimed:
             task = asyncio.create_task(self._send(item), name=f"outbound-send-{item.id}")
             self._sending[item.id] = task
+            self._leased[item.id] = now
             task.add_done_callback(functools.partial(self._sent, item.id))
         return len(claimed)
 
     def _sent(self, message_id: MessageId, task: asyncio.Task[None]) -> None:
         self._sending.pop(message_id, None)
+        self._leased.pop(message_id, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # Whether the provider has it is not known: the row stays "sending" until its lease
             # ends and becomes "unknown" then.
