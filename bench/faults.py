@@ -78,7 +78,7 @@ class Plan:
     agents: int = 40
     recover_deadline_s: float = 30.0
     """After the fault's end: not recovered by then = the engine needed a restart."""
-    drain_s: float = 120.0
+    drain_s: float = 300.0
     """After the load: at most this long for every accepted message to be stored and offered."""
     stall_s: float = 20.0
     """The drain ends early when nothing moved for this long."""
@@ -91,7 +91,7 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(rate=150.0, duration_s=25.0, fault_at_s=6.0, outage_s=6.0, agents=20, drain_s=60.0)
+QUICK = Plan(rate=150.0, duration_s=25.0, fault_at_s=6.0, outage_s=6.0, agents=20, drain_s=180.0)
 
 
 @dataclass
@@ -797,7 +797,9 @@ async def run(ctx: Context) -> None:
             f"faults/{fault}: {plan.rate:g} msg/s for {plan.duration_s:g} s, fault at "
             f"{plan.fault_at_s:g} s for {plan.outage_s:g} s"
         )
-        report = await run_fault(fault, plan, ctx.workdir, ctx.progress)
+        # BENCH_FAULT_LOGS=DIR keeps the engine's logs there (else they go with the run's workdir).
+        logs = Path(os.environ.get("BENCH_FAULT_LOGS") or ctx.workdir)
+        report = await run_fault(fault, plan, logs, ctx.progress)
         reports.append(report)
         ctx.progress(
             f"faults/{fault}: "
