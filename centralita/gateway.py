@@ -174,9 +174,15 @@ class AgentGateway:
                 self.renewal = asyncio.get_running_loop().create_task(
                     self._renew_leases(), name="gateway-presence-leases"
                 )
-            await self.to_router(
-                session.workspace_id, AgentConnection(agent_id=session.agent_id, connected=True)
-            )
+            try:
+                await self.to_router(
+                    session.workspace_id, AgentConnection(agent_id=session.agent_id, connected=True)
+                )
+            except BrokerUnavailable:
+                # Undo the open: a consumer nobody closes would hold the agent's single-active
+                # queue for a dead socket, and the agent's next socket would wait behind it.
+                await self.close(session)
+                raise
         log.info("gateway.connected", agent_id=str(session.agent_id), workspace_id=str(session.workspace_id))
         return session
 

@@ -129,9 +129,6 @@ class Pipeline:
 
     # ------------------------------------------------------------------ consuming
     async def start(self) -> None:
-        for p in range(self.runtime.settings.ingest_partitions):
-            lane: asyncio.Queue[Delivery] = asyncio.Queue()
-            self._lanes[p] = lane
         """Consume every partition; each lane runs supervised (``pipeline.lane.<p>`` in
         ``Runtime.workers``): a lane that dies is logged and started again."""
         transport = self.runtime.transport
@@ -154,6 +151,9 @@ class Pipeline:
 
             return run
 
+        for p in range(self.runtime.settings.ingest_partitions):
+            lane: asyncio.Queue[Delivery] = asyncio.Queue()
+            self._lanes[p] = lane
             consumer = await transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
             self._consumers.append(consumer)
             self._tasks.append(supervise(self.runtime.workers, f"pipeline.lane.{p}", lane_worker(p)))
@@ -162,11 +162,11 @@ class Pipeline:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for consumer in self._consumers:
+            await consumer.cancel()
         self._consumers.clear()
         self._tasks.clear()
 
-        for consumer in self._consumers:
-            await consumer.cancel()
     async def _drain(self, lane: asyncio.Queue[Delivery]) -> None:
         """Take a batch, handle it, repeat; the lane never ends on an error.
 

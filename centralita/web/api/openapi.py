@@ -450,8 +450,8 @@ REGISTRY: dict[tuple[str, str], Operation] = {
     ("GET", "/readyz"): Operation(
         None,
         {
-            200: ("The database and the broker answer.", _ref("Health")),
-            503: ("A dependency is unreachable; checks name it.", _ref("Health")),
+            200: ("The database and the broker answer, workers run, consumers are attached.", _ref("Health")),
+            503: ("A dependency, a worker or a consumer is down; checks name it.", _ref("Health")),
         },
     ),
     ("GET", "/webhooks/{channel}"): Operation(
