@@ -5,27 +5,95 @@ Shared by ``centralita dlq`` (``centralita.commands.dlq``) and the admin API
 (``ingest.<p>``, ``outbound``) and each workspace's ``route.<workspace_id>``; ``--queue`` /
 ``?queue=`` narrows to one.  An entry is addressed by its id (the message id); copies of one
 message share it and are replayed together (the consumers dedupe).
+
+The queues are the engine's (an ingest partition carries every workspace's deliveries), so the
+admin API shows a workspace only the entries it can prove are that workspace's
+(``workspace_of``): a ``route.<workspace_id>`` queue's, an ingest delivery whose business
+address is one of the workspace's channel accounts, an outbound job whose message row is the
+workspace's.  Everything else (a body that names no known account) is for the operator's
+``centralita dlq``, which reads the broker with its own credentials.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from core.errors import InvalidInput, NotFound
+from centralita.directory import StaticDirectory
+from core.errors import CentralitaError, InvalidInput, NotFound
+from core.ids import WorkspaceId
+from core.registry import AdapterRegistry
 from core.settings import Settings
 from core.storage.database import Database
-from core.storage.tables import WorkspaceRow
+from core.storage.tables import MessageRow, WorkspaceRow
 from core.transport.deadletters import DeadLetters, Parked
 from core.transport.protocol import Transport
-from core.transport.topology import app_topology, workspace_topology
+from core.transport.topology import OUTBOUND_QUEUE, app_topology, route_queue, workspace_topology
 
-__all__ = ["detail", "find_parked", "list_parked", "replay_parked", "source_queues", "summary", "working"]
+__all__ = [
+    "Owner",
+    "detail",
+    "find_parked",
+    "list_parked",
+    "replay_parked",
+    "source_queues",
+    "summary",
+    "working",
+    "workspace_of",
+]
 
 _WORKSPACE = WorkspaceRow.__table__  # type: ignore[attr-defined]
+_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What it takes to tell whose a parked delivery is."""
+
+    database: Database
+    directory: StaticDirectory
+    adapters: AdapterRegistry
+
+
+async def workspace_of(entry: Parked, owner: Owner) -> WorkspaceId | None:
+    """The workspace a parked delivery provably belongs to, or None when nothing in it says."""
+    if entry.queue.startswith(route_queue("")):
+        try:
+            return WorkspaceId(uuid.UUID(entry.queue.removeprefix(route_queue(""))))
+        except ValueError:
+            return None
+    if entry.queue == OUTBOUND_QUEUE:
+        try:
+            message_id = uuid.UUID(str(json.loads(entry.body)["message_id"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        async with owner.database.session() as session:
+            found = await session.execute(
+                sa.select(_MESSAGE.c.workspace_id).where(_MESSAGE.c.id == message_id)
+            )
+            workspace = found.scalar_one_or_none()
+        return WorkspaceId(workspace) if workspace is not None else None
+    channel = entry.headers.get("channel")
+    if not isinstance(channel, str):
+        return None
+    received_at = entry.parked_at or datetime.now(UTC)
+    try:
+        events = owner.adapters.get(channel).parse(entry.body, received_at=received_at)
+    except CentralitaError:
+        return None
+    workspaces = {
+        account.workspace_id
+        for event in events
+        if (account := owner.directory.find(channel, event.business_address)) is not None
+    }
+    return workspaces.pop() if len(workspaces) == 1 else None
 
 
 def working(transport: Transport) -> DeadLetters:

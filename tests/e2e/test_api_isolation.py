@@ -95,6 +95,7 @@ async def scene(start_engine: StartEngine) -> Scene:
         "suggestion_id": str(suggestion),
         "name": f"cobranza-{b.slug}",
         "key": BLOCKED_KEY,
+        "id": "b-parked",  # a dead letter id; B's own are proven 404 in test_dead_letters_and_backpressure
     }
     async with db.session() as session:
         assert await session.get(MessageRow, message) is not None

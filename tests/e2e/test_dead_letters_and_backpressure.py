@@ -140,24 +140,27 @@ async def test_a_full_ingest_partition_answers_503_with_retry_after_and_200_once
     assert response.status == 200, await response.text()
 
 
-async def test_an_admin_lists_reads_and_replays_a_parked_delivery_and_an_agent_may_not(
+async def test_an_admin_lists_reads_and_replays_the_workspaces_parked_deliveries_only(
     start_server: StartServer,
 ) -> None:
     tokens: dict[str, str] = {}
     client = await start_server(tokens)
     transport = client.server.app[RUNTIME].transport
-    raw = b'{"raw_delivery_id": "r-1", "text": "mi nombre es Ana"}'
+    raw = _delivery("wamid.parked")
+    # Another tenant's delivery in the same (engine-wide) partition: not this admin's to read.
+    foreign = _delivery("wamid.foreign").replace(PHONE_NUMBER_ID.encode(), b"999000111222333")
     await transport.publish(
         [
             parked_copy(
                 queue=ingest_queue(0),
-                body=raw,
+                body=body,
                 routing_key=ingest_queue(0),
                 headers={"channel": "whatsapp"},
-                message_id="m-1",
+                message_id=message_id,
                 content_type="application/json",
                 reason="database refused: NUL in text",
             )
+            for body, message_id in ((raw, "m-1"), (foreign, "m-2"))
         ]
     )
 
@@ -184,13 +187,17 @@ async def test_an_admin_lists_reads_and_replays_a_parked_delivery_and_an_agent_m
     )
     missing = await client.get("/api/admin/dlq/nope", headers=_auth(tokens["admin"]))
     assert missing.status == 404 and (await missing.json())["error"]["field"] == "id"
+    for method in ("GET", "POST"):
+        path = "/api/admin/dlq/m-2" + ("/replay" if method == "POST" else "")
+        other = await client.request(method, path, headers=_auth(tokens["admin"]))
+        assert other.status == 404, f"{method} {path}: another workspace's parked delivery"
     assert (await client.post("/api/admin/dlq/m-1/replay", headers=_auth(tokens["agent"]))).status == 403
 
     replayed = await client.post("/api/admin/dlq/m-1/replay", headers=_auth(tokens["admin"]))
     assert replayed.status == 200
     assert [r["id"] for r in (await replayed.json())["replayed"]] == ["m-1"]
     after = await client.get("/api/admin/dlq", headers=_auth(tokens["admin"]))
-    assert (await after.json())["items"] == []
+    assert (await after.json())["items"] == []  # m-2 is still parked, for the operator's CLI
 
     back: asyncio.Queue[Delivery] = asyncio.Queue()
 

@@ -6,8 +6,10 @@
 - ``POST /api/admin/dlq/{id}/replay[?queue=Q]``: publish it back to its original queue
   (confirmed), then remove it from the dead-letter queue: ``{"replayed": [...]}``.
 
-The dead-letter queues belong to the engine, not to one workspace (an ingest partition carries
-every workspace's deliveries): any workspace's admin token reads them all.
+The dead-letter queues belong to the engine (an ingest partition carries every workspace's
+deliveries), so an admin sees only the entries that provably belong to the token's workspace
+(``centralita.deadletters.workspace_of``); another workspace's entry is 404, like every id of
+another workspace.  Entries that name no workspace are worked with ``centralita dlq``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from centralita.deadletters import (
+    Owner,
     detail,
     find_parked,
     list_parked,
@@ -22,10 +25,14 @@ from centralita.deadletters import (
     source_queues,
     summary,
     working,
+    workspace_of,
 )
 from centralita.web.api._json import query_int
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from core.errors import NotFound
+from core.ids import WorkspaceId
+from core.transport.deadletters import Parked
 
 __all__ = ["routes"]
 
@@ -37,29 +44,46 @@ async def _queues(request: web.Request) -> list[str]:
     return await source_queues(runtime.settings, runtime.database, request.query.get("queue"))
 
 
+def _owner(request: web.Request) -> Owner:
+    runtime = request.app[RUNTIME]
+    return Owner(runtime.database, runtime.directory, runtime.adapters)
+
+
+async def _mine(request: web.Request, workspace_id: WorkspaceId, entry: Parked) -> bool:
+    return await workspace_of(entry, _owner(request)) == workspace_id
+
+
+async def _entry(request: web.Request, workspace_id: WorkspaceId) -> Parked:
+    entry_id = request.match_info["id"]
+    entry = await find_parked(working(request.app[RUNTIME].transport), await _queues(request), entry_id)
+    if not await _mine(request, workspace_id, entry):
+        raise NotFound(f"no parked delivery {entry_id!r}", field="id")
+    return entry
+
+
 @routes.get("/api/admin/dlq")
 async def list_dead_letters(request: web.Request) -> web.Response:
     """List the parked deliveries (no bodies)."""
-    await require(request, "admin")
+    principal = await require(request, "admin")
     limit = query_int(request, "limit", 100, high=1000)
     dead_letters = working(request.app[RUNTIME].transport)
-    items = await list_parked(dead_letters, await _queues(request), limit=limit)
-    return web.json_response({"items": [summary(entry) for entry in items]})
+    items = await list_parked(dead_letters, await _queues(request), limit=100_000)
+    mine = [entry for entry in items if await _mine(request, principal.workspace_id, entry)]
+    return web.json_response({"items": [summary(entry) for entry in mine[:limit]]})
 
 
 @routes.get("/api/admin/dlq/{id}")
 async def show_dead_letter(request: web.Request) -> web.Response:
     """One parked delivery with its headers and body (may contain personal data)."""
-    await require(request, "admin")
-    dead_letters = working(request.app[RUNTIME].transport)
-    entry = await find_parked(dead_letters, await _queues(request), request.match_info["id"])
-    return web.json_response(detail(entry))
+    principal = await require(request, "admin")
+    return web.json_response(detail(await _entry(request, principal.workspace_id)))
 
 
 @routes.post("/api/admin/dlq/{id}/replay")
 async def replay_dead_letter(request: web.Request) -> web.Response:
     """Publish a parked delivery back to its queue, then remove it from the dead-letter queue."""
-    await require(request, "admin")
+    principal = await require(request, "admin")
+    entry = await _entry(request, principal.workspace_id)
     dead_letters = working(request.app[RUNTIME].transport)
-    replayed = await replay_parked(dead_letters, await _queues(request), request.match_info["id"])
+    replayed = await replay_parked(dead_letters, [entry.queue], entry.id)
     return web.json_response({"replayed": [summary(entry) for entry in replayed]})
