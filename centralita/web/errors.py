@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from centralita.web.keys import RUNTIME
 from core.errors import CentralitaError, ClientDisconnected, RequestTimeout, ServiceUnavailable
 from core.logging import get_logger
+from core.storage.database import Failure, classify_failure, translate_failure
 
 __all__ = ["error_middleware", "json_error"]
 
@@ -41,7 +43,14 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (OSError, DBAPIError) as exc:
+            # A handler that met the database down (or in a deadlock) answers 503 + Retry-After
+            # like every other outage; data the database refuses stays an unexpected 500.
+            if isinstance(exc, DBAPIError) and classify_failure(exc) is Failure.REFUSED:
+                raise
+            raise translate_failure(exc, f"{request.method} {request.path}") from exc
     except ClientDisconnected as exc:
         # Nobody is left to answer, and the failure is not ours: INFO, no traceback.
         log.info("client_disconnected", path=request.path, method=request.method, reason=exc.message)

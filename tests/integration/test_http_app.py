@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
 from centralita.web.app import create_app
+from core.ids import WorkspaceId
 from core.settings import Settings
-from core.storage.database import upgrade_schema
+from core.storage.database import Database, upgrade_schema
+from core.storage.tokens import TokenStore
+from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
 
 
@@ -89,6 +94,47 @@ async def test_readyz_names_the_broker_while_rabbitmq_is_down_and_recovers_witho
         await proxy.restore()
         async with asyncio.timeout(30):
             while (await client.get("/readyz")).status != 200:  # noqa: ASYNC110 - polling a server we do not own
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+        await proxy.cut()
+
+
+@pytest.mark.postgres
+async def test_an_api_call_while_postgresql_is_unreachable_answers_503_naming_the_database(
+    postgres_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade_schema, postgres_url)
+    db = Database(postgres_url)
+    try:
+        seeded = await seed_workspace(db, "caida", [])
+        async with db.transaction() as session:
+            token = await TokenStore(session).issue(
+                WorkspaceId(seeded.workspace_id), "supervisor", None, "wall", datetime.now(UTC)
+            )
+    finally:
+        await db.dispose()
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings = Settings(
+        database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        broker_url="memory://",
+    )
+    client = TestClient(TestServer(create_app(settings)))
+    await client.start_server()
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        assert (await client.get("/api/queues/stats", headers=auth)).status == 200
+        await proxy.cut()
+        down = await client.get("/api/queues/stats", headers=auth)
+        body = await down.json()
+        assert down.status == 503, body
+        assert body["error"]["code"] == "database_unavailable"
+        assert down.headers["Retry-After"]
+        await proxy.restore()
+        async with asyncio.timeout(30):
+            while (await client.get("/api/queues/stats", headers=auth)).status != 200:  # noqa: ASYNC110 - polling a server we do not own
                 await asyncio.sleep(0.2)
     finally:
         await client.close()
