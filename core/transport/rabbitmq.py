@@ -501,7 +501,8 @@ class RabbitMQTransport:
                 try:
                     async with asyncio.timeout(self._publish_timeout_s):
                         await self.delete_topology(topology)
-                except (TimeoutError, RuntimeError, aiormq.exceptions.AMQPError, OSError):
+                except (TimeoutError, RuntimeError, aiormq.exceptions.AMQPError, OSError, BrokerUnavailable):
+                    # A broker that is away (or reconnecting) does not keep the connection open.
                     log.warning("transport.cleanup_incomplete", broker=self._safe_url)
                     break
         await self._connection.close()
