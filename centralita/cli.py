@@ -18,6 +18,7 @@ from typing import Literal
 
 from core.channel import ChannelAdapter
 from core.errors import CentralitaError, InvalidInput
+from core.events import Ignored, Unsupported
 from core.logging import configure_logging, get_logger
 from core.settings import Settings
 
@@ -102,17 +103,25 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
 def _detect_channel(
     path: Path, body: bytes, names: Sequence[str], parsers: Mapping[str, ChannelAdapter]
 ) -> str:
-    """The first adapter that parses the body; ``.eml`` files try mail-shaped adapters first."""
-    order = list(names)
+    """The first adapter that understands the body; ``.eml`` files try mail-shaped adapters first.
+
+    Adapters keep whatever a verified delivery holds (unknown parts become ``unsupported`` or
+    ``ignored`` events instead of errors), so "parses" is not "understands": the first adapter
+    that finds real traffic wins, and only when none does, the first that parses at all."""
     errors: list[str] = []
-    for name in order:
+    fallback: str | None = None
+    for name in names:
         adapter = parsers[name]
         try:
-            adapter.parse(body, received_at=datetime.now(UTC))
+            events = adapter.parse(body, received_at=datetime.now(UTC))
         except CentralitaError as exc:
             errors.append(f"{name}: {exc.message}")
             continue
-        return name
+        if any(not isinstance(event, Ignored | Unsupported) for event in events):
+            return name
+        fallback = fallback or name
+    if fallback is not None:
+        return fallback
     raise InvalidInput("no channel recognises this content (" + "; ".join(errors) + ")")
 
 
