@@ -16,7 +16,8 @@ One loop does everything, in order, so the policy is never touched concurrently:
    next round.  The transaction first checks the router's epoch (fencing): a router that lost
    its place never writes after its successor started.
 4. **Publish** the agents' pushes (``agent.<id>``) in one confirmed batch, then ack the inputs.
-   Auto-replies go out through ``centralita.outbound.send_reply`` after the commit.
+   Auto-replies (out of hours) are outbox rows written in the round's transaction; the outbound
+   workers are nudged after the commit.
 
 Active or standby: every instance publishes a ``Resync`` to ``route.<ws>`` every
 ``router_resync_s``; whichever instance receives deliveries is the active one.  A standby that
@@ -43,7 +44,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, InvalidInput
-from core.ids import AgentId, ConversationId, CustomerId, OfferId, QueueId, WorkspaceId
+from core.ids import AgentId, ConversationId, CustomerId, MessageId, OfferId, QueueId, WorkspaceId
 from core.logging import get_logger
 from core.storage.routing import (
     OPEN_STATUSES,
@@ -166,6 +167,7 @@ class _Outcome:
     pushes: list[Message] = field(default_factory=list)
     stale: set[ConversationId] = field(default_factory=set)
     auto_replies: list[SendAutoReply] = field(default_factory=list)
+    outbox: list[MessageId] = field(default_factory=list)  # auto-replies written in the commit
 
 
 class RouterService:
@@ -449,7 +451,7 @@ class RouterService:
                 commit_ms=round((committed - decided) * 1000, 1),
                 publish_ms=round((finished - committed) * 1000, 1),
             )
-        await self._send_auto_replies(outcome.auto_replies)
+        await self._nudge_outbound(outcome.outbox)
         self._report(BatchReport(self.workspace_id, now, tuple(inputs), tuple(commands)))
         return await self._reconcile(outcome.stale) if outcome.stale else []
 
@@ -885,7 +887,7 @@ class RouterService:
             conversations=len(self._known),
             offers_withdrawn=len(offers),
         )
-        await self._send_auto_replies(outcome.auto_replies)
+        await self._nudge_outbound(outcome.outbox)
         self._report(BatchReport(self.workspace_id, now, (), tuple(commands), activated=True))
 
     # ------------------------------------------------------------------ commands → writes + pushes
@@ -903,9 +905,56 @@ class RouterService:
                 for op in ops:
                     self._write(writes, op, at, outcome)
                 await writes.flush()
+                outcome.outbox = await self._queue_auto_replies(session, store, outcome.auto_replies)
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"the router cannot write its decisions: {type(exc).__name__}") from exc
         return outcome
+
+    async def _queue_auto_replies(
+        self, session: Any, store: RoutingStore, replies: Sequence[SendAutoReply]
+    ) -> list[MessageId]:
+        """Write the claimed auto-replies (out of hours) as outbox rows in the round's transaction,
+        so a crash after the commit delays them and never drops them; each in its own savepoint,
+        so a reply the channel refuses (no address, window closed) never undoes the round."""
+        if not replies:
+            return []
+        from centralita.outbound import queue_reply  # the outbound service sits above the router
+        from core.storage.outbound import OutboundStore
+
+        queued: list[MessageId] = []
+        for reply in replies:
+            queue = self._queues.get(reply.queue_id)
+            if queue is None:
+                continue
+            hours = queue.config.get("business_hours") or {}
+            key = hours.get("outside_hours_reply") if isinstance(hours, Mapping) else None
+            manifest: Mapping[str, Any] = await store.campaign_manifest(queue.campaign_id) if key else {}
+            entry = (manifest.get("auto_replies") or {}).get(key) if key else None
+            text = entry.get("text") if isinstance(entry, Mapping) else None
+            if not text:
+                log.info(
+                    "router.no_auto_reply", conversation_id=str(reply.conversation_id), queue_id=str(queue.id)
+                )
+                continue
+            try:
+                async with session.begin_nested():
+                    written = await queue_reply(
+                        self.runtime,
+                        OutboundStore(session),
+                        workspace_id=self.workspace_id,
+                        conversation_id=reply.conversation_id,
+                        agent_id=None,
+                        text=str(text),
+                        auto_reply=True,
+                    )
+            except CentralitaError as exc:
+                log.warning(
+                    "router.auto_reply_failed", conversation_id=str(reply.conversation_id), code=exc.code
+                )
+                continue
+            queued.append(written.message_id)
+            log.info("router.auto_reply_queued", conversation_id=str(reply.conversation_id), kind=reply.kind)
+        return queued
 
     def _push(self, agent_id: AgentId, push: BaseModel) -> Message:
         return Message(
@@ -1100,46 +1149,14 @@ class RouterService:
                 reason=exc.message,
             )
 
-    async def _send_auto_replies(self, replies: Sequence[SendAutoReply]) -> None:
-        if not replies:
+    async def _nudge_outbound(self, message_ids: Sequence[MessageId]) -> None:
+        """The committed auto-replies are due: wake the outbound workers (their poll finds the
+        rows anyway when the nudge is lost)."""
+        if not message_ids:
             return
-        from centralita.outbound import send_reply  # the outbound service sits above the router
+        from centralita.outbound import nudge_outbound  # the outbound service sits above the router
 
-        for reply in replies:
-            queue = self._queues.get(reply.queue_id)
-            if queue is None:
-                continue
-            campaign_id = queue.campaign_id
-
-            async def manifest_of(store: RoutingStore, campaign: Any = campaign_id) -> Mapping[str, Any]:
-                return await store.campaign_manifest(campaign)
-
-            hours = queue.config.get("business_hours") or {}
-            key = hours.get("outside_hours_reply") if isinstance(hours, Mapping) else None
-            manifest: Mapping[str, Any] = await self._read(manifest_of)
-            entry = (manifest.get("auto_replies") or {}).get(key) if key else None
-            text = entry.get("text") if isinstance(entry, Mapping) else None
-            if not text:
-                log.info(
-                    "router.no_auto_reply", conversation_id=str(reply.conversation_id), queue_id=str(queue.id)
-                )
-                continue
-            try:
-                await send_reply(
-                    self.runtime,
-                    workspace_id=self.workspace_id,
-                    conversation_id=reply.conversation_id,
-                    agent_id=None,
-                    text=str(text),
-                    auto_reply=True,
-                )
-                log.info(
-                    "router.auto_reply_sent", conversation_id=str(reply.conversation_id), kind=reply.kind
-                )
-            except CentralitaError as exc:
-                log.warning(
-                    "router.auto_reply_failed", conversation_id=str(reply.conversation_id), code=exc.code
-                )
+        await nudge_outbound(self.runtime, message_ids)
 
     async def _reconcile(self, stale: Iterable[ConversationId]) -> list[Item]:
         """The database had these conversations elsewhere than the policy thought: drop them from
