@@ -495,9 +495,17 @@ class CampaignStore:
         now: datetime,
     ) -> None:
         wanted = _merge_agents(expand_agents(m) for m in [*others, manifest])
+        dropped = {a.key for a in expand_agents(before)} - wanted.keys() if before is not None else set()
+        # The lock order (core/storage/routing.py): the agents this apply updates are locked first,
+        # in one statement by id, not one by one in manifest order.
         rows = (
             await self.session.execute(
-                sa.select(AGENT.c.id, AGENT.c.email).where(AGENT.c.workspace_id == workspace_id)
+                sa.select(AGENT.c.id, AGENT.c.email)
+                .where(
+                    AGENT.c.workspace_id == workspace_id, AGENT.c.email.in_(sorted(wanted.keys() | dropped))
+                )
+                .order_by(AGENT.c.id)
+                .with_for_update(key_share=True)
             )
         ).all()
         have = {r.email: r.id for r in rows}
@@ -519,7 +527,6 @@ class CampaignStore:
                 await self.session.execute(
                     sa.update(AGENT).where(AGENT.c.id == agent_id).values(active=True, **values)
                 )
-        dropped = {a.key for a in expand_agents(before)} - wanted.keys() if before is not None else set()
         if dropped:
             await self.session.execute(
                 sa.update(AGENT)

@@ -14,7 +14,9 @@ The pure core (``identity``) decides; this module loads and writes, in the calle
    protected by the unique index on ``(workspace_id, key)``.
 3. **Decide** on an ``IdentityGraph`` built from the rows, take its ``ChangeSet``.
 4. **Write** the change set, re-point the conversations and messages of moved identifiers,
-   and settle conversation continuity (one open conversation per customer and campaign).
+   and settle conversation continuity (one open conversation per customer and campaign).  The
+   conversations those steps write are locked first, in one statement by id (the lock order of
+   ``core/storage/routing.py``), so a merge never waits on a router or another merge in a cycle.
 
 Steps 1–4 run inside a savepoint; a unique-index collision (another worker created the same
 identifier or suggested the same pair), a deadlock, or a working set found incomplete rolls the
@@ -772,6 +774,21 @@ class IdentityStore:
         for move in moves:
             if move.key in ids:
                 by_target.setdefault(move.to_customer, []).append(ids[move.key])
+        touched = sorted({c for m in moves for c in (m.from_customer, m.to_customer)})
+        # The lock order (core/storage/routing.py): every conversation this re-points, re-targets
+        # or settles below is locked here first, in one statement by id, before any is written.
+        await s.execute(
+            sa.select(CONV.c.id)
+            .where(
+                CONV.c.workspace_id == ws,
+                sa.or_(
+                    CONV.c.customer_id.in_(touched),
+                    CONV.c.origin_identifier_id.in_(sorted(ids.values())),
+                ),
+            )
+            .order_by(CONV.c.id)
+            .with_for_update(key_share=True)
+        )
         for target, identifier_ids in by_target.items():
             await s.execute(
                 sa.update(MSG)
@@ -793,7 +810,6 @@ class IdentityStore:
                     .where(MSG.c.conversation_id.in_(conversations), MSG.c.identifier_id.is_(None))
                     .values(customer_id=target)
                 )
-        touched = sorted({c for m in moves for c in (m.from_customer, m.to_customer)})
         await self._fix_reply_targets(ws, touched)
         await self._settle_conversations(ws, touched, now)
 

@@ -1,6 +1,7 @@
-"""Router rounds and pipeline batches over the same conversations never deadlock on PostgreSQL:
-both lock rows in one global order (conversations by id, then agents by id) and the router's
-row locks (``FOR NO KEY UPDATE``) do not conflict with the key-share locks of message inserts.
+"""Router rounds, pipeline batches and identity merges over the same conversations never deadlock
+on PostgreSQL: they lock rows in one global order (conversations by id, then agents by id) and
+the router's row locks (``FOR NO KEY UPDATE``) do not conflict with the key-share locks of
+message inserts.
 
 Each test has its own database, so ``pg_stat_database.deadlocks`` counts exactly this test's."""
 
@@ -10,6 +11,7 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,9 +28,11 @@ from core.errors import DatabaseUnavailable
 from core.ids import AgentId, ConversationId, OfferId, QueueId, RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
 from core.storage.database import Database, upgrade_schema
+from core.storage.identity_store import IdentityStore
 from core.storage.routing import RoutingStore
-from core.storage.tables import AgentRow, ConversationRow, QueueRow
+from core.storage.tables import AgentRow, ConversationRow, IdentifierRow, QueueRow
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
+from identity import Observation, email_identifier, phone_identifier
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]
@@ -241,3 +245,81 @@ async def test_router_rounds_against_pipeline_batches_on_the_same_conversations_
     assert tally.lock_waits > 0, "the router and the pipeline never waited on each other: not contended"
     assert tally.router_rounds >= 20 and tally.pipeline_batches >= 10, tally
     assert tally.router_failures == tally.pipeline_failures == tally.not_acked == 0, tally.errors
+
+
+async def test_a_merge_against_a_router_round_on_the_same_two_conversations_never_deadlocks(
+    postgres_url: str,
+) -> None:
+    """The merge re-points the retired customer's conversation (the higher id, kept: it is older)
+    and closes the survivor's (the lower id); a router round locks the lower, then the higher.
+    Taken in the merge's write order these two wait on each other; the merge locks both by id
+    first, so it waits for the round instead."""
+    dsn = _plain(postgres_url)
+    await asyncio.to_thread(upgrade_schema, postgres_url)
+    db = Database(postgres_url)
+    seeded = await seed_workspace(db, "fusiones", [])
+    ws = WorkspaceId(seeded.workspace_id)
+    phone, mail = phone_identifier("+5215512345678"), email_identifier("ana.perez@gmail.com")
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        store = IdentityStore(session)
+        survivor = (await store.resolve(ws, Observation(sender=phone), now)).customer_id
+        retired = (await store.resolve(ws, Observation(sender=mail), now + timedelta(seconds=1))).customer_id
+        idents = IdentifierRow.__table__  # type: ignore[attr-defined]
+        ident_of = dict((await session.execute(sa.select(idents.c.customer_id, idents.c.id))).all())
+    low, high = sorted(uuid.uuid4() for _ in range(2))
+    async with db.transaction() as session:
+        for cid, customer, opened in ((high, retired, now - timedelta(hours=1)), (low, survivor, now)):
+            session.add(
+                ConversationRow(
+                    id=cid,
+                    workspace_id=ws,
+                    campaign_id=seeded.campaign_id,
+                    customer_id=customer,
+                    channel="email" if customer == retired else "whatsapp",
+                    identifier_id=ident_of[customer],
+                    origin_identifier_id=ident_of[customer],
+                    opened_at=opened,
+                )
+            )
+    deadlocks_before = await _stat(
+        dsn, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    )
+
+    async def merge() -> None:
+        async with db.transaction() as session:
+            await IdentityStore(session).run(
+                ws, [phone.key, mail.key], lambda g: g.link(phone, mail, now, actor="agent-1"), now=now
+            )
+
+    async with db.transaction() as session:
+        store = RoutingStore(session)
+        await store.begin_writes(ws, [ConversationId(low)])
+        merging = asyncio.create_task(merge())
+        deadline = time.monotonic() + 10
+        while not await _stat(
+            dsn,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ):
+            assert not merging.done() and time.monotonic() < deadline, "the merge never waited on the round"
+            await asyncio.sleep(0.02)
+        await store.begin_writes(ws, [ConversationId(high)])
+    await asyncio.wait_for(merging, timeout=15)
+    async with db.session() as session:
+        rows = dict((await session.execute(sa.select(ConversationRow.id, ConversationRow.status))).all())
+    await db.dispose()
+    assert rows == {high: "waiting", low: "closed"}
+    deadline = time.monotonic() + 10
+    while await _stat(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    ):
+        assert time.monotonic() < deadline, "the test's connections did not close"
+        await asyncio.sleep(0.05)
+    deadlocks = (
+        await _stat(dsn, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        - deadlocks_before
+    )
+    assert deadlocks == 0
