@@ -180,21 +180,21 @@ async def test_the_standby_takes_over_mid_burst_with_nothing_lost_or_assigned_tw
 async def test_a_round_that_fails_after_acknowledging_its_inputs_does_not_stop_the_router(
     floor: Floor, settings: Settings, failure: str
 ) -> None:
-    """A round can fail after it settled its inputs (fenced off while sending auto-replies, or a
-    bug): the router starts again from the database instead of dying with the deliveries."""
+    """A round can fail after it settled its inputs (fenced off while nudging the outbound workers,
+    or a bug): the router starts again from the database instead of dying with the deliveries."""
     async with open_runtime(settings) as runtime:
         service = RouterService(runtime, floor.workspace_id, instance="router-a")
         watch = Watch()
         service.observers.append(watch.of("router-a"))
-        original = service._send_auto_replies
+        original = service._nudge_outbound
         failures = [_Superseded() if failure == "superseded" else RuntimeError("a bug")]
 
-        async def fail_once(replies: Any) -> None:
+        async def fail_once(message_ids: Any) -> None:
             if failures and len(watch.closed) >= 20:
                 raise failures.pop()
-            await original(replies)
+            await original(message_ids)
 
-        service._send_auto_replies = fail_once  # type: ignore[method-assign]
+        service._nudge_outbound = fail_once  # type: ignore[method-assign]
         sim_transport = await open_transport(settings)
         sim = SimulatedAgents(
             sim_transport, floor.workspace_id, floor.agents, capacity=CAPACITY, expected=100
