@@ -72,6 +72,7 @@ __all__ = [
     "SendOutcome",
     "attachment_from_dict",
     "nudge_outbound",
+    "queue_auto_reply",
     "queue_reply",
     "resend_reply",
     "send_reply",
@@ -377,6 +378,42 @@ async def queue_reply(
         auto_reply=auto_reply,
     )
     return Queued(message_id, state, decision.tag)
+
+
+async def queue_auto_reply(
+    runtime: Runtime,
+    store: OutboundStore,
+    *,
+    workspace_id: WorkspaceId,
+    conversation_id: ConversationId,
+    text: str,
+    reason: str,
+    channel_account_id: ChannelAccountId | None = None,
+    identifier_id: IdentityId | None = None,
+    message_id: MessageId | None = None,
+) -> MessageId | None:
+    """An auto-reply's outbox row in the caller's transaction, or None (logged) when the channel
+    refuses it — ``queue_reply`` raises before it writes anything, so the caller's transaction
+    goes on (the customer's next message is answered again)."""
+    try:
+        queued = await queue_reply(
+            runtime,
+            store,
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            agent_id=None,
+            text=text,
+            channel_account_id=channel_account_id,
+            identifier_id=identifier_id,
+            auto_reply=True,
+            message_id=message_id,
+        )
+    except CentralitaError as exc:
+        log.warning(
+            "auto_reply_not_sent", conversation_id=str(conversation_id), reason=reason, error=exc.code
+        )
+        return None
+    return queued.message_id
 
 
 async def send_reply(

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from centralita.envelope import RawEnvelope
-from centralita.outbound import nudge_outbound, queue_reply
+from centralita.outbound import nudge_outbound, queue_auto_reply
 from centralita.pipeline.identity import identity_policy, observation_for
 from centralita.runtime import Runtime
 from core.campaign import Manifest
@@ -578,32 +578,23 @@ class Pipeline:
     ) -> list[AutoReplyOrder]:
         """Write the orders' outbox rows in the delivery's transaction; an order the channel
         refuses is logged and dropped (the customer's next message is answered again)."""
-        queued: list[AutoReplyOrder] = []
         outbox = OutboundStore(store.session)
-        for order in orders:
-            try:
-                await queue_reply(
-                    self.runtime,
-                    outbox,
-                    workspace_id=order.workspace_id,
-                    conversation_id=order.conversation_id,
-                    agent_id=None,
-                    text=order.text,
-                    channel_account_id=order.channel_account_id,
-                    identifier_id=order.identifier_id,
-                    auto_reply=True,
-                    message_id=order.message_id,
-                )
-            except CentralitaError as exc:  # refused before anything was written
-                log.warning(
-                    "auto_reply_not_sent",
-                    conversation_id=str(order.conversation_id),
-                    reason=order.reason,
-                    error=exc.code,
-                )
-                continue
-            queued.append(order)
-        return queued
+        return [
+            order
+            for order in orders
+            if await queue_auto_reply(
+                self.runtime,
+                outbox,
+                workspace_id=order.workspace_id,
+                conversation_id=order.conversation_id,
+                text=order.text,
+                reason=order.reason,
+                channel_account_id=order.channel_account_id,
+                identifier_id=order.identifier_id,
+                message_id=order.message_id,
+            )
+            is not None
+        ]
 
     async def _reconcile(self, store: InboundStore, event: DeliveryStatus, errors: list[Any]) -> bool:
         """A status for a row whose provider id was never recorded, named by the client

@@ -905,20 +905,19 @@ class RouterService:
                 for op in ops:
                     self._write(writes, op, at, outcome)
                 await writes.flush()
-                outcome.outbox = await self._queue_auto_replies(session, store, outcome.auto_replies)
+                outcome.outbox = await self._queue_auto_replies(store, outcome.auto_replies)
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"the router cannot write its decisions: {type(exc).__name__}") from exc
         return outcome
 
     async def _queue_auto_replies(
-        self, session: Any, store: RoutingStore, replies: Sequence[SendAutoReply]
+        self, store: RoutingStore, replies: Sequence[SendAutoReply]
     ) -> list[MessageId]:
         """Write the claimed auto-replies (out of hours) as outbox rows in the round's transaction,
-        so a crash after the commit delays them and never drops them; each in its own savepoint,
-        so a reply the channel refuses (no address, window closed) never undoes the round."""
+        so a crash after the commit delays them and never drops them."""
         if not replies:
             return []
-        from centralita.outbound import queue_reply  # the outbound service sits above the router
+        from centralita.outbound import queue_auto_reply  # the outbound service sits above the router
         from core.storage.outbound import OutboundStore
 
         queued: list[MessageId] = []
@@ -936,24 +935,19 @@ class RouterService:
                     "router.no_auto_reply", conversation_id=str(reply.conversation_id), queue_id=str(queue.id)
                 )
                 continue
-            try:
-                async with session.begin_nested():
-                    written = await queue_reply(
-                        self.runtime,
-                        OutboundStore(session),
-                        workspace_id=self.workspace_id,
-                        conversation_id=reply.conversation_id,
-                        agent_id=None,
-                        text=str(text),
-                        auto_reply=True,
-                    )
-            except CentralitaError as exc:
-                log.warning(
-                    "router.auto_reply_failed", conversation_id=str(reply.conversation_id), code=exc.code
+            written = await queue_auto_reply(
+                self.runtime,
+                OutboundStore(store.session),
+                workspace_id=self.workspace_id,
+                conversation_id=reply.conversation_id,
+                text=str(text),
+                reason=reply.kind,
+            )
+            if written is not None:
+                queued.append(written)
+                log.info(
+                    "router.auto_reply_queued", conversation_id=str(reply.conversation_id), kind=reply.kind
                 )
-                continue
-            queued.append(written.message_id)
-            log.info("router.auto_reply_queued", conversation_id=str(reply.conversation_id), kind=reply.kind)
         return queued
 
     def _push(self, agent_id: AgentId, push: BaseModel) -> Message:
