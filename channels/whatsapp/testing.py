@@ -39,6 +39,7 @@ __all__ = [
     "conformance_kit",
     "fixture",
     "unshaped_bodies",
+    "webhook_body",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,6 +103,33 @@ _REENGAGEMENT = (
     "since the customer last replied to this number."
 )
 _WAMID = "wamid.HBgNNTIxNTUxMjM0NTY3OBUCABIYFDNB"
+
+
+def webhook_body(
+    phone_number_id: str,
+    *,
+    messages: Sequence[dict[str, Any]] = (),
+    statuses: Sequence[dict[str, Any]] = (),
+    contacts: Sequence[dict[str, Any]] = (),
+    display_phone_number: str = "15550783881",
+    waba_id: str = "102290129349000",
+) -> bytes:
+    """One WhatsApp Cloud API webhook body (one entry, one ``messages`` change) as Meta sends it."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
+    }
+    if contacts:
+        value["contacts"] = list(contacts)
+    if messages:
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body).encode()
 
 
 def _message(n: str, **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ full partition answers 503 with Retry-After (Meta retries later), and once drain
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from centralita.web.app import create_app
 from centralita.web.keys import RUNTIME
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from core.settings import Settings
 from core.storage.database import Database, upgrade_schema
@@ -34,17 +34,13 @@ StartServer = Callable[..., Awaitable[TestClient]]
 
 def _delivery(wamid: str) -> bytes:
     message = {"from": "5215512349999", "id": wamid, "timestamp": "1763720000", "type": "text"}
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550788888", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5215512349999"}],
-        "messages": [{**message, "text": {"body": "Hola"}}],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return webhook_body(
+        PHONE_NUMBER_ID,
+        messages=[{**message, "text": {"body": "Hola"}}],
+        contacts=[{"profile": {"name": "Ana"}, "wa_id": "5215512349999"}],
+        display_phone_number="15550788888",
+        waba_id="1",
+    )
 
 
 def _signed(body: bytes) -> dict[str, str]:

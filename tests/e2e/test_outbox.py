@@ -9,7 +9,6 @@ accepted a send and holds its answer.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 from centralita.web.keys import OUTBOUND, RUNTIME
 from channels.meta.peer import GraphPeer
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import webhook_body
 from core.errors import BrokerUnavailable
 from core.settings import Settings
 from core.storage.database import Database
@@ -87,29 +87,7 @@ class Outbox:
         return dict(entry)
 
     async def status_webhook(self, statuses: Sequence[dict[str, Any]]) -> None:
-        body = json.dumps(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": "102290129349000",
-                        "changes": [
-                            {
-                                "field": "messages",
-                                "value": {
-                                    "messaging_product": "whatsapp",
-                                    "metadata": {
-                                        "display_phone_number": "15550783881",
-                                        "phone_number_id": PHONE_NUMBER_ID,
-                                    },
-                                    "statuses": list(statuses),
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        ).encode()
+        body = webhook_body(PHONE_NUMBER_ID, statuses=statuses)
         headers = {"X-Hub-Signature-256": sign_body(body, WA_SECRET), "Content-Type": "application/json"}
         response = await self.engine.client.post("/webhooks/whatsapp", data=body, headers=headers)
         assert response.status == 200, await response.text()
