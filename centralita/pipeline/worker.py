@@ -267,7 +267,7 @@ class Pipeline:
             return
         try:
             await (delivery.ack() if how == "ack" else delivery.requeue())
-        except (CentralitaError, RuntimeError, ConnectionError) as exc:  # aiormq: channel closed
+        except CentralitaError as exc:  # the transport translates its channel states at its edge
             log.info("pipeline.settle_lost", outcome=how, error=type(exc).__name__)
 
     async def _park(self, delivery: Delivery, reason: str) -> None:
