@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy core identity router channels centralita
+	$(BIN)/mypy core storage broker identity router channels centralita
 
 test: lint typecheck
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)

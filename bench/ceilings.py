@@ -41,9 +41,10 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from pamqp import commands as spec
 
 from bench.harness import Context, clock, rate, repeated, stopwatch, summarize
-from core.transport import InMemoryTransport, Message, Queue, Topology, Transport
+from broker import InMemoryTransport
+from broker.rabbitmq import RabbitMQTransport
+from core.transport import Message, Queue, Topology, Transport
 from core.transport.protocol import Delivery
-from core.transport.rabbitmq import RabbitMQTransport
 
 __all__ = ["BATCH", "IN_FLIGHT", "PREFETCH", "make_body", "make_rows", "run"]
 

@@ -351,9 +351,9 @@ async def prepare(database_url: str, agents: int) -> list[str]:
     """Migrate, apply the campaign, issue one token per agent."""
     from centralita.campaigns import apply_manifest
     from core.campaign import parse_manifest
-    from core.storage.database import Database, upgrade_schema
-    from core.storage.tables import AgentRow, WorkspaceRow
-    from core.storage.tokens import TokenStore
+    from storage.database import Database, upgrade_schema
+    from storage.tables import AgentRow, WorkspaceRow
+    from storage.tokens import TokenStore
 
     await asyncio.to_thread(upgrade_schema, database_url)
     db = Database(database_url)
@@ -382,7 +382,7 @@ async def analyze(database_url: str) -> None:
     plans chosen on empty tables do not outlive them."""
     if not database_url.startswith("postgresql"):
         return
-    from core.storage.database import Database
+    from storage.database import Database
 
     db = Database(database_url)
     try:
@@ -393,8 +393,8 @@ async def analyze(database_url: str) -> None:
 
 
 async def stored(database_url: str) -> Stored:
-    from core.storage.database import Database
-    from core.storage.tables import ConversationRow, IdentifierRow, MessageRow
+    from storage.database import Database
+    from storage.tables import ConversationRow, IdentifierRow, MessageRow
 
     db = Database(database_url)
     try:

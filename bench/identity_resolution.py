@@ -524,10 +524,10 @@ async def run_storage(
     empty stay in use and read the workspace's whole index range: the rate falls as the graph
     grows (68/s for the first 10,000 events, 36/s for the next 10,000, on this machine).
     """
-    from core.storage.database import Database, upgrade_schema
-    from core.storage.identity_store import IdentityStore
-    from core.storage.inbound import InboundStore
-    from core.storage.tables import CustomerRow, IdentifierRow, WorkspaceRow
+    from storage.database import Database, upgrade_schema
+    from storage.identity_store import IdentityStore
+    from storage.inbound import InboundStore
+    from storage.tables import CustomerRow, IdentifierRow, WorkspaceRow
 
     await asyncio.to_thread(upgrade_schema, url)
     database = Database(url)

@@ -29,8 +29,8 @@ from core.campaign import Manifest, Plan, ValidationResult, dump_manifest, norma
 from core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
-from core.storage.campaigns import CampaignStore, StoredCampaign
-from core.storage.database import Database, redact_url
+from storage.campaigns import CampaignStore, StoredCampaign
+from storage.database import Database, redact_url
 
 __all__ = [
     "ApplyResult",

@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- db
 def _upgrade(settings: Settings) -> None:
-    from core.storage.database import upgrade_schema
+    from storage.database import upgrade_schema
 
     upgrade_schema(settings.database_url)
     print(f"database at {settings.redacted_database_url()} is at the latest schema", file=sys.stderr)

@@ -32,9 +32,9 @@ from centralita.runtime import Runtime
 from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, InvalidInput
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
-from core.storage.campaigns import CampaignStore, CampaignVersion
 from core.transport.protocol import Consumer, Delivery, Message, Transport
 from core.transport.topology import EVENTS_EXCHANGE, config_changed_key, events_subscription
+from storage.campaigns import CampaignStore, CampaignVersion
 
 __all__ = [
     "CONFIG_CHANGED",

@@ -31,11 +31,11 @@ from core.errors import CentralitaError, InvalidInput, NotFound
 from core.ids import WorkspaceId
 from core.registry import AdapterRegistry
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.tables import MessageRow, WorkspaceRow
 from core.transport.deadletters import DeadLetters, Parked
 from core.transport.protocol import Transport
 from core.transport.topology import OUTBOUND_QUEUE, app_topology, route_queue, workspace_topology
+from storage.database import Database
+from storage.tables import MessageRow, WorkspaceRow
 
 __all__ = [
     "Owner",

@@ -16,9 +16,9 @@ from centralita.campaigns import apply_manifest
 from centralita.runtime import utc_now
 from core.campaign import load_manifest, render_plan
 from core.settings import Settings
-from core.storage.campaigns import CampaignStore
-from core.storage.database import Database
-from core.storage.tokens import TokenStore
+from storage.campaigns import CampaignStore
+from storage.database import Database
+from storage.tokens import TokenStore
 
 __all__ = ["DEMO_ENV", "DEMO_MANIFEST", "run_demo"]
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from core.channel import ChannelAccount
 from core.ids import CampaignId, ChannelAccountId, WorkspaceId
 from core.logging import get_logger
-from core.storage.database import Database
-from core.storage.tables import ChannelAccountRow
+from storage.database import Database
+from storage.tables import ChannelAccountRow
 
 __all__ = ["StaticDirectory", "load_directory"]
 

@@ -24,9 +24,9 @@ from centralita.web.api._publish import publish_router_inputs
 from core.errors import CentralitaError, DatabaseUnavailable
 from core.ids import WorkspaceId
 from core.logging import get_logger
-from core.storage.work import FollowUpOpened, WorkStore
 from router.service.clock import AdvancingClock
 from router.wire import ConversationNudge
+from storage.work import FollowUpOpened, WorkStore
 
 __all__ = ["FollowUpScheduler"]
 

@@ -36,8 +36,6 @@ from centralita.runtime import Runtime
 from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, Forbidden, InvalidInput
 from core.ids import AgentId, WorkspaceId
 from core.logging import get_logger
-from core.storage.routing import RoutingStore
-from core.storage.tokens import Principal
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import (
     ROUTE_EXCHANGE,
@@ -47,6 +45,8 @@ from core.transport.topology import (
     workspace_topology,
 )
 from router.wire import AgentConnection, OfferAnswer, OfferPush, PresenceInput, decode_agent_push
+from storage.routing import RoutingStore
+from storage.tokens import Principal
 
 __all__ = ["AgentGateway", "AgentSession", "Send"]
 

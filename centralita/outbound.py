@@ -60,10 +60,10 @@ from core.events import Address, AddressKind, Attachment, AttachmentKind, Outbou
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
-from core.storage.outbound import Claimed, ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import OUTBOUND_QUEUE
+from storage.outbound import Claimed, ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
 
 __all__ = [
     "OutboundWorker",

@@ -12,15 +12,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from broker.factory import open_transport
 from centralita.directory import StaticDirectory, load_directory
 from core.channel import AdapterContext
 from core.registry import AdapterRegistry, load_adapters
 from core.settings import Settings
-from core.storage.database import Database
 from core.supervise import WorkerRegistry
-from core.transport.factory import open_transport
 from core.transport.protocol import Transport
 from core.transport.topology import app_topology
+from storage.database import Database
 
 __all__ = ["Clock", "Runtime", "adapter_context", "open_runtime", "utc_now"]
 

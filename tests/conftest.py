@@ -17,7 +17,7 @@ import asyncpg
 import hypothesis
 import pytest
 
-from core.storage.database import Database, upgrade_schema
+from storage.database import Database, upgrade_schema
 
 PG_HOST = os.environ.get("PGHOST_TEST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PGPORT_TEST", "5432"))

@@ -16,16 +16,16 @@ import getpass
 import sys
 from pathlib import Path
 
+from broker.factory import open_transport
 from centralita.campaigns import apply_manifest, export_manifest, export_yaml, plan_manifest
 from centralita.config_watch import ConfigChange, publish_change
 from centralita.runtime import utc_now
 from core.campaign import Manifest, render_plan, validate_file
 from core.errors import CentralitaError, InvalidInput
 from core.settings import Settings
-from core.storage.database import Database
-from core.transport.factory import open_transport
 from core.transport.protocol import Exchange, Topology
 from core.transport.topology import EVENTS_EXCHANGE
+from storage.database import Database
 
 __all__ = ["register"]
 

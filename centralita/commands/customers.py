@@ -22,9 +22,9 @@ from centralita.directory import load_directory
 from centralita.pipeline.identity import identity_policy
 from core.ids import WorkspaceId
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.identity_store import IdentityStore
 from identity import Identifier, IdentityGraph, SuggestionView
+from storage.database import Database
+from storage.identity_store import IdentityStore
 
 __all__ = ["export_customers", "register"]
 

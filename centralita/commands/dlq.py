@@ -20,6 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from broker.factory import open_transport
 from centralita.commands.ingest import _settings
 from centralita.deadletters import (
     detail,
@@ -32,9 +33,8 @@ from centralita.deadletters import (
 )
 from core.errors import InvalidInput
 from core.settings import Settings
-from core.storage.database import Database
 from core.transport.deadletters import DeadLetters
-from core.transport.factory import open_transport
+from storage.database import Database
 
 __all__ = ["register"]
 

@@ -23,8 +23,8 @@ from centralita.runtime import Runtime, open_runtime
 from core.errors import CentralitaError, InvalidInput, NotFound
 from core.ids import RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.tables import WorkspaceRow
+from storage.database import Database
+from storage.tables import WorkspaceRow
 
 __all__ = ["register", "workspace_by_slug"]
 

@@ -16,10 +16,10 @@ from centralita.runtime import utc_now
 from core.errors import DatabaseUnavailable, InvalidInput, NotFound
 from core.ids import AgentId
 from core.settings import Settings
-from core.storage.campaigns import CampaignStore
-from core.storage.database import Database, redact_url
-from core.storage.tables import AgentRow
-from core.storage.tokens import ROLES, TokenStore
+from storage.campaigns import CampaignStore
+from storage.database import Database, redact_url
+from storage.tables import AgentRow
+from storage.tokens import ROLES, TokenStore
 
 __all__ = ["register"]
 

@@ -43,13 +43,13 @@ from core.events import (
 from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.records import OpenConversation
-from core.storage.database import Failure, classify_failure, sqlstate, translate_failure
-from core.storage.inbound import InboundStore
-from core.storage.outbound import OutboundStore
 from core.supervise import supervise
 from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
+from storage.database import Failure, classify_failure, sqlstate, translate_failure
+from storage.inbound import InboundStore
+from storage.outbound import OutboundStore
 
 __all__ = ["AutoReplyOrder", "Outcome", "Pipeline", "RouteNudge", "ToPark"]
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from centralita.web.keys import RUNTIME
 from core.errors import AuthenticationRequired, Forbidden
-from core.storage.tokens import Principal, TokenStore
+from storage.tokens import Principal, TokenStore
 
 __all__ = ["authenticate", "require"]
 

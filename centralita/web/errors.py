@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from centralita.web.keys import RUNTIME
 from core.errors import CentralitaError, ClientDisconnected, RequestTimeout, ServiceUnavailable
 from core.logging import get_logger
-from core.storage.database import Failure, classify_failure, translate_failure
+from storage.database import Failure, classify_failure, translate_failure
 
 __all__ = ["error_middleware", "json_error"]
 

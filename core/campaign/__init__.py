@@ -18,7 +18,6 @@ from core.campaign.fields import (
     Weekday,
     parse_interval_minutes,
 )
-from core.campaign.hours import is_open, next_opening
 from core.campaign.links import hub_link, render_auto_reply, wa_me_link
 from core.campaign.model import (
     API_VERSION,
@@ -109,11 +108,9 @@ __all__ = [
     "expand_agents",
     "format_problems",
     "hub_link",
-    "is_open",
     "load_manifest",
     "manifest_json_schema",
     "match_triage_answer",
-    "next_opening",
     "normalize",
     "parse_interval_minutes",
     "parse_manifest",

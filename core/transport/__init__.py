@@ -1,11 +1,9 @@
-"""Message transports behind one Protocol.
+"""The message transport's port: the Protocol, the topology the app declares, dead-letter records.
 
-``RabbitMQTransport`` lives in ``core.transport.rabbitmq`` and is not imported here, so that
-importing the Protocol never loads aio-pika; ``open_transport`` picks it from the settings.
+The implementations (in-process and RabbitMQ) live in ``broker/``; importing this package never
+loads a broker library.
 """
 
-from core.transport.factory import open_transport
-from core.transport.memory import InMemoryTransport
 from core.transport.protocol import (
     Binding,
     Consumer,
@@ -24,10 +22,8 @@ __all__ = [
     "Delivery",
     "Exchange",
     "Handler",
-    "InMemoryTransport",
     "Message",
     "Queue",
     "Topology",
     "Transport",
-    "open_transport",
 ]

@@ -1,7 +1,7 @@
 """The transport seam: publish with confirm, consume with manual ack, declare topology.
 
-Two implementations: ``core.transport.memory.InMemoryTransport`` (the embedded default) and
-``core.transport.rabbitmq.RabbitMQTransport`` (aio-pika, production).  One contract suite
+Two implementations: ``broker.memory.InMemoryTransport`` (the embedded default) and
+``broker.rabbitmq.RabbitMQTransport`` (aio-pika, production).  One contract suite
 (``tests/contract/test_transport_contract.py``) runs against both.
 """
 

@@ -24,7 +24,6 @@ from core.campaign.fields import WEEKDAYS, parse_interval_minutes
 from core.errors import InvalidInput
 from core.ids import QueueId
 from core.settings import Settings
-from core.storage.routing import AgentRecord, QueueRecord
 from router.policy import (
     AgentProfile,
     BullseyeStep,
@@ -36,6 +35,7 @@ from router.policy import (
     SlaTarget,
     WeeklyInterval,
 )
+from storage.routing import AgentRecord, QueueRecord
 
 __all__ = ["agent_profile", "queue_config", "router_config"]
 

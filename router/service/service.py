@@ -46,15 +46,6 @@ from sqlalchemy.exc import DBAPIError
 from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, InvalidInput
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, OfferId, QueueId, WorkspaceId
 from core.logging import get_logger
-from core.storage.routing import (
-    OPEN_STATUSES,
-    AgentRecord,
-    ConversationRecord,
-    DecisionRecord,
-    QueueRecord,
-    RoutingStore,
-    RoutingWrites,
-)
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import (
@@ -134,6 +125,15 @@ from router.wire import (
     TransferInput,
     UnassignedPush,
     decode_router_input,
+)
+from storage.routing import (
+    OPEN_STATUSES,
+    AgentRecord,
+    ConversationRecord,
+    DecisionRecord,
+    QueueRecord,
+    RoutingStore,
+    RoutingWrites,
 )
 
 if TYPE_CHECKING:
@@ -918,7 +918,7 @@ class RouterService:
         if not replies:
             return []
         from centralita.outbound import queue_auto_reply  # the outbound service sits above the router
-        from core.storage.outbound import OutboundStore
+        from storage.outbound import OutboundStore
 
         queued: list[MessageId] = []
         for reply in replies:

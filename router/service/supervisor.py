@@ -17,11 +17,11 @@ from sqlalchemy.exc import DBAPIError
 from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable
 from core.ids import WorkspaceId
 from core.logging import get_logger
-from core.storage.routing import RoutingStore
 from core.transport.protocol import Message
 from core.transport.topology import ROUTE_EXCHANGE, route_queue, workspace_topology
 from router.service.service import BatchReport, RouterService
 from router.wire import ConfigChanged
+from storage.routing import RoutingStore
 
 if TYPE_CHECKING:
     from centralita.config_watch import ConfigChange

@@ -17,6 +17,9 @@ import aiormq
 import pytest
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from broker import open_transport
+from broker.memory import InMemoryTransport
+from broker.rabbitmq import RabbitMQTransport
 from core.errors import BrokerUnavailable, InvalidInput
 from core.settings import Settings
 from core.transport import (
@@ -28,10 +31,7 @@ from core.transport import (
     Queue,
     Topology,
     Transport,
-    open_transport,
 )
-from core.transport.memory import InMemoryTransport
-from core.transport.rabbitmq import RabbitMQTransport
 from core.transport.topology import (
     INGEST_EXCHANGE,
     agent_topology,
@@ -517,8 +517,8 @@ async def test_ping_follows_an_outage_and_consumers_resume_after_reconnection(
 async def test_a_transport_opened_from_settings_honours_quorum_and_ephemeral(
     rabbitmq_url: str, unique_prefix: str
 ) -> None:
+    from broker.factory import open_transport
     from core.settings import Settings
-    from core.transport.factory import open_transport
 
     settings = Settings(
         broker_url=rabbitmq_url, broker_prefix=unique_prefix, broker_quorum=False, broker_ephemeral=True

@@ -16,7 +16,7 @@ from centralita.runtime import Clock, utc_now
 from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
+from storage.database import Database, upgrade_schema
 
 
 @dataclass
@@ -65,7 +65,7 @@ async def start_engine(backend: str, backend_settings: Settings) -> AsyncIterato
         settings = settings.model_copy(
             update={
                 "broker_ephemeral": True,
-                "broker_quorum": False,  # see core/transport/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
+                "broker_quorum": False,  # see broker/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
                 "ingest_partitions": 2,
             }
         )

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from centralita.web.keys import FOLLOWUPS
-from core.storage.tables import ConversationRow, MessageRow
-from core.storage.work import FollowUpOpened
 from router.service import ManualClock
 from router.wire import ConversationClosedInput, ConversationNudge, PresenceInput, TransferInput
+from storage.tables import ConversationRow, MessageRow
+from storage.work import FollowUpOpened
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.campaigns import signed, whatsapp_text
 from tests.support.work import (

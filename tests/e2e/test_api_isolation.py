@@ -15,8 +15,8 @@ import pytest
 
 from centralita.web.api.openapi import REGISTRY, live_routes
 from core.ids import new_id
-from core.storage.tables import IdentityBlockRow, MessageRow, SuggestionRow
-from core.storage.tokens import ROLES
+from storage.tables import IdentityBlockRow, MessageRow, SuggestionRow
+from storage.tokens import ROLES
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.work import Workspace, router_active, seed_workspace_of
 

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestClient
 from centralita.web.keys import RUNTIME
 from core.ids import new_id
 from core.settings import Settings
-from core.storage.tables import MessageRow
 from router.service import ManualClock, supervisor_of
+from storage.tables import MessageRow
 from tests.support.campaigns import signed, whatsapp_text
 from tests.support.routing import AgentSocket, RoutingScene, start_scene
 from tests.support.tcpproxy import TcpProxy
@@ -83,7 +83,7 @@ async def scene(
         broker_url=rabbitmq_url.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}"),
         broker_prefix=unique_prefix,
         broker_ephemeral=True,
-        broker_quorum=False,  # see core/transport/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
+        broker_quorum=False,  # see broker/rabbitmq.py: quorum churn wedges RabbitMQ 3.10
         ingest_partitions=2,
     )
     found = await start_scene(

@@ -12,8 +12,8 @@ from centralita.config_watch import ConfigChange, register_reload_hook
 from centralita.pipeline.worker import Outcome
 from centralita.web.keys import RUNTIME
 from core.campaign import equivalent, parse_manifest
-from core.storage.database import Database
-from core.storage.tables import AgentRow, ConversationRow, MessageRow, QueueRow
+from storage.database import Database
+from storage.tables import AgentRow, ConversationRow, MessageRow, QueueRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
 

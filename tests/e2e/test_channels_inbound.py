@@ -28,8 +28,8 @@ from centralita.web.keys import RUNTIME
 from core.channel import ChannelAccount
 from core.events import InboundEvent
 from core.normalized import to_normalized
-from core.storage.database import Database
-from core.storage.tables import (
+from storage.database import Database
+from storage.tables import (
     CampaignRow,
     ChannelAccountRow,
     ConversationRow,

@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from core.storage.tables import AuditRow, ConversationRow, MessageRow
+from storage.tables import AuditRow, ConversationRow, MessageRow
 from tests.e2e.conftest import StartEngine
 from tests.e2e.test_identity_story import (
     IG_ACCOUNT,

@@ -19,12 +19,12 @@ from channels.meta.signature import sign_body
 from channels.whatsapp.testing import webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import AgentRow
-from core.storage.tokens import TokenStore
 from core.transport import Delivery
 from core.transport.deadletters import parked_copy
 from core.transport.topology import ingest_queue
+from storage.database import Database, upgrade_schema
+from storage.tables import AgentRow
+from storage.tokens import TokenStore
 from tests.support.seed import seed_workspace
 
 SECRET = "dlq-app-secret"

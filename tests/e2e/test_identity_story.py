@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from core.ids import AgentId, WorkspaceId, new_id
-from core.storage.database import Database
-from core.storage.tables import AgentRow
-from core.storage.tokens import TokenStore
+from storage.database import Database
+from storage.tables import AgentRow
+from storage.tokens import TokenStore
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.seed import seed_workspace
 

@@ -10,8 +10,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from core.storage.database import Database
-from core.storage.tables import ConversationRow, CustomerRow, IdentifierRow, MessageRow, RawDeliveryRow
+from storage.database import Database
+from storage.tables import ConversationRow, CustomerRow, IdentifierRow, MessageRow, RawDeliveryRow
 from tests.e2e.conftest import StartEngine
 from tests.support.seed import seed_workspace
 

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from core.campaign import load_manifest, required_env
 from core.ids import AgentId
-from core.storage.database import Database
-from core.storage.tables import (
+from storage.database import Database
+from storage.tables import (
     AgentRow,
     ConversationRow,
     CustomerRow,

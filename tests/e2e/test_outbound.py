@@ -26,9 +26,9 @@ from channels.email.testing import SmtpPeer, smtp_peer
 from channels.meta.peer import GraphPeer, rate_limited, window_closed
 from channels.meta.signature import sign_body
 from core.ids import new_id
-from core.storage.database import Database
-from core.storage.tables import AgentRow, CampaignRow, ConversationRow, MessageRow
-from core.storage.tokens import TokenStore
+from storage.database import Database
+from storage.tables import AgentRow, CampaignRow, ConversationRow, MessageRow
+from storage.tokens import TokenStore
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.seed import seed_workspace
 

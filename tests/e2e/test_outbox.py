@@ -28,10 +28,10 @@ from channels.meta.signature import sign_body
 from channels.whatsapp.testing import webhook_body
 from core.errors import BrokerUnavailable
 from core.settings import Settings
-from core.storage.database import Database
-from core.storage.tables import MessageRow
 from core.transport.protocol import Message
 from core.transport.topology import OUTBOUND_QUEUE
+from storage.database import Database
+from storage.tables import MessageRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.e2e.test_outbound import (
     PHONE_NUMBER_ID,

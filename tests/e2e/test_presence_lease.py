@@ -20,10 +20,10 @@ from centralita.gateway import AgentGateway
 from centralita.web.keys import RUNTIME
 from core.ids import AgentId
 from core.settings import Settings
-from core.storage.tables import AgentRow, OfferRow
-from core.storage.tokens import Principal
 from router.policy import Presence, to_epoch
 from router.service import ManualClock, RouterService, supervisor_of
+from storage.tables import AgentRow, OfferRow
+from storage.tokens import Principal
 from tests.support.routing import RoutingScene, start_scene
 
 LEASE_S = 30.0

@@ -18,9 +18,9 @@ from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.ids import new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import AgentRow
 from router.service import supervisor_of
+from storage.database import Database, upgrade_schema
+from storage.tables import AgentRow
 from tests.e2e.test_routing_flow import MANIFEST, PHONE_NUMBER_ID, SECRET, _secrets  # noqa: F401
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
 from tests.support.routing import AgentSocket, delete_broker_state

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 
 from channels.meta.peer import GraphPeer
 from core.settings import Settings
-from core.storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
 from core.transport.topology import queue_stats_key
 from router.service import ManualClock
 from router.wire import AgentConnection, ConversationClosedInput
+from storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
 from tests.support.campaigns import issue_token
 from tests.support.routing import RoutingScene, start_scene
 

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 
 from channels.meta.peer import GraphPeer
 from core.settings import Settings
-from core.storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
 from core.transport.topology import alert_key
 from router.policy import Assigned, to_epoch
 from router.service import ManualClock
 from router.wire import ConversationNudge
+from storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
 from tests.support.routing import RoutingScene, start_scene
 
 PHONE_NUMBER_ID = "106540352255001"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core.storage.tables import AgentRow
 from router.service import ManualClock
 from router.wire import ForceAssignInput, RequeueInput
+from storage.tables import AgentRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.work import (
     Workspace,

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from channels.meta.signature import sign_body
-from core.storage.tables import ConversationRow, MessageRow, RawDeliveryRow
+from storage.tables import ConversationRow, MessageRow, RawDeliveryRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.e2e.test_identity_story import (
     IG_ACCOUNT,

@@ -200,9 +200,9 @@ if os.environ.get(INNER_ENV) == "1":
 
     from centralita.outbound import SendOutcome
     from centralita.web.keys import OUTBOUND
-    from core.storage.database import Database
-    from core.storage.tables import ConversationRow, MessageRow
-    from core.storage.tokens import TokenStore
+    from storage.database import Database
+    from storage.tables import ConversationRow, MessageRow
+    from storage.tokens import TokenStore
     from tests.e2e.conftest import StartEngine
     from tests.support.seed import seed_workspace
 

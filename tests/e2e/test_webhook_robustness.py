@@ -25,8 +25,8 @@ from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE
 from channels.meta.signature import sign_body
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import MessageRow, RawDeliveryRow
+from storage.database import Database, upgrade_schema
+from storage.tables import MessageRow, RawDeliveryRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy

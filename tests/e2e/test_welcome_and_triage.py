@@ -31,8 +31,8 @@ from channels.email.testing import SmtpPeer, smtp_peer
 from channels.meta.peer import GraphPeer
 from core.ids import ConversationId, new_id
 from core.settings import Settings
-from core.storage.tables import ConversationRow, MessageRow
 from router.service import ManualClock
+from storage.tables import ConversationRow, MessageRow
 from tests.support.campaigns import issue_token, signed, whatsapp_text
 from tests.support.routing import RoutingScene, start_scene
 

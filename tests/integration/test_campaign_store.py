@@ -21,8 +21,8 @@ from core.campaign import (
     validate_file,
 )
 from core.errors import Conflict
-from core.storage.database import Database
-from core.storage.tables import (
+from storage.database import Database
+from storage.tables import (
     AgentRow,
     AuditRow,
     CampaignRow,

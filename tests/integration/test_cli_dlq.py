@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.storage.database import upgrade_schema
+from broker.rabbitmq import RabbitMQTransport
 from core.transport.deadletters import parked_copy
-from core.transport.rabbitmq import RabbitMQTransport
 from core.transport.topology import app_topology
+from storage.database import upgrade_schema
 from tests.integration.test_cli import _run
 
 pytestmark = pytest.mark.rabbitmq

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.storage.database import Database, upgrade_schema
+from storage.database import Database, upgrade_schema
 from tests.e2e.test_identity_story import (
     IG_ACCOUNT,
     PATIENT_IGSID,

@@ -13,8 +13,8 @@ from sqlalchemy.engine import make_url
 from centralita.web.app import create_app
 from core.ids import WorkspaceId
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tokens import TokenStore
+from storage.database import Database, upgrade_schema
+from storage.tokens import TokenStore
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
 

@@ -22,8 +22,8 @@ from centralita.web.keys import RUNTIME
 from centralita.web.server import app_runner
 from core.ids import WorkspaceId
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tokens import TokenStore
+from storage.database import Database, upgrade_schema
+from storage.tokens import TokenStore
 from tests.support.seed import seed_workspace
 
 HEADER_TIMEOUT_S = 0.5

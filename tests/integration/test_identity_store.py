@@ -12,9 +12,6 @@ import sqlalchemy as sa
 
 from core.events import Address, AddressKind, InboundMessage
 from core.ids import WorkspaceId
-from core.storage.database import Database, upgrade_schema
-from core.storage.identity_store import IdentityStore
-from core.storage.tables import AuditRow, CustomerRow, EvidenceRow, IdentifierRow, SuggestionRow
 from identity import (
     AuditEntry,
     IdentityGraph,
@@ -23,6 +20,9 @@ from identity import (
     observe_event,
     phone_identifier,
 )
+from storage.database import Database, upgrade_schema
+from storage.identity_store import IdentityStore
+from storage.tables import AuditRow, CustomerRow, EvidenceRow, IdentifierRow, SuggestionRow
 from tests.support.seed import seed_workspace
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -27,12 +27,12 @@ from centralita.runtime import open_runtime
 from core.errors import DatabaseUnavailable
 from core.ids import AgentId, ConversationId, OfferId, QueueId, RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.identity_store import IdentityStore
-from core.storage.routing import RoutingStore
-from core.storage.tables import AgentRow, ConversationRow, IdentifierRow, QueueRow
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
 from identity import Observation, email_identifier, phone_identifier
+from storage.database import Database, upgrade_schema
+from storage.identity_store import IdentityStore
+from storage.routing import RoutingStore
+from storage.tables import AgentRow, ConversationRow, IdentifierRow, QueueRow
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]

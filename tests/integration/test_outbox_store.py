@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from core.delivery import DeliveryState
 from core.ids import MessageId, WorkspaceId, new_id
-from core.storage.database import Database
-from core.storage.outbound import OutboundStore
-from core.storage.tables import MessageRow, WorkspaceRow
+from storage.database import Database
+from storage.outbound import OutboundStore
+from storage.tables import MessageRow, WorkspaceRow
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 

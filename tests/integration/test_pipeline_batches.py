@@ -17,10 +17,10 @@ from centralita.pipeline.worker import Pipeline
 from centralita.runtime import open_runtime
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import MessageRow, RawDeliveryRow
 from core.transport.protocol import Delivery
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
+from storage.database import Database, upgrade_schema
+from storage.tables import MessageRow, RawDeliveryRow
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]

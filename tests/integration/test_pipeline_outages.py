@@ -19,18 +19,18 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
+from broker.memory import InMemoryTransport
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Outcome, Pipeline
 from centralita.runtime import Runtime, open_runtime
 from core.errors import BrokerUnavailable
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.inbound import InboundStore
-from core.storage.tables import ConversationRow, MessageRow, RawDeliveryRow
-from core.transport.memory import InMemoryTransport
 from core.transport.protocol import Message
 from core.transport.topology import INGEST_EXCHANGE, ROUTE_EXCHANGE, ingest_queue
+from storage.database import Database, upgrade_schema
+from storage.inbound import InboundStore
+from storage.tables import ConversationRow, MessageRow, RawDeliveryRow
 from tests.support.floor import dead_letters
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy

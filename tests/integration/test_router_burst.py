@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 
+from broker.factory import open_transport
 from centralita.runtime import Runtime, open_runtime
 from core.settings import Settings
-from core.storage.tables import AssignmentRow, ConversationRow
-from core.transport.factory import open_transport
 from core.transport.topology import agent_queue, route_queue
 from router.service import BatchReport, RouterService
 from router.wire import ConversationClosedInput
+from storage.tables import AssignmentRow, ConversationRow
 from tests.support.floor import (
     Floor,
     assignment_problems,

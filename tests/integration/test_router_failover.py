@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from broker.factory import open_transport
 from centralita.runtime import open_runtime
 from core.settings import Settings
-from core.storage.tables import AssignmentRow, ConversationRow, OfferRow, RouterEpochRow
-from core.transport.factory import open_transport
 from core.transport.topology import agent_queue, route_queue
 from router.service import BatchReport, RouterService
 from router.service.service import _Superseded
 from router.wire import ConversationClosedInput
+from storage.tables import AssignmentRow, ConversationRow, OfferRow, RouterEpochRow
 from tests.support.floor import (
     Floor,
     assignment_problems,

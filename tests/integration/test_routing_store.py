@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from core.ids import AgentId, CampaignId, ConversationId, CustomerId, OfferId, QueueId, WorkspaceId, new_id
-from core.storage.database import Database
-from core.storage.routing import RoutingStore
-from core.storage.tables import (
+from storage.database import Database
+from storage.routing import RoutingStore
+from storage.tables import (
     AgentRow,
     AssignmentRow,
     ConversationRow,

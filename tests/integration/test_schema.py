@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from core.storage.database import Database, alembic_config, upgrade_schema
-from core.storage.tables import metadata
+from storage.database import Database, alembic_config, upgrade_schema
+from storage.tables import metadata
 
 
 async def test_upgrade_builds_every_table_on_an_empty_database(database: Database) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 from centralita.campaigns import ApplyResult, apply_manifest
 from core.campaign import parse_manifest
 from core.ids import AgentId
-from core.storage.campaigns import CampaignStore
-from core.storage.database import Database
-from core.storage.tokens import TokenStore
+from storage.campaigns import CampaignStore
+from storage.database import Database
+from storage.tokens import TokenStore
 
 __all__ = ["apply_text", "issue_token", "signed", "whatsapp_text"]
 

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 
 from core.ids import AgentId, ConversationId, WorkspaceId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import AgentRow, AssignmentRow, ChannelAccountRow, ConversationRow, CustomerRow
 from core.transport.protocol import Message
 from core.transport.topology import ROUTE_EXCHANGE, route_queue
 from router.wire import ConversationNudge
+from storage.database import Database, upgrade_schema
+from storage.tables import AgentRow, AssignmentRow, ChannelAccountRow, ConversationRow, CustomerRow
 from tests.support.campaigns import apply_text
 
 __all__ = [

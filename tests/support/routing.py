@@ -17,13 +17,11 @@ import sqlalchemy as sa
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
+from broker.factory import open_transport
 from centralita.web.app import create_app
 from centralita.web.keys import RUNTIME
 from core.ids import AgentId, ConversationId, QueueId, WorkspaceId, new_id
 from core.settings import Settings
-from core.storage.database import Database, upgrade_schema
-from core.storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
-from core.transport.factory import open_transport
 from core.transport.protocol import Delivery, Message
 from core.transport.topology import (
     ROUTE_EXCHANGE,
@@ -35,6 +33,8 @@ from core.transport.topology import (
 )
 from router.service import BatchReport, ManualClock, supervisor_of
 from router.wire import ConversationClosedInput, ConversationNudge
+from storage.database import Database, upgrade_schema
+from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
 
 __all__ = ["AgentSocket", "RoutingScene", "delete_broker_state", "start_scene"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.ids import new_id
-from core.storage.database import Database
-from core.storage.tables import CampaignRow, ChannelAccountRow, WorkspaceRow
+from storage.database import Database
+from storage.tables import CampaignRow, ChannelAccountRow, WorkspaceRow
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,12 @@ from pydantic import ValidationError
 
 from centralita.web.keys import RUNTIME
 from core.ids import AgentId, new_id
-from core.storage.database import Database
-from core.storage.tables import (
+from core.transport.protocol import Binding, Delivery, Queue, Topology
+from core.transport.topology import ROUTE_EXCHANGE, route_queue
+from router.service import supervisor_of
+from router.wire import decode_router_input
+from storage.database import Database
+from storage.tables import (
     AgentRow,
     ConversationRow,
     CustomerRow,
@@ -27,10 +31,6 @@ from core.storage.tables import (
     QueueRow,
     RoutingDecisionRow,
 )
-from core.transport.protocol import Binding, Delivery, Queue, Topology
-from core.transport.topology import ROUTE_EXCHANGE, route_queue
-from router.service import supervisor_of
-from router.wire import decode_router_input
 from tests.e2e.conftest import Engine
 from tests.support.campaigns import apply_text, issue_token
 

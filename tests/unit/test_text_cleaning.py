@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.events import Address, AddressKind, InboundMessage
-from core.storage.database import Failure, classify_failure
 from core.text import storable, storable_text
+from storage.database import Failure, classify_failure
 
 
 def test_a_nul_is_removed_from_a_text() -> None:

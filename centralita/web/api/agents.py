@@ -21,8 +21,8 @@ from centralita.web.api._publish import publish_router_inputs
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from core.errors import Forbidden, InvalidInput
-from core.storage.work import AgentRecord, WorkStore
 from router.wire import PresenceInput
+from storage.work import AgentRecord, WorkStore
 
 __all__ = ["PRESENCES", "agent_json", "routes"]
 

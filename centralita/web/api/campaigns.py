@@ -28,8 +28,8 @@ from centralita.web.keys import RUNTIME
 from core.campaign import Manifest, Problem, ValidationResult, render_plan, summarize
 from core.campaign.problems import format_path
 from core.errors import Forbidden, InvalidInput
-from core.storage.campaigns import CampaignStore
-from core.storage.tokens import Principal
+from storage.campaigns import CampaignStore
+from storage.tokens import Principal
 
 __all__ = ["routes"]
 

@@ -38,9 +38,9 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChan
 from core.ids import ConversationId
 from core.records import TimelineEntry
 from core.reply_window import WindowState, window_state
-from core.storage.tokens import Principal
-from core.storage.work import CONVERSATION_STATUSES, WorkConversation, WorkStore
 from router.wire import ConversationClosedInput
+from storage.tokens import Principal
+from storage.work import CONVERSATION_STATUSES, WorkConversation, WorkStore
 
 __all__ = [
     "actor_of",

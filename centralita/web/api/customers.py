@@ -34,8 +34,6 @@ from core.errors import InvalidInput, NotFound
 from core.events import AddressKind
 from core.ids import CustomerId, WorkspaceId
 from core.records import TimelineEntry
-from core.storage.identity_store import IdentityStore, edge_summary
-from core.storage.tokens import Principal
 from identity import (
     AuditEntry,
     EvidenceEdge,
@@ -49,6 +47,8 @@ from identity import (
     phone_identifier,
     scoped_identifier,
 )
+from storage.identity_store import IdentityStore, edge_summary
+from storage.tokens import Principal
 
 __all__ = ["audit_json", "parse_identifier", "routes"]
 

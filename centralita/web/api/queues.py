@@ -30,7 +30,7 @@ from aiohttp import web
 from centralita.web.api.conversations import iso
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
-from core.storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
+from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
 __all__ = ["eligible", "queue_day", "routes"]
 

@@ -28,7 +28,7 @@ from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from core.errors import InvalidInput, NotFound
 from core.ids import ChannelAccountId, ConversationId, IdentityId, MessageId
-from core.storage.outbound import OutboundStore
+from storage.outbound import OutboundStore
 
 __all__ = ["routes"]
 

@@ -29,9 +29,9 @@ from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import WorkspaceId
-from core.storage.tokens import Principal
-from core.storage.work import WorkConversation, WorkStore
 from router.wire import ForceAssignInput, RequeueInput, TransferInput
+from storage.tokens import Principal
+from storage.work import WorkConversation, WorkStore
 
 __all__ = ["routes"]
 

@@ -16,7 +16,7 @@ The pure core (``identity``) decides; this module loads and writes, in the calle
 4. **Write** the change set, re-point the conversations and messages of moved identifiers,
    and settle conversation continuity (one open conversation per customer and campaign).  The
    conversations those steps write are locked first, in one statement by id (the lock order of
-   ``core/storage/routing.py``), so a merge never waits on a router or another merge in a cycle.
+   ``storage/routing.py``), so a merge never waits on a router or another merge in a cycle.
 
 Steps 1–4 run inside a savepoint; a unique-index collision (another worker created the same
 identifier or suggested the same pair), a deadlock, or a working set found incomplete rolls the
@@ -44,19 +44,6 @@ from core.events import AddressKind
 from core.ids import AgentId, ConversationId, CustomerId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.records import TimelineEntry
-from core.storage.tables import (
-    AuditRow,
-    ConversationRow,
-    CustomerRow,
-    EvidenceRow,
-    IdentifierNameRow,
-    IdentifierRow,
-    IdentityAuditCustomerRow,
-    IdentityBlockRow,
-    MessageRow,
-    SuggestionRow,
-)
-from core.storage.upsert import insert_ignore
 from identity import (
     DETERMINISTIC_SOURCES,
     AuditAction,
@@ -80,6 +67,19 @@ from identity import (
 )
 from identity import CustomerRow as CustomerRecord
 from identity import IdentifierRow as Node
+from storage.tables import (
+    AuditRow,
+    ConversationRow,
+    CustomerRow,
+    EvidenceRow,
+    IdentifierNameRow,
+    IdentifierRow,
+    IdentityAuditCustomerRow,
+    IdentityBlockRow,
+    MessageRow,
+    SuggestionRow,
+)
+from storage.upsert import insert_ignore
 
 __all__ = ["MERGED_DISPOSITION", "IdentityContention", "IdentityStore", "edge_summary"]
 
@@ -775,7 +775,7 @@ class IdentityStore:
             if move.key in ids:
                 by_target.setdefault(move.to_customer, []).append(ids[move.key])
         touched = sorted({c for m in moves for c in (m.from_customer, m.to_customer)})
-        # The lock order (core/storage/routing.py): every conversation this re-points, re-targets
+        # The lock order (storage/routing.py): every conversation this re-points, re-targets
         # or settles below is locked here first, in one statement by id, before any is written.
         await s.execute(
             sa.select(CONV.c.id)

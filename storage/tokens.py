@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import AgentId, WorkspaceId, new_id
-from core.storage.tables import ApiTokenRow
+from storage.tables import ApiTokenRow
 
 __all__ = ["Principal", "TokenStore", "hash_token"]
 

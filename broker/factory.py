@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broker.memory import InMemoryTransport
 from core.errors import InvalidInput
-from core.transport.memory import InMemoryTransport
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -23,7 +23,7 @@ async def open_transport(settings: Settings) -> Transport:
         return InMemoryTransport()
     if scheme in ("amqp", "amqps"):
         # Imported here so the embedded default never loads aio-pika.
-        from core.transport.rabbitmq import RabbitMQTransport
+        from broker.rabbitmq import RabbitMQTransport
 
         transport = await RabbitMQTransport.connect(
             settings.broker_url,

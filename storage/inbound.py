@@ -1,7 +1,7 @@
 """Storage for the inbound pipeline: raw deliveries, senders, conversations, timeline entries.
 
 ``InboundStore`` works inside the caller's transaction (one per raw delivery).  Senders are
-resolved through the identity graph (``core.storage.identity_store``): two workers meeting the
+resolved through the identity graph (``storage.identity_store``): two workers meeting the
 same new identifier at once never create two customers — identifiers are unique per
 (workspace, key); the loser of the race rolls back its savepoint, reloads and resolves again.
 """
@@ -28,11 +28,11 @@ from core.ids import (
     new_id,
 )
 from core.records import OpenConversation, ResolvedSender
-from core.storage.identity_store import IdentityStore
-from core.storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
-from core.storage.upsert import insert_ignore
 from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
+from storage.identity_store import IdentityStore
+from storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
+from storage.upsert import insert_ignore
 
 __all__ = ["InboundStore"]
 
@@ -47,7 +47,7 @@ _STATE_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, 
 
 class InboundStore:
     """``customer_wrote`` updates wait for ``flush`` (the end of the caller's batch), which writes
-    them by conversation id: the lock order the router shares (``core.storage.routing``)."""
+    them by conversation id: the lock order the router shares (``storage.routing``)."""
 
     def __init__(self, session: AsyncSession):
         self.session = session

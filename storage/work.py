@@ -38,8 +38,8 @@ from core.ids import (
     new_id,
 )
 from core.records import TimelineEntry
-from core.storage.outbound import shown_error
-from core.storage.tables import (
+from storage.outbound import shown_error
+from storage.tables import (
     AgentRow,
     CampaignRow,
     ConversationRow,

@@ -32,7 +32,7 @@ from core.ids import (
     MessageId,
     WorkspaceId,
 )
-from core.storage.tables import (
+from storage.tables import (
     CampaignRow,
     ChannelAccountRow,
     ConversationRow,

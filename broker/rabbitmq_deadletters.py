@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustQueue
 
+from broker.rabbitmq import _BROKER_ERRORS, _close_quietly, _header_value, _reason, _Skip
 from core.errors import Conflict, InvalidInput
 from core.transport.deadletters import Parked, dead_letter_queue, parked_copy, parked_entry, replay_copy
 from core.transport.protocol import HeaderValue
-from core.transport.rabbitmq import _BROKER_ERRORS, _close_quietly, _header_value, _reason, _Skip
 
 if TYPE_CHECKING:
-    from core.transport.rabbitmq import RabbitMQTransport, _RabbitDelivery
+    from broker.rabbitmq import RabbitMQTransport, _RabbitDelivery
 
 __all__ = ["park", "parked", "replay"]
 

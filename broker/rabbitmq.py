@@ -225,7 +225,7 @@ class _RabbitDelivery:
         await self._settle("reject")
 
     async def park(self, reason: str) -> None:
-        from core.transport import rabbitmq_deadletters  # builds on this module
+        from broker import rabbitmq_deadletters  # builds on this module
 
         if self._transport is None:
             raise InvalidInput("this delivery has no transport to park it with")
@@ -533,14 +533,14 @@ class RabbitMQTransport:
         return sorted({c.name for c in self._consumers if not c.cancelled and not c.attached})
 
     async def parked(self, queue: str, *, limit: int = 1000) -> list[Parked]:
-        """``DeadLetters.parked`` (see ``core.transport.rabbitmq_deadletters``)."""
-        from core.transport import rabbitmq_deadletters  # builds on this module
+        """``DeadLetters.parked`` (see ``broker.rabbitmq_deadletters``)."""
+        from broker import rabbitmq_deadletters  # builds on this module
 
         return await rabbitmq_deadletters.parked(self, queue, limit=limit)
 
     async def replay(self, queue: str, ids: Collection[str] | None = None) -> list[Parked]:
-        """``DeadLetters.replay`` (see ``core.transport.rabbitmq_deadletters``)."""
-        from core.transport import rabbitmq_deadletters  # builds on this module
+        """``DeadLetters.replay`` (see ``broker.rabbitmq_deadletters``)."""
+        from broker import rabbitmq_deadletters  # builds on this module
 
         return await rabbitmq_deadletters.replay(self, queue, ids)
 

@@ -1,6 +1,6 @@
 """SQLModel tables: the only module family that imports sqlmodel.
 
-Tables are storage, not the wire format and not the domain: repositories (``core.storage.repos``)
+Tables are storage, not the wire format and not the domain: repositories (``storage.repos``)
 convert rows to domain types.  Every row carries its workspace id (raw deliveries get theirs
 once the pipeline knows the channel account).  Times are UTC; ids are UUIDs.
 """

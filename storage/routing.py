@@ -41,7 +41,7 @@ from core.ids import (
     WorkspaceId,
     new_id,
 )
-from core.storage.tables import (
+from storage.tables import (
     AgentRow,
     AssignmentRow,
     CampaignRow,
@@ -52,7 +52,7 @@ from core.storage.tables import (
     RouterEpochRow,
     RoutingDecisionRow,
 )
-from core.storage.upsert import insert_ignore
+from storage.upsert import insert_ignore
 
 __all__ = [
     "OPEN_STATUSES",

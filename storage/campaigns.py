@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.campaign import Manifest, RosterAgent, canonical, expand_agents
 from core.errors import Conflict, NotFound
 from core.ids import CampaignId, WorkspaceId, new_id
-from core.storage.tables import (
+from storage.tables import (
     AgentRow,
     AuditRow,
     CampaignRow,
@@ -496,7 +496,7 @@ class CampaignStore:
     ) -> None:
         wanted = _merge_agents(expand_agents(m) for m in [*others, manifest])
         dropped = {a.key for a in expand_agents(before)} - wanted.keys() if before is not None else set()
-        # The lock order (core/storage/routing.py): the agents this apply updates are locked first,
+        # The lock order (storage/routing.py): the agents this apply updates are locked first,
         # in one statement by id, not one by one in manifest order.
         rows = (
             await self.session.execute(
