@@ -27,7 +27,7 @@ __all__ = [
     "upgrade_schema",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def redact_url(url: str) -> str:
