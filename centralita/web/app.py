@@ -16,6 +16,7 @@ from centralita.runtime import Clock, open_runtime, utc_now
 from centralita.web import health, webhooks, ws
 from centralita.web.api import all_routes
 from centralita.web.errors import error_middleware
+from centralita.web.response_check import response_check_middleware
 from centralita.web.keys import FOLLOWUPS, INGRESS, OUTBOUND, PIPELINE, RUNTIME
 from core.channel import ListeningAdapter
 from core.settings import Settings
@@ -25,7 +26,8 @@ __all__ = ["create_app"]
 
 
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_webhook_bytes + 1)
+    middlewares = [response_check_middleware, error_middleware] if settings.check_responses else [error_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_webhook_bytes + 1)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with open_runtime(settings, clock=clock) as runtime:
