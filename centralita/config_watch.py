@@ -49,8 +49,6 @@ __all__ = [
 log = get_logger("centralita.config_watch")
 
 CONFIG_CHANGED = "config.changed"
-_HOOKS_KEY = "config_reload_hooks"
-_WATCHER_KEY = "config_watcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +90,12 @@ ReloadHook = Callable[[ConfigChange], Awaitable[None]]
 
 def register_reload_hook(runtime: Runtime, hook: ReloadHook) -> None:
     """Run ``hook(change)`` on this server after each new campaign version is loaded."""
-    _hooks(runtime).append(hook)
-
-
-def _hooks(runtime: Runtime) -> list[ReloadHook]:
-    hooks = runtime.extras.setdefault(_HOOKS_KEY, [])
-    assert isinstance(hooks, list)
-    return hooks
+    runtime.config_hooks.append(hook)
 
 
 async def _run_hooks(runtime: Runtime, changes: Iterable[ConfigChange]) -> None:
     for change in changes:
-        for hook in list(_hooks(runtime)):
+        for hook in list(runtime.config_hooks):
             try:
                 await hook(change)
             # A hook is another service's code: its failure must not stop the other hooks or the
@@ -120,9 +112,9 @@ async def _run_hooks(runtime: Runtime, changes: Iterable[ConfigChange]) -> None:
 async def announce(runtime: Runtime, change: ConfigChange) -> bool:
     """After an apply committed: reload here, then tell every server.  False if the broker was down
     (the others then converge by polling within ``config_poll_s``)."""
-    watcher = runtime.extras.get(_WATCHER_KEY)
+    watcher = runtime.config_watcher
     try:
-        if isinstance(watcher, ConfigWatcher):
+        if watcher is not None:
             await watcher.converge([change])
         else:
             await runtime.reload_directory()
@@ -170,11 +162,12 @@ class ConfigWatcher:
         await self.runtime.transport.declare(events_subscription(self.queue_name, ["config.#"]))
         self._consumer = await self.runtime.transport.consume(self.queue_name, self._on_event, prefetch=16)
         self._poller = asyncio.create_task(self._poll_loop(), name="config-watch-poll")
-        self.runtime.extras[_WATCHER_KEY] = self
+        self.runtime.config_watcher = self
         log.info("config_watch_started", poll_interval_s=self.poll_interval_s)
 
     async def stop(self) -> None:
-        self.runtime.extras.pop(_WATCHER_KEY, None)
+        if self.runtime.config_watcher is self:
+            self.runtime.config_watcher = None
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)

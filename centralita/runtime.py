@@ -3,6 +3,7 @@
 ``open_runtime(settings)`` opens the database, the transport (declaring the topology), the
 channel adapters and the account directory, and closes them in reverse order.  The HTTP app,
 the workers and the CLI all get their resources from here; nothing is created at import time.
+``centralita.workers.start_workers`` then starts the workers of this process's roles on it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from broker.factory import open_transport
 from centralita.directory import StaticDirectory, load_directory
 from core.channel import AdapterContext
+from core.ids import WorkspaceId
 from core.registry import AdapterRegistry, load_adapters
 from core.settings import Settings
 from core.supervise import WorkerRegistry
 from core.transport.protocol import Transport
 from core.transport.topology import app_topology
 from storage.database import Database
+
+if TYPE_CHECKING:
+    from centralita.config_watch import ConfigWatcher, ReloadHook
+    from router.service import RouterSupervisor
 
 __all__ = ["Clock", "Runtime", "adapter_context", "open_runtime", "utc_now"]
 
@@ -39,8 +46,14 @@ class Runtime:
     adapters: AdapterRegistry
     directory: StaticDirectory
     clock: Clock = utc_now
-    extras: dict[str, object] = field(default_factory=dict)
     workers: WorkerRegistry = field(default_factory=WorkerRegistry)  # supervised tasks (/readyz)
+    # Run after each new campaign version this server loads (``config_watch.register_reload_hook``).
+    config_hooks: list[ReloadHook] = field(default_factory=list)
+    # This server's running config watcher and router supervisor (set while they run).
+    config_watcher: ConfigWatcher | None = None
+    routers: RouterSupervisor | None = None
+    # Workspaces whose routing topology this process declared (``publish_router_inputs``).
+    declared_workspaces: set[WorkspaceId] = field(default_factory=set)
 
     async def reload_directory(self) -> None:
         self.directory.replace(await load_directory(self.database))

@@ -31,13 +31,10 @@ __all__ = ["RouterSupervisor", "supervisor_of"]
 
 log = get_logger("router.supervisor")
 
-_EXTRAS_KEY = "router_supervisor"
-
 
 def supervisor_of(runtime: Runtime) -> RouterSupervisor | None:
     """The running supervisor of this server, if any (the API reads live queue stats from it)."""
-    found = runtime.extras.get(_EXTRAS_KEY)
-    return found if isinstance(found, RouterSupervisor) else None
+    return runtime.routers
 
 
 class RouterSupervisor:
@@ -53,15 +50,15 @@ class RouterSupervisor:
         from centralita.config_watch import register_reload_hook
 
         self._running = True
-        self.runtime.extras[_EXTRAS_KEY] = self
+        self.runtime.routers = self
         register_reload_hook(self.runtime, self._on_config_change)
         await self.scan()
         self._scanner = asyncio.create_task(self._scan_loop(), name="router-scan")
 
     async def stop(self) -> None:
         self._running = False
-        if self.runtime.extras.get(_EXTRAS_KEY) is self:
-            del self.runtime.extras[_EXTRAS_KEY]
+        if self.runtime.routers is self:
+            self.runtime.routers = None
         if self._scanner is not None:
             self._scanner.cancel()
             await asyncio.gather(self._scanner, return_exceptions=True)

@@ -20,8 +20,6 @@ from core.transport.topology import ROUTE_EXCHANGE, route_queue, workspace_topol
 
 __all__ = ["publish_router_inputs"]
 
-_DECLARED = "route_declared"
-
 
 async def publish_router_inputs(
     runtime: Runtime, workspace_id: WorkspaceId, inputs: Sequence[BaseModel]
@@ -29,12 +27,9 @@ async def publish_router_inputs(
     """Publish ``inputs`` (router wire models) to the workspace's router, confirmed."""
     if not inputs:
         return
-    declared = runtime.extras.get(_DECLARED)
-    if not isinstance(declared, set):
-        declared = runtime.extras[_DECLARED] = set()
-    if workspace_id not in declared:
+    if workspace_id not in runtime.declared_workspaces:
         await runtime.transport.declare(workspace_topology(str(workspace_id)))
-        declared.add(workspace_id)
+        runtime.declared_workspaces.add(workspace_id)
     await runtime.transport.publish(
         [
             Message(
