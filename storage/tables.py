@@ -2,7 +2,8 @@
 
 Tables are storage, not the wire format and not the domain: repositories (``storage.repos``)
 convert rows to domain types.  Every row carries its workspace id (raw deliveries get theirs
-once the pipeline knows the channel account).  Times are UTC; ids are UUIDs.
+once the pipeline knows the channel account).  Times are aware UTC (``storage.types.UtcDateTime``);
+ids are UUIDs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from core.ids import new_id
+from storage.types import UtcDateTime
 
 __all__ = [
     "AgentRow",
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-UTCDateTime = sa.DateTime(timezone=True)
 
 
 def utcnow() -> datetime:
@@ -60,7 +61,7 @@ def _json(nullable: bool = True, default: Any = None) -> Any:
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
-    return sa.Column(UTCDateTime, nullable=nullable, index=index)
+    return sa.Column(UtcDateTime(), nullable=nullable, index=index)
 
 
 class WorkspaceRow(SQLModel, table=True):
