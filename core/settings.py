@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # receive the request body, within these (HTTP 408 / connection closed).
     http_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
     http_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # A developer's aid (the test suite turns it on): every JSON response is checked against the
+    # OpenAPI document's schema for its route and status; a mismatch is logged, recorded and
+    # answered 500 instead (centralita/web/response_check.py).
+    check_responses: bool = False
 
     # Channels
     graph_base_url: str = "https://graph.facebook.com"

@@ -30,6 +30,9 @@ T = TypeVar("T")
 # declares and checks real quorum queues.  A test that sets these explicitly wins.
 os.environ.setdefault("CENTRALITA_BROKER_EPHEMERAL", "true")
 os.environ.setdefault("CENTRALITA_BROKER_QUORUM", "false")
+# Every JSON response any test receives is checked against the OpenAPI document of its route and
+# status (centralita/web/response_check.py); see ``responses_match_the_openapi_document`` below.
+os.environ.setdefault("CENTRALITA_CHECK_RESPONSES", "true")
 
 # Two shared cores and several services: wall-clock deadlines would only measure the neighbours.
 hypothesis.settings.register_profile("default", deadline=None)
@@ -129,3 +132,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"{label}: {got.get('passed', 0)} passed, {got.get('failed', 0) + got.get('error', 0)} failed"
         )
+
+
+@pytest.fixture(autouse=True)
+def responses_match_the_openapi_document() -> Iterator[None]:
+    """A test fails when the server answered it with a body or status its OpenAPI document lacks."""
+    from centralita.web.response_check import MISMATCHES
+
+    MISMATCHES.clear()
+    yield
+    found = [str(m) for m in MISMATCHES]
+    MISMATCHES.clear()
+    assert not found, "responses that do not match the OpenAPI document:\n" + "\n".join(found)

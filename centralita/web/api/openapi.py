@@ -3,12 +3,13 @@
 The paths come from the application's router table, so the document never lists a route that
 does not exist.  Each operation's summary is its handler's docstring (first line); path
 parameters come from the ``{name}`` placeholders; ``/api/*`` operations need a bearer token.
-What the router table cannot tell — the least role, query parameters, request and response
-schemas — is declared in ``REGISTRY`` below, keyed by ``(METHOD, path)``.
+What the router table cannot tell — the least role, query parameters, the request and response
+models — each handler declares with ``@documented`` (``centralita.web.spec``), and
+``components.schemas`` is generated from those pydantic models (``centralita.schemas``).
 
-``tests/e2e/test_openapi.py`` fails when a route has no registry entry (someone added a route
-without documenting it) and when an entry names a route that does not exist, so adding a route
-means adding its entry here.  ``HEAD`` routes (aiohttp adds one per ``GET``) are left out.
+``REGISTRY`` holds the declarations of the routes not converted yet; ``tests/e2e/test_openapi.py``
+fails when a route has no declaration and when a registry entry is stale.  ``HEAD`` routes
+(aiohttp adds one per ``GET``) are left out.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from centralita.schemas.common import ErrorResponse
+from centralita.web.spec import Operation, Param, Schema, Shape, operation_of
 
 __all__ = [
     "REGISTRY",
     "LiveRoute",
     "Operation",
     "build_document",
+    "declared_operation",
     "live_routes",
     "routes",
     "stale_entries",
@@ -34,7 +41,6 @@ __all__ = [
 
 routes = web.RouteTableDef()
 
-Schema = dict[str, Any]
 
 OPENAPI_VERSION = "3.1.0"
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -61,44 +67,6 @@ TIME: Schema = {"type": "string", "format": "date-time"}
 TIME_OR_NULL: Schema = {"type": ["string", "null"], "format": "date-time"}
 UUID_OR_NULL: Schema = {"type": ["string", "null"], "format": "uuid"}
 ANY_OBJECT: Schema = {"type": "object", "additionalProperties": True}
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    description: str
-    schema: Schema = field(default_factory=lambda: {"type": "string"})
-    where: str = "query"
-    required: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "in": self.where,
-            "required": self.required,
-            "description": self.description,
-            "schema": self.schema,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What the router table cannot tell about one route.
-
-    ``role``: the least role (``None``: no bearer token — webhooks, probes).  ``responses``:
-    status → (description, schema or None).  Error responses common to every API operation
-    (401; 403 with a role; 404 with path parameters; 400 with a body or query) are added."""
-
-    role: str | None
-    responses: Mapping[int, tuple[str, Schema | None]]
-    request: Schema | None = None
-    request_types: tuple[str, ...] = ("application/json",)
-    request_required: bool = True
-    query: tuple[Param, ...] = ()
-    summary: str | None = None  # when the handler has no docstring
-    description: str | None = None
-    response_type: str = "application/json"
-    authorization: str | None = None  # who may call, when the least role does not say it all
 
 
 # ------------------------------------------------------------------------------------ schemas
@@ -215,18 +183,6 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "AssignRequest": _obj({"agent_id": UUID}, ("agent_id",), additionalProperties=False),
     "RequeueRequest": _obj({"queue_id": UUID}, additionalProperties=False),
-    "PresenceRequest": _obj(
-        {"presence": {"type": "string", "enum": ["available", "away", "offline"]}},
-        ("presence",),
-        additionalProperties=False,
-    ),
-    "Accepted": _obj(
-        {
-            "status": {"const": "accepted"},
-            "router_input": {**ANY_OBJECT, "description": "The message published to route.<workspace_id>."},
-        },
-        ("status", "router_input"),
-    ),
     "RoutingDecisions": _obj(
         {
             "conversation_id": UUID,
@@ -247,35 +203,6 @@ SCHEMAS: dict[str, Schema] = {
             },
         },
         ("conversation_id", "decisions"),
-    ),
-    "Agent": _obj(
-        {
-            "id": UUID,
-            "name": {"type": "string"},
-            "email": {"type": "string"},
-            "role": {"type": "string"},
-            "active": {"type": "boolean"},
-            "presence": {
-                "type": ["string", "null"],
-                "enum": ["available", "away", "offline", "wrap_up", None],
-            },
-            "skills": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "capacity": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "load": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "open_conversations": {"type": "integer"},
-            "pending_offers": {"type": "integer"},
-        },
-        ("id", "name", "role", "presence", "load"),
-    ),
-    "AgentList": _obj({"items": {"type": "array", "items": _ref("Agent")}}, ("items",)),
-    "Me": _obj(
-        {
-            "workspace": _obj({"id": UUID, "slug": {"type": ["string", "null"]}}),
-            "role": {"type": "string", "enum": ["agent", "supervisor", "admin"]},
-            "token_id": {"type": "string"},
-            "agent": _nullable(_ref("Agent")),
-        },
-        ("workspace", "role", "agent"),
     ),
     "QueueStats": _obj(
         {
@@ -479,22 +406,11 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             413: ("The body is too large.", _ref("Error")),
             503: ("The broker is down: retry later.", _ref("Error")),
         },
-        request={"description": "The provider's raw delivery, exactly as sent (signed bytes)."},
-        request_types=("application/json", "message/rfc822"),
+        body={"description": "The provider's raw delivery, exactly as sent (signed bytes)."},
+        body_types=("application/json", "message/rfc822"),
         summary="Receive a provider's signed delivery: verify, queue durably, acknowledge.",
     ),
     # -------------------------------------------------------------- who am I, agents
-    ("GET", "/api/me"): Operation("agent", {200: ("The calling token.", _ref("Me"))}),
-    ("GET", "/api/agents"): Operation(
-        "supervisor",
-        {200: ("The workspace's agents.", _ref("AgentList"))},
-        query=(Param("include_inactive", "Also agents no campaign declares now.", {"type": "boolean"}),),
-    ),
-    ("PUT", "/api/agents/me/presence"): Operation(
-        "agent",
-        {202: ("Published to the workspace's router.", _ref("Accepted"))},
-        request=_ref("PresenceRequest"),
-    ),
     # -------------------------------------------------------------- conversations
     ("GET", "/api/conversations"): Operation(
         "agent",
@@ -516,7 +432,7 @@ REGISTRY: dict[tuple[str, str], Operation] = {
         query=PAGINATION,
     ),
     ("POST", "/api/conversations/{conversation_id}/notes"): Operation(
-        "agent", {201: ("The note, in the timeline.", _ref("TimelineEntry"))}, request=_ref("NoteRequest")
+        "agent", {201: ("The note, in the timeline.", _ref("TimelineEntry"))}, body=_ref("NoteRequest")
     ),
     ("POST", "/api/conversations/{conversation_id}/close"): Operation(
         "agent",
@@ -524,7 +440,7 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             200: ("Closed; the router was told.", _ref("Conversation")),
             409: ("Already closed.", _ref("Error")),
         },
-        request=_ref("CloseRequest"),
+        body=_ref("CloseRequest"),
     ),
     ("POST", "/api/conversations/{conversation_id}/transfer"): Operation(
         "agent",
@@ -532,7 +448,7 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             202: ("TransferInput published.", _ref("Accepted")),
             409: ("The conversation is closed.", _ref("Error")),
         },
-        request=_ref("TransferRequest"),
+        body=_ref("TransferRequest"),
     ),
     ("POST", "/api/conversations/{conversation_id}/assign"): Operation(
         "supervisor",
@@ -540,7 +456,7 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             202: ("ForceAssignInput published.", _ref("Accepted")),
             409: ("The conversation is closed.", _ref("Error")),
         },
-        request=_ref("AssignRequest"),
+        body=_ref("AssignRequest"),
     ),
     ("POST", "/api/conversations/{conversation_id}/requeue"): Operation(
         "supervisor",
@@ -548,8 +464,8 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             202: ("RequeueInput published.", _ref("Accepted")),
             409: ("The conversation is closed.", _ref("Error")),
         },
-        request=_ref("RequeueRequest"),
-        request_required=False,
+        body=_ref("RequeueRequest"),
+        body_required=False,
     ),
     ("GET", "/api/conversations/{conversation_id}/routing"): Operation(
         "supervisor", {200: ("Oldest first.", _ref("RoutingDecisions"))}
@@ -560,7 +476,7 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             202: ("Queued for sending.", _ref("OutboundMessage")),
             422: ("The reply window is closed: details list the approved templates.", _ref("Error")),
         },
-        request=_ref("ReplyRequest"),
+        body=_ref("ReplyRequest"),
         summary="Reply to the customer through the conversation's channel.",
     ),
     ("GET", "/api/conversations/{conversation_id}/messages/{message_id}"): Operation(
@@ -614,33 +530,33 @@ REGISTRY: dict[tuple[str, str], Operation] = {
     ("POST", "/api/customers/merge/preview"): Operation(
         "agent",
         {200: ("What the merge would do.", _ref("MergePreview"))},
-        request=_ref("MergeRequest"),
+        body=_ref("MergeRequest"),
         summary="Preview merging two customers or linking two identifiers.",
     ),
     ("POST", "/api/customers/merge"): Operation(
         "agent",
         {200: ("Merged.", _ref("IdentityChange")), 409: ("An identifier is blocked.", _ref("Error"))},
-        request=_ref("MergeRequest"),
+        body=_ref("MergeRequest"),
     ),
     ("POST", "/api/suggestions/{suggestion_id}/confirm"): Operation(
         "agent",
         {200: ("Confirmed: the identifiers are linked.", _ref("IdentityChange"))},
-        request_required=False,
+        body_required=False,
         summary="Confirm a suggested identity link.",
     ),
     ("POST", "/api/suggestions/{suggestion_id}/reject"): Operation(
         "agent",
         {200: ("Rejected: never suggested again.", _ref("IdentityChange"))},
-        request_required=False,
+        body_required=False,
         summary="Reject a suggested identity link.",
     ),
     ("POST", "/api/customers/unmerge"): Operation(
-        "supervisor", {200: ("Split.", _ref("IdentityChange"))}, request=_ref("UnmergeRequest")
+        "supervisor", {200: ("Split.", _ref("IdentityChange"))}, body=_ref("UnmergeRequest")
     ),
     ("POST", "/api/identity/blocklist"): Operation(
         "supervisor",
         {201: ("Blocked.", _ref("BlockResult")), 200: ("Already blocked.", _ref("BlockResult"))},
-        request=_ref("BlockRequest"),
+        body=_ref("BlockRequest"),
     ),
     ("DELETE", "/api/identity/blocklist/{key}"): Operation(
         "supervisor", {200: ("Lifted.", _ref("BlockResult"))}, summary="Lift an identifier's block."
@@ -649,15 +565,15 @@ REGISTRY: dict[tuple[str, str], Operation] = {
     ("POST", "/api/campaigns/validate"): Operation(
         "admin",
         {200: ("Every problem with its line and column.", _ref("Validation"))},
-        request=_ref("ManifestRequest"),
-        request_types=_YAML_OR_JSON,
+        body=_ref("ManifestRequest"),
+        body_types=_YAML_OR_JSON,
         summary="Validate a campaign manifest.",
     ),
     ("POST", "/api/campaigns/plan"): Operation(
         "admin",
         {200: ("The changes.", _ref("Plan")), 422: ("Invalid manifest: every problem.", _ref("Validation"))},
-        request=_ref("ManifestRequest"),
-        request_types=_YAML_OR_JSON,
+        body=_ref("ManifestRequest"),
+        body_types=_YAML_OR_JSON,
         summary="Plan a manifest against the running configuration.",
     ),
     ("POST", "/api/campaigns/apply"): Operation(
@@ -667,8 +583,8 @@ REGISTRY: dict[tuple[str, str], Operation] = {
             409: ("An address is owned elsewhere, or expected_version is stale.", _ref("Error")),
             422: ("Invalid manifest: every problem.", _ref("Validation")),
         },
-        request=_ref("ManifestRequest"),
-        request_types=_YAML_OR_JSON,
+        body=_ref("ManifestRequest"),
+        body_types=_YAML_OR_JSON,
         summary="Apply a manifest transactionally and live.",
     ),
     ("GET", "/api/campaigns"): Operation(
@@ -757,13 +673,26 @@ def _walk(app: web.Application) -> Iterator[LiveRoute]:
             yield LiveRoute(route.method, resource.canonical, route.handler)
 
 
+def _declared(route: LiveRoute) -> Operation | None:
+    """The route's declaration: on its handler (``@documented``), else the legacy registry."""
+    return operation_of(route.handler) or REGISTRY.get((route.method, route.path))
+
+
 def undocumented_routes(app: web.Application) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in live_routes(app) if (r.method, r.path) not in REGISTRY]
+    return [(r.method, r.path) for r in live_routes(app) if _declared(r) is None]
 
 
 def stale_entries(app: web.Application) -> list[tuple[str, str]]:
-    live = {(r.method, r.path) for r in live_routes(app)}
-    return sorted(key for key in REGISTRY if key not in live)
+    """Registry entries naming a route that is gone, or one whose handler declares itself."""
+    live = {(r.method, r.path): r for r in live_routes(app)}
+    return sorted(key for key in REGISTRY if key not in live or operation_of(live[key].handler) is not None)
+
+
+def declared_operation(app: web.Application, method: str, path: str) -> Operation | None:
+    for route in live_routes(app):
+        if (route.method, route.path) == (method, path):
+            return _declared(route)
+    return None
 
 
 def _summary(handler: Any, op: Operation | None) -> str:
@@ -775,18 +704,47 @@ def _summary(handler: Any, op: Operation | None) -> str:
     return str(getattr(handler, "__name__", "operation")).replace("_", " ").capitalize()
 
 
-def _content(schema: Schema | None, types: tuple[str, ...]) -> dict[str, Any]:
-    return {t: {"schema": schema if schema is not None else {}} for t in types}
-
-
 _ROLE_TEXT = {
     "agent": "Any token of the workspace (agent, supervisor or admin).",
     "supervisor": "A supervisor's or admin's token.",
     "admin": "An admin's token.",
 }
 
+_Mode = Literal["validation", "serialization"]
 
-def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str]) -> dict[str, Any]:
+
+class _Models:
+    """The models the operations name, turned into ``components.schemas`` in one pass."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[type[BaseModel], _Mode]] = []
+        self.refs: dict[tuple[type[BaseModel], _Mode], Schema] = {}
+        self.defs: dict[str, Schema] = {}
+
+    def note(self, shape: Shape, mode: _Mode) -> None:
+        if isinstance(shape, type) and issubclass(shape, BaseModel) and (shape, mode) not in self.pairs:
+            self.pairs.append((shape, mode))
+
+    def build(self) -> None:
+        if not self.pairs:
+            return
+        refs, top = models_json_schema(self.pairs, ref_template="#/components/schemas/{model}")
+        self.refs = {key: dict(value) for key, value in refs.items()}
+        self.defs = dict(top.get("$defs", {}))
+
+    def schema(self, shape: Shape, mode: _Mode) -> Schema | None:
+        if shape is None:
+            return None
+        if isinstance(shape, dict):
+            return shape
+        return self.refs[(shape, mode)]
+
+
+def _content(schema: Schema | None, types: tuple[str, ...]) -> dict[str, Any]:
+    return {t: {"schema": schema if schema is not None else {}} for t in types}
+
+
+def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str], models: _Models) -> dict[str, Any]:
     module = str(getattr(route.handler, "__module__", "")).rsplit(".", 1)[-1]
     name = str(getattr(route.handler, "__name__", route.method.lower()))
     operation_id = f"{module}.{name}"
@@ -809,6 +767,7 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str]) -> di
     ]
     responses: dict[str, Any] = {}
     bearer = route.path.startswith("/api/") or route.path.startswith("/ws/")
+    error = _content(models.schema(ErrorResponse, "serialization"), _JSON)
     if op is None:
         out["x-undocumented"] = True
         responses["default"] = {"description": "Not documented yet.", "content": _content(None, _JSON)}
@@ -816,22 +775,26 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str]) -> di
         params += [p.to_dict() for p in op.query]
         if op.description:
             out["description"] = op.description
-        for status, (text, schema) in op.responses.items():
+        for status, (text, shape) in op.responses.items():
             kind = op.response_type if 200 <= status < 300 else "application/json"
             responses[str(status)] = {"description": text}
+            schema = models.schema(shape, "serialization")
             if schema is not None:
                 responses[str(status)]["content"] = _content(schema, (kind,))
-        if op.request is not None:
+        for status, text in op.extra_errors.items():
+            responses.setdefault(str(status), {"description": text, "content": error})
+        if op.body is not None:
             out["requestBody"] = {
-                "required": op.request_required,
-                "content": _content(op.request, op.request_types),
+                "required": op.body_required,
+                "content": _content(models.schema(op.body, "validation"), op.body_types),
             }
+            responses.setdefault("408", {"description": "The body did not arrive in time.", "content": error})
+            responses.setdefault("413", {"description": "The body is too large.", "content": error})
         if op.role is not None:
             out["x-role"] = op.role
             out["description"] = (
                 out.get("description", "") + f"\n\nAuthorization: {op.authorization or _ROLE_TEXT[op.role]}"
             ).strip()
-    error = _content(_ref("Error"), _JSON)
     if bearer and not (op is not None and op.role is None):
         responses.setdefault(
             "401", {"description": "No token, or an unknown or revoked one.", "content": error}
@@ -844,8 +807,16 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str]) -> di
         out["security"] = []
     if params and any(p["in"] == "path" for p in params):
         responses.setdefault("404", {"description": "No such id in the token's workspace.", "content": error})
-    if op is not None and (op.request is not None or op.query):
+    if op is not None and (op.body is not None or op.query):
         responses.setdefault("400", {"description": "Invalid input; field names it.", "content": error})
+    responses.setdefault("500", {"description": "An unexpected failure; it was logged.", "content": error})
+    responses.setdefault(
+        "503",
+        {
+            "description": "The database or the broker is unavailable: retry after Retry-After.",
+            "content": error,
+        },
+    )
     if params:
         out["parameters"] = params
     out["responses"] = dict(sorted(responses.items()))
@@ -854,11 +825,21 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str]) -> di
 
 def build_document(app: web.Application, *, server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app`` as it is routed now."""
+    routes_now = live_routes(app)
+    models = _Models()
+    models.note(ErrorResponse, "serialization")
+    for route in routes_now:
+        op = _declared(route)
+        if op is not None:
+            models.note(op.body, "validation")
+            for _text, shape in op.responses.values():
+                models.note(shape, "serialization")
+    models.build()
     paths: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
-    for route in live_routes(app):
+    for route in routes_now:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
-            route, REGISTRY.get((route.method, route.path)), used
+            route, _declared(route), used, models
         )
     document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
@@ -873,7 +854,7 @@ def build_document(app: web.Application, *, server_url: str | None = None) -> di
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **models.defs},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
