@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from router.wire import RouterInput
 
-__all__ = ["Accepted", "ErrorDetail", "ErrorResponse", "RequestBody", "ResponseBody"]
+__all__ = ["Accepted", "ErrorDetail", "ErrorResponse", "IsoDateTime", "RequestBody", "ResponseBody"]
+
+IsoDateTime = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A time on the wire as ``datetime.isoformat()`` writes it (``+00:00``, not pydantic's ``Z``):
+the format the handlers emitted before they had models."""
 
 
 class RequestBody(BaseModel):
