@@ -1,9 +1,11 @@
 """What an adapter package ships so the shared conformance suite can test it.
 
 Every adapter's package provides ``testing.py`` with ``conformance_kit() -> ConformanceKit``
-(found as ``<adapter module's package>.testing``).  ``tests/contract/test_adapter_conformance.py``
-runs the same checks against every adapter registered in ``centralita.channels`` — the three
-built in and any installed out of tree.
+(found as ``<adapter module's package>.testing``).  The suite that ships with the package,
+``centralita.testing.conformance`` (a pytest plugin, entry point ``pytest11``), runs the same
+checks against every adapter registered in ``centralita.channels`` — the three built in and any
+installed out of tree — here in ``tests/contract/test_adapter_conformance.py`` and from an
+adapter's own repository with ``pytest --pyargs centralita.testing.conformance``.
 """
 
 from __future__ import annotations
