@@ -14,7 +14,8 @@ The pure core (``identity``) decides; this module loads and writes, in the calle
    protected by the unique index on ``(workspace_id, key)``.
 3. **Decide** on an ``IdentityGraph`` built from the rows, take its ``ChangeSet``.
 4. **Write** the change set, re-point the conversations and messages of moved identifiers,
-   and settle conversation continuity (one open conversation per customer and campaign).  The
+   and settle conversation continuity (one open conversation per customer and campaign: the
+   pure rule ``core.continuity.plan_continuity`` plans it, this module writes the plan).  The
    conversations those steps write are locked first, in one statement by id (the lock order of
    ``storage/routing.py``), so a merge never waits on a router or another merge in a cycle.
 
@@ -39,9 +40,28 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.continuity import (
+    MERGED_DISPOSITION,
+    CloseAsMerged,
+    Continue,
+    ConversationFacts,
+    MergedInto,
+    Reopen,
+    campaign_language,
+    plan_continuity,
+)
 from core.errors import NotFound, ServiceUnavailable
 from core.events import AddressKind
-from core.ids import AgentId, ConversationId, CustomerId, IdentityId, MessageId, WorkspaceId, new_id
+from core.ids import (
+    AgentId,
+    CampaignId,
+    ConversationId,
+    CustomerId,
+    IdentityId,
+    MessageId,
+    WorkspaceId,
+    new_id,
+)
 from core.logging import get_logger
 from core.records import TimelineEntry
 from identity import (
@@ -69,6 +89,7 @@ from identity import CustomerRow as CustomerRecord
 from identity import IdentifierRow as Node
 from storage.tables import (
     AuditRow,
+    CampaignRow,
     ConversationRow,
     CustomerRow,
     EvidenceRow,
@@ -94,10 +115,10 @@ BLOCK = IdentityBlockRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 AUDCUST = IdentityAuditCustomerRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 12
-MERGED_DISPOSITION = "merged"  # disposition code of a conversation closed because its customer merged
 _RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialization, lock not available
 _AUDIT_PREFIX = "identity."
 T = TypeVar("T")
@@ -120,6 +141,10 @@ def _utc(value: datetime) -> datetime:
 
 def _opt_utc(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
+
+
+def _opt_customer(value: uuid.UUID | None) -> CustomerId | None:
+    return None if value is None else CustomerId(value)
 
 
 def _identifier(kind: str, value: str, key: str, scope: str | None) -> Identifier:
@@ -857,14 +882,8 @@ class IdentityStore:
     async def _settle_conversations(
         self, ws: WorkspaceId, customers: Sequence[CustomerId], now: datetime
     ) -> None:
-        """One open conversation per customer and campaign.
-
-        After a merge the customer may have two open conversations with one campaign: the older
-        one is kept (with its agent) and the other closed with the disposition ``merged`` and a
-        note on the timeline.  After an unmerge, a conversation closed that way whose customer
-        is no longer the kept conversation's is reopened (waiting), unless its customer already
-        has another open conversation with that campaign.
-        """
+        """One open conversation per customer and campaign: the facts go to
+        ``core.continuity.plan_continuity``, and its plan is written here."""
         s = self.session
         rows = (
             await s.execute(
@@ -877,61 +896,69 @@ class IdentityStore:
                     CONV.c.channel,
                     CONV.c.channel_account_id,
                     CONV.c.disposition,
-                ).where(CONV.c.workspace_id == ws, CONV.c.customer_id.in_(customers))
+                    CAMPAIGN.c.language,
+                )
+                .select_from(CONV.outerjoin(CAMPAIGN, CAMPAIGN.c.id == CONV.c.campaign_id))
+                .where(CONV.c.workspace_id == ws, CONV.c.customer_id.in_(customers))
             )
         ).all()
+        merged_into = {
+            r.id: ConversationId(uuid.UUID(str((r.disposition or {}).get("into"))))
+            for r in rows
+            if r.status == "closed" and (r.disposition or {}).get("code") == MERGED_DISPOSITION
+        }
         owner = {r.id: r.customer_id for r in rows}
-        open_by: dict[tuple[uuid.UUID, uuid.UUID | None], list[Any]] = {}
-        for r in rows:
-            if r.status != "closed":
-                open_by.setdefault((r.customer_id, r.campaign_id), []).append(r)
-        for r in rows:
-            disposition = r.disposition or {}
-            if r.status != "closed" or disposition.get("code") != MERGED_DISPOSITION:
-                continue
-            into = uuid.UUID(str(disposition.get("into")))
-            into_owner = owner.get(into)
-            if into_owner is None:
-                into_owner = (
-                    await s.execute(sa.select(CONV.c.customer_id).where(CONV.c.id == into))
-                ).scalar()
-            if into_owner == r.customer_id or open_by.get((r.customer_id, r.campaign_id)):
-                continue
-            await s.execute(
-                sa.update(CONV)
-                .where(CONV.c.id == r.id)
-                .values(status="waiting", closed_at=None, disposition=None, enqueued_at=now)
+        elsewhere = sorted(set(merged_into.values()) - owner.keys())
+        if elsewhere:
+            owner |= dict(
+                (
+                    await s.execute(sa.select(CONV.c.id, CONV.c.customer_id).where(CONV.c.id.in_(elsewhere)))
+                ).all()
             )
-            await self._note(
-                ws, r, now, "Conversación reabierta: se separaron los registros del cliente.", into
+        facts = [
+            ConversationFacts(
+                id=ConversationId(r.id),
+                customer_id=CustomerId(r.customer_id),
+                campaign_id=CampaignId(r.campaign_id) if r.campaign_id is not None else None,
+                status=r.status,
+                opened_at=_utc(r.opened_at),
+                language=campaign_language(r.language),
+                merged_into=(
+                    MergedInto(merged_into[r.id], _opt_customer(owner.get(merged_into[r.id])))
+                    if r.id in merged_into
+                    else None
+                ),
             )
-            open_by.setdefault((r.customer_id, r.campaign_id), []).append(r)
-        for group in open_by.values():
-            if len(group) < 2:
-                continue
-            group.sort(key=lambda r: (_utc(r.opened_at), str(r.id)))
-            keep = group[0]
-            for r in group[1:]:
-                await s.execute(
-                    sa.update(CONV)
-                    .where(CONV.c.id == r.id)
-                    .values(
-                        status="closed",
-                        closed_at=now,
-                        disposition={
-                            "code": MERGED_DISPOSITION,
-                            "into": str(keep.id),
-                            "previous_status": r.status,
-                        },
+            for r in rows
+        ]
+        by_id = {r.id: r for r in rows}
+        for step in plan_continuity(facts, now).steps:
+            conv = by_id[step.conversation_id]
+            match step:
+                case Reopen():
+                    await s.execute(
+                        sa.update(CONV)
+                        .where(CONV.c.id == conv.id)
+                        .values(status=step.status, closed_at=None, disposition=None, enqueued_at=step.at)
                     )
-                )
-                await self._note(
-                    ws,
-                    r,
-                    now,
-                    "Conversación unida a otra abierta del mismo cliente (registros unidos).",
-                    keep.id,
-                )
+                    await self._note(ws, conv, step.at, step.note, step.merged_into)
+                case CloseAsMerged():
+                    await s.execute(
+                        sa.update(CONV)
+                        .where(CONV.c.id == conv.id)
+                        .values(
+                            status="closed",
+                            closed_at=step.at,
+                            disposition={
+                                "code": MERGED_DISPOSITION,
+                                "into": str(step.into),
+                                "previous_status": step.previous_status,
+                            },
+                        )
+                    )
+                    await self._note(ws, conv, step.at, step.note, step.into)
+                case Continue():
+                    pass  # it stays as it is
 
     async def _note(self, ws: WorkspaceId, conv: Any, now: datetime, text: str, other: uuid.UUID) -> None:
         await self.session.execute(
