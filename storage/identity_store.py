@@ -102,7 +102,7 @@ from storage.tables import (
 )
 from storage.upsert import insert_ignore
 
-__all__ = ["MERGED_DISPOSITION", "IdentityContention", "IdentityStore", "edge_summary"]
+__all__ = ["MERGED_DISPOSITION", "CustomerConversation", "IdentityContention", "IdentityStore", "KnownSender"]
 
 log = get_logger("centralita.identity")
 
@@ -259,7 +259,8 @@ def _audit_entry(row: Any) -> AuditEntry:
     )
 
 
-def edge_summary(edge: EvidenceEdge) -> dict[str, Any]:
+def _evidence_details(edge: EvidenceEdge) -> dict[str, Any]:
+    """The evidence as an audit row's ``details`` keep it (a snapshot for people reading the log)."""
     return {
         "id": str(edge.id),
         "a": edge.a,
@@ -276,7 +277,7 @@ def edge_summary(edge: EvidenceEdge) -> dict[str, Any]:
 def _audit_details(entry: AuditEntry, edges: Mapping[uuid.UUID, EvidenceEdge]) -> dict[str, Any]:
     return {
         "edge_ids": [str(e) for e in entry.edge_ids],
-        "evidence": [edge_summary(edges[e]) for e in entry.edge_ids if e in edges],
+        "evidence": [_evidence_details(edges[e]) for e in entry.edge_ids if e in edges],
         "before": [str(c) for c in entry.before],
         "after": [str(c) for c in entry.after],
         "reassignments": [
@@ -299,6 +300,18 @@ class KnownSender:
     customer_id: CustomerId
     display_name: str | None
     display_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerConversation:
+    """One of a customer's conversations, as the customer's record lists them."""
+
+    id: ConversationId
+    campaign_id: CampaignId | None
+    status: str
+    channel: str
+    agent_id: AgentId | None
+    opened_at: datetime
 
 
 class IdentityStore:
@@ -1079,7 +1092,8 @@ class IdentityStore:
         )
         return {CustomerId(c): int(n) for c, n in rows}
 
-    async def conversations_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[Any]:
+    async def conversations_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[CustomerConversation]:
+        """The customer's conversations, oldest first."""
         rows = await self.session.execute(
             sa.select(
                 CONV.c.id,
@@ -1092,7 +1106,17 @@ class IdentityStore:
             .where(CONV.c.workspace_id == ws, CONV.c.customer_id == customer_id)
             .order_by(CONV.c.opened_at, CONV.c.id)
         )
-        return list(rows)
+        return [
+            CustomerConversation(
+                id=ConversationId(r.id),
+                campaign_id=CampaignId(r.campaign_id) if r.campaign_id else None,
+                status=r.status,
+                channel=r.channel,
+                agent_id=AgentId(r.agent_id) if r.agent_id else None,
+                opened_at=_utc(r.opened_at),
+            )
+            for r in rows
+        ]
 
     async def timeline(
         self,

@@ -47,7 +47,7 @@ from identity import (
     phone_identifier,
     scoped_identifier,
 )
-from storage.identity_store import IdentityStore, edge_summary
+from storage.identity_store import IdentityStore
 from storage.tokens import Principal
 
 __all__ = ["audit_json", "parse_identifier", "routes"]
@@ -155,13 +155,27 @@ def _suggestion_json(view: SuggestionView) -> dict[str, Any]:
     }
 
 
+def _evidence_json(edge: EvidenceEdge) -> dict[str, Any]:
+    return {
+        "id": str(edge.id),
+        "a": edge.a,
+        "b": edge.b,
+        "source": edge.source.value,
+        "actor": edge.actor,
+        "created_at": edge.created_at.isoformat(),
+        "reference": edge.reference,
+        "suggestion_id": str(edge.suggestion_id) if edge.suggestion_id else None,
+        "retracted_at": edge.retracted_at.isoformat() if edge.retracted_at else None,
+    }
+
+
 def audit_json(entry: AuditEntry, edges: Mapping[uuid.UUID, EvidenceEdge]) -> dict[str, Any]:
     return {
         "id": str(entry.id),
         "action": entry.action.value,
         "at": entry.at.isoformat(),
         "actor": entry.actor,
-        "evidence": [edge_summary(edges[e]) for e in entry.edge_ids if e in edges],
+        "evidence": [_evidence_json(edges[e]) for e in entry.edge_ids if e in edges],
         "before": [str(c) for c in entry.before],
         "after": [str(c) for c in entry.after],
         "reassignments": [
