@@ -1,6 +1,6 @@
 """A clock a test (or a replay) moves by hand, and that wakes the router's timer when it moves.
 
-``Runtime.clock`` is any ``() -> datetime``.  A clock that also offers ``listen``/``unlisten``
+``RouterDeps.clock`` is any ``() -> datetime``.  A clock that also offers ``listen``/``unlisten``
 (``AdvancingClock``) tells the router service when time jumped, so offer timeouts, bullseye
 steps, grace periods and opening hours fire at once instead of after a real wait.
 """

@@ -9,7 +9,7 @@ One loop does everything, in order, so the policy is never touched concurrently:
    the database (the source of truth) and, for a new one, picks its queue, its sticky agent and
    its reply window.
 2. **Decide.** Each event goes through ``RouterState.handle(event, now)``; the timer (from
-   ``next_deadline()``) sends ``Tick``.  ``now`` comes from ``Runtime.clock``.
+   ``next_deadline()``) sends ``Tick``.  ``now`` comes from ``RouterDeps.clock``.
 3. **Persist** the whole batch in one transaction: offers, assignments, conversation status,
    presence and every ``Decision`` (``routing_decision``).  Each conversation move is a
    compare-and-set; one that finds the row elsewhere (closed meanwhile) is reconciled in the
@@ -18,6 +18,8 @@ One loop does everything, in order, so the policy is never touched concurrently:
 4. **Publish** the agents' pushes (``agent.<id>``) in one confirmed batch, then ack the inputs.
    Auto-replies (out of hours) are outbox rows written in the round's transaction; the outbound
    workers are nudged after the commit.
+
+Everything it uses from the process comes in a ``RouterDeps`` (``router.service.deps``).
 
 Active or standby: every instance publishes a ``Resync`` to ``route.<ws>`` every
 ``router_resync_s``; whichever instance receives deliveries is the active one.  A standby that
@@ -38,12 +40,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, InvalidInput
+from core.errors import BrokerUnavailable, DatabaseUnavailable, InvalidInput
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, OfferId, QueueId, WorkspaceId
 from core.logging import get_logger
 from core.supervise import supervise
@@ -96,6 +98,7 @@ from router.policy import (
 )
 from router.service.clock import AdvancingClock
 from router.service.config import agent_profile, queue_config, router_config
+from router.service.deps import RouterDeps
 from router.service.ops import (
     OP_TYPES,
     Closed,
@@ -136,9 +139,6 @@ from storage.routing import (
     RoutingWrites,
 )
 
-if TYPE_CHECKING:
-    from centralita.runtime import Runtime
-
 __all__ = ["BatchReport", "RouterService"]
 
 log = get_logger("router.service")
@@ -173,14 +173,14 @@ class _Outcome:
 class RouterService:
     """The router of one workspace on this server (active or standby)."""
 
-    def __init__(self, runtime: Runtime, workspace_id: WorkspaceId, *, instance: str | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, deps: RouterDeps, workspace_id: WorkspaceId, *, instance: str | None = None) -> None:
+        self.deps = deps
         self.workspace_id = workspace_id
-        self.settings = runtime.settings
+        self.settings = deps.settings
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.observers: list[Callable[[BatchReport], None]] = []
         self.latest_stats: list[QueueStats] = []
-        self._config: RouterConfig = router_config(runtime.settings)
+        self._config: RouterConfig = router_config(deps.settings)
         self._inbox: deque[Delivery] = deque()
         self._wake = asyncio.Event()
         self._state: RouterState | None = None
@@ -214,12 +214,12 @@ class RouterService:
         return self._state
 
     async def start(self) -> None:
-        transport = self.runtime.transport
+        transport = self.deps.transport
         await transport.declare(workspace_topology(str(self.workspace_id)))
-        clock = self.runtime.clock
+        clock = self.deps.clock
         if isinstance(clock, AdvancingClock):
             clock.listen(self._wake.set)
-        workers = self.runtime.workers
+        workers = self.deps.workers
         self._loop_task = supervise(workers, f"router.{self.workspace_id}", self._run)
         self._consumer = await transport.consume(
             route_queue(str(self.workspace_id)), self._on_delivery, prefetch=self.settings.router_batch_max
@@ -230,7 +230,7 @@ class RouterService:
     async def stop(self) -> None:
         """Leave: unsettled inputs go back to the queue for the next router."""
         self._stopped = True
-        clock = self.runtime.clock
+        clock = self.deps.clock
         if isinstance(clock, AdvancingClock):
             clock.unlisten(self._wake.set)
         for task in (self._beat_task, self._loop_task):
@@ -264,7 +264,7 @@ class RouterService:
         )
         while True:
             try:
-                await self.runtime.transport.publish([message])
+                await self.deps.transport.publish([message])
             except BrokerUnavailable as exc:
                 log.warning(
                     "router.resync_not_published", workspace_id=str(self.workspace_id), reason=exc.message
@@ -277,7 +277,7 @@ class RouterService:
     # ------------------------------------------------------------------ the loop
 
     def _now(self) -> float:
-        return to_epoch(self.runtime.clock())
+        return to_epoch(self.deps.clock())
 
     async def _run(self) -> None:
         pending: list[Delivery] = []
@@ -399,7 +399,7 @@ class RouterService:
             "queues": [stats_to_dict(s) for s in stats],
         }
         try:
-            await self.runtime.transport.publish(
+            await self.deps.transport.publish(
                 [
                     Message(
                         body=json.dumps(body).encode(),
@@ -638,7 +638,7 @@ class RouterService:
 
     async def _read(self, query: Callable[[RoutingStore], Any]) -> Any:
         try:
-            async with self.runtime.database.session() as session:
+            async with self.deps.database.session() as session:
                 return await query(RoutingStore(session))
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"the router cannot read the database: {type(exc).__name__}") from exc
@@ -646,10 +646,7 @@ class RouterService:
     def _window(self, row: ConversationRecord) -> float | None:
         if row.last_customer_message_at is None:
             return None
-        try:
-            rule = self.runtime.adapters.get(row.channel).capabilities.reply_window
-        except CentralitaError:
-            return None
+        rule = self.deps.reply_window_of(row.channel)
         if rule is None:
             return None
         return to_epoch(row.last_customer_message_at + timedelta(hours=rule.free_form_hours))
@@ -804,7 +801,7 @@ class RouterService:
         now = self._now()
         at = from_epoch(now)
         try:
-            async with self.runtime.database.transaction() as session:
+            async with self.deps.database.transaction() as session:
                 self._epoch = await RoutingStore(session).take_epoch(self.workspace_id, self.instance, at)
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"the router cannot take its epoch: {type(exc).__name__}") from exc
@@ -897,7 +894,7 @@ class RouterService:
         at = from_epoch(now)
         touched = [cid for op in ops if (cid := getattr(op, "conversation_id", None)) is not None]
         try:
-            async with self.runtime.database.transaction() as session:
+            async with self.deps.database.transaction() as session:
                 store = RoutingStore(session)
                 if not await store.check_epoch(self.workspace_id, self._epoch):
                     raise _Superseded(f"epoch {self._epoch} is no longer the workspace's")
@@ -917,9 +914,6 @@ class RouterService:
         so a crash after the commit delays them and never drops them."""
         if not replies:
             return []
-        from centralita.outbound import queue_auto_reply  # the outbound service sits above the router
-        from storage.outbound import OutboundStore
-
         queued: list[MessageId] = []
         for reply in replies:
             queue = self._queues.get(reply.queue_id)
@@ -935,9 +929,8 @@ class RouterService:
                     "router.no_auto_reply", conversation_id=str(reply.conversation_id), queue_id=str(queue.id)
                 )
                 continue
-            written = await queue_auto_reply(
-                self.runtime,
-                OutboundStore(store.session),
+            written = await self.deps.queue_auto_reply(
+                store.session,
                 workspace_id=self.workspace_id,
                 conversation_id=reply.conversation_id,
                 text=str(text),
@@ -1130,9 +1123,9 @@ class RouterService:
             for key in {m.routing_key for m in messages if m.exchange == AGENTS_EXCHANGE}:
                 agent = AgentId(uuid.UUID(key.removeprefix("agent.")))
                 if agent not in self._declared_agents:
-                    await self.runtime.transport.declare(agent_topology(str(agent)))
+                    await self.deps.transport.declare(agent_topology(str(agent)))
                     self._declared_agents.add(agent)
-            await self.runtime.transport.publish(messages)
+            await self.deps.transport.publish(messages)
         except BrokerUnavailable as exc:
             # The decisions are committed: the pushes wait here and go out on the next round.
             self._outbox = messages
@@ -1148,9 +1141,7 @@ class RouterService:
         rows anyway when the nudge is lost)."""
         if not message_ids:
             return
-        from centralita.outbound import nudge_outbound  # the outbound service sits above the router
-
-        await nudge_outbound(self.runtime, message_ids)
+        await self.deps.nudge_outbound(message_ids)
 
     async def _reconcile(self, stale: Iterable[ConversationId]) -> list[Item]:
         """The database had these conversations elsewhere than the policy thought: drop them from

@@ -2,15 +2,14 @@
 
 ``RouterSupervisor.start()`` looks for workspaces with an active queue and starts a
 ``RouterService`` for each; new workspaces are found by a periodic scan (``router_scan_s``) and at
-once when a campaign is applied (a ``centralita.config_watch`` reload hook, which also tells the
-workspace's active router — wherever it runs — to reload its queues and agents).
+once when a campaign is applied (a hook given to ``RouterDeps.subscribe_config``, which also tells
+the workspace's active router — wherever it runs — to reload its queues and agents).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
@@ -19,27 +18,19 @@ from core.ids import WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Message
 from core.transport.topology import ROUTE_EXCHANGE, route_queue, workspace_topology
+from router.service.deps import ConfigChangeEvent, RouterDeps
 from router.service.service import BatchReport, RouterService
 from router.wire import ConfigChanged
 from storage.routing import RoutingStore
 
-if TYPE_CHECKING:
-    from centralita.config_watch import ConfigChange
-    from centralita.runtime import Runtime
-
-__all__ = ["RouterSupervisor", "supervisor_of"]
+__all__ = ["RouterSupervisor"]
 
 log = get_logger("router.supervisor")
 
 
-def supervisor_of(runtime: Runtime) -> RouterSupervisor | None:
-    """The running supervisor of this server, if any (the API reads live queue stats from it)."""
-    return runtime.routers
-
-
 class RouterSupervisor:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, deps: RouterDeps) -> None:
+        self.deps = deps
         self.services: dict[WorkspaceId, RouterService] = {}
         self.observers: list[Callable[[BatchReport], None]] = []
         self._lock = asyncio.Lock()
@@ -47,18 +38,13 @@ class RouterSupervisor:
         self._running = False
 
     async def start(self) -> None:
-        from centralita.config_watch import register_reload_hook
-
         self._running = True
-        self.runtime.routers = self
-        register_reload_hook(self.runtime, self._on_config_change)
+        self.deps.subscribe_config(self._on_config_change)
         await self.scan()
         self._scanner = asyncio.create_task(self._scan_loop(), name="router-scan")
 
     async def stop(self) -> None:
         self._running = False
-        if self.runtime.routers is self:
-            self.runtime.routers = None
         if self._scanner is not None:
             self._scanner.cancel()
             await asyncio.gather(self._scanner, return_exceptions=True)
@@ -70,7 +56,7 @@ class RouterSupervisor:
     async def scan(self) -> list[WorkspaceId]:
         """Start a router for every active workspace that has none here; returns the new ones."""
         try:
-            async with self.runtime.database.session() as session:
+            async with self.deps.database.session() as session:
                 workspaces = await RoutingStore(session).active_workspaces()
         except (OSError, DBAPIError) as exc:
             raise DatabaseUnavailable(f"cannot list workspaces to route: {type(exc).__name__}") from exc
@@ -85,7 +71,7 @@ class RouterSupervisor:
         async with self._lock:
             if not self._running or workspace_id in self.services:
                 return False
-            service = RouterService(self.runtime, workspace_id)
+            service = RouterService(self.deps, workspace_id)
             service.observers.append(self._report)
             await service.start()
             self.services[workspace_id] = service
@@ -95,14 +81,14 @@ class RouterSupervisor:
         for observer in list(self.observers):
             observer(report)
 
-    async def _on_config_change(self, change: ConfigChange) -> None:
+    async def _on_config_change(self, change: ConfigChangeEvent) -> None:
         if not self._running:
             return
         await self.ensure(change.workspace_id)
         ws = str(change.workspace_id)
         try:
-            await self.runtime.transport.declare(workspace_topology(ws))
-            await self.runtime.transport.publish(
+            await self.deps.transport.declare(workspace_topology(ws))
+            await self.deps.transport.publish(
                 [
                     Message(
                         body=ConfigChanged(version=change.version).model_dump_json().encode(),
@@ -117,7 +103,7 @@ class RouterSupervisor:
 
     async def _scan_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.runtime.settings.router_scan_s)
+            await asyncio.sleep(self.deps.settings.router_scan_s)
             try:
                 await self.scan()
             except CentralitaError as exc:

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from centralita.web.keys import RUNTIME
 from core.ids import new_id
 from core.settings import Settings
-from router.service import ManualClock, supervisor_of
+from router.service import ManualClock
 from storage.tables import MessageRow
 from tests.support.campaigns import signed, whatsapp_text
 from tests.support.routing import AgentSocket, RoutingScene, start_scene
@@ -302,7 +302,7 @@ async def test_readyz_names_a_crashed_worker_and_is_ready_again_once_it_was_rest
     )
     try:
         await _until_ready(scene.client, within_s=10)
-        supervisor = supervisor_of(scene.client.server.app[RUNTIME])
+        supervisor = scene.client.server.app[RUNTIME].routers
         assert supervisor is not None
         router = supervisor.services[scene.workspace_id]
         broken = True

@@ -21,7 +21,7 @@ from centralita.web.keys import RUNTIME
 from core.ids import AgentId
 from core.settings import Settings
 from router.policy import Presence, to_epoch
-from router.service import ManualClock, RouterService, supervisor_of
+from router.service import ManualClock, RouterService
 from storage.tables import AgentRow, OfferRow
 from storage.tokens import Principal
 from tests.support.routing import RoutingScene, start_scene
@@ -83,7 +83,7 @@ async def scene(backend_settings: Settings) -> AsyncIterator[RoutingScene]:
 
 
 def _router(scene: RoutingScene) -> RouterService:
-    supervisor = supervisor_of(scene.client.server.app[RUNTIME])
+    supervisor = scene.client.server.app[RUNTIME].routers
     assert supervisor is not None
     return supervisor.services[scene.workspace_id]
 

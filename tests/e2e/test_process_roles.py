@@ -18,7 +18,6 @@ from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.ids import new_id
 from core.settings import Settings
-from router.service import supervisor_of
 from storage.database import Database, upgrade_schema
 from storage.tables import AgentRow
 from tests.e2e.test_routing_flow import MANIFEST, PHONE_NUMBER_ID, SECRET, _secrets  # noqa: F401
@@ -64,8 +63,8 @@ async def test_the_pipeline_and_the_router_can_run_in_separate_processes(
 ) -> None:
     front, routing = servers
     assert PIPELINE in front.server.app and PIPELINE not in routing.server.app
-    assert supervisor_of(front.server.app[RUNTIME]) is None
-    supervisor = supervisor_of(routing.server.app[RUNTIME])
+    assert front.server.app[RUNTIME].routers is None
+    supervisor = routing.server.app[RUNTIME].routers
     assert supervisor is not None
 
     db = front.server.app[RUNTIME].database

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from broker.factory import open_transport
 from centralita.runtime import Runtime, open_runtime
+from centralita.workers import router_deps
 from core.settings import Settings
 from core.transport.topology import agent_queue, route_queue
 from router.service import BatchReport, RouterService
@@ -75,7 +76,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 async def test_a_thousand_conversations_at_fifty_agents_are_each_assigned_exactly_once(
     floor: Floor, runtime: Runtime, settings: Settings
 ) -> None:
-    service = RouterService(runtime, floor.workspace_id)
+    service = RouterService(router_deps(runtime), floor.workspace_id)
     activated, closes_handled = asyncio.Event(), asyncio.Event()
     closed_by_router: set[uuid.UUID] = set()
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from broker.factory import open_transport
 from centralita.runtime import open_runtime
+from centralita.workers import router_deps
 from core.settings import Settings
 from core.transport.topology import agent_queue, route_queue
 from router.service import BatchReport, RouterService
@@ -99,8 +100,8 @@ async def test_the_standby_takes_over_mid_burst_with_nothing_lost_or_assigned_tw
         update={"broker_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "broker_connect_attempts": 1}
     )
     async with open_runtime(through_proxy) as runtime_a, open_runtime(settings) as runtime_b:
-        first = RouterService(runtime_a, floor.workspace_id, instance="router-a")
-        second = RouterService(runtime_b, floor.workspace_id, instance="router-b")
+        first = RouterService(router_deps(runtime_a), floor.workspace_id, instance="router-a")
+        second = RouterService(router_deps(runtime_b), floor.workspace_id, instance="router-b")
         watch = Watch()
         first.observers.append(watch.of("router-a"))
         second.observers.append(watch.of("router-b"))
@@ -183,7 +184,7 @@ async def test_a_round_that_fails_after_acknowledging_its_inputs_does_not_stop_t
     """A round can fail after it settled its inputs (fenced off while nudging the outbound workers,
     or a bug): the router starts again from the database instead of dying with the deliveries."""
     async with open_runtime(settings) as runtime:
-        service = RouterService(runtime, floor.workspace_id, instance="router-a")
+        service = RouterService(router_deps(runtime), floor.workspace_id, instance="router-a")
         watch = Watch()
         service.observers.append(watch.of("router-a"))
         original = service._nudge_outbound

@@ -31,7 +31,7 @@ from core.transport.topology import (
     route_queue,
     workspace_topology,
 )
-from router.service import BatchReport, ManualClock, supervisor_of
+from router.service import BatchReport, ManualClock
 from router.wire import ConversationClosedInput, ConversationNudge
 from storage.database import Database, upgrade_schema
 from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
@@ -316,7 +316,7 @@ async def start_scene(
         account_id=account.id,
         campaign_id=account.campaign_id,
     )
-    supervisor = supervisor_of(client.server.app[RUNTIME])
+    supervisor = client.server.app[RUNTIME].routers
     assert supervisor is not None
     supervisor.observers.append(scene._observe)
     service = supervisor.services[workspace_id]

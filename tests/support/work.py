@@ -19,7 +19,6 @@ from centralita.web.keys import RUNTIME
 from core.ids import AgentId, new_id
 from core.transport.protocol import Binding, Delivery, Queue, Topology
 from core.transport.topology import ROUTE_EXCHANGE, route_queue
-from router.service import supervisor_of
 from router.wire import decode_router_input
 from storage.database import Database
 from storage.tables import (
@@ -312,7 +311,7 @@ async def router_active(engine: Engine, workspace_id: uuid.UUID, within_s: float
 
     Rows a test writes afterwards are not touched by the router's loading (which withdraws the
     offers it finds in flight); its next resync is ``router_resync_s`` away."""
-    supervisor = supervisor_of(engine.client.server.app[RUNTIME])
+    supervisor = engine.client.server.app[RUNTIME].routers
     assert supervisor is not None, "the server runs no router"
     service = supervisor.services.get(workspace_id)
     if service is None:
