@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Outcome, Pipeline
 from centralita.runtime import Runtime, open_runtime
+from centralita.workers import start_workers
 from core.errors import CentralitaError, InvalidInput, NotFound
 from core.ids import RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
@@ -79,30 +80,35 @@ def _summary(path: Path, channel: str, outcome: Outcome) -> str:
     )
 
 
+async def _ingest_file(runtime: Runtime, pipeline: Pipeline, path: Path, channel: str | None) -> bool:
+    """One file through the pipeline: its summary line, or one error line (False)."""
+    try:
+        body = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        print(f"{path}: error: cannot read: {exc.strerror}", file=sys.stderr)
+        return False
+    try:
+        chosen = _channel_of(runtime, path, body, channel)
+        envelope = RawEnvelope(RawDeliveryId(new_id()), chosen, runtime.clock(), body)
+        outcome = await pipeline.process(envelope)
+    except CentralitaError as exc:
+        print(f"{path}: error: {exc.message}", file=sys.stderr)
+        return False
+    print(_summary(path, chosen, outcome), flush=True)
+    return True
+
+
 async def ingest(settings: Settings, paths: list[str], channel: str | None, workspace: str | None) -> int:
     failures = 0
     async with open_runtime(settings) as runtime:
         if workspace is not None:
             ws = await workspace_by_slug(runtime.database, workspace)
             runtime.directory.replace([a for a in runtime.directory.all() if a.workspace_id == ws])
-        pipeline = Pipeline(runtime)
-        for name in paths:
-            path = Path(name)
-            try:
-                body = await asyncio.to_thread(path.read_bytes)
-            except OSError as exc:
-                print(f"{path}: error: cannot read: {exc.strerror}", file=sys.stderr)
-                failures += 1
-                continue
-            try:
-                chosen = _channel_of(runtime, path, body, channel)
-                envelope = RawEnvelope(RawDeliveryId(new_id()), chosen, runtime.clock(), body)
-                outcome = await pipeline.process(envelope)
-            except CentralitaError as exc:
-                print(f"{path}: error: {exc.message}", file=sys.stderr)
-                failures += 1
-                continue
-            print(_summary(path, chosen, outcome), flush=True)
+        # No role and no listener: the files go through the pipeline in this process only.
+        async with start_workers(runtime, roles=(), listen=False) as workers:
+            for name in paths:
+                if not await _ingest_file(runtime, workers.pipeline, Path(name), channel):
+                    failures += 1
     return 1 if failures else 0
 
 
