@@ -1,8 +1,10 @@
-"""Dependencies point inward: the decision cores import no web, broker or ORM library."""
+"""Dependencies point inward: the decision cores import no web, broker or ORM library, the
+top-level packages import each other without a cycle, and nothing imports the composition root."""
 
 from __future__ import annotations
 
 import ast
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +73,92 @@ def test_no_channel_name_is_tested_in_the_core_identity_or_router() -> None:
                         if f"{op} {quote}{name}{quote}" in text or f"{quote}{name}{quote} {op}" in text:
                             offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+# ------------------------------------------------------------------ the package graph
+# The top-level packages and the one composition root (``centralita``) that nothing imports back.
+PACKAGES = ("core", "storage", "broker", "identity", "router", "channels", "centralita")
+
+
+def _modules_imported(path: Path) -> set[str]:
+    """Every module ``path`` imports (see ``_imports_in``)."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    return _imports_in(path.read_text(encoding="utf-8"), package)
+
+
+def _imports_in(source: str, package: tuple[str, ...]) -> set[str]:
+    """The modules ``source`` imports — at the top, inside functions and under ``TYPE_CHECKING``
+    — with relative imports resolved against ``package``, the module's own package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            found.add(".".join([*base, *(node.module.split(".") if node.module else [])]))
+    return found
+
+
+def _package_edges() -> dict[str, dict[str, str]]:
+    """package → {imported package: one module that imports it}."""
+    edges: dict[str, dict[str, str]] = {name: {} for name in PACKAGES}
+    for name in PACKAGES:
+        for path in sorted((ROOT / name).rglob("*.py")):
+            for module in _modules_imported(path):
+                target = module.split(".")[0]
+                if target in PACKAGES and target != name:
+                    edges[name].setdefault(target, str(path.relative_to(ROOT)))
+    return edges
+
+
+def _cycles(edges: dict[str, dict[str, str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+
+    def walk(node: str, trail: list[str]) -> None:
+        for target in sorted(edges[node]):
+            if target in trail:
+                cycle = [*trail[trail.index(target) :], target]
+                if min(cycle[:-1]) == cycle[0]:  # each cycle once, from its smallest name
+                    cycles.append(cycle)
+            else:
+                walk(target, [*trail, target])
+
+    for start in PACKAGES:
+        walk(start, [start])
+    return cycles
+
+
+def test_no_module_under_router_imports_the_composition_root() -> None:
+    offenders = sorted(
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in (ROOT / "router").rglob("*.py")
+        for module in _modules_imported(path)
+        if module.split(".")[0] == "centralita"
+    )
+    assert offenders == [], f"the router reaches up into centralita: {offenders}"
+
+
+def test_core_imports_none_of_the_other_packages() -> None:
+    assert _package_edges()["core"] == {}
+
+
+def test_the_packages_import_each_other_without_a_cycle() -> None:
+    edges = _package_edges()
+    found = [
+        " → ".join(cycle) + " (" + ", ".join(edges[a][b] for a, b in pairwise(cycle)) + ")"
+        for cycle in _cycles(edges)
+    ]
+    assert found == [], f"package cycles: {found}"
+
+
+def test_the_scan_sees_lazy_guarded_and_relative_imports() -> None:
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from centralita.runtime import Runtime\n"
+        "from ..policy import RouterState\n"
+        "def late():\n"
+        "    import centralita.outbound\n"
+    )
+    found = _imports_in(source, ("router", "service"))
+    assert {"centralita.runtime", "centralita.outbound", "router.policy"} <= found
