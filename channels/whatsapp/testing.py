@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,10 @@ __all__ = [
     "GraphPeer",
     "accounts",
     "conformance_kit",
+    "contact",
     "fixture",
+    "text_message",
+    "text_webhook_body",
     "unshaped_bodies",
     "webhook_body",
 ]
@@ -108,28 +111,62 @@ _WAMID = "wamid.HBgNNTIxNTUxMjM0NTY3OBUCABIYFDNB"
 def webhook_body(
     phone_number_id: str,
     *,
-    messages: Sequence[dict[str, Any]] = (),
-    statuses: Sequence[dict[str, Any]] = (),
-    contacts: Sequence[dict[str, Any]] = (),
+    messages: Sequence[dict[str, Any]] | None = None,
+    statuses: Sequence[dict[str, Any]] | None = None,
+    contacts: Sequence[dict[str, Any]] | None = None,
     display_phone_number: str = "15550783881",
     waba_id: str = "102290129349000",
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """One WhatsApp Cloud API webhook body (one entry, one ``messages`` change) as Meta sends it."""
+    """One WhatsApp Cloud API webhook body (one entry, one ``messages`` change) as Meta sends it.
+
+    A list left out (``None``) is absent from the body; an empty one is sent empty.  ``extra``:
+    further fields of the change's ``value`` (a field Meta added later, say).
+    """
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
     }
-    if contacts:
-        value["contacts"] = list(contacts)
-    if messages:
-        value["messages"] = list(messages)
-    if statuses:
-        value["statuses"] = list(statuses)
+    for key, items in (("contacts", contacts), ("messages", messages), ("statuses", statuses)):
+        if items is not None:
+            value[key] = list(items)
+    value.update(extra or {})
     body = {
         "object": "whatsapp_business_account",
         "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}],
     }
     return json.dumps(body).encode()
+
+
+def contact(wa_id: str, name: str = "Ana Pérez") -> dict[str, Any]:
+    """The profile a webhook's ``contacts`` carries for a sender."""
+    return {"profile": {"name": name}, "wa_id": wa_id}
+
+
+def text_message(wa_id: str, wamid: str, text: str, *, timestamp: int | str = 1763720000) -> dict[str, Any]:
+    """One customer's text message as it stands in a webhook's ``messages``."""
+    return {"from": wa_id, "id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": text}}
+
+
+def text_webhook_body(
+    phone_number_id: str,
+    wa_id: str,
+    wamid: str,
+    text: str,
+    *,
+    name: str = "Ana Pérez",
+    timestamp: int | str = 1763720000,
+    display_phone_number: str = "15550783881",
+    waba_id: str = WABA_ID,
+) -> bytes:
+    """The webhook body of one text message from ``wa_id`` (named ``name``) to ``phone_number_id``."""
+    return webhook_body(
+        phone_number_id,
+        messages=[text_message(wa_id, wamid, text, timestamp=timestamp)],
+        contacts=[contact(wa_id, name)],
+        display_phone_number=display_phone_number,
+        waba_id=waba_id,
+    )
 
 
 def _message(n: str, **fields: Any) -> dict[str, Any]:

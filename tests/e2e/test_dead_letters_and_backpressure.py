@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from centralita.web.app import create_app
 from centralita.web.keys import RUNTIME
 from channels.meta.signature import sign_body
-from channels.whatsapp.testing import webhook_body
+from channels.whatsapp.testing import text_webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from core.settings import Settings
 from core.transport import Delivery
@@ -33,11 +33,12 @@ StartServer = Callable[..., Awaitable[TestClient]]
 
 
 def _delivery(wamid: str) -> bytes:
-    message = {"from": "5215512349999", "id": wamid, "timestamp": "1763720000", "type": "text"}
-    return webhook_body(
+    return text_webhook_body(
         PHONE_NUMBER_ID,
-        messages=[{**message, "text": {"body": "Hola"}}],
-        contacts=[{"profile": {"name": "Ana"}, "wa_id": "5215512349999"}],
+        "5215512349999",
+        wamid,
+        "Hola",
+        name="Ana",
         display_phone_number="15550788888",
         waba_id="1",
     )

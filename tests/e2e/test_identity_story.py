@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from channels.whatsapp.testing import text_webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from storage.database import Database
 from storage.tables import AgentRow
@@ -48,20 +49,7 @@ class Clinic:
 def whatsapp_body(
     wamid: str, text: str, *, wa_id: str = PATIENT_WA, name: str = "Ana Pérez", at: int = T0
 ) -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-        "messages": [
-            {"from": wa_id, "id": wamid, "timestamp": str(at), "type": "text", "text": {"body": text}}
-        ],
-    }
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
+    return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, text, name=name, timestamp=at)
 
 
 def instagram_body(mid: str, text: str, *, at_ms: int) -> bytes:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 
 import pytest
 import sqlalchemy as sa
 
+from channels.whatsapp.testing import text_webhook_body
 from storage.database import Database
 from storage.tables import ConversationRow, CustomerRow, IdentifierRow, MessageRow, RawDeliveryRow
 from tests.e2e.conftest import StartEngine
@@ -20,38 +20,7 @@ PHONE_NUMBER_ID = "106540352242922"
 
 
 def _text_delivery(wamid: str, text: str, wa_id: str = "5215512345678") -> bytes:
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129340398",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550783881",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": "Ana Pérez"}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": wamid,
-                                        "timestamp": "1763720000",
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, text)
 
 
 def _signed(body: bytes, secret: str = SECRET) -> dict[str, str]:

@@ -25,6 +25,7 @@ from centralita.web.keys import OUTBOUND
 from channels.email.testing import SmtpPeer, smtp_peer
 from channels.meta.peer import GraphPeer, rate_limited, window_closed
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import text_webhook_body, webhook_body
 from core.ids import new_id
 from storage.database import Database
 from storage.tables import AgentRow, CampaignRow, ConversationRow, MessageRow
@@ -192,38 +193,15 @@ async def scene(start_engine: StartEngine, graph: GraphPeer, smtp: SmtpPeer) -> 
 
 
 def _wa_text(wamid: str, text: str, at: datetime) -> bytes:
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129349000",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550783881",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": "María López"}, "wa_id": CUSTOMER_WA}],
-                                "messages": [
-                                    {
-                                        "from": CUSTOMER_WA,
-                                        "id": wamid,
-                                        "timestamp": str(int(at.timestamp())),
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return text_webhook_body(
+        PHONE_NUMBER_ID,
+        CUSTOMER_WA,
+        wamid,
+        text,
+        name="María López",
+        timestamp=int(at.timestamp()),
+        waba_id="102290129349000",
+    )
 
 
 def _wa_status(wamid: str, status: str, errors: list[dict[str, Any]] | None = None) -> bytes:
@@ -235,29 +213,7 @@ def _wa_status(wamid: str, status: str, errors: list[dict[str, Any]] | None = No
     }
     if errors:
         entry["errors"] = errors
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129349000",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550783881",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "statuses": [entry],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return webhook_body(PHONE_NUMBER_ID, statuses=[entry])
 
 
 def _ig_text(mid: str, text: str, at: datetime) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import WABA_ID, contact, webhook_body
 from storage.tables import ConversationRow, MessageRow, RawDeliveryRow
 from tests.e2e.conftest import Engine, StartEngine
 from tests.e2e.test_identity_story import (
@@ -43,20 +44,14 @@ def _wa_message(wamid: str, kind: str, **content: Any) -> dict[str, Any]:
 
 
 def _whatsapp_batch(messages: list[dict[str, Any]], statuses: tuple[dict[str, Any], ...] = ()) -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "Ana Pérez"}, "wa_id": PATIENT_WA}],
-        "messages": messages,
-        "statuses": list(statuses),
-        "a_field_meta_added_later": {"anything": True},
-    }
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
+    return webhook_body(
+        PHONE_NUMBER_ID,
+        messages=messages,
+        statuses=statuses,
+        contacts=[contact(PATIENT_WA)],
+        waba_id=WABA_ID,
+        extra={"a_field_meta_added_later": {"anything": True}},
+    )
 
 
 CALL_PERMISSION = _wa_message(

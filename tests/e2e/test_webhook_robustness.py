@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -24,6 +23,7 @@ from centralita.pipeline.worker import Outcome
 from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import text_webhook_body
 from core.settings import Settings
 from storage.database import Database, upgrade_schema
 from storage.tables import MessageRow, RawDeliveryRow
@@ -36,38 +36,9 @@ PHONE_NUMBER_ID = "106540352247777"
 
 
 def _delivery(wamid: str, text: str = "Hola") -> bytes:
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129347777",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550783881",
-                                    "phone_number_id": PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5215512340000"}],
-                                "messages": [
-                                    {
-                                        "from": "5215512340000",
-                                        "id": wamid,
-                                        "timestamp": "1763720000",
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return text_webhook_body(
+        PHONE_NUMBER_ID, "5215512340000", wamid, text, name="Ana", waba_id="102290129347777"
+    )
 
 
 def _signed(body: bytes, secret: str = SECRET) -> dict[str, str]:

@@ -8,7 +8,6 @@ Each test has its own database, so ``pg_stat_database.deadlocks`` counts exactly
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -24,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Pipeline
 from centralita.runtime import open_runtime
+from channels.whatsapp.testing import text_webhook_body
 from core.errors import DatabaseUnavailable
 from core.ids import AgentId, ConversationId, OfferId, QueueId, RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
@@ -44,19 +44,9 @@ RUN_S = 6.0
 
 
 def _webhook(wamid: str, wa_id: str) -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783882", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [
-            {"from": wa_id, "id": wamid, "timestamp": "1763720000", "type": "text", "text": {"body": "Hola"}}
-        ],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return text_webhook_body(
+        PHONE_NUMBER_ID, wa_id, wamid, "Hola", name="Cliente", display_phone_number="15550783882", waba_id="1"
+    )
 
 
 class _Delivery:

@@ -5,7 +5,6 @@ column sizes that make such a delivery)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Pipeline
 from centralita.runtime import open_runtime
+from channels.whatsapp.testing import text_webhook_body
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
 from core.transport.protocol import Delivery
@@ -29,20 +29,7 @@ PHONE_NUMBER_ID = "106540352242977"
 
 
 def _webhook(wamid: str, wa_id: str) -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [
-            {"from": wa_id, "id": wamid, "timestamp": "1763720000", "type": "text", "text": {"body": "Hola"}}
-        ],
-    }
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
+    return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, "Hola", name="Cliente", waba_id="1")
 
 
 class Recorded:

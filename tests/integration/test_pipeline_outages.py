@@ -7,7 +7,6 @@ cleaned and stored."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from broker.memory import InMemoryTransport
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Outcome, Pipeline
 from centralita.runtime import Runtime, open_runtime
+from channels.whatsapp.testing import text_webhook_body
 from core.errors import BrokerUnavailable
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
@@ -39,20 +39,7 @@ PHONE_NUMBER_ID = "106540352242977"
 
 
 def _webhook(wamid: str, wa_id: str, text: str = "Hola") -> bytes:
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "Cliente"}, "wa_id": wa_id}],
-        "messages": [
-            {"from": wa_id, "id": wamid, "timestamp": "1763720000", "type": "text", "text": {"body": text}}
-        ],
-    }
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
+    return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, text, name="Cliente", waba_id="1")
 
 
 async def _prepare(url: str) -> None:

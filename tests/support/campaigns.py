@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
-from typing import Any
 
 from centralita.campaigns import ApplyResult, apply_manifest
+from channels.whatsapp.testing import text_webhook_body
 from core.campaign import parse_manifest
 from core.ids import AgentId
 from storage.campaigns import CampaignStore
@@ -34,19 +33,7 @@ async def issue_token(db: Database, workspace: str, role: str, agent_id: AgentId
 
 def whatsapp_text(phone_number_id: str, wa_id: str, wamid: str, text: str, name: str = "Ana Pérez") -> bytes:
     """A WhatsApp Cloud API webhook body carrying one text message to ``phone_number_id``."""
-    value: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-        "messages": [
-            {"from": wa_id, "id": wamid, "timestamp": "1763720000", "type": "text", "text": {"body": text}}
-        ],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return text_webhook_body(phone_number_id, wa_id, wamid, text, name=name)
 
 
 def signed(body: bytes, secret: str) -> dict[str, str]:

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from channels.whatsapp.parse import parse_webhook
-from channels.whatsapp.testing import PHONE_NUMBER_ID, WABA_ID, fixture, unshaped_bodies
+from channels.whatsapp.testing import (
+    PHONE_NUMBER_ID,
+    WABA_ID,
+    contact,
+    fixture,
+    unshaped_bodies,
+    webhook_body,
+)
 from core.events import (
     AddressKind,
     DeliveryStatus,
@@ -102,24 +109,14 @@ UNKNOWN_MESSAGES: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
-def _body(
-    messages: list[dict[str, Any]], statuses: list[dict[str, Any]] | None = None, **extra: Any
-) -> bytes:
-    value: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "María López"}, "wa_id": PHONE}],
-        "messages": messages,
-        **extra,
-    }
-    if statuses is not None:
-        value["statuses"] = statuses
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}],
-        }
-    ).encode()
+def _body(messages: list[dict[str, Any]], statuses: list[dict[str, Any]] | None = None) -> bytes:
+    return webhook_body(
+        PHONE_NUMBER_ID,
+        messages=messages,
+        statuses=statuses,
+        contacts=[contact(PHONE, "María López")],
+        waba_id=WABA_ID,
+    )
 
 
 def _parse(body: bytes) -> list[InboundEvent]:
