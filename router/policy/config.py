@@ -13,6 +13,7 @@ from itertools import pairwise
 
 from core.errors import InvalidInput
 from core.ids import AgentId, QueueId, WorkspaceId
+from core.states import Presence
 from router.policy.hours import BusinessHours
 
 __all__ = [
@@ -29,13 +30,6 @@ __all__ = [
 
 MIN_PROFICIENCY = 1
 MAX_PROFICIENCY = 10
-
-
-class Presence(StrEnum):
-    AVAILABLE = "available"
-    AWAY = "away"
-    OFFLINE = "offline"
-    WRAP_UP = "wrap_up"
 
 
 class Selection(StrEnum):

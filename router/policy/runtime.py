@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from core.ids import AgentId, ConversationId, CustomerId, OfferId, WorkspaceId
+from core.states import ConversationStatus
 from router.policy.config import AgentProfile, BullseyeStep, Presence, QueueConfig
 
 __all__ = ["AgentRt", "ConvRt", "OfferRt", "Pool", "QueueRt"]
@@ -24,7 +25,12 @@ WAITING = 0
 OFFERED = 1
 ASSIGNED = 2
 CLOSED = 3
-STATUS_NAMES = ("waiting", "offered", "assigned", "closed")
+STATUS_NAMES = (  # by the numbers above
+    ConversationStatus.WAITING,
+    ConversationStatus.OFFERED,
+    ConversationStatus.ASSIGNED,
+    ConversationStatus.CLOSED,
+)
 
 AgentEntry = tuple[int, float, float, int, int, "AgentRt"]  # (-score, key1, key2, tie, version, agent)
 ConvEntry = tuple[float, float, int, int, "ConvRt"]  # (primary, enqueued_at, seq, version, conv)

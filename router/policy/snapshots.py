@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.ids import AgentId, ConversationId, OfferId, QueueId, WorkspaceId
-from router.policy.config import Presence
+from core.states import ConversationStatus, Presence
 
 __all__ = ["AgentSnapshot", "ConversationSnapshot", "ConversationStatus", "QueueStats"]
-
-ConversationStatus = str  # "waiting" | "offered" | "assigned"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +63,7 @@ class ConversationSnapshot:
     workspace_id: WorkspaceId
     queue_id: QueueId
     channel: str
-    status: ConversationStatus
+    status: ConversationStatus  # waiting, offered or assigned: the router holds no other
     agent_id: AgentId | None
     offer_id: OfferId | None
     enqueued_at: float
