@@ -60,6 +60,7 @@ from core.events import Address, AddressKind, Attachment, AttachmentKind, Outbou
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
+from core.states import MessageDirection
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import OUTBOUND_QUEUE
@@ -504,7 +505,11 @@ async def resend_reply(
             old = await store.message(message_id, workspace_id=workspace_id)
             if conversation is None or old is None or old.conversation_id != conversation_id:
                 raise NotFound("no such message in this conversation", field="message_id")
-            if old.direction != "out" or old.identifier_id is None or old.channel_account_id is None:
+            if (
+                old.direction != MessageDirection.OUT
+                or old.identifier_id is None
+                or old.channel_account_id is None
+            ):
                 raise Conflict("only a reply can be resent", field="message_id")
             if require_assigned and (agent_id is None or conversation.agent_id != agent_id):
                 raise Forbidden("an agent may only resend in conversations assigned to them")

@@ -17,6 +17,7 @@ from core.ids import (
     QueueId,
     WorkspaceId,
 )
+from core.states import ConversationStatus
 
 __all__ = ["ConversationRecord", "OpenConversation", "ResolvedSender", "TimelineEntry"]
 
@@ -33,7 +34,7 @@ class OpenConversation:
     """A customer's open conversation as the pipeline sees it on a new message."""
 
     id: ConversationId
-    status: str
+    status: ConversationStatus
     triage_attempts: int = 0
 
 
@@ -45,7 +46,7 @@ class ConversationRecord:
     customer_id: CustomerId
     queue_id: QueueId | None
     agent_id: AgentId | None
-    status: str
+    status: ConversationStatus
     channel: str
     channel_account_id: ChannelAccountId | None
     identifier_id: IdentityId | None

@@ -28,6 +28,7 @@ from core.ids import (
     new_id,
 )
 from core.records import OpenConversation, ResolvedSender
+from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
 from storage.identity_store import IdentityStore
@@ -42,7 +43,17 @@ CONV = ConversationRow.__table__  # type: ignore[attr-defined]
 QUEUE = QueueRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 
-_STATE_ORDER = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 4, "deleted": 4}
+# How far a provider's delivery status goes: a status never moves a row back.  ``played`` (a
+# voice note heard) ranks with ``read``, ``deleted`` with ``failed``; any other state counts 0.
+_STATE_ORDER: dict[str, int] = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENT: 1,
+    DeliveryState.DELIVERED: 2,
+    DeliveryState.READ: 3,
+    "played": 3,
+    DeliveryState.FAILED: 4,
+    "deleted": 4,
+}
 
 
 class InboundStore:
@@ -71,7 +82,7 @@ class InboundStore:
         body_sha256: str,
         *,
         workspace_id: WorkspaceId | None = None,
-        status: str = "processed",
+        status: str = RawDeliveryStatus.PROCESSED,
         error: str | None = None,
     ) -> bool:
         """Keep the delivery (with what processing it will say, known before it starts: the
@@ -148,7 +159,7 @@ class InboundStore:
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id == customer_id,
                     campaign_match,
-                    CONV.c.status != "closed",
+                    CONV.c.status != ConversationStatus.CLOSED,
                 )
                 .order_by(CONV.c.opened_at.desc())
                 .limit(1)
@@ -156,7 +167,9 @@ class InboundStore:
         ).first()
         if row is None:
             return None
-        return OpenConversation(ConversationId(row.id), str(row.status), int(row.triage_attempts or 0))
+        return OpenConversation(
+            ConversationId(row.id), ConversationStatus(row.status), int(row.triage_attempts or 0)
+        )
 
     async def open_conversation(
         self,
@@ -180,7 +193,7 @@ class InboundStore:
                 workspace_id=workspace_id,
                 campaign_id=campaign_id,
                 customer_id=customer_id,
-                status="triage" if triage else "waiting",
+                status=ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING,
                 channel=channel,
                 channel_account_id=account_id,
                 identifier_id=identifier_id,
@@ -197,7 +210,7 @@ class InboundStore:
         """One more invalid answer to the menu."""
         await self.session.execute(
             sa.update(CONV)
-            .where(CONV.c.id == conversation_id, CONV.c.status == "triage")
+            .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
             .values(triage_attempts=attempts)
         )
 
@@ -211,11 +224,17 @@ class InboundStore:
     ) -> None:
         """The conversation waits in ``queue_id`` from ``at`` (None: the router picks the account's
         default queue)."""
-        values: dict[str, Any] = {"status": "waiting", "queue_id": queue_id, "enqueued_at": at}
+        values: dict[str, Any] = {
+            "status": ConversationStatus.WAITING,
+            "queue_id": queue_id,
+            "enqueued_at": at,
+        }
         if attempts is not None:
             values["triage_attempts"] = attempts
         await self.session.execute(
-            sa.update(CONV).where(CONV.c.id == conversation_id, CONV.c.status == "triage").values(**values)
+            sa.update(CONV)
+            .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
+            .values(**values)
         )
 
     async def queue_named(self, campaign_id: CampaignId | None, name: str) -> QueueId | None:
@@ -288,7 +307,7 @@ class InboundStore:
                     "conversation_id": conversation_id,
                     "customer_id": sender.customer_id,
                     "identifier_id": sender.identifier_id,
-                    "direction": "in",
+                    "direction": MessageDirection.IN,
                     "kind": kind,
                     "channel": channel,
                     "channel_account_id": account_id,
@@ -312,13 +331,15 @@ class InboundStore:
         row = (
             await self.session.execute(
                 sa.select(MSG.c.id, MSG.c.delivery_state).where(
-                    MSG.c.channel == channel, MSG.c.direction == "out", MSG.c.external_id == external_id
+                    MSG.c.channel == channel,
+                    MSG.c.direction == MessageDirection.OUT,
+                    MSG.c.external_id == external_id,
                 )
             )
         ).first()
         if row is None:
             return False
-        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(row.delivery_state or "queued", 0):
+        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(row.delivery_state or DeliveryState.QUEUED, 0):
             return False
         await self.session.execute(
             sa.update(MSG).where(MSG.c.id == row.id).values(delivery_state=status, error=list(errors) or None)

@@ -7,15 +7,15 @@ to ``sending`` with ``claimed_at`` as their lease; a lease nobody renewed (``exp
 makes the row ``unknown`` — never ``queued`` again, which could send it twice.
 
 ``OutboundStore`` works inside the caller's session/transaction.  Rows come back as the small
-frozen records below, never as ORM rows.  Times read back from SQLite are naive; they are made
-UTC here so callers always compare aware datetimes.
+frozen records below, never as ORM rows.  Times come back aware UTC (``storage.types.UtcDateTime``),
+so callers always compare aware datetimes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from core.ids import (
     MessageId,
     WorkspaceId,
 )
+from core.states import CUSTOMER_KINDS, ConversationStatus, MessageDirection, MessageKind
 from storage.tables import (
     CampaignRow,
     ChannelAccountRow,
@@ -57,16 +58,6 @@ IDENT = IdentifierRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 ACCOUNT = ChannelAccountRow.__table__  # type: ignore[attr-defined]
 
-# Inbound timeline kinds the customer wrote (they open the reply window); reactions, reads and
-# system notices do not.
-CUSTOMER_KINDS = ("message", "postback")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 @dataclass(frozen=True, slots=True)
 class ConversationFacts:
@@ -75,7 +66,7 @@ class ConversationFacts:
     campaign_id: CampaignId | None
     customer_id: CustomerId
     agent_id: AgentId | None
-    status: str
+    status: ConversationStatus
     channel: str
     channel_account_id: ChannelAccountId | None
     identifier_id: IdentityId | None
@@ -111,7 +102,7 @@ class OutboundRecord:
     conversation_id: ConversationId | None
     customer_id: CustomerId | None
     identifier_id: IdentityId | None
-    direction: str
+    direction: MessageDirection
     kind: str
     channel: str
     channel_account_id: ChannelAccountId | None
@@ -147,7 +138,7 @@ class OutboundRecord:
             "error": shown_error(self.error),
             "attempts": self.attempts,
             "resend_of": opt(self.resend_of),
-            "resendable": self.direction == "out" and self.delivery_state in RESENDABLE,
+            "resendable": self.direction == MessageDirection.OUT and self.delivery_state in RESENDABLE,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -183,7 +174,7 @@ def _record(row: Any) -> OutboundRecord:
         conversation_id=ConversationId(row.conversation_id) if row.conversation_id else None,
         customer_id=CustomerId(row.customer_id) if row.customer_id else None,
         identifier_id=IdentityId(row.identifier_id) if row.identifier_id else None,
-        direction=row.direction,
+        direction=MessageDirection(row.direction),
         kind=row.kind,
         channel=row.channel,
         channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
@@ -193,7 +184,7 @@ def _record(row: Any) -> OutboundRecord:
         external_id=row.external_id,
         delivery_state=row.delivery_state,
         error=row.error,
-        created_at=_utc(row.created_at) or datetime.now(UTC),
+        created_at=row.created_at,
         attempts=int(row.attempts or 0),
         resend_of=MessageId(row.resend_of) if row.resend_of else None,
     )
@@ -221,11 +212,11 @@ class OutboundStore:
             campaign_id=CampaignId(row.campaign_id) if row.campaign_id else None,
             customer_id=CustomerId(row.customer_id),
             agent_id=AgentId(row.agent_id) if row.agent_id else None,
-            status=row.status,
+            status=ConversationStatus(row.status),
             channel=row.channel,
             channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
             identifier_id=IdentityId(row.identifier_id) if row.identifier_id else None,
-            first_response_at=_utc(row.first_response_at),
+            first_response_at=row.first_response_at,
         )
 
     async def identifier(
@@ -281,7 +272,7 @@ class OutboundStore:
                 .where(
                     MSG.c.channel_account_id == account_id,
                     MSG.c.identifier_id.in_(list(identifier_ids)),
-                    MSG.c.direction == "in",
+                    MSG.c.direction == MessageDirection.IN,
                     MSG.c.kind.in_(CUSTOMER_KINDS),
                 )
                 .order_by(MSG.c.created_at.desc())
@@ -290,7 +281,7 @@ class OutboundStore:
         ).first()
         if row is None:
             return None
-        return InboundRef(MessageId(row.id), row.external_id, _utc(row.created_at), dict(row.payload or {}))  # type: ignore[arg-type]
+        return InboundRef(MessageId(row.id), row.external_id, row.created_at, dict(row.payload or {}))
 
     async def last_account_of(
         self, customer_identifiers: Sequence[IdentityId], identifier_id: IdentityId | None = None
@@ -304,7 +295,7 @@ class OutboundStore:
                 sa.select(MSG.c.channel_account_id)
                 .where(
                     MSG.c.identifier_id.in_(ids),
-                    MSG.c.direction == "in",
+                    MSG.c.direction == MessageDirection.IN,
                     MSG.c.kind.in_(CUSTOMER_KINDS),
                     MSG.c.channel_account_id.is_not(None),
                 )
@@ -326,7 +317,7 @@ class OutboundStore:
                 .where(
                     MSG.c.channel_account_id == account_id,
                     MSG.c.identifier_id.in_(list(customer_identifiers)),
-                    MSG.c.direction == "in",
+                    MSG.c.direction == MessageDirection.IN,
                     MSG.c.kind.in_(CUSTOMER_KINDS),
                 )
                 .order_by(MSG.c.created_at.desc())
@@ -341,13 +332,15 @@ class OutboundStore:
         row = (
             await self.session.execute(
                 sa.select(MSG.c.id, MSG.c.external_id, MSG.c.created_at, MSG.c.payload).where(
-                    MSG.c.id == message_id, MSG.c.conversation_id == conversation_id, MSG.c.direction == "in"
+                    MSG.c.id == message_id,
+                    MSG.c.conversation_id == conversation_id,
+                    MSG.c.direction == MessageDirection.IN,
                 )
             )
         ).first()
         if row is None:
             return None
-        return InboundRef(MessageId(row.id), row.external_id, _utc(row.created_at), dict(row.payload or {}))  # type: ignore[arg-type]
+        return InboundRef(MessageId(row.id), row.external_id, row.created_at, dict(row.payload or {}))
 
     async def campaign_manifest(self, campaign_id: CampaignId | None) -> dict[str, Any]:
         if campaign_id is None:
@@ -388,8 +381,8 @@ class OutboundStore:
                 conversation_id=conversation_id,
                 customer_id=customer_id,
                 identifier_id=identifier_id,
-                direction="out",
-                kind="message",
+                direction=MessageDirection.OUT,
+                kind=MessageKind.MESSAGE,
                 channel=channel,
                 channel_account_id=account_id,
                 external_id=None,
@@ -428,7 +421,7 @@ class OutboundStore:
             .where(
                 MSG.c.delivery_state == DeliveryState.QUEUED.value,
                 MSG.c.due_at <= now,
-                MSG.c.direction == "out",
+                MSG.c.direction == MessageDirection.OUT,
             )
             .order_by(MSG.c.due_at)
             .limit(limit)
@@ -521,7 +514,7 @@ class OutboundStore:
             .where(
                 MSG.c.id == message_id,
                 MSG.c.channel == channel,
-                MSG.c.direction == "out",
+                MSG.c.direction == MessageDirection.OUT,
                 MSG.c.external_id.is_(None),
                 MSG.c.delivery_state.in_([DeliveryState.SENDING.value, DeliveryState.UNKNOWN.value]),
             )

@@ -2,7 +2,7 @@
 
 ``RoutingStore`` works inside the caller's session/transaction (the router service writes one
 batch of decisions per transaction).  Rows come back as the small frozen records below, never
-as ORM rows; times read back from SQLite are naive and are made UTC here.
+as ORM rows; times come back aware UTC (``storage.types.UtcDateTime``).
 
 Every write that moves a conversation is a compare-and-set on its current ``status`` (and
 ``offer_id`` / ``agent_id``): it returns False when the row was not where the router thought
@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ from core.ids import (
     WorkspaceId,
     new_id,
 )
+from core.states import ROUTABLE_CONVERSATION_STATUSES, ConversationStatus, OfferStatus, Presence
 from storage.tables import (
     AgentRow,
     AssignmentRow,
@@ -75,13 +76,9 @@ ASSIGNMENT = AssignmentRow.__table__  # type: ignore[attr-defined]
 DECISION = RoutingDecisionRow.__table__  # type: ignore[attr-defined]
 EPOCH = RouterEpochRow.__table__  # type: ignore[attr-defined]
 
-OPEN_STATUSES = ("waiting", "offered", "assigned")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+# The router's conversations (``triage`` ones are the pipeline's until they get a queue).  The
+# name stays for ``router.service``, which imports it; new code uses ``core.states``.
+OPEN_STATUSES = ROUTABLE_CONVERSATION_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +98,7 @@ class AgentRecord:
     workspace_id: WorkspaceId
     skills: Mapping[str, Any]
     capacity: Mapping[str, Any]
-    presence: str
+    presence: Presence
     presence_until: datetime | None
     connected: bool
     active: bool
@@ -115,7 +112,7 @@ class ConversationRecord:
     customer_id: CustomerId
     queue_id: QueueId | None
     agent_id: AgentId | None
-    status: str
+    status: ConversationStatus
     channel: str
     channel_account_id: ChannelAccountId | None
     priority: int
@@ -141,8 +138,7 @@ class DecisionRecord:
 
 
 def _conversation(row: Any) -> ConversationRecord:
-    enqueued = _utc(row.enqueued_at) or _utc(row.opened_at)
-    assert enqueued is not None  # opened_at is NOT NULL
+    enqueued: datetime = row.enqueued_at or row.opened_at  # opened_at is NOT NULL
     return ConversationRecord(
         id=ConversationId(row.id),
         workspace_id=WorkspaceId(row.workspace_id),
@@ -150,14 +146,14 @@ def _conversation(row: Any) -> ConversationRecord:
         customer_id=CustomerId(row.customer_id),
         queue_id=QueueId(row.queue_id) if row.queue_id else None,
         agent_id=AgentId(row.agent_id) if row.agent_id else None,
-        status=row.status,
+        status=ConversationStatus(row.status),
         channel=row.channel,
         channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
         priority=int(row.priority),
         enqueued_at=enqueued,
-        last_customer_message_at=_utc(row.last_customer_message_at),
+        last_customer_message_at=row.last_customer_message_at,
         offer_id=OfferId(row.offer_id) if row.offer_id else None,
-        auto_replied_at=_utc(row.auto_replied_at),
+        auto_replied_at=row.auto_replied_at,
     )
 
 
@@ -275,8 +271,8 @@ class RoutingStore:
                 workspace_id=WorkspaceId(r.workspace_id),
                 skills=dict(r.skills or {}),
                 capacity=dict(r.capacity or {}),
-                presence=r.presence,
-                presence_until=_utc(r.presence_until),
+                presence=Presence(r.presence),
+                presence_until=r.presence_until,
                 connected=bool(r.connected),
                 active=bool(r.active),
             )
@@ -284,10 +280,10 @@ class RoutingStore:
         ]
 
     async def open_conversations(self, workspace_id: WorkspaceId) -> list[ConversationRecord]:
-        """Waiting, offered and assigned conversations, oldest first."""
+        """Waiting, offered and assigned conversations (not ``triage``), oldest first."""
         rows = await self.session.execute(
             sa.select(*_CONV_COLUMNS)
-            .where(CONV.c.workspace_id == workspace_id, CONV.c.status.in_(OPEN_STATUSES))
+            .where(CONV.c.workspace_id == workspace_id, CONV.c.status.in_(ROUTABLE_CONVERSATION_STATUSES))
             .order_by(CONV.c.enqueued_at, CONV.c.id)
         )
         return [_conversation(r) for r in rows]
@@ -321,7 +317,7 @@ class RoutingStore:
                 .where(
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id.in_(ids[start : start + 500]),
-                    CONV.c.status == "closed",
+                    CONV.c.status == ConversationStatus.CLOSED,
                     CONV.c.agent_id.is_not(None),
                 )
                 .order_by(CONV.c.closed_at.desc().nulls_last(), CONV.c.id.desc())
@@ -357,7 +353,7 @@ class RoutingStore:
     async def live_offers(self, workspace_id: WorkspaceId) -> list[OfferRecord]:
         rows = await self.session.execute(
             sa.select(OFFER.c.id, OFFER.c.conversation_id, OFFER.c.agent_id).where(
-                OFFER.c.workspace_id == workspace_id, OFFER.c.status == "offered"
+                OFFER.c.workspace_id == workspace_id, OFFER.c.status == OfferStatus.OFFERED
             )
         )
         return [
@@ -383,7 +379,7 @@ class RoutingStore:
         rows = await self.session.execute(
             sa.select(AGENT.c.id, AGENT.c.presence_lease_until).where(AGENT.c.workspace_id == workspace_id)
         )
-        return {AgentId(r.id): _utc(r.presence_lease_until) for r in rows}
+        return {AgentId(r.id): r.presence_lease_until for r in rows}
 
     # ------------------------------------------------------------------ writes
 
@@ -416,7 +412,11 @@ class RoutingStore:
             )
             for r in result:
                 rows[ConversationId(r.id)] = _ConvRow(
-                    r.status, r.offer_id, r.agent_id, r.queue_id, r.auto_replied_at is not None
+                    ConversationStatus(r.status),
+                    r.offer_id,
+                    r.agent_id,
+                    r.queue_id,
+                    r.auto_replied_at is not None,
                 )
             assignments = await self.session.execute(
                 sa.select(ASSIGNMENT.c.id, ASSIGNMENT.c.conversation_id).where(
@@ -432,7 +432,7 @@ class RoutingStore:
 class _ConvRow:
     """A locked conversation as this round leaves it (``dirty``: to be written)."""
 
-    status: str
+    status: ConversationStatus
     offer_id: uuid.UUID | None
     agent_id: uuid.UUID | None
     queue_id: uuid.UUID | None
@@ -471,7 +471,7 @@ class RoutingWrites:
         self._agents: dict[AgentId, dict[str, Any]] = {}
         self._decisions: list[DecisionRecord] = []
 
-    def status(self, conversation_id: ConversationId) -> str | None:
+    def status(self, conversation_id: ConversationId) -> ConversationStatus | None:
         row = self._rows.get(conversation_id)
         return row.status if row is not None else None
 
@@ -488,9 +488,14 @@ class RoutingWrites:
     ) -> bool:
         """A waiting conversation is offered; False (offer stored as withdrawn) if it was not waiting."""
         row = self._rows.get(conversation_id)
-        ok = row is not None and row.status == "waiting"
+        ok = row is not None and row.status == ConversationStatus.WAITING
         if row is not None and ok:
-            row.status, row.offer_id, row.queue_id, row.agent_id = "offered", offer_id, queue_id, None
+            row.status, row.offer_id, row.queue_id, row.agent_id = (
+                ConversationStatus.OFFERED,
+                offer_id,
+                queue_id,
+                None,
+            )
             row.dirty = True
         self._new_offers[offer_id] = {
             "id": offer_id,
@@ -498,7 +503,7 @@ class RoutingWrites:
             "conversation_id": conversation_id,
             "agent_id": agent_id,
             "queue_id": queue_id,
-            "status": "offered" if ok else "withdrawn",
+            "status": OfferStatus.OFFERED if ok else OfferStatus.WITHDRAWN,
             "reason": None if ok else "stale",
             "created_at": at,
             "expires_at": expires_at,
@@ -518,7 +523,7 @@ class RoutingWrites:
         that offer still held it (not when ``accepted``)."""
         fresh = self._new_offers.get(offer_id)
         if fresh is not None:
-            if fresh["status"] == "offered":
+            if fresh["status"] == OfferStatus.OFFERED:
                 fresh.update(status=status, reason=reason, answered_at=at)
         elif offer_id not in self._offer_updates:
             self._offer_updates[offer_id] = {
@@ -528,8 +533,13 @@ class RoutingWrites:
                 "answered_at": at,
             }
         row = self._rows.get(conversation_id)
-        if status != "accepted" and row is not None and row.status == "offered" and row.offer_id == offer_id:
-            row.status, row.offer_id, row.dirty = "waiting", None, True
+        if (
+            status != OfferStatus.ACCEPTED
+            and row is not None
+            and row.status == ConversationStatus.OFFERED
+            and row.offer_id == offer_id
+        ):
+            row.status, row.offer_id, row.dirty = ConversationStatus.WAITING, None, True
 
     def assign(
         self,
@@ -543,19 +553,24 @@ class RoutingWrites:
         assignment; False when the conversation was not where the router thought."""
         row = self._rows.get(conversation_id)
         if offer_id is not None:
-            ok = row is not None and row.status == "offered" and row.offer_id == offer_id
+            ok = row is not None and row.status == ConversationStatus.OFFERED and row.offer_id == offer_id
         else:
-            ok = row is not None and row.status in OPEN_STATUSES
+            ok = row is not None and row.status in ROUTABLE_CONVERSATION_STATUSES
         if row is None or not ok:
             if offer_id is not None:
-                self.end_offer(offer_id, conversation_id, "withdrawn", "stale", at)
+                self.end_offer(offer_id, conversation_id, OfferStatus.WITHDRAWN, "stale", at)
             return False
         if offer_id is not None:
-            self.end_offer(offer_id, conversation_id, "accepted", None, at)
+            self.end_offer(offer_id, conversation_id, OfferStatus.ACCEPTED, None, at)
         elif row.offer_id is not None:
-            self.end_offer(OfferId(row.offer_id), conversation_id, "withdrawn", "forced", at)
+            self.end_offer(OfferId(row.offer_id), conversation_id, OfferStatus.WITHDRAWN, "forced", at)
         self._end_assignments(conversation_id, at, "reassigned")
-        row.status, row.agent_id, row.queue_id, row.offer_id = "assigned", agent_id, queue_id, None
+        row.status, row.agent_id, row.queue_id, row.offer_id = (
+            ConversationStatus.ASSIGNED,
+            agent_id,
+            queue_id,
+            None,
+        )
         row.assigned_at, row.dirty = at, True
         assignment_id = new_id()
         self._new_assignments[assignment_id] = {
@@ -582,11 +597,14 @@ class RoutingWrites:
         again in ``queue_id``, keeping its ``enqueued_at``."""
         row = self._rows.get(conversation_id)
         if row is not None and (
-            row.status == "waiting"
-            or (row.status == "assigned" and (from_agent_id is None or row.agent_id == from_agent_id))
+            row.status == ConversationStatus.WAITING
+            or (
+                row.status == ConversationStatus.ASSIGNED
+                and (from_agent_id is None or row.agent_id == from_agent_id)
+            )
         ):
             row.status, row.agent_id, row.offer_id, row.queue_id, row.dirty = (
-                "waiting",
+                ConversationStatus.WAITING,
                 None,
                 None,
                 queue_id,
@@ -596,7 +614,7 @@ class RoutingWrites:
 
     def move_queue(self, conversation_id: ConversationId, queue_id: QueueId) -> None:
         row = self._rows.get(conversation_id)
-        if row is not None and row.status in OPEN_STATUSES:
+        if row is not None and row.status in ROUTABLE_CONVERSATION_STATUSES:
             row.queue_id, row.dirty = queue_id, True
 
     def choose_queue(self, conversation_id: ConversationId, queue_id: QueueId) -> None:
@@ -608,9 +626,11 @@ class RoutingWrites:
         """Closed (by the agent, or abandoned): its offer and assignment end."""
         row = self._rows.get(conversation_id)
         if row is not None and row.offer_id is not None:
-            self.end_offer(OfferId(row.offer_id), conversation_id, "withdrawn", "conversation_closed", at)
-        if row is not None and row.status != "closed":
-            row.status, row.offer_id, row.closed_at, row.dirty = "closed", None, at, True
+            self.end_offer(
+                OfferId(row.offer_id), conversation_id, OfferStatus.WITHDRAWN, "conversation_closed", at
+            )
+        if row is not None and row.status != ConversationStatus.CLOSED:
+            row.status, row.offer_id, row.closed_at, row.dirty = ConversationStatus.CLOSED, None, at, True
         self._end_assignments(conversation_id, at, "closed")
         self._closed.append(conversation_id)
 
@@ -659,7 +679,7 @@ class RoutingWrites:
         if self._offer_updates:
             await session.execute(
                 sa.update(OFFER)
-                .where(OFFER.c.id == sa.bindparam("b_id"), OFFER.c.status == "offered")
+                .where(OFFER.c.id == sa.bindparam("b_id"), OFFER.c.status == OfferStatus.OFFERED)
                 .values(
                     status=sa.bindparam("status"),
                     reason=sa.bindparam("reason"),
@@ -683,8 +703,8 @@ class RoutingWrites:
             # Any offer of a closed conversation left open (by an earlier router) ends too.
             await session.execute(
                 sa.update(OFFER)
-                .where(OFFER.c.conversation_id.in_(self._closed), OFFER.c.status == "offered")
-                .values(status="withdrawn", reason="conversation_closed")
+                .where(OFFER.c.conversation_id.in_(self._closed), OFFER.c.status == OfferStatus.OFFERED)
+                .values(status=OfferStatus.WITHDRAWN, reason="conversation_closed")
             )
         for agent_id in sorted(self._agents):  # agents after conversations, by id
             values = self._agents[agent_id]

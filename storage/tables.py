@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from core.ids import new_id
+from core.states import ConversationStatus, OfferStatus, Presence, RawDeliveryStatus
+from identity.rows import SuggestionStatus
 from storage.types import UtcDateTime
 
 __all__ = [
@@ -116,7 +118,7 @@ class RawDeliveryRow(SQLModel, table=True):
     headers: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     body_sha256: str = Field(max_length=64)  # a redelivered body is recognised and not stored twice
-    status: str = Field(default="accepted", max_length=20)  # accepted, processed, failed
+    status: str = Field(default=RawDeliveryStatus.ACCEPTED, max_length=20)  # a RawDeliveryStatus
     error: str | None = None
 
 
@@ -217,7 +219,7 @@ class SuggestionRow(SQLModel, table=True):
     source: str = Field(max_length=40)
     actor: str = Field(max_length=200)
     reference: str | None = Field(default=None, max_length=400)
-    status: str = Field(default="pending", max_length=20)  # pending, confirmed, rejected
+    status: str = Field(default=SuggestionStatus.PENDING, max_length=20)  # a SuggestionStatus
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     decided_at: datetime | None = Field(default=None, sa_column=_ts())
     decided_by: str | None = Field(default=None, max_length=200)
@@ -233,7 +235,7 @@ class IdentityBlockRow(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
     key: str = Field(max_length=400)
-    reason: str = Field(max_length=20)  # manual, shared, names
+    reason: str = Field(max_length=20)  # an identity.rows.BlockReason
     detail: str = Field(default="", max_length=400)
     actor: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
@@ -288,9 +290,9 @@ class AgentRow(SQLModel, table=True):
     # when (wrap-up), and whether a gateway holds the agent's socket (a restarted router starts
     # agents without one offline).  ``presence_lease_until``: renewed by the gateway holding the
     # socket; once past, the gateway is taken for dead and the router sets the agent offline.
-    presence: str = Field(
-        default="offline",
-        sa_column=sa.Column(sa.String(20), nullable=False, server_default="offline"),
+    presence: str = Field(  # a core.states.Presence
+        default=Presence.OFFLINE,
+        sa_column=sa.Column(sa.String(20), nullable=False, server_default=Presence.OFFLINE.value),
     )
     presence_until: datetime | None = Field(default=None, sa_column=_ts())
     connected: bool = Field(
@@ -324,8 +326,7 @@ class ConversationRow(SQLModel, table=True):
     customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
     queue_id: uuid.UUID | None = Field(default=None, foreign_key="queue.id", index=True)
     agent_id: uuid.UUID | None = Field(default=None, foreign_key="agent.id", index=True)
-    # waiting, offered, assigned, closed, triage
-    status: str = Field(default="waiting", max_length=20, index=True)
+    status: str = Field(default=ConversationStatus.WAITING, max_length=20, index=True)  # a ConversationStatus
     channel: str = Field(max_length=40)  # the channel the customer last used
     channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
     identifier_id: uuid.UUID | None = Field(default=None, foreign_key="identifier.id")
@@ -364,15 +365,15 @@ class MessageRow(SQLModel, table=True):
     conversation_id: uuid.UUID | None = Field(default=None, foreign_key="conversation.id")
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id")
     identifier_id: uuid.UUID | None = Field(default=None, foreign_key="identifier.id", index=True)
-    direction: str = Field(max_length=10)  # in, out, note
-    kind: str = Field(max_length=20)  # message, reaction, deleted, postback, read, system, note
+    direction: str = Field(max_length=10)  # a core.states.MessageDirection
+    kind: str = Field(max_length=20)  # a core.states.MessageKind
     channel: str = Field(max_length=40)
     channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
     external_id: str | None = Field(default=None, max_length=400)
     text: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
     agent_id: uuid.UUID | None = Field(default=None, foreign_key="agent.id")
-    delivery_state: str | None = Field(default=None, max_length=20)
+    delivery_state: str | None = Field(default=None, max_length=20)  # a DeliveryState (outbound)
     error: dict[str, Any] | None = Field(default=None, sa_column=_json())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     stored_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
@@ -396,8 +397,7 @@ class OfferRow(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
     conversation_id: uuid.UUID = Field(foreign_key="conversation.id", index=True)
     agent_id: uuid.UUID = Field(foreign_key="agent.id", index=True)
-    # offered, accepted, declined, expired, withdrawn
-    status: str = Field(default="offered", max_length=20)
+    status: str = Field(default=OfferStatus.OFFERED, max_length=20)  # an OfferStatus
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
     answered_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -43,6 +43,7 @@ from core.events import (
 from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.records import OpenConversation
+from core.states import ConversationStatus, RawDeliveryStatus
 from core.supervise import supervise
 from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
@@ -379,7 +380,7 @@ class Pipeline:
             envelope.body,
             envelope.body_sha256,
             workspace_id=workspace,
-            status="unroutable" if unroutable else "processed",
+            status=RawDeliveryStatus.UNROUTABLE if unroutable else RawDeliveryStatus.PROCESSED,
             error="no channel account is configured for this address" if unroutable else None,
         ):
             outcome.duplicate = True
@@ -466,7 +467,7 @@ class Pipeline:
                 await store.customer_wrote(
                     conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
                 )
-                if existing is not None and existing.status == "triage":
+                if existing is not None and existing.status == ConversationStatus.TRIAGE:
                     await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
                 else:
                     outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
