@@ -5,7 +5,6 @@ handshake, reading payloads with JSON-path errors, Graph API error bodies → th
 aiohttp transport with retries, and the loopback Graph API peer used by tests and benchmarks.
 """
 
-from channels.meta.directory import StaticDirectory
 from channels.meta.errors import GraphError, GraphErrorTable, classify_graph_error, read_graph_error
 from channels.meta.handshake import answer_handshake
 from channels.meta.peer import GraphPeer, graph_error_body
@@ -19,7 +18,6 @@ __all__ = [
     "GraphErrorTable",
     "GraphPeer",
     "GraphTransport",
-    "StaticDirectory",
     "answer_handshake",
     "check_addressed",
     "classify_graph_error",

@@ -11,6 +11,7 @@ from uuid import UUID
 import aiosmtplib
 import pytest
 
+from centralita.directory import StaticDirectory
 from channels.email.adapter import EmailAdapter
 from channels.email.parse import parse_email
 from channels.email.testing import fixture
@@ -32,15 +33,7 @@ def _account(address: str, n: int) -> ChannelAccount:
     )
 
 
-class Directory:
-    def __init__(self) -> None:
-        self._accounts = [_account(a, i) for i, a in enumerate(MAILBOXES, start=1)]
-
-    def accounts(self, channel: str) -> Sequence[ChannelAccount]:
-        return [a for a in self._accounts if a.channel == channel]
-
-    def find(self, channel: str, address: str) -> ChannelAccount | None:
-        return next((a for a in self.accounts(channel) if a.address == address), None)
+DIRECTORY = StaticDirectory([_account(a, i) for i, a in enumerate(MAILBOXES, start=1)])
 
 
 @dataclass
@@ -71,7 +64,7 @@ def sink() -> Sink:
 @pytest.fixture
 async def listening(sink: Sink) -> AsyncIterator[EmailAdapter]:
     adapter = EmailAdapter(AdapterContext(extra={"smtp_listen_port": 0, "smtp_max_bytes": 64_000}))
-    await adapter.start_listener(sink, Directory())
+    await adapter.start_listener(sink, DIRECTORY)
     try:
         yield adapter
     finally:
@@ -174,7 +167,7 @@ async def test_a_mail_over_the_size_limit_is_refused_with_552(listening: EmailAd
 
 async def test_the_listener_stops_listening(sink: Sink) -> None:
     adapter = EmailAdapter(AdapterContext(extra={"smtp_listen_port": 0}))
-    await adapter.start_listener(sink, Directory())
+    await adapter.start_listener(sink, DIRECTORY)
     port = adapter.listener_port
     await adapter.stop_listener()
     assert adapter.listener_port is None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from uuid import UUID
 
 import pytest
 
+from centralita.directory import StaticDirectory
 from channels.email.adapter import EmailAdapter
 from core.channel import AdapterContext, ChannelAccount, WebhookRequest
 from core.errors import InvalidSignature, NotFound
@@ -22,15 +22,8 @@ ACCOUNT = ChannelAccount(
 )
 
 
-class Directory:
-    def __init__(self, accounts: Sequence[ChannelAccount] = (ACCOUNT,)):
-        self._accounts = list(accounts)
-
-    def accounts(self, channel: str) -> Sequence[ChannelAccount]:
-        return [a for a in self._accounts if a.channel == channel]
-
-    def find(self, channel: str, address: str) -> ChannelAccount | None:
-        return next((a for a in self.accounts(channel) if a.address == address), None)
+DIRECTORY = StaticDirectory([ACCOUNT])
+NO_ACCOUNTS = StaticDirectory()
 
 
 def request(headers: dict[str, str], method: str = "POST") -> WebhookRequest:
@@ -42,20 +35,20 @@ def adapter(token: str | None = None) -> EmailAdapter:
 
 
 def test_a_bearer_token_of_a_configured_mailbox_verifies() -> None:
-    adapter().verify(request({"authorization": "Bearer tok-buzon-admisiones"}), Directory())
+    adapter().verify(request({"authorization": "Bearer tok-buzon-admisiones"}), DIRECTORY)
 
 
 def test_the_x_centralita_token_header_verifies() -> None:
-    adapter().verify(request({"x-centralita-token": "tok-buzon-admisiones"}), Directory())
+    adapter().verify(request({"x-centralita-token": "tok-buzon-admisiones"}), DIRECTORY)
 
 
 def test_the_shared_webhook_token_from_the_context_verifies_without_accounts() -> None:
-    adapter("tok-compartido").verify(request({"authorization": "Bearer tok-compartido"}), Directory([]))
+    adapter("tok-compartido").verify(request({"authorization": "Bearer tok-compartido"}), NO_ACCOUNTS)
 
 
 def test_a_missing_token_is_an_invalid_signature() -> None:
     with pytest.raises(InvalidSignature):
-        adapter("tok-compartido").verify(request({}), Directory())
+        adapter("tok-compartido").verify(request({}), DIRECTORY)
 
 
 @pytest.mark.parametrize(
@@ -69,14 +62,14 @@ def test_a_missing_token_is_an_invalid_signature() -> None:
 )
 def test_a_wrong_token_is_an_invalid_signature(headers: dict[str, str]) -> None:
     with pytest.raises(InvalidSignature):
-        adapter("tok-compartido").verify(request(headers), Directory())
+        adapter("tok-compartido").verify(request(headers), DIRECTORY)
 
 
 def test_with_no_token_configured_nothing_verifies() -> None:
     with pytest.raises(InvalidSignature):
-        adapter().verify(request({"authorization": "Bearer cualquiera"}), Directory([]))
+        adapter().verify(request({"authorization": "Bearer cualquiera"}), NO_ACCOUNTS)
 
 
 def test_email_has_no_get_handshake() -> None:
     with pytest.raises(NotFound):
-        adapter().handshake(request({}, method="GET"), Directory())
+        adapter().handshake(request({}, method="GET"), DIRECTORY)

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from centralita.directory import StaticDirectory
 from channels.instagram.adapter import InstagramAdapter
 from channels.instagram.parse import parse_webhook
 from channels.instagram.testing import APP_SECRET, accounts
-from channels.meta.directory import StaticDirectory
 from channels.meta.signature import sign_body
 from core.channel import AdapterContext, WebhookRequest
 from core.errors import InvalidInput, InvalidSignature

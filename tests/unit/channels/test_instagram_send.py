@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from centralita.directory import StaticDirectory
 from channels.instagram.adapter import InstagramAdapter
 from channels.instagram.client import messages_url
 from channels.instagram.testing import (
@@ -19,7 +20,6 @@ from channels.instagram.testing import (
     fixture,
     peer_node,
 )
-from channels.meta.directory import StaticDirectory
 from channels.meta.peer import GraphPeer, graph_error_body, instagram_window_closed
 from channels.meta.signature import sign_body
 from core.channel import AdapterContext, WebhookRequest

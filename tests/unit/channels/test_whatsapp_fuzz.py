@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels.meta.directory import StaticDirectory
+from centralita.directory import StaticDirectory
 from channels.meta.signature import sign_body
 from channels.whatsapp.adapter import WhatsAppAdapter
 from channels.whatsapp.parse import parse_webhook

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from channels.meta.directory import StaticDirectory
+from centralita.directory import StaticDirectory
 from channels.meta.signature import sign_body
 from channels.whatsapp.adapter import WhatsAppAdapter
 from channels.whatsapp.testing import APP_SECRET, OTHER_APP_SECRET, accounts, fixture
