@@ -162,12 +162,9 @@ class ConfigWatcher:
         await self.runtime.transport.declare(events_subscription(self.queue_name, ["config.#"]))
         self._consumer = await self.runtime.transport.consume(self.queue_name, self._on_event, prefetch=16)
         self._poller = asyncio.create_task(self._poll_loop(), name="config-watch-poll")
-        self.runtime.config_watcher = self
         log.info("config_watch_started", poll_interval_s=self.poll_interval_s)
 
     async def stop(self) -> None:
-        if self.runtime.config_watcher is self:
-            self.runtime.config_watcher = None
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)

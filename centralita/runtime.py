@@ -49,7 +49,7 @@ class Runtime:
     workers: WorkerRegistry = field(default_factory=WorkerRegistry)  # supervised tasks (/readyz)
     # Run after each new campaign version this server loads (``config_watch.register_reload_hook``).
     config_hooks: list[ReloadHook] = field(default_factory=list)
-    # This server's running config watcher and router supervisor (set while they run).
+    # This server's running config watcher and router supervisor (``start_workers`` sets them).
     config_watcher: ConfigWatcher | None = None
     routers: RouterSupervisor | None = None
     # Workspaces whose routing topology this process declared (``publish_router_inputs``).

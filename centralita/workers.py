@@ -97,12 +97,14 @@ async def start_workers(
             workers.followups = await _started(stack, FollowUpScheduler(runtime))
         if workers.runs("config"):
             workers.config_watcher = await _started(stack, ConfigWatcher(runtime))
+            runtime.config_watcher = workers.config_watcher  # ``announce`` converges through it
+            stack.callback(setattr, runtime, "config_watcher", None)  # cleared before it stops
         if workers.runs("outbound"):
             workers.outbound = await _started(stack, OutboundWorker(runtime))
         if workers.runs("router"):
             workers.routers = await _started(stack, RouterSupervisor(router_deps(runtime)))
             runtime.routers = workers.routers
-            stack.callback(setattr, runtime, "routers", None)  # cleared before the routers stop
+            stack.callback(setattr, runtime, "routers", None)
         if listen:
             for _name, adapter in runtime.adapters.items():
                 if isinstance(adapter, ListeningAdapter):
