@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
+from core.delivery import DeliveryState
 from core.ids import ConversationId, EventId, MessageId, RawDeliveryId, WorkspaceId, new_id
 
 __all__ = [
@@ -257,14 +258,6 @@ class Template(_Frozen):
     body_parameters: tuple[str, ...] = ()
     header_parameters: tuple[str, ...] = ()
     button_parameters: tuple[str, ...] = ()
-
-
-class DeliveryState(StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    FAILED = "failed"
 
 
 class OutboundMessage(_Frozen):
