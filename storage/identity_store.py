@@ -58,7 +58,6 @@ from core.ids import (
     ConversationId,
     CustomerId,
     IdentityId,
-    MessageId,
     WorkspaceId,
     new_id,
 )
@@ -100,6 +99,7 @@ from storage.tables import (
     MessageRow,
     SuggestionRow,
 )
+from storage.timeline import Towards, timeline_page
 from storage.upsert import insert_ignore
 
 __all__ = ["MERGED_DISPOSITION", "CustomerConversation", "IdentityContention", "IdentityStore", "KnownSender"]
@@ -1126,34 +1126,11 @@ class IdentityStore:
         limit: int,
         after: tuple[datetime, uuid.UUID] | None,
     ) -> tuple[list[TimelineEntry], tuple[datetime, uuid.UUID] | None]:
-        """Every timeline entry of the customer across channels and conversations, by time then id."""
-        query = sa.select(MSG).where(MSG.c.workspace_id == ws, MSG.c.customer_id == customer_id)
-        if after is not None:
-            at, last_id = after
-            query = query.where(
-                sa.or_(MSG.c.created_at > at, sa.and_(MSG.c.created_at == at, MSG.c.id > last_id))
-            )
-        rows = (await self.session.execute(query.order_by(MSG.c.created_at, MSG.c.id).limit(limit + 1))).all()
-        entries = [
-            TimelineEntry(
-                id=MessageId(r.id),
-                conversation_id=ConversationId(r.conversation_id) if r.conversation_id else None,
-                customer_id=CustomerId(r.customer_id) if r.customer_id else None,
-                direction=r.direction,
-                kind=r.kind,
-                channel=r.channel,
-                external_id=r.external_id,
-                text=r.text,
-                agent_id=AgentId(r.agent_id) if r.agent_id else None,
-                delivery_state=r.delivery_state,
-                created_at=_utc(r.created_at),
-                payload=dict(r.payload or {}),
-            )
-            for r in rows[:limit]
-        ]
-        more = len(rows) > limit
-        cursor = (rows[limit - 1].created_at, rows[limit - 1].id) if more and limit > 0 else None
-        return entries, cursor
+        """Every timeline entry of the customer across channels and conversations, by time then id
+        (after ``after``); the cursor reaches further forward."""
+        return await timeline_page(
+            self.session, ws, customer_id, limit=limit, cursor=after, towards=Towards.NEWER
+        )
 
     async def audit_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[AuditEntry]:
         """Identity audit entries involving the customer or any customer merged into it."""

@@ -38,7 +38,6 @@ from core.ids import (
     new_id,
 )
 from core.records import TimelineEntry
-from storage.outbound import shown_error
 from storage.tables import (
     AgentRow,
     CampaignRow,
@@ -50,6 +49,7 @@ from storage.tables import (
     RoutingDecisionRow,
     WorkspaceRow,
 )
+from storage.timeline import Towards, timeline_page
 
 __all__ = [
     "CONVERSATION_STATUSES",
@@ -271,24 +271,6 @@ def _conversation(row: Any, offers: Sequence[PendingOffer]) -> WorkConversation:
     )
 
 
-def _timeline_entry(r: Any) -> TimelineEntry:
-    return TimelineEntry(
-        id=MessageId(r.id),
-        conversation_id=ConversationId(r.conversation_id) if r.conversation_id else None,
-        customer_id=CustomerId(r.customer_id) if r.customer_id else None,
-        direction=r.direction,
-        kind=r.kind,
-        channel=r.channel,
-        external_id=r.external_id,
-        text=r.text,
-        agent_id=AgentId(r.agent_id) if r.agent_id else None,
-        delivery_state=r.delivery_state,
-        created_at=_utc_required(r.created_at),
-        payload=dict(r.payload or {}),
-        delivery_error=shown_error(r.error) if r.direction == "out" else None,
-    )
-
-
 def _queue(row: Any) -> QueueRecord:
     return QueueRecord(
         id=QueueId(row.id),
@@ -400,18 +382,9 @@ class WorkStore:
     ) -> tuple[list[TimelineEntry], Cursor | None]:
         """The customer's most recent ``limit`` timeline entries across every channel and
         conversation (older than ``before``), oldest first; the cursor reaches further back."""
-        query = (
-            sa.select(MSG)
-            .where(MSG.c.workspace_id == ws, MSG.c.customer_id == customer_id)
-            .where(_before(MSG.c.created_at, MSG.c.id, before))
-            .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
-            .limit(limit + 1)
+        return await timeline_page(
+            self.session, ws, customer_id, limit=limit, cursor=before, towards=Towards.OLDER
         )
-        rows = (await self.session.execute(query)).all()
-        page = [_timeline_entry(r) for r in rows[:limit]]
-        cursor = (page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
-        page.reverse()
-        return page, cursor
 
     async def add_note(
         self, conversation: WorkConversation, agent_id: AgentId | None, text: str, at: datetime
