@@ -9,16 +9,14 @@ router inputs on ``route.<ws>``.  Every ``presence_renew_s`` it renews the prese
 agents whose sockets it holds (``agent.presence_lease_until`` = now + ``presence_lease_s``; first
 when the agent's first socket here opens, before the router hears of it): a gateway that dies
 without closing its sockets stops renewing, and the router sets its agents offline once their
-leases expire.  The frames:
+leases expire.  The frames are the models of ``centralita.schemas.ws``:
 
-- ``{"type": "presence", "presence": "available"|"away"|"offline"|"wrap_up", "until"?: iso}``
-  → ``PresenceInput``;
-- ``{"type": "offer_answer", "offer_id": uuid, "accepted": true|false}`` → ``OfferAnswer``;
-- ``{"type": "ping"}`` → ``{"type": "pong"}``.
+- ``presence`` → ``PresenceInput``; ``offer_answer`` → ``OfferAnswer``; ``ping`` → ``pong``;
+- a push becomes its frame (``offer``, ``offer_withdrawn``, ``assigned``, ``unassigned``).
 
-A malformed frame is answered with ``{"type": "error", "error": {"code", "message", "field"?}}``
-and the socket stays open.  Nothing here is specific to aiohttp: the socket is a ``send``
-callable (``centralita.web.ws`` holds the HTTP side).
+A malformed frame is answered with an ``error`` frame naming the field, and the socket stays
+open.  Nothing here is specific to aiohttp: the socket is a ``send`` callable
+(``centralita.web.ws`` holds the HTTP side).
 """
 
 from __future__ import annotations
@@ -33,7 +31,17 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from centralita.runtime import Runtime
-from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, Forbidden, InvalidInput
+from centralita.schemas.ws import (
+    CLIENT_FRAME_TYPES,
+    ErrorFrame,
+    OfferAnswerFrame,
+    PingFrame,
+    PongFrame,
+    PresenceFrame,
+    frame_of_push,
+    parse_client_frame,
+)
+from core.errors import BrokerUnavailable, DatabaseUnavailable, Forbidden, InvalidInput
 from core.ids import AgentId, WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Consumer, Delivery, Message
@@ -44,7 +52,7 @@ from core.transport.topology import (
     route_queue,
     workspace_topology,
 )
-from router.wire import AgentConnection, OfferAnswer, OfferPush, PresenceInput, decode_agent_push
+from router.wire import AgentConnection, OfferPush, decode_agent_push
 from storage.routing import RoutingStore
 from storage.tokens import Principal
 
@@ -55,16 +63,20 @@ log = get_logger("centralita.gateway")
 Send = Callable[[str], Awaitable[None]]
 
 
-def _error(exc: CentralitaError) -> dict[str, Any]:
-    return {"type": "error", **exc.to_dict()}
+_EXPECTED = f"{', '.join(CLIENT_FRAME_TYPES[:-1])} or {CLIENT_FRAME_TYPES[-1]}"
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
+def _invalid(exc: ValidationError, kind: object) -> InvalidInput:
     errors = exc.errors()
     if not errors:
         return InvalidInput("invalid frame", field="frame")
-    where = ".".join(str(part) for part in errors[0]["loc"]) or None
-    return InvalidInput(f"{where or 'frame'}: {errors[0]['msg']}", field=where)
+    first = errors[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return InvalidInput(f"unknown frame type {kind!r}; expected {_EXPECTED}", field="type")
+    where = ".".join(str(part) for part in first["loc"][1:]) or None  # loc[0]: the frame's type
+    if where == "accepted":
+        return InvalidInput("accepted must be true or false", field="accepted")
+    return InvalidInput(f"{where or 'frame'}: {first['msg']}", field=where)
 
 
 class AgentSession:
@@ -84,59 +96,46 @@ class AgentSession:
         """One push from ``agent.<id>`` to the socket; acked once written."""
         try:
             push = decode_agent_push(delivery.body)
+            frame = frame_of_push(push)
         except ValidationError:
+            frame = None
+        if frame is None:  # not a push, or one no frame carries
             log.warning("gateway.push_malformed", agent_id=str(self.agent_id))
             await delivery.reject()
             return
         if isinstance(push, OfferPush) and push.expires_at <= self.gateway.runtime.clock():
             await delivery.ack()  # expired while nobody was connected: its withdrawal follows
             return
-        await self.send(delivery.body.decode("utf-8"))
+        await self.send(frame.model_dump_json())
         self.pushed += 1
         await delivery.ack()
 
-    async def handle_text(self, text: str) -> dict[str, Any] | None:
+    async def handle_text(self, text: str) -> PongFrame | ErrorFrame | None:
         """An agent's frame; returns the frame to answer with, if any."""
         try:
-            message = self._parse(text)
+            frame = self._parse(text)
         except InvalidInput as exc:
-            return _error(exc)
-        if message is None:
-            return {"type": "pong"}
+            return ErrorFrame.of(exc)
+        if isinstance(frame, PingFrame):
+            return PongFrame()
         try:
-            await self.gateway.to_router(self.workspace_id, message)
+            await self.gateway.to_router(self.workspace_id, frame.router_input(self.agent_id))
         except BrokerUnavailable as exc:
-            return _error(exc)
-        log.info("gateway.frame", agent_id=str(self.agent_id), kind=message.type)  # type: ignore[attr-defined]
+            return ErrorFrame.of(exc)
+        log.info("gateway.frame", agent_id=str(self.agent_id), kind=frame.type)
         return None
 
-    def _parse(self, text: str) -> BaseModel | None:
+    def _parse(self, text: str) -> PresenceFrame | OfferAnswerFrame | PingFrame:
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise InvalidInput("a frame is one JSON object", field="frame") from exc
         if not isinstance(data, dict):
             raise InvalidInput("a frame is one JSON object", field="frame")
-        kind = data.get("type")
         try:
-            if kind == "presence":
-                return PresenceInput.model_validate(
-                    {"agent_id": self.agent_id, "presence": data.get("presence"), "until": data.get("until")}
-                )
-            if kind == "offer_answer":
-                accepted = data.get("accepted")
-                if not isinstance(accepted, bool):
-                    raise InvalidInput("accepted must be true or false", field="accepted")
-                return OfferAnswer.model_validate(
-                    {"agent_id": self.agent_id, "offer_id": data.get("offer_id"), "accepted": accepted}
-                )
+            return parse_client_frame(data)
         except ValidationError as exc:
-            raise _invalid(exc) from exc
-        if kind == "ping":
-            return None
-        raise InvalidInput(
-            f"unknown frame type {kind!r}; expected presence, offer_answer or ping", field="type"
-        )
+            raise _invalid(exc, data.get("type")) from exc
 
 
 class AgentGateway:

@@ -2,8 +2,9 @@
 
 Authentication is the API's bearer token — ``Authorization: Bearer …`` or, since browsers
 cannot set headers on an upgrade, ``?access_token=…`` — with a token of role ``agent`` that names
-an agent.  The frames are described in ``centralita.gateway``.  ``setup(app)`` registers the
-route, opens the gateway with the app's runtime and closes open sockets on shutdown.
+an agent.  The frames are the models of ``centralita.schemas.ws`` (their JSON Schema:
+``docs/ws.schema.json``); ``centralita.gateway`` turns them into router inputs.  ``setup(app)``
+registers the route, opens the gateway with the app's runtime and closes open sockets on shutdown.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from centralita.gateway import AgentGateway
+from centralita.schemas.ws import CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES, ErrorFrame
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import Param, documented
 from core.errors import Forbidden, InvalidInput
 from core.logging import get_logger
 
@@ -28,7 +31,20 @@ GATEWAY = web.AppKey("gateway", AgentGateway)
 _SOCKETS = web.AppKey("agent_sockets", weakref.WeakSet[web.WebSocketResponse])
 
 
+@documented(
+    "agent",
+    {101: ("Switching to the WebSocket protocol: one JSON object per text frame.", None)},
+    query=(Param("access_token", "The bearer token, for browsers (they cannot set headers on an upgrade)."),),
+    description=(
+        f"Server → agent frames: {', '.join(SERVER_FRAME_TYPES)}. "
+        f"Agent → server frames: {', '.join(CLIENT_FRAME_TYPES)}. "
+        "A bad frame is answered with an error frame and the socket stays open. "
+        "The frames' JSON Schema: docs/ws.schema.json (centralita.schemas.ws); see docs/api.md."
+    ),
+    authorization="A token of role agent that names an agent (other roles: 403).",
+)
 async def agent_socket(request: web.Request) -> web.StreamResponse:
+    """The agent's live channel (WebSocket): offers and assignments; presence and answers."""
     principal = await require(request, "agent")
     if principal.role != "agent" or principal.agent_id is None:
         raise Forbidden("this socket is for agents: use a token of role agent")
@@ -43,11 +59,11 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
             if frame.type == WSMsgType.TEXT:
                 answer = await session.handle_text(frame.data)
             elif frame.type == WSMsgType.BINARY:
-                answer = {"type": "error", **InvalidInput("send text frames (JSON)", field="frame").to_dict()}
+                answer = ErrorFrame.of(InvalidInput("send text frames (JSON)", field="frame"))
             else:
                 continue
             if answer is not None:
-                await socket.send_json(answer)
+                await socket.send_json(answer.model_dump(mode="json"))
     finally:
         # aiohttp cancels the handler when the peer's connection drops: the cleanup (cancel the
         # consumer, tell the router) must finish anyway.

@@ -36,23 +36,29 @@ from router.wire import ConversationClosedInput, ConversationNudge
 from storage.database import Database, upgrade_schema
 from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
+from tests.support.ws_frames import unmodelled
 
 __all__ = ["AgentSocket", "RoutingScene", "delete_broker_state", "start_scene"]
 
 
 class AgentSocket:
-    """An agent's browser: a WebSocket to ``/ws/agent`` and the frames it received."""
+    """An agent's browser: a WebSocket to ``/ws/agent`` and the frames it received (each checked
+    against ``ServerFrame``: one the models do not describe fails ``next``, ``received`` and the
+    scene's ``stop``)."""
 
     def __init__(self, ws: ClientWebSocketResponse, agent_id: AgentId) -> None:
         self.ws = ws
         self.agent_id = agent_id
         self.frames: list[dict[str, Any]] = []
+        self.unmodelled: list[str] = []
         self._arrived = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for message in self.ws:
             if message.type == WSMsgType.TEXT:
+                if (problem := unmodelled(message.data)) is not None:
+                    self.unmodelled.append(problem)
                 async with self._arrived:
                     self.frames.append(json.loads(message.data))
                     self._arrived.notify_all()
@@ -72,10 +78,15 @@ class AgentSocket:
             frame = find()
             assert frame is not None
             frame["_taken"] = True
-            return frame
+        self.assert_modelled()
+        return frame
 
     def received(self, kind: str) -> list[dict[str, Any]]:
+        self.assert_modelled()
         return [f for f in self.frames if f.get("type") == kind]
+
+    def assert_modelled(self) -> None:
+        assert not self.unmodelled, f"frames the models do not describe: {self.unmodelled}"
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_json(frame)
@@ -264,6 +275,8 @@ class RoutingScene:
             await socket.close()
         await self.client.close()
         await delete_broker_state(self.settings, [self.workspace_id], list(self.agents.values()))
+        for socket in self.sockets:
+            socket.assert_modelled()
 
 
 async def delete_broker_state(
