@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from centralita.runtime import Clock, utc_now
 from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
+from router.service import ManualClock
 from storage.database import Database, upgrade_schema
+from tests.support.work import WORK_SECRETS, WorkScene, Workspace, router_active, seed_workspace_of
 
 
 @dataclass
@@ -92,3 +95,51 @@ async def start_engine(backend: str, backend_settings: Settings) -> AsyncIterato
     yield start
     for client in clients:
         await client.close()
+
+
+# -- work scenes: workspaces applied from tests.support.work's manifest, their routers active ------
+
+StartWorkspaces = Callable[..., Awaitable[tuple[Engine, dict[str, Workspace]]]]
+StartWorkScene = Callable[..., Awaitable[WorkScene]]
+
+
+@pytest.fixture
+def work_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets the work manifest's WhatsApp account names, in the environment."""
+    for name, value in WORK_SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def start_workspaces(start_engine: StartEngine, work_secrets: None) -> StartWorkspaces:
+    """``await start_workspaces({slug: phone_number_id, ...}, clock=...)``: apply each workspace,
+    serve them, and wait until every workspace's router is active."""
+
+    async def start(
+        phone_numbers: Mapping[str, str], *, clock: Clock = utc_now
+    ) -> tuple[Engine, dict[str, Workspace]]:
+        seeded: dict[str, Workspace] = {}
+
+        async def seed(db: Database) -> None:
+            for slug, phone_number_id in phone_numbers.items():
+                seeded[slug] = await seed_workspace_of(db, slug, phone_number_id)
+
+        engine = await start_engine(seed=seed, clock=clock)
+        for ws in seeded.values():
+            await router_active(engine, ws.id)
+        return engine, seeded
+
+    return start
+
+
+@pytest.fixture
+def start_work_scene(start_workspaces: StartWorkspaces) -> StartWorkScene:
+    """``await start_work_scene(slug, phone_number_id, now=..., who=...)``: one workspace on a
+    hand-moved clock that starts at ``now``; requests go as ``who`` by default."""
+
+    async def start(slug: str, phone_number_id: str, *, now: datetime, who: str = "ana") -> WorkScene:
+        clock = ManualClock(now)
+        engine, seeded = await start_workspaces({slug: phone_number_id}, clock=clock)
+        return WorkScene(engine, clock, seeded[slug], who=who)
+
+    return start

@@ -6,70 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from centralita.web.keys import FOLLOWUPS
-from router.service import ManualClock
 from router.wire import ConversationClosedInput, ConversationNudge, PresenceInput, TransferInput
 from storage.tables import ConversationRow, MessageRow
 from storage.work import FollowUpOpened
-from tests.e2e.conftest import Engine, StartEngine
+from tests.e2e.conftest import StartWorkScene
 from tests.support.campaigns import signed, whatsapp_text
 from tests.support.work import (
-    Workspace,
+    WORK_SECRETS,
+    WorkScene,
     next_input,
     route_spy,
-    router_active,
-    seed_workspace_of,
 )
 
 PHONE_NUMBER_ID = "113829475016301"
-WA_SECRET = "work-api-secret"
+WA_SECRET = WORK_SECRETS["WORK_WA_SECRET"]
 # Tuesday 10 March 2026, 10:00 in Bogotá (the campaign's time zone).
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORK_WA_SECRET", WA_SECRET)
-    monkeypatch.setenv("WORK_WA_TOKEN", "EAA-work-token")
-    monkeypatch.setenv("WORK_WA_VERIFY", "work-verify")
-
-
-@dataclass
-class Scene:
-    engine: Engine
-    clock: ManualClock
-    ws: Workspace
-
-    async def get(self, path: str, who: str = "ana", **params: Any) -> tuple[int, Any]:
-        response = await self.engine.client.get(path, headers=self.ws.auth(who), params=params)
-        return response.status, await response.json()
-
-    async def send(self, method: str, path: str, body: Any, who: str = "ana") -> tuple[int, Any]:
-        response = await self.engine.client.request(method, path, json=body, headers=self.ws.auth(who))
-        return response.status, await response.json()
-
-    async def conversation(self, **kwargs: Any) -> uuid.UUID:
-        return await self.ws.add_conversation(self.engine.database, now=self.clock(), **kwargs)
+Scene = WorkScene  # Ana's by default
 
 
 @pytest.fixture
-async def scene(start_engine: StartEngine) -> Scene:
-    clock = ManualClock(NOW)
-    seeded: dict[str, Workspace] = {}
-
-    async def seed(db: Any) -> None:
-        seeded["ws"] = await seed_workspace_of(db, "alfa", PHONE_NUMBER_ID)
-
-    engine = await start_engine(seed=seed, clock=clock)
-    await router_active(engine, seeded["ws"].id)
-    return Scene(engine, clock, seeded["ws"])
+async def scene(start_work_scene: StartWorkScene) -> Scene:
+    return await start_work_scene("alfa", PHONE_NUMBER_ID, now=NOW, who="ana")
 
 
 # ------------------------------------------------------------------------------------ auth

@@ -17,8 +17,8 @@ from centralita.web.api.openapi import REGISTRY, live_routes
 from core.ids import new_id
 from storage.tables import IdentityBlockRow, MessageRow, SuggestionRow
 from storage.tokens import ROLES
-from tests.e2e.conftest import Engine, StartEngine
-from tests.support.work import Workspace, router_active, seed_workspace_of
+from tests.e2e.conftest import Engine, StartWorkspaces
+from tests.support.work import Workspace
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -34,13 +34,6 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORK_WA_SECRET", "isolation-secret")
-    monkeypatch.setenv("WORK_WA_TOKEN", "EAA-isolation-token")
-    monkeypatch.setenv("WORK_WA_VERIFY", "isolation-verify")
-
-
 @dataclass
 class Scene:
     engine: Engine
@@ -50,17 +43,9 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(start_engine: StartEngine) -> Scene:
-    seeded: dict[str, Workspace] = {}
-
-    async def seed(db: Any) -> None:
-        seeded["a"] = await seed_workspace_of(db, "alfa", "113829475016311")
-        seeded["b"] = await seed_workspace_of(db, "beta", "113829475016312")
-
-    engine = await start_engine(seed=seed)
-    a, b = seeded["a"], seeded["b"]
-    for ws in (a, b):
-        await router_active(engine, ws.id)
+async def scene(start_workspaces: StartWorkspaces) -> Scene:
+    engine, seeded = await start_workspaces({"alfa": "113829475016311", "beta": "113829475016312"})
+    a, b = seeded["alfa"], seeded["beta"]
     db = engine.database
     customer = await b.add_customer(db, "Cliente de Beta")
     conversation = await b.add_conversation(db, now=NOW, customer_id=customer)

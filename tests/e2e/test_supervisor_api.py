@@ -5,23 +5,18 @@ On the embedded backend and on PostgreSQL + RabbitMQ."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from router.service import ManualClock
 from router.wire import ForceAssignInput, RequeueInput
 from storage.tables import AgentRow
-from tests.e2e.conftest import Engine, StartEngine
+from tests.e2e.conftest import StartWorkScene
 from tests.support.work import (
-    Workspace,
+    WorkScene,
     next_input,
     route_spy,
-    router_active,
-    seed_workspace_of,
 )
 
 PHONE_NUMBER_ID = "113829475016302"
@@ -29,42 +24,12 @@ PHONE_NUMBER_ID = "113829475016302"
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORK_WA_SECRET", "supervisor-secret")
-    monkeypatch.setenv("WORK_WA_TOKEN", "EAA-supervisor-token")
-    monkeypatch.setenv("WORK_WA_VERIFY", "supervisor-verify")
-
-
-@dataclass
-class Scene:
-    engine: Engine
-    clock: ManualClock
-    ws: Workspace
-
-    async def get(self, path: str, who: str = "carla", **params: Any) -> tuple[int, Any]:
-        response = await self.engine.client.get(path, headers=self.ws.auth(who), params=params)
-        return response.status, await response.json()
-
-    async def post(self, path: str, body: Any, who: str = "carla") -> tuple[int, Any]:
-        response = await self.engine.client.post(path, json=body, headers=self.ws.auth(who))
-        return response.status, await response.json()
-
-    async def conversation(self, **kwargs: Any) -> uuid.UUID:
-        return await self.ws.add_conversation(self.engine.database, now=self.clock(), **kwargs)
+Scene = WorkScene  # Carla's (the supervisor's) by default
 
 
 @pytest.fixture
-async def scene(start_engine: StartEngine) -> Scene:
-    clock = ManualClock(NOW)
-    seeded: dict[str, Workspace] = {}
-
-    async def seed(db: Any) -> None:
-        seeded["ws"] = await seed_workspace_of(db, "beta", PHONE_NUMBER_ID)
-
-    engine = await start_engine(seed=seed, clock=clock)
-    await router_active(engine, seeded["ws"].id)
-    return Scene(engine, clock, seeded["ws"])
+async def scene(start_work_scene: StartWorkScene) -> Scene:
+    return await start_work_scene("beta", PHONE_NUMBER_ID, now=NOW, who="carla")
 
 
 async def test_a_supervisor_sees_every_conversation_and_filters_them(scene: Scene) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from centralita.web.keys import RUNTIME
 from core.ids import AgentId, new_id
 from core.transport.protocol import Binding, Delivery, Queue, Topology
 from core.transport.topology import ROUTE_EXCHANGE, route_queue
+from router.service import ManualClock
 from router.wire import decode_router_input
 from storage.database import Database
 from storage.tables import (
@@ -30,10 +31,14 @@ from storage.tables import (
     QueueRow,
     RoutingDecisionRow,
 )
-from tests.e2e.conftest import Engine
 from tests.support.campaigns import apply_text, issue_token
 
+if TYPE_CHECKING:  # the e2e conftest builds its work scenes from this module
+    from tests.e2e.conftest import Engine
+
 __all__ = [
+    "WORK_SECRETS",
+    "WorkScene",
     "Workspace",
     "manifest",
     "next_input",
@@ -41,6 +46,14 @@ __all__ = [
     "router_active",
     "seed_workspace_of",
 ]
+
+
+# The environment variables the manifest's WhatsApp account names (the e2e fixture sets them).
+WORK_SECRETS = {
+    "WORK_WA_SECRET": "work-api-secret",
+    "WORK_WA_TOKEN": "EAA-work-token",
+    "WORK_WA_VERIFY": "work-verify",
+}
 
 
 def manifest(slug: str, phone_number_id: str) -> str:
@@ -233,6 +246,33 @@ class Workspace:
                     explanation=explanation,
                 )
             )
+
+
+@dataclass
+class WorkScene:
+    """A running engine serving one applied workspace, its clock moved by hand; requests carry
+    the token of ``who`` unless told otherwise."""
+
+    engine: Engine
+    clock: ManualClock
+    ws: Workspace
+    who: str = "ana"
+
+    async def get(self, path: str, who: str | None = None, **params: Any) -> tuple[int, Any]:
+        response = await self.engine.client.get(path, headers=self.ws.auth(who or self.who), params=params)
+        return response.status, await response.json()
+
+    async def send(self, method: str, path: str, body: Any, who: str | None = None) -> tuple[int, Any]:
+        response = await self.engine.client.request(
+            method, path, json=body, headers=self.ws.auth(who or self.who)
+        )
+        return response.status, await response.json()
+
+    async def post(self, path: str, body: Any, who: str | None = None) -> tuple[int, Any]:
+        return await self.send("POST", path, body, who)
+
+    async def conversation(self, **kwargs: Any) -> uuid.UUID:
+        return await self.ws.add_conversation(self.engine.database, now=self.clock(), **kwargs)
 
 
 async def seed_workspace_of(db: Database, slug: str, phone_number_id: str) -> Workspace:
