@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from centralita.web.api.conversations import iso
+from centralita.schemas.queues import QueueAgents, QueueStats, QueueStatsList
+from centralita.web.api._json import respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import documented
 from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
 __all__ = ["eligible", "queue_day", "routes"]
@@ -69,24 +70,24 @@ def eligible(agent: AgentRecord, queue: QueueRecord) -> bool:
     return not channels or any(agent.capacity.get(c, 0) > 0 for c in channels)
 
 
-def _agent_counts(agents: Sequence[AgentRecord]) -> dict[str, int]:
+def _agent_counts(agents: Sequence[AgentRecord]) -> QueueAgents:
     available = [a for a in agents if a.presence == "available"]
-    return {
-        "available": sum(1 for a in available if not a.open_conversations and not a.pending_offers),
-        "busy": sum(1 for a in available if a.open_conversations or a.pending_offers)
+    return QueueAgents(
+        available=sum(1 for a in available if not a.open_conversations and not a.pending_offers),
+        busy=sum(1 for a in available if a.open_conversations or a.pending_offers)
         + sum(1 for a in agents if a.presence == "wrap_up"),
-        "away": sum(1 for a in agents if a.presence == "away"),
-        "offline": sum(1 for a in agents if a.presence == "offline"),
-    }
+        away=sum(1 for a in agents if a.presence == "away"),
+        offline=sum(1 for a in agents if a.presence == "offline"),
+    )
 
 
-def _queue_json(
+def _queue_stats(
     queue: QueueRecord,
     live: QueueLive,
     answered: Sequence[AnsweredConversation],
     agents: Sequence[AgentRecord],
     now: datetime,
-) -> dict[str, Any]:
+) -> QueueStats:
     zone, day_start = queue_day(queue, now)
     sla = queue.config.get("sla") if isinstance(queue.config.get("sla"), Mapping) else None
     threshold = float(sla["answer_within_s"]) if sla and sla.get("answer_within_s") is not None else None
@@ -97,27 +98,28 @@ def _queue_json(
         else None
     )
     oldest = live.oldest_enqueued_at
-    return {
-        "queue_id": str(queue.id),
-        "name": queue.name,
-        "display_name": queue.config.get("display_name"),
-        "campaign_id": str(queue.campaign_id) if queue.campaign_id else None,
-        "priority": queue.priority,
-        "waiting": live.waiting,
-        "offered": live.offered,
-        "longest_wait_s": max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
-        "agents": _agent_counts([a for a in agents if eligible(a, queue)]),
-        "day": now.astimezone(zone).date().isoformat(),
-        "timezone": zone.key,
-        "answered_today": len(today),
-        "answered_within_sla_today": within,
-        "sla_pct_today": round(100.0 * within / len(today), 2) if within is not None and today else None,
-        "sla_target_pct": float(sla["target_pct"]) if sla and sla.get("target_pct") is not None else None,
-        "sla_threshold_s": threshold,
-    }
+    return QueueStats(
+        queue_id=queue.id,
+        name=queue.name,
+        display_name=queue.config.get("display_name"),
+        campaign_id=queue.campaign_id,
+        priority=queue.priority,
+        waiting=live.waiting,
+        offered=live.offered,
+        longest_wait_s=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
+        agents=_agent_counts([a for a in agents if eligible(a, queue)]),
+        day=now.astimezone(zone).date(),
+        timezone=zone.key,
+        answered_today=len(today),
+        answered_within_sla_today=within,
+        sla_pct_today=round(100.0 * within / len(today), 2) if within is not None and today else None,
+        sla_target_pct=float(sla["target_pct"]) if sla and sla.get("target_pct") is not None else None,
+        sla_threshold_s=threshold,
+    )
 
 
 @routes.get("/api/queues/stats")
+@documented("supervisor", {200: ("Every active queue.", QueueStatsList)})
 async def queue_stats(request: web.Request) -> web.Response:
     """Live statistics per queue: waiting, longest wait, agents, answered and SLA % today."""
     principal = await require(request, "supervisor")
@@ -130,10 +132,10 @@ async def queue_stats(request: web.Request) -> web.Response:
         agents = await store.agents(principal.workspace_id)
         since = min((queue_day(q, now)[1] for q in queues), default=now)
         answered = await store.answered_since(principal.workspace_id, since)
-    return web.json_response(
-        {
-            "workspace_id": str(principal.workspace_id),
-            "at": iso(now),
-            "queues": [_queue_json(q, live.get(q.id, QueueLive()), answered, agents, now) for q in queues],
-        }
+    return respond(
+        QueueStatsList(
+            workspace_id=principal.workspace_id,
+            at=now,
+            queues=[_queue_stats(q, live.get(q.id, QueueLive()), answered, agents, now) for q in queues],
+        )
     )
