@@ -17,31 +17,32 @@ naming the field.  A closed conversation cannot be moved (409).
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
 
-from centralita.web.api._json import json_body
+from centralita.schemas.common import Accepted
+from centralita.schemas.routing import (
+    AssignRequest,
+    RequeueRequest,
+    RoutingDecision,
+    RoutingDecisions,
+    TransferRequest,
+)
+from centralita.web.api._json import parse_body, respond
 from centralita.web.api._publish import publish_router_inputs
-from centralita.web.api.conversations import actor_of, iso, load_conversation, optional_uuid
+from centralita.web.api.conversations import actor_of, load_conversation
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import documented
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import WorkspaceId
-from router.wire import ForceAssignInput, RequeueInput, TransferInput
+from router.wire import ForceAssignInput, RequeueInput, RouterInput, TransferInput
 from storage.tokens import Principal
 from storage.work import WorkConversation, WorkStore
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
-
-
-def _only(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in body:
-        if key not in allowed:
-            raise InvalidInput(f"unknown field {key!r}", field=key)
 
 
 def _open(conv: WorkConversation) -> None:
@@ -63,23 +64,28 @@ async def _check_agent(request: web.Request, ws: WorkspaceId, agent_id: uuid.UUI
         raise NotFound("no such agent in this workspace", field="agent_id")
 
 
-async def _accepted(request: web.Request, principal: Principal, model: BaseModel) -> web.Response:
+async def _accepted(request: web.Request, principal: Principal, model: RouterInput) -> web.Response:
     await publish_router_inputs(request.app[RUNTIME], principal.workspace_id, [model])
-    return web.json_response(
-        {"status": "accepted", "router_input": model.model_dump(mode="json")}, status=202
-    )
+    return respond(Accepted(router_input=model), status=202)
+
+
+_CLOSED = {409: "The conversation is closed."}
 
 
 @routes.post("/api/conversations/{conversation_id}/transfer")
+@documented(
+    "agent",
+    {202: ("TransferInput published.", Accepted)},
+    body=TransferRequest,
+    extra_errors=_CLOSED,
+)
 async def transfer(request: web.Request) -> web.Response:
     """Transfer the conversation to a queue or to an agent."""
     principal = await require(request, "agent")
     conv = await load_conversation(request, principal, assigned=True)
     _open(conv)
-    body = await json_body(request)
-    _only(body, ("queue_id", "agent_id"))
-    queue_id = optional_uuid(body, "queue_id")
-    agent_id = optional_uuid(body, "agent_id")
+    body = await parse_body(request, TransferRequest)
+    queue_id, agent_id = body.queue_id, body.agent_id
     if (queue_id is None) == (agent_id is None):
         raise InvalidInput("send exactly one of queue_id or agent_id", field="queue_id")
     if queue_id is not None:
@@ -93,54 +99,51 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/conversations/{conversation_id}/assign")
+@documented(
+    "supervisor",
+    {202: ("ForceAssignInput published.", Accepted)},
+    body=AssignRequest,
+    extra_errors=_CLOSED,
+)
 async def force_assign(request: web.Request) -> web.Response:
     """Force-assign the conversation to an agent (supervisor)."""
     principal = await require(request, "supervisor")
     conv = await load_conversation(request, principal)
     _open(conv)
-    body = await json_body(request)
-    _only(body, ("agent_id",))
-    agent_id = optional_uuid(body, "agent_id")
-    if agent_id is None:
-        raise InvalidInput("agent_id is required", field="agent_id")
-    await _check_agent(request, principal.workspace_id, agent_id)
-    model = ForceAssignInput(conversation_id=conv.id, agent_id=agent_id, actor=actor_of(principal))
+    body = await parse_body(request, AssignRequest)
+    await _check_agent(request, principal.workspace_id, body.agent_id)
+    model = ForceAssignInput(conversation_id=conv.id, agent_id=body.agent_id, actor=actor_of(principal))
     return await _accepted(request, principal, model)
 
 
 @routes.post("/api/conversations/{conversation_id}/requeue")
+@documented(
+    "supervisor",
+    {202: ("RequeueInput published.", Accepted)},
+    body=RequeueRequest,
+    body_required=False,
+    extra_errors=_CLOSED,
+)
 async def requeue(request: web.Request) -> web.Response:
     """Put the conversation back to waiting, in its queue or another (supervisor)."""
     principal = await require(request, "supervisor")
     conv = await load_conversation(request, principal)
     _open(conv)
-    body = await json_body(request) if request.can_read_body else {}
-    _only(body, ("queue_id",))
-    queue_id = optional_uuid(body, "queue_id")
-    if queue_id is not None:
-        await _check_queue(request, principal.workspace_id, queue_id)
-    model = RequeueInput(conversation_id=conv.id, queue_id=queue_id, actor=actor_of(principal))
+    body = await parse_body(request, RequeueRequest) if request.can_read_body else RequeueRequest()
+    if body.queue_id is not None:
+        await _check_queue(request, principal.workspace_id, body.queue_id)
+    model = RequeueInput(conversation_id=conv.id, queue_id=body.queue_id, actor=actor_of(principal))
     return await _accepted(request, principal, model)
 
 
 @routes.get("/api/conversations/{conversation_id}/routing")
+@documented("supervisor", {200: ("Oldest first.", RoutingDecisions)})
 async def routing_decisions(request: web.Request) -> web.Response:
     """Every routing decision stored for the conversation, oldest first, with its explanation."""
     principal = await require(request, "supervisor")
     conv = await load_conversation(request, principal)
     async with request.app[RUNTIME].database.session() as session:
         decisions = await WorkStore(session).routing_decisions(principal.workspace_id, conv.id)
-    return web.json_response(
-        {
-            "conversation_id": str(conv.id),
-            "decisions": [
-                {
-                    "id": str(d.id),
-                    "decided_at": iso(d.decided_at),
-                    "outcome": d.outcome,
-                    "explanation": d.explanation,
-                }
-                for d in decisions
-            ],
-        }
+    return respond(
+        RoutingDecisions(conversation_id=conv.id, decisions=[RoutingDecision.of(d) for d in decisions])
     )
