@@ -1,4 +1,4 @@
-"""Working the dead-letter queues: which queues have one, and their parked deliveries as JSON.
+"""Working the dead-letter queues: which queues have one; find, list and replay what they hold.
 
 Shared by ``centralita dlq`` (``centralita.commands.dlq``) and the admin API
 (``centralita.web.api.dlq``).  The queues with a dead-letter queue are the application's
@@ -11,18 +11,17 @@ admin API shows a workspace only the entries it can prove are that workspace's
 (``workspace_of``): a ``route.<workspace_id>`` queue's, an ingest delivery whose business
 address is one of the workspace's channel accounts, an outbound job whose message row is the
 workspace's.  Everything else (a body that names no known account) is for the operator's
-``centralita dlq``, which reads the broker with its own credentials.
+``centralita dlq``, which reads the broker with its own credentials.  Both show an entry as
+``centralita.schemas.dlq`` models it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,12 +38,10 @@ from storage.tables import MessageRow, WorkspaceRow
 
 __all__ = [
     "Owner",
-    "detail",
     "find_parked",
     "list_parked",
     "replay_parked",
     "source_queues",
-    "summary",
     "working",
     "workspace_of",
 ]
@@ -145,31 +142,3 @@ async def replay_parked(
     if entry_id is not None and not replayed:
         raise NotFound(f"no parked delivery {entry_id!r}", field="id")
     return replayed
-
-
-def summary(entry: Parked) -> dict[str, Any]:
-    """What a list shows: never the body or the headers (they may hold personal data)."""
-    return {
-        "id": entry.id,
-        "queue": entry.queue,
-        "reason": entry.reason,
-        "parked_at": entry.parked_at.isoformat() if entry.parked_at else None,
-        "size": entry.size,
-        "routing_key": entry.routing_key,
-        "message_id": entry.message_id,
-    }
-
-
-def detail(entry: Parked) -> dict[str, Any]:
-    """One entry in full: headers and body (UTF-8 text, else base64)."""
-    try:
-        body, encoding = entry.body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        body, encoding = base64.b64encode(entry.body).decode("ascii"), "base64"
-    return {
-        **summary(entry),
-        "content_type": entry.content_type,
-        "headers": dict(entry.headers),
-        "body": body,
-        "body_encoding": encoding,
-    }

@@ -18,19 +18,19 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+from pydantic import BaseModel
 
 from broker.factory import open_transport
 from centralita.commands.ingest import _settings
 from centralita.deadletters import (
-    detail,
     find_parked,
     list_parked,
     replay_parked,
     source_queues,
-    summary,
     working,
 )
+from centralita.schemas.dlq import DeadLetter, DeadLetterDetail
 from core.errors import InvalidInput
 from core.settings import Settings
 from core.transport.deadletters import DeadLetters
@@ -90,8 +90,9 @@ async def _with_dead_letters(
             await database.dispose()
 
 
-def _print(item: dict[str, Any]) -> None:
-    print(json.dumps(item, ensure_ascii=False))
+def _print(item: BaseModel) -> None:
+    """One JSON line: the admin API's shape (``centralita.schemas.dlq``)."""
+    print(json.dumps(item.model_dump(mode="json"), ensure_ascii=False))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -100,7 +101,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     async def work(dead_letters: DeadLetters, queues: list[str]) -> int:
         for entry in await list_parked(dead_letters, queues, limit=args.limit):
-            _print(summary(entry))
+            _print(DeadLetter.of(entry))
         return 0
 
     return asyncio.run(_with_dead_letters(_settings(), args.queue, work))
@@ -108,7 +109,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     async def work(dead_letters: DeadLetters, queues: list[str]) -> int:
-        _print(detail(await find_parked(dead_letters, queues, args.id)))
+        _print(DeadLetterDetail.of(await find_parked(dead_letters, queues, args.id)))
         return 0
 
     return asyncio.run(_with_dead_letters(_settings(), args.queue, work))
@@ -118,7 +119,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     async def work(dead_letters: DeadLetters, queues: list[str]) -> int:
         replayed = await replay_parked(dead_letters, queues, None if args.all else args.id)
         for entry in replayed:
-            _print(summary(entry))
+            _print(DeadLetter.of(entry))
         print(f"replayed {len(replayed)} parked deliveries", file=sys.stderr)
         return 0
 

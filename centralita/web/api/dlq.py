@@ -18,18 +18,18 @@ from aiohttp import web
 
 from centralita.deadletters import (
     Owner,
-    detail,
     find_parked,
     list_parked,
     replay_parked,
     source_queues,
-    summary,
     working,
     workspace_of,
 )
-from centralita.web.api._json import query_int
+from centralita.schemas.dlq import DeadLetter, DeadLetterDetail, DeadLetterPage, DeadLetterReplay
+from centralita.web.api._json import query_int, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import Param, documented
 from core.errors import NotFound
 from core.ids import WorkspaceId
 from core.transport.deadletters import Parked
@@ -37,6 +37,8 @@ from core.transport.deadletters import Parked
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+
+_QUEUE = Param("queue", "Only this queue's dead-letter queue (the original name, e.g. ingest.0).")
 
 
 async def _queues(request: web.Request) -> list[str]:
@@ -62,6 +64,12 @@ async def _entry(request: web.Request, workspace_id: WorkspaceId) -> Parked:
 
 
 @routes.get("/api/admin/dlq")
+@documented(
+    "admin",
+    {200: ("The parked deliveries, oldest first per queue (no bodies).", DeadLetterPage)},
+    query=(_QUEUE, Param("limit", "At most this many.", {"type": "integer", "minimum": 1, "maximum": 1000})),
+    description="Only the entries that provably belong to the token's workspace.",
+)
 async def list_dead_letters(request: web.Request) -> web.Response:
     """List the parked deliveries (no bodies)."""
     principal = await require(request, "admin")
@@ -69,21 +77,32 @@ async def list_dead_letters(request: web.Request) -> web.Response:
     dead_letters = working(request.app[RUNTIME].transport)
     items = await list_parked(dead_letters, await _queues(request), limit=100_000)
     mine = [entry for entry in items if await _mine(request, principal.workspace_id, entry)]
-    return web.json_response({"items": [summary(entry) for entry in mine[:limit]]})
+    return respond(DeadLetterPage(items=[DeadLetter.of(entry) for entry in mine[:limit]]))
 
 
 @routes.get("/api/admin/dlq/{id}")
+@documented(
+    "admin",
+    {200: ("The parked delivery with its headers and body.", DeadLetterDetail)},
+    query=(_QUEUE,),
+)
 async def show_dead_letter(request: web.Request) -> web.Response:
     """One parked delivery with its headers and body (may contain personal data)."""
     principal = await require(request, "admin")
-    return web.json_response(detail(await _entry(request, principal.workspace_id)))
+    return respond(DeadLetterDetail.of(await _entry(request, principal.workspace_id)))
 
 
 @routes.post("/api/admin/dlq/{id}/replay")
+@documented(
+    "admin",
+    {200: ("Published back to its queue (confirmed), then unparked.", DeadLetterReplay)},
+    query=(_QUEUE,),
+    extra_errors={503: "The broker is down or the queue is full: try again."},
+)
 async def replay_dead_letter(request: web.Request) -> web.Response:
     """Publish a parked delivery back to its queue, then remove it from the dead-letter queue."""
     principal = await require(request, "admin")
     entry = await _entry(request, principal.workspace_id)
     dead_letters = working(request.app[RUNTIME].transport)
     replayed = await replay_parked(dead_letters, [entry.queue], entry.id)
-    return web.json_response({"replayed": [summary(entry) for entry in replayed]})
+    return respond(DeadLetterReplay(replayed=[DeadLetter.of(entry) for entry in replayed]))
