@@ -14,7 +14,17 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
+from centralita.schemas.health import (
+    Health,
+    NotReady,
+    NotReadyError,
+    Readiness,
+    ReadinessChecks,
+    WorkerStatus,
+)
+from centralita.web.api._json import respond
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import documented
 from core.errors import ServiceUnavailable
 
 __all__ = ["routes"]
@@ -28,12 +38,22 @@ class _ReportsConsumers(Protocol):
 
 
 @routes.get("/healthz")
+@documented(None, {200: ("The process is alive.", Health)})
 async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """The process is alive."""
+    return respond(Health())
 
 
 @routes.get("/readyz")
+@documented(
+    None,
+    {
+        200: ("The database and the broker answer, workers run, consumers are attached.", Readiness),
+        503: ("A dependency, a worker or a consumer is down; checks name it.", NotReady),
+    },
+)
 async def readyz(request: web.Request) -> web.Response:
+    """The process can do its work now: database, broker, workers and consumers."""
     runtime = request.app[RUNTIME]
 
     async def check(name: str, ping: object) -> tuple[str, str | None]:
@@ -46,35 +66,25 @@ async def readyz(request: web.Request) -> web.Response:
     results = await asyncio.gather(
         check("database", runtime.database.ping), check("broker", runtime.transport.ping)
     )
-    checks: dict[str, str] = {name: ("ok" if err is None else err) for name, err in results}
+    (_, database_error), (_, broker_error) = results
     down = [f"{name} unreachable" for name, err in results if err is not None]
 
     workers = runtime.workers.all()
     sick = [w for w in workers if not w.healthy]
-    checks["workers"] = (
-        "ok" if not sick else ", ".join(f"{w.name} {w.state.value} ({w.last_error})" for w in sick)
-    )
     down.extend(f"worker {w.name} {w.state.value}" for w in sick)
 
     transport = runtime.transport
     detached = transport.detached_consumers() if isinstance(transport, _ReportsConsumers) else []
-    checks["consumers"] = "ok" if not detached else f"detached: {', '.join(detached)}"
     down.extend(f"consumer {name} detached" for name in detached)
 
-    body: dict[str, object] = {
-        "status": "ready" if not down else "unavailable",
-        "checks": checks,
-        "workers": {
-            w.name: {
-                "state": w.state.value,
-                "since": w.since.isoformat(),
-                "last_error": w.last_error,
-                "restarts": w.restarts,
-            }
-            for w in workers
-        },
-    }
+    checks = ReadinessChecks(
+        database="ok" if database_error is None else database_error,
+        broker="ok" if broker_error is None else broker_error,
+        workers="ok" if not sick else ", ".join(f"{w.name} {w.state.value} ({w.last_error})" for w in sick),
+        consumers="ok" if not detached else f"detached: {', '.join(detached)}",
+    )
+    statuses = {w.name: WorkerStatus.of(w) for w in workers}
     if down:
-        body["error"] = {"code": "unavailable", "message": f"not ready: {', '.join(down)}"}
-        return web.json_response(body, status=503)
-    return web.json_response(body)
+        error = NotReadyError(message=f"not ready: {', '.join(down)}")
+        return respond(NotReady(checks=checks, workers=statuses, error=error), status=503)
+    return respond(Readiness(status="ready", checks=checks, workers=statuses))
