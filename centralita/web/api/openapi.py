@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from centralita.schemas.common import ErrorResponse
-from centralita.web.spec import Operation, Param, Schema, Shape, operation_of
+from centralita.web.spec import Operation, Param, Schema, Shape, documented, operation_of
 
 __all__ = [
     "REGISTRY",
@@ -870,6 +870,7 @@ def build_document(app: web.Application, *, server_url: str | None = None) -> di
 
 
 @routes.get("/api/openapi.json")
+@documented(None, {200: ("This document.", {"type": "object"})})
 async def openapi_document(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 document (public: it holds no workspace data)."""
     return web.json_response(build_document(request.app))
