@@ -3,7 +3,9 @@
 A channel adapter turns one provider's deliveries into normalized events and sends replies
 back out.  Adapters are found through the ``centralita.channels`` entry-point group (see
 ``core.registry``); nothing in ``core/``, ``identity/`` or ``router/`` names a channel.
-What a channel can do is declared as data in ``Capabilities``.
+What a channel can do is declared as data in ``Capabilities``; how its accounts are written in a
+campaign manifest (``channels.<name>: [...]``) as data in ``ManifestSection``, so a channel
+installed from outside the tree is declared in a manifest like the built-in ones.
 """
 
 from __future__ import annotations
@@ -11,19 +13,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from core.events import AddressKind, AttachmentKind, DeliveryReceipt, InboundEvent, OutboundMessage
 from core.ids import CampaignId, ChannelAccountId, WorkspaceId
 
 __all__ = [
     "AccountDirectory",
+    "AccountEntry",
     "AdapterContext",
     "Capabilities",
     "ChannelAccount",
     "ChannelAdapter",
+    "HubLinkTarget",
     "IngressSink",
     "ListeningAdapter",
+    "ManifestAccount",
+    "ManifestSection",
     "ReplyWindow",
     "WebhookRequest",
 ]
@@ -54,6 +62,9 @@ class Capabilities:
     threading: bool = False  # subject + References threading (email)
     webhook_handshake: bool = False  # GET hub.challenge handshake (Meta)
     display_name: str = ""
+    # What a campaign may ask of the channel:
+    triage_menu: bool = False  # a campaign's numbered triage menu is asked and answered here
+    hub_link_target: bool = False  # other channels' hub auto-replies invite the customer here
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +87,66 @@ class ChannelAccount:
     verify_token: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None  # the manifest's name for it ("principal")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEntry:
+    """What the running configuration stores for one manifest account (a ``channel_account`` row).
+
+    ``*_env`` hold environment-variable *names*; ``settings`` the channel's other values.
+    """
+
+    address: str
+    app_id: str | None = None
+    app_secret_env: str | None = None
+    access_token_env: str | None = None
+    verify_token_env: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ManifestAccount(Protocol):
+    """One account of a channel's manifest section (a frozen pydantic model, unknown keys refused)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_queue(self) -> str | None: ...
+
+    @property
+    def welcome_reply(self) -> str | None: ...
+
+    def entry(self) -> AccountEntry:
+        """The row the running configuration keeps for this account."""
+        ...
+
+
+class HubLinkTarget(Protocol):
+    """An account of a ``hub_link_target`` channel: hub auto-replies link to it."""
+
+    def hub_link(self, prefill: str | None) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSection:
+    """How a channel's accounts are declared in a campaign manifest, under ``channels.<name>``.
+
+    ``account_model`` is the pydantic model of one account (it implements ``ManifestAccount``);
+    ``address_field`` names the field inbound traffic finds the account by (unique per channel);
+    ``secret_fields`` the ``*_env`` fields that name environment variables.  The labels say the
+    address in messages (``duplicate phone_number_id …``, ``WhatsApp phone_number_id … already
+    belongs to another workspace``) and the account in a plan (``+ whatsapp principal``);
+    ``order`` places the section among the others (in plans, exports and the JSON Schema).
+    """
+
+    account_model: type[BaseModel]
+    address_field: str
+    secret_fields: tuple[str, ...] = ()
+    address_label: str = ""
+    owner_label: str = ""
+    plan_kind: str = ""
+    plan_label: str = ""
+    order: int = 100
 
 
 class AccountDirectory(Protocol):
@@ -117,6 +188,7 @@ class ChannelAdapter(Protocol):
 
     name: str
     capabilities: Capabilities
+    manifest: ClassVar[ManifestSection | None]  # None: the channel has no manifest accounts
 
     def handshake(self, request: WebhookRequest, directory: AccountDirectory) -> str:
         """Answer a provider's endpoint verification (GET); raise ``Forbidden`` on a bad token."""

@@ -1,15 +1,28 @@
-"""Channel adapters found by name through the ``centralita.channels`` entry-point group."""
+"""Channel adapters found by name through the ``centralita.channels`` entry-point group.
+
+``installed_catalog()`` describes the installed adapters' manifest sections and capabilities
+(read from the adapter classes, nothing is constructed) for the campaign manifest.
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
+from core.campaign.channels import ChannelCatalog
 from core.channel import AdapterContext, ChannelAdapter
 from core.errors import ChannelError, UnknownChannel
 
-__all__ = ["ENTRY_POINT_GROUP", "AdapterRegistry", "available_channels", "load_adapters"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AdapterRegistry",
+    "available_channels",
+    "installed_catalog",
+    "load_adapter_class",
+    "load_adapters",
+]
 
 ENTRY_POINT_GROUP = "centralita.channels"
 
@@ -53,20 +66,30 @@ class AdapterRegistry:
             await adapter.aclose()
 
 
+def load_adapter_class(name: str, eps: Mapping[str, EntryPoint] | None = None) -> Any:
+    """The adapter class registered as ``name`` (not constructed); ``cls(context)`` is the adapter."""
+    eps = _entry_points() if eps is None else eps
+    if name not in eps:
+        close = difflib.get_close_matches(name, list(eps), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownChannel(f"no channel adapter named {name!r}{hint}", field="channel")
+    try:
+        cls = eps[name].load()
+    except ImportError as exc:
+        raise ChannelError(
+            f"the channel adapter {name!r} ({eps[name].value}) cannot be loaded: {exc}", field="channel"
+        ) from exc
+    return cls
+
+
 def load_adapters(context: AdapterContext, only: Iterable[str] | None = None) -> AdapterRegistry:
     eps = _entry_points()
     wanted = list(only) if only is not None else sorted(eps)
-    adapters: dict[str, ChannelAdapter] = {}
-    for name in wanted:
-        if name not in eps:
-            close = difflib.get_close_matches(name, list(eps), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UnknownChannel(f"no channel adapter named {name!r}{hint}", field="channel")
-        try:
-            cls = eps[name].load()
-        except ImportError as exc:
-            raise ChannelError(
-                f"the channel adapter {name!r} ({eps[name].value}) cannot be loaded: {exc}", field="channel"
-            ) from exc
-        adapters[name] = cls(context)
+    adapters: dict[str, ChannelAdapter] = {name: load_adapter_class(name, eps)(context) for name in wanted}
     return AdapterRegistry(adapters)
+
+
+def installed_catalog() -> ChannelCatalog:
+    """The manifest sections of every installed adapter that declares one."""
+    eps = _entry_points()
+    return ChannelCatalog.of(load_adapter_class(name, eps) for name in sorted(eps))

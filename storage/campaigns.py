@@ -7,8 +7,10 @@ What one apply writes, for the manifest's workspace (created by slug when new) a
 
 - ``campaign``: the manifest in canonical form (``core.campaign.canonical``) and ``version``
   bumped.  The stored manifest is what ``export`` returns, so export round-trips exactly.
-- ``channel_account``: one row per WhatsApp ``phone_number_id``, Instagram ``account_id`` and
-  mailbox ``address``; ``*_env`` columns hold variable *names*; ``settings`` the rest.  An
+- ``channel_account``: one row per account of each channel section (a WhatsApp
+  ``phone_number_id``, an Instagram ``account_id``, a mailbox ``address``, …: what the channel's
+  account model gives as its ``AccountEntry``); ``*_env`` columns hold variable *names*;
+  ``settings`` the rest.  An
   address owned by another workspace, or by another campaign of this one, is a ``Conflict``.
 - ``queue``: one row per queue, ``config`` = the queue's canonical form.  A name used by another
   active campaign of the workspace is a ``Conflict``.
@@ -60,7 +62,6 @@ AGENT = AgentRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 
 _ROLE_RANK = {"agent": 0, "supervisor": 1}
-_LABEL = {"whatsapp": "WhatsApp phone_number_id", "instagram": "Instagram account_id", "email": "mailbox"}
 
 
 @dataclass(frozen=True)
@@ -100,57 +101,25 @@ class AppliedCampaign:
 class _AccountRow:
     channel: str
     address: str
+    label: str  # how a conflict names the address ("WhatsApp phone_number_id")
     values: dict[str, Any]
 
 
 def account_rows(manifest: Manifest) -> list[_AccountRow]:
     """The ``channel_account`` rows a manifest declares (without ids and workspace)."""
     rows: list[_AccountRow] = []
-    for wa in manifest.channels.whatsapp:
-        settings: dict[str, Any] = {
-            "waba_id": wa.waba_id,
-            "display_phone": wa.display_phone,
-            "default_queue": wa.default_queue,
-            "welcome_reply": wa.welcome_reply,
+    for spec, _, account in manifest.channels.all_accounts():
+        entry = account.entry()
+        values: dict[str, Any] = {
+            "name": account.name,
+            "app_id": entry.app_id,
+            "app_secret_env": entry.app_secret_env,
+            "access_token_env": entry.access_token_env,
+            "verify_token_env": entry.verify_token_env,
+            "settings": {k: v for k, v in entry.settings.items() if v is not None},
         }
-        rows.append(_account("whatsapp", wa.phone_number_id, wa.name, wa.app_id, wa, settings))
-    for ig in manifest.channels.instagram:
-        settings = {
-            "username": ig.username,
-            "default_queue": ig.default_queue,
-            "welcome_reply": ig.welcome_reply,
-        }
-        rows.append(_account("instagram", ig.account_id, ig.name, ig.app_id, ig, settings))
-    for mb in manifest.channels.email:
-        settings = {
-            "display_name": mb.display_name,
-            "smtp_host": mb.smtp_host,
-            "smtp_port": mb.smtp_port,
-            "smtp_security": mb.smtp_security,
-            # The SMTP client's own keys (channels/email/client.py).
-            "smtp_tls": mb.smtp_security == "tls",
-            "smtp_starttls": {"starttls": True, "tls": None, "none": False}[mb.smtp_security],
-            "username_env": mb.username_env,
-            "password_env": mb.password_env,
-            "default_queue": mb.default_queue,
-            "welcome_reply": mb.welcome_reply,
-        }
-        rows.append(_account("email", mb.address, mb.name, None, None, settings))
+        rows.append(_AccountRow(spec.name, entry.address, spec.section.owner_label or spec.name, values))
     return rows
-
-
-def _account(
-    channel: str, address: str, name: str, app_id: str | None, secrets: Any, settings: dict[str, Any]
-) -> _AccountRow:
-    values: dict[str, Any] = {
-        "name": name,
-        "app_id": app_id,
-        "app_secret_env": getattr(secrets, "app_secret_env", None),
-        "access_token_env": getattr(secrets, "access_token_env", None),
-        "verify_token_env": getattr(secrets, "verify_token_env", None),
-        "settings": {k: v for k, v in settings.items() if v is not None},
-    }
-    return _AccountRow(channel, address, values)
 
 
 def _merge_agents(rosters: Iterable[list[RosterAgent]]) -> dict[str, dict[str, Any]]:
@@ -266,7 +235,7 @@ class CampaignStore:
             ).first()
             if owner is None:
                 continue
-            what = f"{_LABEL.get(account.channel, account.channel)} {account.address}"
+            what = f"{account.label} {account.address}"
             if owner.workspace_id != workspace_id:
                 problems.append(
                     f"{what} already belongs to another workspace; a channel account serves one "
@@ -322,11 +291,7 @@ class CampaignStore:
         campaign_id, version = await self._campaign(workspace_id, manifest, now, previous)
         await self._accounts(workspace_id, campaign_id, manifest)
         await self._queues(workspace_id, campaign_id, manifest)
-        others = [
-            Manifest.model_validate(dict(s.manifest))
-            for s in await self.list_in(workspace_id)
-            if s.campaign_id != campaign_id
-        ]
+        others = [s.to_manifest() for s in await self.list_in(workspace_id) if s.campaign_id != campaign_id]
         before = previous.to_manifest() if previous is not None else None
         await self._skills(workspace_id, manifest, others, before)
         await self._agents(workspace_id, manifest, others, before, now)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from channels.email.client import SmtpClient, SmtpSettings
 from channels.email.compose import compose_reply
 from channels.email.listener import DEFAULT_DATA_SIZE_LIMIT, SmtpListener
+from channels.email.manifest import MANIFEST
 from channels.email.parse import parse_email
 from channels.email.signature import verify_token
 from core.channel import (
@@ -23,6 +25,7 @@ from core.channel import (
     Capabilities,
     ChannelAccount,
     IngressSink,
+    ManifestSection,
     WebhookRequest,
 )
 from core.errors import NotFound
@@ -66,6 +69,7 @@ class EmailAdapter:
 
     name = "email"
     capabilities = EMAIL_CAPABILITIES
+    manifest: ClassVar[ManifestSection | None] = MANIFEST
 
     def __init__(self, context: AdapterContext):
         self.context = context

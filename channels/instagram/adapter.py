@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
+from typing import ClassVar
 
 from channels.instagram.client import InstagramClient, message_bodies
+from channels.instagram.manifest import MANIFEST
 from channels.instagram.parse import CHANNEL, parse_webhook
 from channels.instagram.signature import verify_request
 from channels.meta.handshake import answer_handshake
@@ -16,6 +18,7 @@ from core.channel import (
     AdapterContext,
     Capabilities,
     ChannelAccount,
+    ManifestSection,
     ReplyWindow,
     WebhookRequest,
 )
@@ -40,6 +43,7 @@ CAPABILITIES = Capabilities(
 class InstagramAdapter:
     name: str = CHANNEL
     capabilities: Capabilities = CAPABILITIES
+    manifest: ClassVar[ManifestSection | None] = MANIFEST
 
     def __init__(self, context: AdapterContext):
         self._context = context

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from channels.meta.handshake import answer_handshake
 from channels.meta.retry import send_with_retries
 from channels.whatsapp.client import WhatsAppClient
+from channels.whatsapp.manifest import MANIFEST
 from channels.whatsapp.parse import CHANNEL, parse_webhook
 from channels.whatsapp.signature import verify_request
 from core.channel import (
@@ -15,6 +17,7 @@ from core.channel import (
     AdapterContext,
     Capabilities,
     ChannelAccount,
+    ManifestSection,
     ReplyWindow,
     WebhookRequest,
 )
@@ -40,6 +43,8 @@ CAPABILITIES = Capabilities(
     ),
     webhook_handshake=True,
     display_name="WhatsApp",
+    triage_menu=True,
+    hub_link_target=True,
     extra={"max_caption_length": 1024, "attachments_per_message": 1, "business_scoped_ids": True},
 )
 
@@ -47,6 +52,7 @@ CAPABILITIES = Capabilities(
 class WhatsAppAdapter:
     name: str = CHANNEL
     capabilities: Capabilities = CAPABILITIES
+    manifest: ClassVar[ManifestSection | None] = MANIFEST
 
     def __init__(self, context: AdapterContext):
         self._context = context

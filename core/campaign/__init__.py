@@ -4,21 +4,21 @@ A campaign is one reviewed YAML file (``apiVersion: centralita/v1``, ``kind: Cam
 ``validate_file`` reports every problem at once as ``FILE:LINE:COLUMN: message (hint: …)``;
 ``plan(desired, current)`` diffs it against the running configuration exported as a
 ``Manifest``; ``dump_manifest``/``canonical`` give the exporter a round-tripping form.  Pure:
-no I/O beyond reading the file, no database, no broker.
+no I/O beyond reading the file, no database, no broker.  The channel accounts are declared by
+the installed adapters (``ChannelCatalog``): no channel is named here.
 """
 
 from core.campaign.canonical import agent_key, canonical, dump_manifest, equivalent, normalize
-from core.campaign.fields import (
-    CHANNEL_KINDS,
-    HUB_CHANNEL,
-    MENU_CHANNEL,
-    WEEKDAYS,
-    ChannelKind,
-    Language,
-    Weekday,
-    parse_interval_minutes,
+from core.campaign.channels import (
+    ChannelCatalog,
+    ChannelName,
+    ChannelSections,
+    ChannelSpec,
+    catalog_from,
+    default_catalog,
 )
-from core.campaign.links import hub_link, render_auto_reply, wa_me_link
+from core.campaign.fields import WEEKDAYS, Language, Weekday, parse_interval_minutes
+from core.campaign.links import hub_link, render_auto_reply
 from core.campaign.model import (
     API_VERSION,
     KIND,
@@ -28,14 +28,12 @@ from core.campaign.model import (
     AutoReply,
     BusinessHours,
     CampaignSettings,
-    Channels,
     Disposition,
     ExpansionStep,
     FollowUp,
     HubLink,
-    InstagramAccount,
-    Mailbox,
     Manifest,
+    ManifestModel,
     Overflow,
     Queue,
     Skill,
@@ -43,10 +41,9 @@ from core.campaign.model import (
     Template,
     TriageMenu,
     TriageOption,
-    WhatsAppAccount,
 )
-from core.campaign.plan import KIND_ORDER, Change, FieldChange, ItemKind, Plan, plan, render_plan
-from core.campaign.problems import Problem, format_problems, summarize
+from core.campaign.plan import KIND_ORDER, Change, FieldChange, ItemKind, Plan, kind_order, plan, render_plan
+from core.campaign.problems import Problem, Severity, format_problems, summarize
 from core.campaign.roster import RosterAgent, expand_agents
 from core.campaign.rules import required_env
 from core.campaign.schema import manifest_json_schema, render_json_schema, write_json_schema
@@ -62,11 +59,8 @@ from core.campaign.validate import (
 
 __all__ = [
     "API_VERSION",
-    "CHANNEL_KINDS",
-    "HUB_CHANNEL",
     "KIND",
     "KIND_ORDER",
-    "MENU_CHANNEL",
     "WEEKDAYS",
     "Agent",
     "AgentGroup",
@@ -75,23 +69,25 @@ __all__ = [
     "BusinessHours",
     "CampaignSettings",
     "Change",
-    "ChannelKind",
-    "Channels",
+    "ChannelCatalog",
+    "ChannelName",
+    "ChannelSections",
+    "ChannelSpec",
     "Disposition",
     "ExpansionStep",
     "FieldChange",
     "FollowUp",
     "HubLink",
-    "InstagramAccount",
     "ItemKind",
     "Language",
-    "Mailbox",
     "Manifest",
+    "ManifestModel",
     "Overflow",
     "Plan",
     "Problem",
     "Queue",
     "RosterAgent",
+    "Severity",
     "Skill",
     "Sla",
     "Template",
@@ -99,15 +95,17 @@ __all__ = [
     "TriageOption",
     "ValidationResult",
     "Weekday",
-    "WhatsAppAccount",
     "agent_key",
     "canonical",
+    "catalog_from",
     "check_manifest",
+    "default_catalog",
     "dump_manifest",
     "equivalent",
     "expand_agents",
     "format_problems",
     "hub_link",
+    "kind_order",
     "load_manifest",
     "manifest_json_schema",
     "match_triage_answer",
@@ -123,6 +121,5 @@ __all__ = [
     "summarize",
     "validate_file",
     "validate_text",
-    "wa_me_link",
     "write_json_schema",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from core.campaign.fields import CHANNEL_KINDS, WEEKDAYS
+from core.campaign.fields import WEEKDAYS
 from core.campaign.model import Manifest
 
 __all__ = ["agent_key", "canonical", "dump_manifest", "equivalent", "normalize"]
@@ -58,7 +58,7 @@ def _agent(agent: dict[str, Any]) -> dict[str, Any]:
 def _canonical_dict(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     channels = data["channels"]
-    data["channels"] = {kind: sorted(channels[kind], key=_by("name")) for kind in CHANNEL_KINDS}
+    data["channels"] = {kind: sorted(accounts, key=_by("name")) for kind, accounts in channels.items()}
     data["skills"] = sorted(data["skills"], key=_by("name"))
     data["queues"] = sorted((_queue(q) for q in data["queues"]), key=_by("name"))
     data["agents"] = sorted((_agent(a) for a in data["agents"]), key=agent_key)
@@ -82,7 +82,7 @@ def canonical(manifest: Manifest) -> dict[str, Any]:
 
 def normalize(manifest: Manifest) -> Manifest:
     """The same manifest with its collections in canonical order."""
-    return Manifest.model_validate(canonical(manifest))
+    return Manifest.model_validate(canonical(manifest), context={"channels": manifest.channels.catalog})
 
 
 def equivalent(a: Manifest, b: Manifest) -> bool:

@@ -20,12 +20,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 __all__ = [
-    "CHANNEL_KINDS",
-    "HUB_CHANNEL",
-    "MENU_CHANNEL",
     "SLUG_PATTERN",
     "WEEKDAYS",
-    "ChannelKind",
     "Email",
     "EnvVarName",
     "HolidayDate",
@@ -42,12 +38,6 @@ __all__ = [
     "parse_interval_minutes",
 ]
 
-ChannelKind: TypeAlias = Literal["whatsapp", "instagram", "email"]
-CHANNEL_KINDS: tuple[ChannelKind, ...] = ("whatsapp", "instagram", "email")
-MENU_CHANNEL: ChannelKind = "whatsapp"
-"""The channel the numbered triage menu is asked on."""
-HUB_CHANNEL: ChannelKind = "whatsapp"
-"""The channel a hub auto-reply invites the customer to (the wa.me link)."""
 Language: TypeAlias = Literal["es", "en"]
 Weekday: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -5,9 +5,9 @@ status, sends the texts as auto-replies, nudges the router once a queue is known
 
 * A new conversation on an account with a ``welcome_reply`` gets that auto-reply (on Instagram
   or email it is typically a hub reply: an invitation to continue on WhatsApp with a wa.me link).
-* A new conversation on an account the triage menu asks on (``MENU_CHANNEL`` accounts, all of
-  them or those in ``triage_menu.accounts``) gets the numbered menu and waits in ``triage``,
-  outside the router, until the customer picks an option.
+* A new conversation on an account the triage menu asks on (accounts of channels whose
+  capabilities say ``triage_menu``, all of them or those in ``triage_menu.accounts``) gets the
+  numbered menu and waits in ``triage``, outside the router, until the customer picks an option.
 * Each answer either picks an option (→ its queue), or counts as an invalid attempt: the
   customer is told so and shown the options again, and after ``max_attempts`` invalid answers
   the conversation goes to the menu's ``default_queue``.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.campaign.fields import CHANNEL_KINDS, MENU_CHANNEL, Language
+from core.campaign.fields import Language
 from core.campaign.links import render_auto_reply
 from core.campaign.model import Manifest, TriageMenu, TriageOption
 from core.campaign.triage import match_triage_answer, render_triage_options, render_triage_prompt
@@ -44,22 +44,22 @@ class TriageStep:
     attempts: int
 
 
-def _account(manifest: Manifest, account_name: str | None) -> tuple[str, str | None] | None:
-    """The account's channel kind and welcome reply key, by its manifest name."""
+def _account(manifest: Manifest, account_name: str | None) -> tuple[bool, str | None] | None:
+    """Whether the account's channel asks the triage menu, and its welcome reply key."""
     if account_name is None:
         return None
-    for kind in CHANNEL_KINDS:
-        for account in getattr(manifest.channels, kind):
-            if account.name == account_name:
-                return kind, account.welcome_reply
-    return None
+    found = manifest.channels.find(account_name)
+    if found is None:
+        return None
+    spec, account = found
+    return spec.capabilities.triage_menu, account.welcome_reply
 
 
 def triage_menu_for(manifest: Manifest, account_name: str | None) -> TriageMenu | None:
     """The menu that asks on this account, if any."""
     menu = manifest.triage_menu
     found = _account(manifest, account_name)
-    if menu is None or found is None or found[0] != MENU_CHANNEL:
+    if menu is None or found is None or not found[0]:
         return None
     if menu.accounts and account_name not in menu.accounts:
         return None

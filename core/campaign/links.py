@@ -1,34 +1,24 @@
-"""Customer-facing texts of a campaign: wa.me links and auto-replies.
+"""Customer-facing texts of a campaign: auto-replies and their hub links.
 
-The hub strategy: an Instagram or email auto-reply invites the customer to continue on WhatsApp
-with a ``https://wa.me/<number>?text=<prefill>`` link (WhatsApp's documented click-to-chat URL:
-the number in international form with digits only, the text URL-encoded).
+The hub strategy: an auto-reply on one channel invites the customer to continue on another (the
+``hub_link_target`` channels: WhatsApp's wa.me link).  The account the reply names makes the link
+(``HubLinkTarget.hub_link``); ``{wa_link}`` in the text is where it goes.
 """
 
 from __future__ import annotations
 
 import string
-from urllib.parse import quote
+from typing import cast
 
 from core.campaign.fields import Language
 from core.campaign.model import AutoReply, Manifest
-from core.errors import InvalidInput, NotFound
+from core.channel import HubLinkTarget
+from core.errors import NotFound
 
-__all__ = ["PLACEHOLDERS", "auto_reply_text", "hub_link", "placeholders", "render_auto_reply", "wa_me_link"]
+__all__ = ["PLACEHOLDERS", "auto_reply_text", "hub_link", "placeholders", "render_auto_reply"]
 
 PLACEHOLDERS = frozenset({"wa_link"})
 """Fields an auto-reply text may contain."""
-
-
-def wa_me_link(phone: str, text: str | None = None) -> str:
-    """``wa_me_link("+52 55 1234 5678", "Hola")`` → ``https://wa.me/525512345678?text=Hola``."""
-    digits = "".join(c for c in phone if c.isdigit())
-    if not 7 <= len(digits) <= 15:
-        raise InvalidInput(f"not an international phone number: {len(digits)} digits", field="display_phone")
-    link = f"https://wa.me/{digits}"
-    if text:
-        link += "?text=" + quote(text, safe="")
-    return link
 
 
 def placeholders(text: str) -> list[str]:
@@ -40,10 +30,13 @@ def hub_link(manifest: Manifest, reply: AutoReply) -> str | None:
     """The wa.me link of a hub auto-reply, or None when the reply is not a hub reply."""
     if reply.hub is None:
         return None
-    for account in manifest.channels.whatsapp:
-        if account.name == reply.hub.whatsapp_account:
-            return wa_me_link(account.display_phone, reply.hub.prefill)
-    raise NotFound(f"hub reply links to undeclared WhatsApp account {reply.hub.whatsapp_account!r}")
+    hubs = [spec for spec in manifest.channels.catalog if spec.capabilities.hub_link_target]
+    for spec in hubs:
+        for account in manifest.channels.accounts(spec.name):
+            if account.name == reply.hub.whatsapp_account:
+                return cast(HubLinkTarget, account).hub_link(reply.hub.prefill)
+    label = " or ".join(spec.display_name for spec in hubs) or "hub"
+    raise NotFound(f"hub reply links to undeclared {label} account {reply.hub.whatsapp_account!r}")
 
 
 def auto_reply_text(reply: AutoReply, language: Language, default_language: Language) -> str:

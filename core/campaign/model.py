@@ -6,6 +6,10 @@ interval that ends after it starts); rules that relate parts of the file (a queu
 unknown skill, a queue no agent can serve) live in ``core.campaign.rules``.
 
 Secrets are never values here: fields ending in ``_env`` name environment variables.
+
+The accounts under ``channels`` are not declared here: each installed channel adapter contributes
+the model of its section (``core.channel.ManifestSection``), and a manifest is validated against
+the catalog of installed channels (``core.campaign.channels``).
 """
 
 from __future__ import annotations
@@ -15,15 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
+from core.campaign.channels import ChannelName, ChannelsField
 from core.campaign.fields import (
-    ChannelKind,
     Email,
-    EnvVarName,
     HolidayDate,
     Interval,
     Language,
-    NumericId,
-    PhoneE164,
     Proficiency,
     Slug,
     TemplateLanguage,
@@ -41,14 +42,12 @@ __all__ = [
     "AutoReply",
     "BusinessHours",
     "CampaignSettings",
-    "Channels",
     "Disposition",
     "ExpansionStep",
     "FollowUp",
     "HubLink",
-    "InstagramAccount",
-    "Mailbox",
     "Manifest",
+    "ManifestModel",
     "Overflow",
     "Queue",
     "Skill",
@@ -56,15 +55,19 @@ __all__ = [
     "Template",
     "TriageMenu",
     "TriageOption",
-    "WhatsAppAccount",
 ]
 
 API_VERSION = "centralita/v1"
 KIND = "Campaign"
 
 
-class _Model(BaseModel):
+class ManifestModel(BaseModel):
+    """A part of the manifest: frozen, unknown keys refused (channel account models use it too)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_Model = ManifestModel
 
 
 def _rule(kind: str, message: str, hint: str) -> PydanticCustomError:
@@ -81,71 +84,6 @@ class CampaignSettings(_Model):
     display_name: str = Field(min_length=1, description="Name shown to agents and supervisors.")
     timezone: TimeZoneName = Field(description="Default time zone for business hours and follow-ups.")
     language: Language = Field(default="es", description="Language of customer-facing texts.")
-
-
-# --------------------------------------------------------------------------- channels
-
-
-class WhatsAppAccount(_Model):
-    """One WhatsApp Business phone number (Cloud API)."""
-
-    name: Slug = Field(description="How other parts of the manifest refer to this number.")
-    phone_number_id: NumericId = Field(
-        description="Meta's phone_number_id; inbound traffic finds the campaign by it."
-    )
-    display_phone: PhoneE164 = Field(description="The number customers see; used for wa.me links.")
-    waba_id: NumericId = Field(description="WhatsApp Business Account id.")
-    app_id: NumericId = Field(description="Meta app that owns the webhook subscription.")
-    app_secret_env: EnvVarName = Field(description="Env var with the app secret (X-Hub-Signature-256).")
-    access_token_env: EnvVarName = Field(description="Env var with the system-user access token.")
-    verify_token_env: EnvVarName = Field(description="Env var with the webhook verify token.")
-    default_queue: Slug | None = Field(
-        default=None, description="Queue for conversations the triage menu does not place."
-    )
-    welcome_reply: Slug | None = Field(
-        default=None, description="Key of the auto-reply sent to a new conversation."
-    )
-
-
-class InstagramAccount(_Model):
-    """One Instagram professional account (Instagram messaging)."""
-
-    name: Slug
-    account_id: NumericId = Field(description="Instagram account id (the recipient id in webhooks).")
-    username: str | None = Field(
-        default=None, description="Public handle, for reference.", examples=["@posgrados"]
-    )
-    app_id: NumericId
-    app_secret_env: EnvVarName
-    access_token_env: EnvVarName
-    verify_token_env: EnvVarName
-    default_queue: Slug | None = None
-    welcome_reply: Slug | None = Field(
-        default=None, description="Auto-reply key; a hub reply invites the customer to continue on WhatsApp."
-    )
-
-
-class Mailbox(_Model):
-    """One email address the campaign answers from."""
-
-    name: Slug
-    address: Email = Field(examples=["admisiones.posgrado@example.edu.mx"])
-    display_name: str | None = Field(default=None, examples=["Admisiones Posgrado"])
-    smtp_host: str = Field(min_length=1, description="Outbound SMTP server.")
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
-    username_env: EnvVarName | None = None
-    password_env: EnvVarName | None = None
-    default_queue: Slug | None = None
-    welcome_reply: Slug | None = None
-
-
-class Channels(_Model):
-    """The campaign's channel accounts."""
-
-    whatsapp: list[WhatsAppAccount] = Field(default_factory=list)
-    instagram: list[InstagramAccount] = Field(default_factory=list)
-    email: list[Mailbox] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- skills and queues
@@ -216,7 +154,7 @@ class Queue(_Model):
         default_factory=list, description="Skills that raise an agent's score."
     )
     priority: int = Field(default=5, ge=1, le=10, description="1 (lowest) to 10 (served first).")
-    channels: list[ChannelKind] = Field(
+    channels: list[ChannelName] = Field(
         min_length=1, description="Channels whose conversations this queue takes."
     )
     sla: Sla | None = None
@@ -239,7 +177,7 @@ class AgentPerson(_Model):
     name: str = Field(min_length=1)
     role: AgentRole = "agent"
     skills: dict[Slug, Proficiency] = Field(default_factory=dict, examples=[{"maestrias": 8, "pagos": 5}])
-    capacity: dict[ChannelKind, Annotated[int, Field(ge=0, le=100)]] = Field(
+    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=100)]] = Field(
         description="Conversations at once per channel.", examples=[{"whatsapp": 3, "email": 5}]
     )
 
@@ -253,7 +191,7 @@ class AgentGroup(_Model):
     email_pattern: str | None = Field(default=None, examples=["asesor.noche{n}@example.edu.mx"])
     role: AgentRole = "agent"
     skills: dict[Slug, Proficiency] = Field(default_factory=dict)
-    capacity: dict[ChannelKind, Annotated[int, Field(ge=0, le=100)]]
+    capacity: dict[ChannelName, Annotated[int, Field(ge=0, le=100)]]
 
     @model_validator(mode="after")
     def _patterns_number_members(self) -> AgentGroup:
@@ -391,7 +329,10 @@ class Manifest(_Model):
     kind: Literal["Campaign"]
     workspace: Slug = Field(description="Workspace (organization or BPO client) the campaign belongs to.")
     campaign: CampaignSettings
-    channels: Channels = Field(default_factory=Channels)
+    channels: ChannelsField = Field(
+        default_factory=dict,  # validated into the catalog's sections model
+        validate_default=True,
+    )
     skills: list[Skill] = Field(default_factory=list)
     queues: list[Queue] = Field(min_length=1)
     agents: list[Agent] = Field(default_factory=list)

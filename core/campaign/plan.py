@@ -4,62 +4,59 @@ Items are compared in canonical form (``core.campaign.canonical``), keyed by the
 queue by name, an agent by email (a group by ``group:<name>``), a template by name and language,
 …  A change lists each field that differs, as a dotted path with old and new values.  ``changes``
 come in ``KIND_ORDER``, a safe order to apply additions and changes (what is referenced comes
-first); apply removals in reverse.
+first); apply removals in reverse.  Channel accounts sit between queues and agents, one kind per
+channel (``ChannelSpec.plan_kind``: ``whatsapp_account``, ``mailbox``, …), in the catalog's order.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from core.campaign.canonical import agent_key, canonical
+from core.campaign.channels import ChannelCatalog
 from core.campaign.model import Manifest
 from core.errors import InvalidInput
 
-__all__ = ["KIND_ORDER", "Action", "Change", "FieldChange", "ItemKind", "Plan", "plan", "render_plan"]
+__all__ = [
+    "KIND_ORDER",
+    "Action",
+    "Change",
+    "FieldChange",
+    "ItemKind",
+    "Plan",
+    "kind_order",
+    "plan",
+    "render_plan",
+]
 
 Action: TypeAlias = Literal["add", "change", "remove"]
-ItemKind: TypeAlias = Literal[
-    "campaign",
-    "skill",
-    "auto_reply",
-    "template",
-    "queue",
-    "whatsapp_account",
-    "instagram_account",
-    "mailbox",
-    "agent",
-    "triage_menu",
-    "disposition",
-]
-KIND_ORDER: tuple[ItemKind, ...] = (
-    "campaign",
-    "skill",
-    "auto_reply",
-    "template",
-    "queue",
-    "whatsapp_account",
-    "instagram_account",
-    "mailbox",
-    "agent",
-    "triage_menu",
-    "disposition",
-)
+ItemKind: TypeAlias = str
+"""``campaign``, ``skill``, ``auto_reply``, ``template``, ``queue``, a channel's account kind,
+``agent``, ``triage_menu`` or ``disposition``."""
+_BEFORE_ACCOUNTS: tuple[ItemKind, ...] = ("campaign", "skill", "auto_reply", "template", "queue")
+_AFTER_ACCOUNTS: tuple[ItemKind, ...] = ("agent", "triage_menu", "disposition")
+KIND_ORDER: tuple[ItemKind, ...] = (*_BEFORE_ACCOUNTS, *_AFTER_ACCOUNTS)
+"""The kinds of items that are not channel accounts, in order (``kind_order`` adds the accounts)."""
 _LABEL: dict[ItemKind, str] = {
     "campaign": "campaign",
     "skill": "skill",
     "auto_reply": "auto-reply",
     "template": "template",
     "queue": "queue",
-    "whatsapp_account": "whatsapp",
-    "instagram_account": "instagram",
-    "mailbox": "mailbox",
     "agent": "agent",
     "triage_menu": "triage menu",
     "disposition": "disposition",
 }
+
+
+def kind_order(catalog: ChannelCatalog) -> tuple[ItemKind, ...]:
+    """Every kind of item, channel accounts of ``catalog`` included, in a safe order to apply."""
+    return (*_BEFORE_ACCOUNTS, *(spec.plan_kind for spec in catalog), *_AFTER_ACCOUNTS)
+
+
 _SYMBOL: dict[Action, str] = {"add": "+", "change": "~", "remove": "-"}
 
 
@@ -89,6 +86,7 @@ class Plan:
     workspace: str
     campaign: str
     changes: tuple[Change, ...]
+    labels: Mapping[ItemKind, str] = field(default_factory=dict)  # how render_plan names each kind
 
     @property
     def is_empty(self) -> bool:
@@ -129,17 +127,16 @@ class Plan:
         }
 
 
-def _items(data: dict[str, Any]) -> dict[ItemKind, dict[str, dict[str, Any]]]:
+def _items(data: dict[str, Any], catalog: ChannelCatalog) -> dict[ItemKind, dict[str, dict[str, Any]]]:
     channels = data["channels"]
+    accounts = {spec.plan_kind: {a["name"]: a for a in channels.get(spec.name, [])} for spec in catalog}
     items: dict[ItemKind, dict[str, dict[str, Any]]] = {
         "campaign": {data["campaign"]["name"]: data["campaign"]},
         "skill": {s["name"]: s for s in data["skills"]},
         "auto_reply": dict(data["auto_replies"]),
         "template": {f"{t['name']} ({t['language']})": t for t in data["templates"]},
         "queue": {q["name"]: q for q in data["queues"]},
-        "whatsapp_account": {a["name"]: a for a in channels["whatsapp"]},
-        "instagram_account": {a["name"]: a for a in channels["instagram"]},
-        "mailbox": {a["name"]: a for a in channels["email"]},
+        **accounts,
         "agent": {agent_key(a): a for a in data["agents"]},
         "triage_menu": {"menu": data["triage_menu"]} if data.get("triage_menu") is not None else {},
         "disposition": {d["code"]: d for d in data["dispositions"]},
@@ -172,10 +169,12 @@ def plan(desired: Manifest, current: Manifest | None) -> Plan:
             f"{current.workspace}/{current.campaign.name}: a plan compares one campaign with itself",
             field="campaign.name",
         )
-    want = _items(canonical(desired))
-    have = _items(canonical(current)) if current is not None else {kind: {} for kind in KIND_ORDER}
+    catalog = desired.channels.catalog
+    order = kind_order(catalog)
+    want = _items(canonical(desired), catalog)
+    have = _items(canonical(current), catalog) if current is not None else {kind: {} for kind in order}
     changes: list[Change] = []
-    for kind in KIND_ORDER:
+    for kind in order:
         new_items, old_items = want[kind], have[kind]
         for key in sorted(new_items.keys() | old_items.keys()):
             if key not in old_items:
@@ -186,7 +185,8 @@ def plan(desired: Manifest, current: Manifest | None) -> Plan:
                 fields = _diff(old_items[key], new_items[key])
                 if fields:
                     changes.append(Change("change", kind, key, fields, new_items[key], old_items[key]))
-    return Plan(desired.workspace, desired.campaign.name, tuple(changes))
+    labels = {**_LABEL, **{spec.plan_kind: spec.section.plan_label or spec.name for spec in catalog}}
+    return Plan(desired.workspace, desired.campaign.name, tuple(changes), labels)
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -215,7 +215,8 @@ def render_plan(result: Plan) -> str:
         return f"No changes: {title} is up to date."
     lines = [f"Plan for {title}:"]
     for change in result.changes:
-        head = f"{_SYMBOL[change.action]} {_LABEL[change.kind]}"
+        label = result.labels.get(change.kind) or _LABEL.get(change.kind, change.kind)
+        head = f"{_SYMBOL[change.action]} {label}"
         if change.kind != "triage_menu":
             head += f" {change.key}"
         if change.action == "change":

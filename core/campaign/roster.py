@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.campaign.fields import ChannelKind
 from core.campaign.model import AgentGroup, Manifest
 
 __all__ = ["RosterAgent", "expand_agents"]
@@ -21,7 +20,7 @@ class RosterAgent:
     email: str | None
     role: str
     skills: Mapping[str, int]
-    capacity: Mapping[ChannelKind, int]
+    capacity: Mapping[str, int]  # channel name → conversations at once
     group: str | None = None
 
 

@@ -5,6 +5,10 @@ plus the names declared anywhere in the file (read leniently, so that one broken
 not make every queue that uses it report an unknown skill).  The view of a valid ``Manifest`` is
 complete; a file with schema errors still gets these rules on the parts that parsed, so a person
 sees every error at once.
+
+No rule names a channel: the view's ``catalog`` says which channels ask the triage menu
+(``triage_menu``), which ones hub replies link to (``hub_link_target``), which have templates,
+each channel's unique address field and its secret fields.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.campaign.fields import HUB_CHANNEL, MENU_CHANNEL, ChannelKind, parse_interval_minutes
+from core.campaign.channels import ChannelCatalog, ChannelSpec, default_catalog
+from core.campaign.fields import parse_interval_minutes
 from core.campaign.links import PLACEHOLDERS, placeholders
 from core.campaign.model import (
     AgentGroup,
@@ -23,20 +28,16 @@ from core.campaign.model import (
     AutoReply,
     CampaignSettings,
     Disposition,
-    InstagramAccount,
-    Mailbox,
     Manifest,
     Queue,
     Skill,
     Template,
     TriageMenu,
-    WhatsAppAccount,
 )
-from core.campaign.problems import Path, Problem, format_path
+from core.campaign.problems import Path, Problem, Severity, format_path
+from core.channel import Capabilities, ManifestAccount
 
 __all__ = ["Declared", "ManifestView", "check_rules", "required_env", "secret_env_fields"]
-
-Account = WhatsAppAccount | InstagramAccount | Mailbox
 
 
 @dataclass
@@ -46,17 +47,19 @@ class Declared:
     skills: set[str] = field(default_factory=set)
     queues: set[str] = field(default_factory=set)
     auto_replies: set[str] = field(default_factory=set)
-    whatsapp_accounts: set[str] = field(default_factory=set)
+    accounts: dict[str, set[str]] = field(default_factory=dict)  # channel → account names
     templates: set[str] = field(default_factory=set)
     channel_kinds: set[str] = field(default_factory=set)
+
+    def accounts_of(self, specs: Iterable[ChannelSpec]) -> set[str]:
+        return {name for spec in specs for name in self.accounts.get(spec.name, ())}
 
 
 @dataclass
 class ManifestView:
+    catalog: ChannelCatalog = field(default_factory=default_catalog)
     campaign: CampaignSettings | None = None
-    whatsapp: list[tuple[Path, WhatsAppAccount]] = field(default_factory=list)
-    instagram: list[tuple[Path, InstagramAccount]] = field(default_factory=list)
-    mailboxes: list[tuple[Path, Mailbox]] = field(default_factory=list)
+    channel_accounts: list[tuple[Path, ChannelSpec, ManifestAccount]] = field(default_factory=list)
     skills: list[tuple[Path, Skill]] = field(default_factory=list)
     queues: list[tuple[Path, Queue]] = field(default_factory=list)
     agents: list[tuple[Path, AgentPerson | AgentGroup]] = field(default_factory=list)
@@ -73,10 +76,11 @@ class ManifestView:
     def of(cls, manifest: Manifest) -> ManifestView:
         channels = manifest.channels
         view = cls(
+            catalog=channels.catalog,
             campaign=manifest.campaign,
-            whatsapp=[(("channels", "whatsapp", i), a) for i, a in enumerate(channels.whatsapp)],
-            instagram=[(("channels", "instagram", i), a) for i, a in enumerate(channels.instagram)],
-            mailboxes=[(("channels", "email", i), a) for i, a in enumerate(channels.email)],
+            channel_accounts=[
+                (("channels", spec.name, i), spec, a) for spec, i, a in channels.all_accounts()
+            ],
             skills=[(("skills", i), s) for i, s in enumerate(manifest.skills)],
             queues=[(("queues", i), q) for i, q in enumerate(manifest.queues)],
             agents=[(("agents", i), a) for i, a in enumerate(manifest.agents)],
@@ -89,22 +93,59 @@ class ManifestView:
             skills={s.name for s in manifest.skills},
             queues={q.name for q in manifest.queues},
             auto_replies=set(manifest.auto_replies),
-            whatsapp_accounts={a.name for a in channels.whatsapp},
+            accounts={spec.name: {a.name for a in items} for spec, items in channels.sections()},
             templates={t.name for t in manifest.templates},
-            channel_kinds={kind for kind, items in _channel_lists(channels) if items},
+            channel_kinds={spec.name for spec, items in channels.sections() if items},
         )
         return view
 
-    def accounts(self) -> list[tuple[Path, ChannelKind, Account]]:
-        out: list[tuple[Path, ChannelKind, Account]] = []
-        out.extend((p, "whatsapp", a) for p, a in self.whatsapp)
-        out.extend((p, "instagram", a) for p, a in self.instagram)
-        out.extend((p, "email", a) for p, a in self.mailboxes)
-        return out
+    def accounts(self) -> list[tuple[Path, ChannelSpec, ManifestAccount]]:
+        return list(self.channel_accounts)
+
+    def channels_that(self, wanted: Callable[[Capabilities], bool], what: str) -> _Channels:
+        """The channels with a capability; ``what`` names them when none is installed."""
+        return _Channels(self.catalog.where(wanted), what)
 
 
-def _channel_lists(channels: Any) -> list[tuple[ChannelKind, list[Any]]]:
-    return [("whatsapp", channels.whatsapp), ("instagram", channels.instagram), ("email", channels.email)]
+@dataclass(frozen=True)
+class _Channels:
+    """The channels with one capability, as the messages about them name them."""
+
+    specs: tuple[ChannelSpec, ...]
+    what: str  # e.g. "hub-link": "hub-link channel" when no installed channel has the capability
+
+    @property
+    def names(self) -> set[str]:
+        return {spec.name for spec in self.specs}
+
+    @property
+    def label(self) -> str:
+        """``WhatsApp`` (``WhatsApp or Telegram`` when several channels can)."""
+        return _either([spec.display_name for spec in self.specs]) or f"{self.what} channel"
+
+    @property
+    def sections(self) -> str:
+        return "' or '".join(f"channels.{spec.name}" for spec in self.specs) or "channels"
+
+    @property
+    def code(self) -> str:
+        return self.specs[0].name if len(self.specs) == 1 else "channel"
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}" if words else ""
+
+
+def _menu(capabilities: Capabilities) -> bool:
+    return capabilities.triage_menu
+
+
+def _hub(capabilities: Capabilities) -> bool:
+    return capabilities.hub_link_target
+
+
+def _templated(capabilities: Capabilities) -> bool:
+    return capabilities.templates
 
 
 def _did_you_mean(name: str, known: Iterable[str], section: str) -> str:
@@ -138,9 +179,12 @@ def _duplicates(view: ManifestView) -> list[Problem]:
     scan("skill", (((*p, "name"), s.name) for p, s in view.skills))
     scan("queue", (((*p, "name"), q.name) for p, q in view.queues))
     scan("channel account name", (((*p, "name"), a.name) for p, _, a in view.accounts()))
-    scan("phone_number_id", (((*p, "phone_number_id"), a.phone_number_id) for p, a in view.whatsapp))
-    scan("Instagram account_id", (((*p, "account_id"), a.account_id) for p, a in view.instagram))
-    scan("mailbox address", (((*p, "address"), a.address) for p, a in view.mailboxes))
+    for spec in view.catalog:
+        address = spec.section.address_field
+        scan(
+            spec.section.address_label or address,
+            (((*p, address), str(getattr(a, address))) for p, s, a in view.accounts() if s is spec),
+        )
     scan("agent email", (((*p, "email"), a.email) for p, a in view.agents if isinstance(a, AgentPerson)))
     scan("agent group", (((*p, "group"), a.group) for p, a in view.agents if isinstance(a, AgentGroup)))
     scan("template", (((*p, "name"), f"{t.name} ({t.language})") for p, t in view.templates))
@@ -399,7 +443,7 @@ def _queue_by_name(view: ManifestView) -> dict[str, Queue]:
 
 
 def _queue_reference(
-    view: ManifestView, path: Path, name: str, channel: ChannelKind | None, what: str
+    view: ManifestView, path: Path, name: str, channel: _Channels | ChannelSpec | None, what: str
 ) -> list[Problem]:
     if name not in view.declared.queues:
         return [
@@ -411,13 +455,17 @@ def _queue_reference(
             )
         ]
     queue = _queue_by_name(view).get(name)
-    if channel is not None and queue is not None and channel not in queue.channels:
+    if channel is None or queue is None:
+        return []
+    served = channel.names if isinstance(channel, _Channels) else {channel.name}
+    if served and not served & set(queue.channels):
+        shown = " or ".join(sorted(served))
         return [
             Problem(
                 "queue_channel_mismatch",
-                f"queue {name!r} does not serve {channel}",
+                f"queue {name!r} does not serve {shown}",
                 path,
-                hint=f"add {channel} to the channels of queue {name!r} or choose another queue",
+                hint=f"add {shown} to the channels of queue {name!r} or choose another queue",
             )
         ]
     return []
@@ -428,32 +476,35 @@ def _triage(view: ManifestView) -> list[Problem]:
         return []
     path, menu = view.triage_menu
     problems: list[Problem] = []
-    if MENU_CHANNEL not in view.declared.channel_kinds:
+    asking = view.channels_that(_menu, "triage-menu")
+    if not asking.names & view.declared.channel_kinds:
         problems.append(
             Problem(
-                "triage_without_whatsapp",
-                "the triage menu is answered on WhatsApp, but the campaign has no WhatsApp account",
+                f"triage_without_{asking.code}",
+                f"the triage menu is answered on {asking.label}, "
+                f"but the campaign has no {asking.label} account",
                 path,
-                hint="add an account under 'channels.whatsapp' or remove triage_menu",
+                hint=f"add an account under '{asking.sections}' or remove triage_menu",
             )
         )
     for index, option in enumerate(menu.options):
         problems.extend(
             _queue_reference(
-                view, (*path, "options", index, "queue"), option.queue, MENU_CHANNEL, "triage option to"
+                view, (*path, "options", index, "queue"), option.queue, asking, "triage option to"
             )
         )
     problems.extend(
-        _queue_reference(view, (*path, "default_queue"), menu.default_queue, MENU_CHANNEL, "triage default")
+        _queue_reference(view, (*path, "default_queue"), menu.default_queue, asking, "triage default")
     )
+    known = view.declared.accounts_of(asking.specs)
     for index, account in enumerate(menu.accounts):
-        if account not in view.declared.whatsapp_accounts:
+        if account not in known:
             problems.append(
                 Problem(
                     "unknown_account",
-                    f"unknown WhatsApp account {account!r}",
+                    f"unknown {asking.label} account {account!r}",
                     (*path, "accounts", index),
-                    hint=_did_you_mean(account, view.declared.whatsapp_accounts, "channels.whatsapp"),
+                    hint=_did_you_mean(account, known, asking.sections),
                 )
             )
     return problems
@@ -462,25 +513,24 @@ def _triage(view: ManifestView) -> list[Problem]:
 def _account_routes(view: ManifestView) -> list[Problem]:
     problems: list[Problem] = []
     menu = view.triage_menu[1] if view.triage_menu else None
-    for path, kind, account in view.accounts():
+    for path, spec, account in view.accounts():
         if account.default_queue is not None:
             problems.extend(
                 _queue_reference(
-                    view, (*path, "default_queue"), account.default_queue, kind, "default_queue is an"
+                    view, (*path, "default_queue"), account.default_queue, spec, "default_queue is an"
                 )
             )
             continue
-        triaged = (
-            menu is not None and kind == MENU_CHANNEL and (not menu.accounts or account.name in menu.accounts)
-        )
+        asks = spec.capabilities.triage_menu
+        triaged = menu is not None and asks and (not menu.accounts or account.name in menu.accounts)
         if not triaged:
             problems.append(
                 Problem(
                     "account_without_queue",
-                    f"conversations arriving on {kind} account {account.name!r} have no queue",
+                    f"conversations arriving on {spec.name} account {account.name!r} have no queue",
                     (*path, "name"),
                     hint="set 'default_queue' on the account"
-                    + (" or let the triage menu ask on it" if kind == MENU_CHANNEL else ""),
+                    + (" or let the triage menu ask on it" if asks else ""),
                 )
             )
     return problems
@@ -494,8 +544,10 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
     known = view.declared.auto_replies
     used: set[str] = set()
     replies = {key: reply for _, key, reply in view.auto_replies}
+    hubs = view.channels_that(_hub, "hub-link")
+    hub_accounts = view.declared.accounts_of(hubs.specs)
 
-    def reference(path: Path, key: str | None, kind: ChannelKind | None) -> None:
+    def reference(path: Path, key: str | None, spec: ChannelSpec | None) -> None:
         if key is None:
             return
         used.add(key)
@@ -508,18 +560,25 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
                     hint=_did_you_mean(key, known, "auto_replies"),
                 )
             )
-        elif kind == HUB_CHANNEL and (reply := replies.get(key)) is not None and reply.hub is not None:
+        elif (
+            spec is not None
+            and spec.capabilities.hub_link_target
+            and (reply := replies.get(key)) is not None
+            and reply.hub is not None
+        ):
+            others = [s.display_name for s in view.catalog if not s.capabilities.hub_link_target]
             problems.append(
                 Problem(
-                    "hub_on_whatsapp",
-                    f"auto-reply {key!r} invites the customer to WhatsApp, but is used on a WhatsApp account",
+                    f"hub_on_{spec.name}",
+                    f"auto-reply {key!r} invites the customer to {hubs.label}, but is used on a "
+                    f"{spec.display_name} account",
                     path,
-                    hint="use hub replies on Instagram or email accounts",
+                    hint=f"use hub replies on {_either(others) or 'other channels'} accounts",
                 )
             )
 
-    for path, kind, account in view.accounts():
-        reference((*path, "welcome_reply"), account.welcome_reply, kind)
+    for path, spec, account in view.accounts():
+        reference((*path, "welcome_reply"), account.welcome_reply, spec)
     for path, queue in view.queues:
         if queue.business_hours is not None:
             reference(
@@ -529,15 +588,13 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
             )
 
     for path, key, reply in view.auto_replies:
-        if reply.hub is not None and reply.hub.whatsapp_account not in view.declared.whatsapp_accounts:
+        if reply.hub is not None and reply.hub.whatsapp_account not in hub_accounts:
             problems.append(
                 Problem(
                     "unknown_account",
-                    f"hub link to undeclared WhatsApp account {reply.hub.whatsapp_account!r}",
+                    f"hub link to undeclared {hubs.label} account {reply.hub.whatsapp_account!r}",
                     (*path, "hub", "whatsapp_account"),
-                    hint=_did_you_mean(
-                        reply.hub.whatsapp_account, view.declared.whatsapp_accounts, "channels.whatsapp"
-                    ),
+                    hint=_did_you_mean(reply.hub.whatsapp_account, hub_accounts, hubs.sections),
                 )
             )
         texts: list[tuple[Path, str]] = [((*path, "text"), reply.text)]
@@ -545,7 +602,7 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
             ((*path, "translations", language), text) for language, text in reply.translations.items()
         )
         for text_path, text in texts:
-            problems.extend(_check_text(text_path, text, reply.hub is not None))
+            problems.extend(_check_text(text_path, text, reply.hub is not None, hubs.label))
         if key not in used and view.complete:
             problems.append(
                 Problem(
@@ -560,7 +617,7 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
     return problems
 
 
-def _check_text(path: Path, text: str, is_hub: bool) -> list[Problem]:
+def _check_text(path: Path, text: str, is_hub: bool, hub_label: str) -> list[Problem]:
     try:
         fields = placeholders(text)
     except ValueError:
@@ -596,7 +653,7 @@ def _check_text(path: Path, text: str, is_hub: bool) -> list[Problem]:
         problems.append(
             Problem(
                 "link_without_hub",
-                "{wa_link} needs a 'hub' with the WhatsApp account to link to",
+                "{wa_link} needs a 'hub' with the " + hub_label + " account to link to",
                 path,
                 hint="add 'hub: {whatsapp_account: NAME}' to this auto-reply",
             )
@@ -609,19 +666,16 @@ _TEMPLATE_FIELD = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 
 def _templates(view: ManifestView) -> list[Problem]:
     problems: list[Problem] = []
+    templated = view.channels_that(_templated, "template")
+    known = view.declared.accounts_of(templated.specs)
     for path, template in view.templates:
-        if (
-            template.whatsapp_account is not None
-            and template.whatsapp_account not in view.declared.whatsapp_accounts
-        ):
+        if template.whatsapp_account is not None and template.whatsapp_account not in known:
             problems.append(
                 Problem(
                     "unknown_account",
-                    f"unknown WhatsApp account {template.whatsapp_account!r}",
+                    f"unknown {templated.label} account {template.whatsapp_account!r}",
                     (*path, "whatsapp_account"),
-                    hint=_did_you_mean(
-                        template.whatsapp_account, view.declared.whatsapp_accounts, "channels.whatsapp"
-                    ),
+                    hint=_did_you_mean(template.whatsapp_account, known, templated.sections),
                 )
             )
         if template.body is None:
@@ -672,21 +726,15 @@ def _dispositions(view: ManifestView) -> list[Problem]:
 
 # --------------------------------------------------------------------------- secrets
 
-_SECRET_FIELDS: dict[ChannelKind, tuple[str, ...]] = {
-    "whatsapp": ("app_secret_env", "access_token_env", "verify_token_env"),
-    "instagram": ("app_secret_env", "access_token_env", "verify_token_env"),
-    "email": ("username_env", "password_env"),
-}
-
 
 def secret_env_fields(view: ManifestView) -> list[tuple[Path, str]]:
     """Every ``*_env`` field in use: (path, environment-variable name)."""
     if view.env_refs is not None:
         return list(view.env_refs)
     out: list[tuple[Path, str]] = []
-    for path, kind, account in view.accounts():
-        for name in _SECRET_FIELDS[kind]:
-            value = getattr(account, name)
+    for path, spec, account in view.accounts():
+        for name in spec.section.secret_fields:
+            value = getattr(account, name, None)
             if value is not None:
                 out.append(((*path, name), value))
     return out
@@ -697,13 +745,14 @@ def required_env(manifest: Manifest) -> list[str]:
     return sorted({name for _, name in secret_env_fields(ManifestView.of(manifest))})
 
 
-def _environment(view: ManifestView, env: Mapping[str, str]) -> list[Problem]:
+def _environment(view: ManifestView, env: Mapping[str, str], severity: Severity) -> list[Problem]:
     return [
         Problem(
             "missing_env",
             f"environment variable {name} is not set",
             path,
             hint=f"export {name}=… where the campaign is validated and applied, and where the server runs",
+            severity=severity,
         )
         for path, name in secret_env_fields(view)
         if not env.get(name)
@@ -726,11 +775,14 @@ _RULES: tuple[Callable[[ManifestView], list[Problem]], ...] = (
 )
 
 
-def check_rules(view: ManifestView, env: Mapping[str, str] | None) -> list[Problem]:
-    """Every cross-reference rule; ``env`` None skips the environment-variable check."""
+def check_rules(
+    view: ManifestView, env: Mapping[str, str] | None, *, missing_env: Severity = "error"
+) -> list[Problem]:
+    """Every cross-reference rule; ``env`` None skips the environment-variable check, whose
+    findings are ``missing_env`` (an error where the campaign is applied, a warning for the file alone)."""
     problems: list[Problem] = []
     for rule in _RULES:
         problems.extend(rule(view))
     if env is not None:
-        problems.extend(_environment(view, env))
+        problems.extend(_environment(view, env, missing_env))
     return problems

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
+from core.campaign.channels import ChannelCatalog, default_catalog
 from core.campaign.problems import Path, Problem
 from core.campaign.schema import manifest_json_schema
 
@@ -41,13 +42,13 @@ def _alternatives(schema: dict[str, Any], root: dict[str, Any]) -> list[dict[str
     return [schema]
 
 
-@cache
-def _root() -> dict[str, Any]:
-    return manifest_json_schema()
+@lru_cache(maxsize=8)
+def _root(catalog: ChannelCatalog) -> dict[str, Any]:
+    return manifest_json_schema(catalog)
 
 
-def _schemas_at(path: Path) -> list[dict[str, Any]]:
-    root = _root()
+def _schemas_at(path: Path, catalog: ChannelCatalog | None = None) -> list[dict[str, Any]]:
+    root = _root(catalog or default_catalog())
     current = _alternatives(root, root)
     for part in path:
         following: list[dict[str, Any]] = []
@@ -63,20 +64,20 @@ def _schemas_at(path: Path) -> list[dict[str, Any]]:
     return current
 
 
-def allowed_keys(path: Path) -> list[str]:
+def allowed_keys(path: Path, catalog: ChannelCatalog | None = None) -> list[str]:
     """Keys the schema allows in the mapping at ``path`` (union of alternatives)."""
     keys: set[str] = set()
-    for schema in _schemas_at(path):
+    for schema in _schemas_at(path, catalog):
         keys.update(schema.get("properties", {}))
         names = schema.get("propertyNames", {})
         keys.update(str(v) for v in names.get("enum", []))
     return sorted(keys)
 
 
-def allowed_values(path: Path) -> list[str]:
+def allowed_values(path: Path, catalog: ChannelCatalog | None = None) -> list[str]:
     """Fixed choices (enum / const) the schema allows at ``path``."""
     values: list[str] = []
-    for schema in _schemas_at(path):
+    for schema in _schemas_at(path, catalog):
         if "const" in schema:
             values.append(str(schema["const"]))
         values.extend(str(v) for v in schema.get("enum", []))
@@ -103,7 +104,7 @@ _GENERIC = {
 }
 
 
-def _one(error: Any, prefix: Path) -> Problem:
+def _one(error: Any, prefix: Path, catalog: ChannelCatalog | None) -> Problem:
     raw_loc: tuple[str | int, ...] = tuple(error["loc"])
     at_key = _KEY_MARKER in raw_loc
     loc: Path = (*prefix, *(part for part in raw_loc if part not in _UNION_TAGS and part != _KEY_MARKER))
@@ -111,7 +112,7 @@ def _one(error: Any, prefix: Path) -> Problem:
     ctx: dict[str, Any] = error.get("ctx") or {}
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = allowed_keys(loc[:-1])
+        allowed = allowed_keys(loc[:-1], catalog)
         hint: str | None
         if f"{key}_env" in allowed:
             hint = f"secrets are given as environment-variable names: write '{key}_env: VARIABLE_NAME'"
@@ -124,7 +125,7 @@ def _one(error: Any, prefix: Path) -> Problem:
         return Problem("missing_key", f"missing required key {loc[-1]!r}", loc, hint=f"add '{loc[-1]}: …'")
     if kind in {"literal_error", "enum"}:
         given = error.get("input")
-        choices = allowed_keys(loc[:-1]) if at_key else allowed_values(loc)
+        choices = allowed_keys(loc[:-1], catalog) if at_key else allowed_values(loc, catalog)
         if not choices:
             choices = [
                 c.strip().strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
@@ -141,6 +142,9 @@ def _one(error: Any, prefix: Path) -> Problem:
     return Problem(kind, str(error["msg"]), loc, at_key=at_key)
 
 
-def problems_from_validation_error(exc: ValidationError, prefix: Path = ()) -> list[Problem]:
-    """Every error pydantic found, as problems; ``prefix`` is where the validated value sits."""
-    return [_one(error, prefix) for error in exc.errors(include_url=False)]
+def problems_from_validation_error(
+    exc: ValidationError, prefix: Path = (), *, channels: ChannelCatalog | None = None
+) -> list[Problem]:
+    """Every error pydantic found, as problems; ``prefix`` is where the validated value sits;
+    ``channels`` the catalog the manifest was validated with (the installed one by default)."""
+    return [_one(error, prefix, channels) for error in exc.errors(include_url=False)]

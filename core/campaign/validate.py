@@ -4,7 +4,9 @@ Three passes over one YAML document: syntax (with duplicate keys), the schema (p
 errors), then the cross-reference rules (``core.campaign.rules``) over whatever parsed — so a
 file with a typo in one queue still hears about the unknown skill in another.  The environment
 is an argument (``os.environ`` by default): a secret's variable must be set where the manifest
-is validated and applied.
+is applied; ``missing_env="warning"`` reports an unset one as a warning, for checking the file
+alone.  The channel sections are validated by the catalog of installed channels
+(``core.campaign.channels``) unless ``channels`` names another.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from core.campaign.fields import CHANNEL_KINDS
+from core.campaign.channels import ChannelCatalog, default_catalog
 from core.campaign.model import (
     Agent,
     AgentGroup,
@@ -27,16 +29,13 @@ from core.campaign.model import (
     AutoReply,
     CampaignSettings,
     Disposition,
-    InstagramAccount,
-    Mailbox,
     Manifest,
     Queue,
     Skill,
     Template,
     TriageMenu,
-    WhatsAppAccount,
 )
-from core.campaign.problems import Path, Problem, format_problems, summarize
+from core.campaign.problems import Path, Problem, Severity, format_problems, summarize
 from core.campaign.rules import Declared, ManifestView, check_rules
 from core.campaign.schema_errors import problems_from_validation_error
 from core.campaign.source import SourceMap, load_yaml
@@ -57,9 +56,6 @@ _SALVAGE_ROUNDS = 6
 _UNION_TAGS = frozenset({"individual", "agent_group"})
 _AGENT: TypeAdapter[AgentPerson | AgentGroup] = TypeAdapter(Agent)
 _CAMPAIGN = TypeAdapter(CampaignSettings)
-_WHATSAPP = TypeAdapter(WhatsAppAccount)
-_INSTAGRAM = TypeAdapter(InstagramAccount)
-_MAILBOX = TypeAdapter(Mailbox)
 _SKILL = TypeAdapter(Skill)
 _QUEUE = TypeAdapter(Queue)
 _TEMPLATE = TypeAdapter(Template)
@@ -142,19 +138,21 @@ def _to_key(path: Path) -> Path:
     return path[:end]
 
 
-def _salvage(adapter: TypeAdapter[_T], raw: Any) -> tuple[_T | None, bool]:
+def _salvage(
+    adapter: TypeAdapter[_T], raw: Any, context: dict[str, Any] | None = None
+) -> tuple[_T | None, bool]:
     """Parse ``raw``; if it fails, drop the offending entries and retry, so rules still see the rest.
 
     Returns the value (or None) and whether it parsed without dropping anything.
     """
     try:
-        return adapter.validate_python(raw), True
+        return adapter.validate_python(raw, context=context), True
     except ValidationError:
         pass
     data = copy.deepcopy(raw)
     for _ in range(_SALVAGE_ROUNDS):
         try:
-            return adapter.validate_python(data), False
+            return adapter.validate_python(data, context=context), False
         except ValidationError as exc:
             removed = False
             for error in exc.errors(include_url=False):
@@ -170,13 +168,15 @@ def _salvage(adapter: TypeAdapter[_T], raw: Any) -> tuple[_T | None, bool]:
     return None, False
 
 
-def _each(adapter: TypeAdapter[_T], raw: Any, base: Path) -> tuple[list[tuple[Path, _T]], bool]:
+def _each(
+    adapter: TypeAdapter[_T], raw: Any, base: Path, context: dict[str, Any] | None = None
+) -> tuple[list[tuple[Path, _T]], bool]:
     if not isinstance(raw, list):
         return [], raw is None
     out: list[tuple[Path, _T]] = []
     clean = True
     for index, entry in enumerate(raw):
-        salvaged = _salvage(adapter, entry)
+        salvaged = _salvage(adapter, entry, context)
         item = salvaged[0]
         clean = clean and salvaged[1]
         if item is not None:
@@ -190,10 +190,10 @@ def _names(raw: Any, key: str) -> set[str]:
     return {entry[key] for entry in raw if isinstance(entry, dict) and isinstance(entry.get(key), str)}
 
 
-def _env_refs(channels: dict[Any, Any]) -> list[tuple[Path, str]]:
+def _env_refs(channels: dict[Any, Any], catalog: ChannelCatalog) -> list[tuple[Path, str]]:
     """Every ``*_env`` value that names a variable, even in accounts that did not parse."""
     refs: list[tuple[Path, str]] = []
-    for kind in CHANNEL_KINDS:
+    for kind in catalog.names:
         entries = channels.get(kind)
         if not isinstance(entries, list):
             continue
@@ -211,20 +211,27 @@ def _env_refs(channels: dict[Any, Any]) -> list[tuple[Path, str]]:
     return refs
 
 
-def _partial_view(data: dict[str, Any]) -> ManifestView:
+def _accounts(catalog: ChannelCatalog) -> dict[str, TypeAdapter[Any]]:
+    return {spec.name: TypeAdapter(spec.section.account_model) for spec in catalog}
+
+
+def _partial_view(data: dict[str, Any], catalog: ChannelCatalog) -> ManifestView:
     """The parts of an invalid document that do parse, with the names declared anywhere."""
     raw_channels = data.get("channels")
     channels: dict[Any, Any] = raw_channels if isinstance(raw_channels, dict) else {}
-    view = ManifestView(campaign=_salvage(_CAMPAIGN, data.get("campaign"))[0])
-    view.whatsapp, _ = _each(_WHATSAPP, channels.get("whatsapp"), ("channels", "whatsapp"))
-    view.instagram, _ = _each(_INSTAGRAM, channels.get("instagram"), ("channels", "instagram"))
-    view.mailboxes, _ = _each(_MAILBOX, channels.get("email"), ("channels", "email"))
+    context = {"channels": catalog}
+    view = ManifestView(catalog=catalog, campaign=_salvage(_CAMPAIGN, data.get("campaign"))[0])
+    for name, adapter in _accounts(catalog).items():
+        spec = catalog.get(name)
+        assert spec is not None
+        parsed, _ = _each(adapter, channels.get(name), ("channels", name))
+        view.channel_accounts.extend((path, spec, account) for path, account in parsed)
     view.skills, _ = _each(_SKILL, data.get("skills"), ("skills",))
-    view.queues, _ = _each(_QUEUE, data.get("queues"), ("queues",))
+    view.queues, _ = _each(_QUEUE, data.get("queues"), ("queues",), context)
     view.templates, _ = _each(_TEMPLATE, data.get("templates"), ("templates",))
     view.dispositions, _ = _each(_DISPOSITION, data.get("dispositions"), ("dispositions",))
     # A damaged agent could make a queue look unservable: the eligibility rule only runs on clean agents.
-    view.agents, view.agents_complete = _each(_AGENT, data.get("agents"), ("agents",))
+    view.agents, view.agents_complete = _each(_AGENT, data.get("agents"), ("agents",), context)
     raw_replies = data.get("auto_replies")
     if isinstance(raw_replies, dict):
         for key, entry in raw_replies.items():
@@ -233,7 +240,7 @@ def _partial_view(data: dict[str, Any]) -> ManifestView:
                 view.auto_replies.append((("auto_replies", key), key, reply))
     menu = _salvage(_TRIAGE, data["triage_menu"])[0] if data.get("triage_menu") is not None else None
     view.triage_menu = (("triage_menu",), menu) if menu is not None else None
-    view.env_refs = _env_refs(channels)
+    view.env_refs = _env_refs(channels, catalog)
     view.complete = False
     view.declared = Declared(
         skills=_names(data.get("skills"), "name"),
@@ -241,9 +248,9 @@ def _partial_view(data: dict[str, Any]) -> ManifestView:
         auto_replies={k for k in raw_replies if isinstance(k, str)}
         if isinstance(raw_replies, dict)
         else set(),
-        whatsapp_accounts=_names(channels.get("whatsapp"), "name"),
+        accounts={name: _names(channels.get(name), "name") for name in catalog.names},
         templates=_names(data.get("templates"), "name"),
-        channel_kinds={k for k in CHANNEL_KINDS if channels.get(k)},
+        channel_kinds={k for k in catalog.names if channels.get(k)},
     )
     return view
 
@@ -278,8 +285,13 @@ def validate_text(
     *,
     env: Mapping[str, str] | None = None,
     check_env: bool = True,
+    missing_env: Severity = "error",
+    channels: ChannelCatalog | None = None,
 ) -> ValidationResult:
-    """Validate manifest text; ``env`` defaults to ``os.environ``; ``check_env=False`` skips secrets."""
+    """Validate manifest text; ``env`` defaults to ``os.environ``; ``check_env=False`` skips secrets,
+    ``missing_env="warning"`` reports unset variables without failing; ``channels`` defaults to the
+    installed channels."""
+    catalog = channels or default_catalog()
     loaded = load_yaml(text, filename)
     problems = list(loaded.problems)
     if any(p.code == "yaml_syntax" for p in problems):
@@ -297,11 +309,11 @@ def validate_text(
         return _result(_locate(problems, loaded.source, filename), None)
     manifest: Manifest | None = None
     try:
-        manifest = Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data, context={"channels": catalog})
     except ValidationError as exc:
-        problems.extend(problems_from_validation_error(exc))
-    view = ManifestView.of(manifest) if manifest is not None else _partial_view(data)
-    problems.extend(check_rules(view, _environment(env, check_env)))
+        problems.extend(problems_from_validation_error(exc, channels=catalog))
+    view = ManifestView.of(manifest) if manifest is not None else _partial_view(data, catalog)
+    problems.extend(check_rules(view, _environment(env, check_env), missing_env=missing_env))
     return _result(_locate(problems, loaded.source, filename), manifest)
 
 
@@ -310,6 +322,8 @@ def validate_file(
     *,
     env: Mapping[str, str] | None = None,
     check_env: bool = True,
+    missing_env: Severity = "error",
+    channels: ChannelCatalog | None = None,
 ) -> ValidationResult:
     """Validate a manifest file; problems carry ``path`` as their file name."""
     filename = os.fspath(path)
@@ -321,7 +335,9 @@ def validate_file(
             "unreadable_file", f"cannot read the file: {reason}", hint="check the path and encoding (UTF-8)"
         )
         return ValidationResult((problem.located(filename, None, None),), None)
-    return validate_text(text, filename, env=env, check_env=check_env)
+    return validate_text(
+        text, filename, env=env, check_env=check_env, missing_env=missing_env, channels=channels
+    )
 
 
 def check_manifest(
@@ -337,9 +353,10 @@ def parse_manifest(
     *,
     env: Mapping[str, str] | None = None,
     check_env: bool = False,
+    channels: ChannelCatalog | None = None,
 ) -> Manifest:
     """The manifest in ``text``, or ``InvalidInput`` with every error.  Secrets unchecked by default."""
-    return validate_text(text, filename, env=env, check_env=check_env).manifest_or_raise()
+    return validate_text(text, filename, env=env, check_env=check_env, channels=channels).manifest_or_raise()
 
 
 def load_manifest(
@@ -347,6 +364,7 @@ def load_manifest(
     *,
     env: Mapping[str, str] | None = None,
     check_env: bool = True,
+    channels: ChannelCatalog | None = None,
 ) -> Manifest:
     """The manifest in the file at ``path``, or ``InvalidInput`` with every error."""
-    return validate_file(path, env=env, check_env=check_env).manifest_or_raise()
+    return validate_file(path, env=env, check_env=check_env, channels=channels).manifest_or_raise()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from centralita_webchat.client import WebChatClient
+from centralita_webchat.manifest import MANIFEST
 from centralita_webchat.parse import CHANNEL, MAX_TEXT, parse_delivery
 from centralita_webchat.signature import verify_request
-from core.channel import AccountDirectory, AdapterContext, Capabilities, ChannelAccount, WebhookRequest
+from core.channel import (
+    AccountDirectory,
+    AdapterContext,
+    Capabilities,
+    ChannelAccount,
+    ManifestSection,
+    WebhookRequest,
+)
 from core.errors import NotFound
 from core.events import AddressKind, DeliveryReceipt, InboundEvent, OutboundMessage
 
@@ -29,6 +38,7 @@ CAPABILITIES = Capabilities(
 class WebChatAdapter:
     name: str = CHANNEL
     capabilities: Capabilities = CAPABILITIES
+    manifest: ClassVar[ManifestSection | None] = MANIFEST  # its sites under ``channels.webchat``
 
     def __init__(self, context: AdapterContext):
         self._client = WebChatClient(context)

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 import yaml
 
+from channels.whatsapp import wa_me_link
 from core.campaign import (
     Manifest,
     match_triage_answer,
     parse_manifest,
     render_auto_reply,
     render_triage_prompt,
-    wa_me_link,
 )
 from core.errors import InvalidInput, NotFound
 
