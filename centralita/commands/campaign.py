@@ -1,6 +1,12 @@
-"""``centralita campaign validate|plan|apply|export``: campaigns as code from the command line.
+"""``centralita campaign validate|plan|apply|export|schema``: campaigns as code from the command line.
 
-They work against ``CENTRALITA_DATABASE_URL`` (the embedded SQLite default or PostgreSQL; run
+``validate`` checks the file on its own (schema, references, rules): an environment variable a
+secret names but that is not set here is a warning, so a manifest validates on a fresh clone or
+in CI without secrets.  ``plan`` and ``apply`` refuse it: where the campaign is applied the
+secrets must be there.  ``schema`` prints the manifest's JSON Schema with the channels installed
+here (``docs/campaign.schema.json`` is the one with the built-in channels).
+
+The others work against ``CENTRALITA_DATABASE_URL`` (the embedded SQLite default or PostgreSQL; run
 ``centralita db upgrade`` first).  ``apply`` announces the new version on the broker
 (``CENTRALITA_BROKER_URL``) so running servers reload at once; with the embedded in-process
 broker, or the broker down, servers pick it up by polling within ``CENTRALITA_CONFIG_POLL_S``.
@@ -20,7 +26,7 @@ from broker.factory import open_transport
 from centralita.campaigns import apply_manifest, export_manifest, export_yaml, plan_manifest
 from centralita.config_watch import ConfigChange, publish_change
 from centralita.runtime import utc_now
-from core.campaign import Manifest, render_plan, validate_file
+from core.campaign import Manifest, Severity, render_json_schema, render_plan, validate_file
 from core.errors import CentralitaError, InvalidInput
 from core.settings import Settings
 from core.transport.protocol import Exchange, Topology
@@ -34,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("campaign", help="validate, plan, apply and export campaign manifests")
     actions = parser.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
 
-    validate = actions.add_parser("validate", help="report every problem of a manifest (FILE:LINE:COL)")
+    validate = actions.add_parser(
+        "validate", help="report every problem of a manifest (FILE:LINE:COL); unset secrets are warnings"
+    )
     validate.add_argument("file", metavar="FILE")
     validate.set_defaults(func=cmd_validate)
 
@@ -54,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     export.add_argument("--workspace", default=None, metavar="SLUG", help="needed if NAME is in several")
     export.set_defaults(func=cmd_export)
 
+    schema = actions.add_parser(
+        "schema", help="print the manifest's JSON Schema, with the channel adapters installed here"
+    )
+    schema.add_argument("--output", "-o", default=None, metavar="FILE", help="write it to FILE instead")
+    schema.set_defaults(func=cmd_schema)
+
 
 def _settings() -> Settings:
     from centralita.cli import _settings as from_env
@@ -61,18 +75,18 @@ def _settings() -> Settings:
     return from_env()
 
 
-def _validated(path: str) -> Manifest | None:
+def _validated(path: str, *, missing_env: Severity = "error") -> Manifest | None:
     """Validate FILE, print every problem (errors and warnings) on stderr; the manifest if no error."""
     if not Path(path).is_file():
         raise InvalidInput(f"{path}: no such file", field="FILE")
-    result = validate_file(path)
+    result = validate_file(path, missing_env=missing_env)
     if result.problems:
         print(result.format(), file=sys.stderr)
     return result.manifest
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    manifest = _validated(args.file)
+    manifest = _validated(args.file, missing_env="warning")
     if manifest is None:
         return 1
     print(f"{args.file}: valid campaign {manifest.campaign.name!r} of workspace {manifest.workspace!r}")
@@ -156,6 +170,15 @@ async def _announce(settings: Settings, change: ConfigChange) -> None:
             print("warning: the broker did not take the announcement; servers will poll", file=sys.stderr)
     finally:
         await transport.close()
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = render_json_schema()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

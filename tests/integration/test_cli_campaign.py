@@ -14,6 +14,7 @@ from core.campaign import equivalent, load_manifest, parse_manifest, required_en
 CLI = [sys.executable, "-m", "centralita.cli"]
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "campaigns" / "posgrados-universidad.yaml"
+EXAMPLES = sorted((REPO / "examples" / "campaigns").glob("*.yaml"))
 BROKEN = """\
 apiVersion: centralita/v1
 kind: Campaign
@@ -93,10 +94,51 @@ def test_validate_reports_every_error_with_file_line_and_column_and_exits_1(cli:
     assert "5 errors" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_validate_reports_a_missing_environment_variable(cli: Cli) -> None:
+def test_validate_checks_the_file_alone_and_warns_about_an_unset_variable(cli: Cli) -> None:
     result = cli("campaign", "validate", str(EXAMPLE), unset=("UMC_WA_APP_SECRET",))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "warning: channels.whatsapp[0].app_secret_env: environment variable UMC_WA_APP_SECRET is not set"
+        in (result.stderr)
+    )
+    assert "0 errors, 1 warning" in result.stderr
+    assert "valid campaign 'posgrados-2027' of workspace 'umc'" in result.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_shipped_example_validates_without_any_secret_set(tmp_path: Path, example: Path) -> None:
+    variables = required_env(load_manifest(example, check_env=False))
+    runner = Cli(tmp_path, None)
+    result = runner("campaign", "validate", str(example), unset=tuple(variables))
+    assert result.returncode == 0, result.stderr
+    assert all(f"environment variable {name} is not set" in result.stderr for name in variables)
+    assert "valid campaign" in result.stdout
+
+
+def test_plan_refuses_a_manifest_whose_secret_variable_is_not_set(cli: Cli) -> None:
+    result = cli("campaign", "plan", str(EXAMPLE), unset=("UMC_WA_APP_SECRET",))
+    assert result.returncode == 1
+    line = next(line for line in result.stderr.splitlines() if "UMC_WA_APP_SECRET" in line)
+    assert line.endswith(
+        "environment variable UMC_WA_APP_SECRET is not set (hint: export UMC_WA_APP_SECRET=… "
+        "where the campaign is validated and applied, and where the server runs)"
+    )
+    assert "warning:" not in line and "1 error" in result.stderr
+    assert "Plan for" not in result.stdout
+
+
+def test_apply_refuses_a_manifest_whose_secret_variable_is_not_set(cli: Cli) -> None:
+    result = cli("campaign", "apply", str(EXAMPLE), "--yes", unset=("UMC_WA_APP_SECRET",))
     assert result.returncode == 1
     assert "environment variable UMC_WA_APP_SECRET is not set" in result.stderr
+    assert "Applied" not in result.stdout
+    assert cli("campaign", "plan", str(EXAMPLE)).stdout.startswith("Plan for")  # nothing was written
+
+
+def test_schema_prints_the_manifest_json_schema_of_the_installed_channels(tmp_path: Path) -> None:
+    result = Cli(tmp_path, None)("campaign", "schema")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (REPO / "docs" / "campaign.schema.json").read_text(encoding="utf-8")
 
 
 def test_plan_apply_plan_export_round_trip(cli: Cli) -> None:
