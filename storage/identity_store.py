@@ -33,7 +33,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -100,6 +100,7 @@ from storage.tables import (
     SuggestionRow,
 )
 from storage.timeline import Towards, timeline_page
+from storage.types import as_utc
 from storage.upsert import insert_ignore
 
 __all__ = ["MERGED_DISPOSITION", "CustomerConversation", "IdentityContention", "IdentityStore", "KnownSender"]
@@ -132,15 +133,6 @@ class IdentityContention(ServiceUnavailable):
     """Identity resolution kept colliding with other workers; retry later (HTTP 503)."""
 
     code = "identity_contention"
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _opt_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 def _opt_customer(value: uuid.UUID | None) -> CustomerId | None:
@@ -176,7 +168,7 @@ def _node(row: Any) -> Node:
         identifier=_identifier(row.kind, row.value, row.key, row.scope),
         customer_id=CustomerId(row.customer_id),
         home_customer_id=CustomerId(row.home_customer_id),
-        first_seen_at=_utc(row.created_at),
+        first_seen_at=as_utc(row.created_at),
         display_names=frozenset(row.display_names or ()),
     )
 
@@ -188,11 +180,11 @@ def _edge(row: Any) -> EvidenceEdge:
         a=row.a_key,
         b=row.b_key,
         source=EvidenceSource(row.source),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         actor=row.actor,
         reference=row.reference,
         suggestion_id=row.suggestion_id,
-        retracted_at=_opt_utc(row.retracted_at),
+        retracted_at=as_utc(row.retracted_at),
         retracted_by=row.retracted_by,
         retraction_audit_id=row.retraction_audit_id,
     )
@@ -202,7 +194,7 @@ def _customer(row: Any) -> CustomerRecord:
     return CustomerRecord(
         id=CustomerId(row.id),
         workspace_id=WorkspaceId(row.workspace_id),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         merged_into=CustomerId(row.merged_into) if row.merged_into is not None else None,
     )
 
@@ -214,11 +206,11 @@ def _suggestion(row: Any) -> Suggestion:
         a=_identifier(row.a_kind, row.a_value, row.a_key, row.a_scope),
         b=_identifier(row.b_kind, row.b_value, row.b_key, row.b_scope),
         source=EvidenceSource(row.source),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         actor=row.actor,
         reference=row.reference,
         status=SuggestionStatus(row.status),
-        decided_at=_opt_utc(row.decided_at),
+        decided_at=as_utc(row.decided_at),
         decided_by=row.decided_by,
         edge_id=row.edge_id,
     )
@@ -229,10 +221,10 @@ def _block(row: Any) -> Block:
         workspace_id=WorkspaceId(row.workspace_id),
         key=row.key,
         reason=BlockReason(row.reason),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         actor=row.actor,
         detail=row.detail or "",
-        lifted_at=_opt_utc(row.lifted_at),
+        lifted_at=as_utc(row.lifted_at),
         lifted_by=row.lifted_by,
     )
 
@@ -243,7 +235,7 @@ def _audit_entry(row: Any) -> AuditEntry:
         id=row.id,
         workspace_id=WorkspaceId(row.workspace_id),
         action=AuditAction(row.action[len(_AUDIT_PREFIX) :]),
-        at=_utc(row.at),
+        at=as_utc(row.at),
         actor=row.actor,
         edge_ids=tuple(uuid.UUID(e) for e in d.get("edge_ids", ())),
         before=tuple(CustomerId(uuid.UUID(c)) for c in d.get("before", ())),
@@ -934,7 +926,7 @@ class IdentityStore:
                 customer_id=CustomerId(r.customer_id),
                 campaign_id=CampaignId(r.campaign_id) if r.campaign_id is not None else None,
                 status=r.status,
-                opened_at=_utc(r.opened_at),
+                opened_at=as_utc(r.opened_at),
                 language=campaign_language(r.language),
                 merged_into=(
                     MergedInto(merged_into[r.id], _opt_customer(owner.get(merged_into[r.id])))
@@ -1113,7 +1105,7 @@ class IdentityStore:
                 status=r.status,
                 channel=r.channel,
                 agent_id=AgentId(r.agent_id) if r.agent_id else None,
-                opened_at=_utc(r.opened_at),
+                opened_at=as_utc(r.opened_at),
             )
             for r in rows
         ]

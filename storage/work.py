@@ -4,8 +4,8 @@ queue counters and the router's stored decisions.
 
 ``WorkStore`` works inside the caller's session/transaction and answers with the frozen records
 below, never with ORM rows.  Every read is scoped to a workspace: an id of another workspace
-is not found, exactly like an id that does not exist.  Times read back from SQLite are naive;
-they are made UTC here.
+is not found, exactly like an id that does not exist.  Times come back aware UTC
+(``storage.types``).
 
 Follow-ups live on the closed conversation: ``follow_up_at`` is the due time (indexed) and
 ``disposition["follow_up"]`` the rest (queue, template, and once done ``done_at`` and the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +50,7 @@ from storage.tables import (
     WorkspaceRow,
 )
 from storage.timeline import Towards, timeline_page
+from storage.types import as_utc
 
 __all__ = [
     "CONVERSATION_STATUSES",
@@ -80,16 +81,6 @@ CONVERSATION_STATUSES = ("triage", "waiting", "offered", "assigned", "closed")
 OPEN_STATUSES = ("triage", "waiting", "offered", "assigned")
 
 Cursor = tuple[datetime, uuid.UUID]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc_required(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # ------------------------------------------------------------------------------------ records
@@ -259,13 +250,13 @@ def _conversation(row: Any, offers: Sequence[PendingOffer]) -> WorkConversation:
         channel_account_id=ChannelAccountId(row.channel_account_id) if row.channel_account_id else None,
         identifier_id=IdentityId(row.identifier_id) if row.identifier_id else None,
         priority=int(row.priority),
-        opened_at=_utc_required(row.opened_at),
-        enqueued_at=_utc(row.enqueued_at),
-        assigned_at=_utc(row.assigned_at),
-        first_response_at=_utc(row.first_response_at),
-        closed_at=_utc(row.closed_at),
-        last_customer_message_at=_utc(row.last_customer_message_at),
-        follow_up_at=_utc(row.follow_up_at),
+        opened_at=as_utc(row.opened_at),
+        enqueued_at=as_utc(row.enqueued_at),
+        assigned_at=as_utc(row.assigned_at),
+        first_response_at=as_utc(row.first_response_at),
+        closed_at=as_utc(row.closed_at),
+        last_customer_message_at=as_utc(row.last_customer_message_at),
+        follow_up_at=as_utc(row.follow_up_at),
         disposition=dict(row.disposition) if row.disposition is not None else None,
         offers=tuple(offers),
     )
@@ -322,8 +313,8 @@ class WorkStore:
                 PendingOffer(
                     OfferId(r.id),
                     AgentId(r.agent_id),
-                    _utc_required(r.created_at),
-                    _utc_required(r.expires_at),
+                    as_utc(r.created_at),
+                    as_utc(r.expires_at),
                 )
             )
         return out
@@ -534,7 +525,7 @@ class WorkStore:
                 capacity={str(k): int(v) for k, v in dict(r.capacity or {}).items()},
                 active=bool(r.active),
                 presence=str(r.presence or "offline"),
-                presence_until=_utc(r.presence_until),
+                presence_until=as_utc(r.presence_until),
                 connected=bool(r.connected),
                 load=loads.get(r.id, {}),
                 pending_offers=offers.get(r.id, 0),
@@ -568,7 +559,7 @@ class WorkStore:
         for r in rows:
             queue_id = QueueId(r.queue_id)
             live = out.get(queue_id, QueueLive())
-            oldest = _utc(r.oldest)
+            oldest = as_utc(r.oldest)
             if live.oldest_enqueued_at is not None and (oldest is None or live.oldest_enqueued_at < oldest):
                 oldest = live.oldest_enqueued_at
             out[queue_id] = QueueLive(
@@ -592,9 +583,7 @@ class WorkStore:
             )
         ).all()
         return [
-            AnsweredConversation(
-                QueueId(r.queue_id), _utc_required(r.enqueued_at), _utc_required(r.assigned_at)
-            )
+            AnsweredConversation(QueueId(r.queue_id), as_utc(r.enqueued_at), as_utc(r.assigned_at))
             for r in rows
         ]
 
@@ -613,7 +602,7 @@ class WorkStore:
             RoutingDecisionRecord(
                 id=r.id,
                 conversation_id=ConversationId(r.conversation_id),
-                decided_at=_utc_required(r.decided_at),
+                decided_at=as_utc(r.decided_at),
                 outcome=r.outcome,
                 explanation=dict(r.explanation or {}),
             )
@@ -642,8 +631,8 @@ class WorkStore:
                 channel=r.channel,
                 channel_account_id=ChannelAccountId(r.channel_account_id) if r.channel_account_id else None,
                 identifier_id=IdentityId(r.identifier_id) if r.identifier_id else None,
-                last_customer_message_at=_utc(r.last_customer_message_at),
-                due_at=_utc_required(r.follow_up_at),
+                last_customer_message_at=as_utc(r.last_customer_message_at),
+                due_at=as_utc(r.follow_up_at),
                 disposition=dict(r.disposition or {}),
             )
             for r in rows
