@@ -2,10 +2,12 @@
 
 ``examples/webchat_adapter`` is a separate distribution (``centralita-webchat``).  This test
 installs it into the running venv with pip, then — each in a fresh interpreter, as a deployment
-would — runs the shared conformance suite against it and pushes a signed web-chat delivery
-through the whole engine (webhook → broker → pipeline → conversation) and a reply back out
-(reply API → outbound worker → the widget's loopback peer), on both backends.  Nothing in
-``core/``, ``centralita/``, ``identity/`` or ``router/`` names the channel.
+would — runs the shared conformance suite against it, declares a site in a campaign manifest
+(``examples/webchat_adapter/campaign.yaml``, its ``channels.webchat`` section validated by the
+plugin's own account model) applied with ``centralita campaign apply`` as a user does, and pushes
+a signed web-chat delivery through the whole engine (webhook → broker → pipeline → conversation)
+and a reply back out (reply API → outbound worker → the widget's loopback peer), on both
+backends.  Nothing in ``core/``, ``centralita/``, ``identity/`` or ``router/`` names the channel.
 
 The package stays installed afterwards (uninstalling while another test process may have
 loaded the entry points would break that process); it is harmless — it has no channel accounts
@@ -29,6 +31,9 @@ from core.registry import ENTRY_POINT_GROUP
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "examples" / "webchat_adapter"
+MANIFEST = PACKAGE / "campaign.yaml"
+EXAMPLE_CALLBACK_ORIGIN = "https://chat.example.edu.mx"
+SECRET_ENV = "POSGRADOS_WEBCHAT_SECRET"
 INNER_ENV = "CENTRALITA_WEBCHAT_PIPELINE_CHECK"
 PIP_TIMEOUT_S = 300
 PYTEST_TIMEOUT_S = 300
@@ -147,6 +152,44 @@ def test_the_built_in_adapters_still_pass_with_the_plugin_installed(installed: N
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
+def test_the_plugin_adds_its_section_to_the_manifest_and_its_json_schema(
+    installed: None, tmp_path: Path
+) -> None:
+    """With the package installed, ``channels.webchat`` validates (an unset secret is a warning) and
+    the generated schema lists it; a typo in the plugin's section is reported like a built-in's."""
+    validated = _run(
+        [sys.executable, "-m", "centralita.cli", "campaign", "validate", str(MANIFEST)], timeout=120
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert f"environment variable {SECRET_ENV} is not set" in validated.stderr
+    assert "valid campaign 'informes-web' of workspace 'widget'" in validated.stdout
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        MANIFEST.read_text(encoding="utf-8").replace("secret_env:", "secret:"), encoding="utf-8"
+    )
+    refused = _run([sys.executable, "-m", "centralita.cli", "campaign", "validate", str(broken)], timeout=120)
+    assert refused.returncode == 1
+    assert "channels.webchat[0].secret: unknown key 'secret'" in refused.stderr
+    assert "write 'secret_env: VARIABLE_NAME'" in refused.stderr
+
+    schema = _run([sys.executable, "-m", "centralita.cli", "campaign", "schema"], timeout=120)
+    assert schema.returncode == 0, schema.stderr
+    assert '"WebChatSite"' in schema.stdout and '"webchat"' in schema.stdout
+
+
+def test_without_the_plugin_a_webchat_section_is_an_unknown_key(tmp_path: Path) -> None:
+    from core.campaign import validate_file
+
+    result = validate_file(MANIFEST, check_env=False)
+    assert not result.ok
+    assert {(p.code, ".".join(map(str, p.path))) for p in result.errors} >= {
+        ("unknown_key", "channels.webchat"),
+        ("invalid_choice", "queues.0.channels.0"),
+        ("invalid_choice", "agents.0.capacity.webchat"),
+    }
+
+
 def _pipeline_in_a_fresh_interpreter(backend: str) -> None:
     result = _run(
         [
@@ -202,39 +245,45 @@ if os.environ.get(INNER_ENV) == "1":
     from centralita.web.keys import OUTBOUND
     from storage.database import Database
     from storage.tables import ConversationRow, MessageRow
-    from storage.tokens import TokenStore
     from tests.e2e.conftest import StartEngine
-    from tests.support.seed import seed_workspace
+
+    async def _centralita(db: Database, *args: str, env: dict[str, str]) -> str:
+        """Run ``centralita …`` against the engine's database, as an operator would; its stdout."""
+        import asyncio
+
+        done = await asyncio.to_thread(
+            _run,
+            [sys.executable, "-m", "centralita.cli", *args],
+            timeout=120,
+            env={"CENTRALITA_DATABASE_URL": db.url, "CENTRALITA_BROKER_URL": "memory://", **env},
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
     async def test_pipeline_inside_a_fresh_interpreter(
-        start_engine: StartEngine, monkeypatch: pytest.MonkeyPatch
+        start_engine: StartEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
         import asyncio
-        from datetime import UTC, datetime
 
         from centralita_webchat.testing import SECRETS, SITE, WebChatPeer, fixture, sign_request
 
-        monkeypatch.setenv("WEBCHAT_SITE_SECRET", SECRETS[SITE])
+        monkeypatch.setenv(SECRET_ENV, SECRETS[SITE])
         async with WebChatPeer(SECRETS) as peer:
             seeded: dict[str, Any] = {}
 
             async def seed(db: Database) -> None:
-                ws = await seed_workspace(
-                    db,
-                    "widget",
-                    [
-                        {
-                            "channel": "webchat",
-                            "address": SITE,
-                            "app_secret_env": "WEBCHAT_SITE_SECRET",
-                            "settings": {"callback_url": f"{peer.base_url}/centralita/replies"},
-                        }
-                    ],
+                # The example manifest, its widget's callback aimed at the loopback peer.
+                text = MANIFEST.read_text(encoding="utf-8").replace(EXAMPLE_CALLBACK_ORIGIN, peer.base_url)
+                assert SITE in text
+                path = tmp_path / "campaign.yaml"
+                path.write_text(text, encoding="utf-8")
+                env = {SECRET_ENV: SECRETS[SITE]}
+                applied = await _centralita(db, "campaign", "apply", str(path), "--yes", env=env)
+                assert "+ webchat sitio-posgrados" in applied, applied
+                token = await _centralita(
+                    db, "token", "create", "--workspace", "widget", "--role", "supervisor", env=env
                 )
-                async with db.transaction() as session:
-                    seeded["token"] = await TokenStore(session).issue(
-                        ws.workspace_id, "supervisor", None, "sup", datetime.now(UTC)
-                    )
+                seeded["token"] = token.strip().splitlines()[-1]
 
             engine = await start_engine(seed=seed)
             sent: asyncio.Queue[SendOutcome] = asyncio.Queue()
