@@ -17,16 +17,23 @@ Plan, apply and export need the ``admin`` role; the manifest's ``workspace`` mus
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from centralita.campaigns import apply_live, export_manifest_in, export_yaml, plan_manifest, validate_manifest
-from centralita.web.api._json import json_body, query_int
+from centralita.schemas.campaigns import (
+    Applied,
+    CampaignList,
+    CampaignSummary,
+    InvalidManifest,
+    ManifestRequest,
+    Planned,
+    Validation,
+)
+from centralita.web.api._json import parse_body, query_int, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
-from core.campaign import Manifest, Problem, ValidationResult, render_plan, summarize
-from core.campaign.problems import format_path
+from centralita.web.spec import Param, documented
+from core.campaign import Manifest
 from core.errors import Forbidden, InvalidInput
 from storage.campaigns import CampaignStore
 from storage.tokens import Principal
@@ -46,27 +53,9 @@ _YAML_TYPES = frozenset(
     }
 )
 _FILENAME = "manifest.yaml"
-
-
-def problem_dict(problem: Problem) -> dict[str, Any]:
-    return {
-        "code": problem.code,
-        "message": problem.message,
-        "line": problem.line,
-        "column": problem.column,
-        "path": format_path(problem.path),
-        "hint": problem.hint,
-        "severity": problem.severity,
-        "text": problem.format(),
-    }
-
-
-def _validation_body(result: ValidationResult) -> dict[str, Any]:
-    return {
-        "ok": result.ok,
-        "summary": summarize(result.problems),
-        "problems": [problem_dict(p) for p in result.problems],
-    }
+# The body: the YAML text, or JSON {"manifest": "<yaml text>", "expected_version"?}.
+_BODY_TYPES = ("application/yaml", "text/yaml", "text/plain", "application/json")
+_INVALID = "Invalid manifest: every problem."
 
 
 async def _manifest_text(request: web.Request) -> tuple[str, int | None]:
@@ -75,17 +64,10 @@ async def _manifest_text(request: web.Request) -> tuple[str, int | None]:
     if "expected_version" in request.query:
         expected = query_int(request, "expected_version", 0, low=0, high=2**31)
     if request.content_type == "application/json":
-        body = await json_body(request)  # bounded in size and time; deep nesting is a 400
-        if not isinstance(body, dict) or not isinstance(body.get("manifest"), str):
-            raise InvalidInput('send {"manifest": "<yaml text>"} or the YAML itself', field="manifest")
-        version = body.get("expected_version")
-        if version is not None:
-            if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-                raise InvalidInput(
-                    "expected_version must be a non-negative integer", field="expected_version"
-                )
-            expected = version
-        return body["manifest"], expected
+        body = await parse_body(request, ManifestRequest)  # bounded in size and time; deep nesting is a 400
+        if body.expected_version is not None:
+            expected = body.expected_version
+        return body.manifest, expected
     if request.content_type not in _YAML_TYPES:
         raise InvalidInput(
             f"unsupported Content-Type {request.content_type!r}: send application/yaml or application/json",
@@ -104,12 +86,7 @@ async def _valid_manifest(
     text, expected = await _manifest_text(request)
     result = validate_manifest(text, _FILENAME)
     if result.manifest is None:
-        body = _validation_body(result)
-        body["error"] = {
-            "code": "invalid_manifest",
-            "message": f"invalid campaign manifest ({body['summary']})",
-        }
-        return web.json_response(body, status=422), expected
+        return respond(InvalidManifest.of(result), status=422), expected
     runtime = request.app[RUNTIME]
     async with runtime.database.session() as session:
         slug = await CampaignStore(session).workspace_slug(principal.workspace_id)
@@ -122,31 +99,46 @@ async def _valid_manifest(
 
 
 @routes.post("/api/campaigns/validate")
+@documented(
+    "admin",
+    {200: ("Every problem with its line and column.", Validation)},
+    body=ManifestRequest,
+    body_types=_BODY_TYPES,
+)
 async def validate(request: web.Request) -> web.Response:
+    """Validate a campaign manifest."""
     await require(request, "admin")
     text, _ = await _manifest_text(request)
-    return web.json_response(_validation_body(validate_manifest(text, _FILENAME)))
+    return respond(Validation.of(validate_manifest(text, _FILENAME)))
 
 
 @routes.post("/api/campaigns/plan")
+@documented(
+    "admin",
+    {200: ("The changes.", Planned), 422: (_INVALID, InvalidManifest)},
+    body=ManifestRequest,
+    body_types=_BODY_TYPES,
+)
 async def plan(request: web.Request) -> web.Response:
+    """Plan a manifest against the running configuration."""
     principal = await require(request, "admin")
     manifest, _ = await _valid_manifest(request, principal)
     if isinstance(manifest, web.Response):
         return manifest
-    result = await plan_manifest(request.app[RUNTIME].database, manifest)
-    return web.json_response(
-        {
-            "plan": result.plan.to_dict(),
-            "text": render_plan(result.plan),
-            "current_version": result.current_version,
-            "conflicts": list(result.conflicts),
-        }
-    )
+    return respond(Planned.of(await plan_manifest(request.app[RUNTIME].database, manifest)))
 
 
 @routes.post("/api/campaigns/apply")
+@documented(
+    "admin",
+    {200: ("Applied; servers reload within seconds.", Applied), 422: (_INVALID, InvalidManifest)},
+    body=ManifestRequest,
+    body_types=_BODY_TYPES,
+    query=(Param("expected_version", "As the body's expected_version.", {"type": "integer", "minimum": 0}),),
+    extra_errors={409: "An address is owned elsewhere, or expected_version is stale."},
+)
 async def apply(request: web.Request) -> web.Response:
+    """Apply a manifest transactionally and live."""
     principal = await require(request, "admin")
     manifest, expected = await _valid_manifest(request, principal)
     if isinstance(manifest, web.Response):
@@ -154,34 +146,27 @@ async def apply(request: web.Request) -> web.Response:
     result = await apply_live(
         request.app[RUNTIME], manifest, actor=f"token:{principal.token_id}", expected_version=expected
     )
-    return web.json_response(
-        {**result.to_dict(), "text": render_plan(result.plan), "announced": result.announced}
-    )
+    return respond(Applied.of(result))
 
 
 @routes.get("/api/campaigns")
+@documented("supervisor", {200: ("The workspace's campaigns.", CampaignList)})
 async def list_campaigns(request: web.Request) -> web.Response:
+    """List the campaigns."""
     principal = await require(request, "supervisor")
     async with request.app[RUNTIME].database.session() as session:
         campaigns = await CampaignStore(session).list_in(principal.workspace_id)
-    return web.json_response(
-        {
-            "campaigns": [
-                {
-                    "id": str(c.campaign_id),
-                    "name": c.name,
-                    "display_name": c.manifest["campaign"]["display_name"],
-                    "version": c.version,
-                    "applied_at": c.applied_at.isoformat(),
-                }
-                for c in campaigns
-            ]
-        }
-    )
+    return respond(CampaignList(campaigns=[CampaignSummary.of(c) for c in campaigns]))
 
 
 @routes.get("/api/campaigns/{name}/export")
+@documented(
+    "admin",
+    {200: ("The manifest's YAML.", {"type": "string"})},
+    response_type="application/yaml",
+)
 async def export(request: web.Request) -> web.Response:
+    """Export a campaign as a manifest."""
     principal = await require(request, "admin")
     manifest = await export_manifest_in(
         request.app[RUNTIME].database, principal.workspace_id, request.match_info["name"]
