@@ -23,20 +23,28 @@ import binascii
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
 from centralita.runtime import Runtime
-from centralita.web.api._json import json_body, path_uuid, query_int
+from centralita.schemas.conversations import (
+    CloseRequest,
+    Conversation,
+    ConversationDetail,
+    ConversationPage,
+    Disposition,
+    NoteRequest,
+    TimelineEntry,
+)
+from centralita.web.api._json import parse_body, path_uuid, query_int, respond
 from centralita.web.api._publish import publish_router_inputs
 from centralita.web.auth import require
 from centralita.web.keys import FOLLOWUPS, RUNTIME
+from centralita.web.spec import Param, documented
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
 from core.ids import ConversationId
-from core.records import TimelineEntry
 from core.reply_window import WindowState, window_state
 from router.wire import ConversationClosedInput
 from storage.tokens import Principal
@@ -44,10 +52,8 @@ from storage.work import CONVERSATION_STATUSES, WorkConversation, WorkStore
 
 __all__ = [
     "actor_of",
-    "conversation_json",
     "decode_cursor",
     "encode_cursor",
-    "entry_json",
     "iso",
     "load_conversation",
     "optional_uuid",
@@ -56,8 +62,10 @@ __all__ = [
 
 routes = web.RouteTableDef()
 
-DISPOSITION_FIELDS = ("date", "amount", "note")
-MAX_NOTE = 10_000
+_PAGINATION = (
+    Param("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}),
+    Param("cursor", "The next_cursor of the previous page.", {"type": "string"}),
+)
 
 
 # ------------------------------------------------------------------------------------ shared helpers
@@ -112,51 +120,8 @@ def _window(runtime: Runtime, conv: WorkConversation) -> WindowState | None:
     return window_state(capabilities, conv.last_customer_message_at, runtime.clock())
 
 
-def conversation_json(runtime: Runtime, conv: WorkConversation, principal: Principal) -> dict[str, Any]:
-    window = _window(runtime, conv)
-    offers = conv.offers
-    if principal.role == "agent":
-        offers = tuple(o for o in offers if o.agent_id == principal.agent_id)
-    return {
-        "id": str(conv.id),
-        "status": conv.status,
-        "channel": conv.channel,
-        "channel_account_id": str(conv.channel_account_id) if conv.channel_account_id else None,
-        "customer": {"id": str(conv.customer_id), "name": conv.customer_name},
-        "queue": {"id": str(conv.queue_id), "name": conv.queue_name} if conv.queue_id else None,
-        "agent_id": str(conv.agent_id) if conv.agent_id else None,
-        "campaign_id": str(conv.campaign_id) if conv.campaign_id else None,
-        "priority": conv.priority,
-        "opened_at": iso(conv.opened_at),
-        "enqueued_at": iso(conv.enqueued_at),
-        "assigned_at": iso(conv.assigned_at),
-        "first_response_at": iso(conv.first_response_at),
-        "closed_at": iso(conv.closed_at),
-        "last_customer_message_at": iso(conv.last_customer_message_at),
-        "window_closes_at": iso(window.closes_at) if window is not None else None,
-        "window": window.to_dict() | {"always_open": window.always_open} if window is not None else None,
-        "offers": [
-            {"offer_id": str(o.offer_id), "agent_id": str(o.agent_id), "expires_at": iso(o.expires_at)}
-            for o in offers
-        ],
-        "disposition": conv.disposition,
-        "follow_up_at": iso(conv.follow_up_at),
-    }
-
-
-def entry_json(e: TimelineEntry) -> dict[str, Any]:
-    return {
-        "id": str(e.id),
-        "at": e.created_at.isoformat(),
-        "conversation_id": str(e.conversation_id) if e.conversation_id else None,
-        "channel": e.channel,
-        "direction": e.direction,
-        "kind": e.kind,
-        "text": e.text,
-        "agent_id": str(e.agent_id) if e.agent_id else None,
-        "delivery_state": e.delivery_state,
-        "delivery_error": e.delivery_error,
-    }
+def _conversation(runtime: Runtime, conv: WorkConversation, principal: Principal) -> Conversation:
+    return Conversation.of(conv, _window(runtime, conv), principal)
 
 
 async def load_conversation(
@@ -184,6 +149,20 @@ async def load_conversation(
 
 
 @routes.get("/api/conversations")
+@documented(
+    "agent",
+    {200: ("Newest first.", ConversationPage)},
+    query=(
+        Param(
+            "status",
+            "Only this status.",
+            {"type": "string", "enum": list(CONVERSATION_STATUSES)},
+        ),
+        Param("queue_id", "Only this queue.", uuid.UUID),
+        Param("agent_id", "Only this agent's.", uuid.UUID),
+        *_PAGINATION,
+    ),
+)
 async def list_conversations(request: web.Request) -> web.Response:
     """List conversations: an agent's own, or the workspace's for supervisors."""
     principal = await require(request, "agent")
@@ -209,15 +188,19 @@ async def list_conversations(request: web.Request) -> web.Response:
             limit=limit,
             before=decode_cursor(request),
         )
-    return web.json_response(
-        {
-            "items": [conversation_json(runtime, c, principal) for c in items],
-            "next_cursor": encode_cursor(cursor),
-        }
+    return respond(
+        ConversationPage(
+            items=[_conversation(runtime, c, principal) for c in items], next_cursor=encode_cursor(cursor)
+        )
     )
 
 
 @routes.get("/api/conversations/{conversation_id}")
+@documented(
+    "agent",
+    {200: ("The conversation and the customer's timeline.", ConversationDetail)},
+    query=_PAGINATION,
+)
 async def get_conversation(request: web.Request) -> web.Response:
     """A conversation with its reply window and the customer's cross-channel timeline."""
     principal = await require(request, "agent")
@@ -228,30 +211,27 @@ async def get_conversation(request: web.Request) -> web.Response:
         entries, cursor = await WorkStore(session).timeline(
             principal.workspace_id, conv.customer_id, limit=limit, before=decode_cursor(request)
         )
-    body = conversation_json(runtime, conv, principal)
-    body["timeline"] = [entry_json(e) for e in entries]
-    body["next_cursor"] = encode_cursor(cursor)
-    return web.json_response(body)
+    return respond(
+        ConversationDetail.with_timeline(
+            _conversation(runtime, conv, principal), entries, encode_cursor(cursor)
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------ notes
 
 
 @routes.post("/api/conversations/{conversation_id}/notes")
+@documented("agent", {201: ("The note, in the timeline.", TimelineEntry)}, body=NoteRequest)
 async def add_note(request: web.Request) -> web.Response:
     """Add an internal note to the conversation; it is never sent to the customer."""
     principal = await require(request, "agent")
     conv = await load_conversation(request, principal)
-    body = await json_body(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("text must be a non-empty string", field="text")
-    if len(text) > MAX_NOTE:
-        raise InvalidInput(f"text must be at most {MAX_NOTE} characters", field="text")
+    body = await parse_body(request, NoteRequest)
     runtime = request.app[RUNTIME]
     async with runtime.database.transaction() as session:
-        entry = await WorkStore(session).add_note(conv, principal.agent_id, text, runtime.clock())
-    return web.json_response(entry_json(entry), status=201)
+        entry = await WorkStore(session).add_note(conv, principal.agent_id, body.text, runtime.clock())
+    return respond(TimelineEntry.of(entry), status=201)
 
 
 # ------------------------------------------------------------------------------------ closing
@@ -271,68 +251,21 @@ def _known_dispositions(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]
     return {str(d["code"]): dict(d) for d in raw if isinstance(d, Mapping) and d.get("code")}
 
 
-def _date_field(value: Any) -> date:
-    if not isinstance(value, str):
-        raise InvalidInput("disposition.date must be a date (YYYY-MM-DD)", field="disposition.date")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("disposition.date must be a date (YYYY-MM-DD)", field="disposition.date") from None
-
-
-def _amount_field(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidInput("disposition.amount must be a positive number", field="disposition.amount")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidInput(
-            "disposition.amount must be a positive number", field="disposition.amount"
-        ) from None
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidInput("disposition.amount must be a positive number", field="disposition.amount")
-    return str(amount)
-
-
-def _note_field(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("disposition.note must be a non-empty string", field="disposition.note")
-    if len(value) > MAX_NOTE:
-        raise InvalidInput(
-            f"disposition.note must be at most {MAX_NOTE} characters", field="disposition.note"
-        )
-    return value
-
-
-def _follow_up_at(body: Mapping[str, Any], now: datetime) -> datetime | None:
-    raw = body.get("follow_up_at")
-    if raw is None:
+def _follow_up_at(requested: datetime | None, now: datetime) -> datetime | None:
+    if requested is None:
         return None
-    if not isinstance(raw, str):
-        raise InvalidInput("follow_up_at must be an ISO 8601 date-time", field="follow_up_at")
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput("follow_up_at must be an ISO 8601 date-time", field="follow_up_at") from None
-    if when.tzinfo is None:
-        raise InvalidInput("follow_up_at needs a time zone offset (e.g. Z or -05:00)", field="follow_up_at")
-    if when <= now:
+    if requested <= now:
         raise InvalidInput("follow_up_at must be in the future", field="follow_up_at")
-    return when.astimezone(UTC)
+    return requested.astimezone(UTC)
 
 
 def _disposition(
-    raw: Any, known: Mapping[str, dict[str, Any]], today: date
+    requested: Disposition, known: Mapping[str, dict[str, Any]], today: date
 ) -> tuple[dict[str, Any], dict[str, Any] | None, date | None]:
-    """The validated disposition to store, its manifest entry's follow-up, and its date."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInput('disposition must be an object {"code": ...}', field="disposition")
-    for key in raw:
-        if key not in ("code", *DISPOSITION_FIELDS):
-            raise InvalidInput(f"unknown field {key!r}", field=f"disposition.{key}")
-    code = raw.get("code")
+    """The disposition to store, its manifest entry's follow-up, and its date."""
+    code = requested.code
     codes = sorted(known)
-    if not isinstance(code, str) or code not in known:
+    if code not in known:
         listed = ", ".join(codes) or "none"
         raise InvalidInput(
             f"unknown disposition code {code!r}; this campaign's codes: {listed}",
@@ -341,7 +274,8 @@ def _disposition(
         )
     spec = known[code]
     requires = [str(f) for f in spec.get("requires") or []]
-    missing = [f for f in requires if raw.get(f) in (None, "")]
+    given = requested.model_dump()
+    missing = [f for f in requires if given.get(f) in (None, "")]
     if missing:
         fields = ", ".join(f"disposition.{f}" for f in missing)
         raise InvalidInput(
@@ -350,14 +284,13 @@ def _disposition(
             details={"missing": [f"disposition.{f}" for f in missing]},
         )
     stored: dict[str, Any] = {"code": code, "label": spec.get("label") or code}
-    promised: date | None = None
-    if raw.get("date") is not None:
-        promised = _date_field(raw["date"])
+    promised = requested.date
+    if promised is not None:
         stored["date"] = promised.isoformat()
-    if raw.get("amount") is not None:
-        stored["amount"] = _amount_field(raw["amount"])
-    if raw.get("note") is not None:
-        stored["note"] = _note_field(raw["note"])
+    if requested.amount is not None:
+        stored["amount"] = str(requested.amount)
+    if requested.note is not None:
+        stored["note"] = requested.note
     follow_up = spec.get("schedules_follow_up")
     follow_up = dict(follow_up) if isinstance(follow_up, Mapping) else None
     if follow_up is not None and follow_up.get("on_field") == "date":
@@ -372,6 +305,12 @@ def _disposition(
 
 
 @routes.post("/api/conversations/{conversation_id}/close")
+@documented(
+    "agent",
+    {200: ("Closed; the router was told.", Conversation)},
+    body=CloseRequest,
+    extra_errors={409: "Already closed."},
+)
 async def close_conversation(request: web.Request) -> web.Response:
     """Close the conversation with a disposition (wrap-up code) and an optional follow-up."""
     principal = await require(request, "agent")
@@ -383,10 +322,7 @@ async def close_conversation(request: web.Request) -> web.Response:
             runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
         )
         raise Conflict("the conversation is already closed", field="conversation_id")
-    body = await json_body(request)
-    for key in body:
-        if key not in ("disposition", "follow_up_at"):
-            raise InvalidInput(f"unknown field {key!r}", field=key)
+    body = await parse_body(request, CloseRequest)
     now = runtime.clock()
     async with runtime.database.session() as session:
         store = WorkStore(session)
@@ -397,15 +333,15 @@ async def close_conversation(request: web.Request) -> web.Response:
     disposition: dict[str, Any] | None = None
     follow_up: dict[str, Any] | None = None
     promised: date | None = None
-    if body.get("disposition") is not None:
-        disposition, follow_up, promised = _disposition(body["disposition"], known, today)
+    if body.disposition is not None:
+        disposition, follow_up, promised = _disposition(body.disposition, known, today)
     elif known:
         raise InvalidInput(
             f"choose a disposition: {', '.join(sorted(known))}",
             field="disposition",
             details={"codes": sorted(known)},
         )
-    explicit = _follow_up_at(body, now)
+    explicit = _follow_up_at(body.follow_up_at, now)
     due: datetime | None = None
     if explicit is not None:
         due = explicit
@@ -447,4 +383,4 @@ async def close_conversation(request: web.Request) -> web.Response:
         after = await WorkStore(session).conversation(principal.workspace_id, conv.id)
     if after is None:  # deleted meanwhile: nothing in the product deletes conversations
         raise NotFound("no such conversation", field="conversation_id")
-    return web.json_response(conversation_json(runtime, after, principal))
+    return respond(_conversation(runtime, after, principal))

@@ -17,16 +17,15 @@ recorded (the sender was gone in between); it is never sent again by itself.  Th
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from aiohttp import web
 
-from centralita.outbound import attachment_from_dict, resend_reply, send_reply, template_from_dict
-from centralita.web.api._json import json_body, path_uuid
+from centralita.outbound import resend_reply, send_reply
+from centralita.schemas.replies import Message, QueuedMessage, ReplyRequest
+from centralita.web.api._json import parse_body, path_uuid, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
-from core.errors import InvalidInput, NotFound
+from centralita.web.spec import documented
+from core.errors import NotFound
 from core.ids import ChannelAccountId, ConversationId, IdentityId, MessageId
 from storage.outbound import OutboundStore
 
@@ -34,58 +33,47 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 
-_FIELDS = frozenset(
-    {"text", "template", "attachments", "channel_account_id", "identifier_id", "reply_to_message_id"}
-)
-
-
-def _optional_uuid(body: dict[str, Any], name: str) -> uuid.UUID | None:
-    raw = body.get(name)
-    if raw is None:
-        return None
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        raise InvalidInput(f"{name} must be a UUID", field=name) from None
-
 
 @routes.post("/api/conversations/{conversation_id}/messages")
+@documented(
+    "agent",
+    {202: ("Queued for sending.", QueuedMessage)},
+    body=ReplyRequest,
+    extra_errors={422: "The reply window is closed: details list the approved templates."},
+)
 async def post_reply(request: web.Request) -> web.Response:
+    """Reply to the customer through the conversation's channel."""
     principal = await require(request, "agent")
     conversation_id = ConversationId(path_uuid(request, "conversation_id"))
-    body = await json_body(request)
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
-    text = body.get("text")
-    if text is not None and not isinstance(text, str):
-        raise InvalidInput("text must be a string", field="text")
-    template = template_from_dict(body["template"]) if body.get("template") is not None else None
-    raw_attachments = body.get("attachments") or []
-    if not isinstance(raw_attachments, list):
-        raise InvalidInput("attachments must be a list", field="attachments")
-    attachments = [attachment_from_dict(a, i) for i, a in enumerate(raw_attachments)]
-    account_id = _optional_uuid(body, "channel_account_id")
-    identifier_id = _optional_uuid(body, "identifier_id")
-    reply_to = _optional_uuid(body, "reply_to_message_id")
+    body = await parse_body(request, ReplyRequest)
+    account_id, identifier_id, reply_to = (
+        body.channel_account_id,
+        body.identifier_id,
+        body.reply_to_message_id,
+    )
     queued = await send_reply(
         request.app[RUNTIME],
         workspace_id=principal.workspace_id,
         conversation_id=conversation_id,
         agent_id=principal.agent_id,
-        text=text,
-        template=template,
-        attachments=attachments,
+        text=body.text,
+        template=body.template.template() if body.template is not None else None,
+        attachments=[a.attachment() for a in body.attachments or ()],
         channel_account_id=ChannelAccountId(account_id) if account_id else None,
         identifier_id=IdentityId(identifier_id) if identifier_id else None,
         reply_to_message_id=MessageId(reply_to) if reply_to else None,
         require_assigned=principal.role == "agent",
     )
-    return web.json_response(queued.to_dict(), status=202)
+    return respond(QueuedMessage.of_reply(queued), status=202)
 
 
 @routes.get("/api/conversations/{conversation_id}/messages/{message_id}")
+@documented(
+    "agent",
+    {200: ("The message's delivery state and, when it failed, the provider's error.", Message)},
+)
 async def get_message(request: web.Request) -> web.Response:
+    """A sent message's delivery state."""
     principal = await require(request, "agent")
     conversation_id = path_uuid(request, "conversation_id")
     message_id = MessageId(path_uuid(request, "message_id"))
@@ -93,11 +81,17 @@ async def get_message(request: web.Request) -> web.Response:
         record = await OutboundStore(session).message(message_id, workspace_id=principal.workspace_id)
     if record is None or record.conversation_id != conversation_id:
         raise NotFound("no such message in this conversation", field="message_id")
-    return web.json_response(record.to_dict())
+    return respond(Message.of(record))
 
 
 @routes.post("/api/conversations/{conversation_id}/messages/{message_id}/resend")
+@documented(
+    "agent",
+    {202: ("A new queued message, same content; resend_of: the old one.", Message)},
+    extra_errors={409: "The message is neither unknown nor failed, or was already resent."},
+)
 async def resend_message(request: web.Request) -> web.Response:
+    """Send an unknown or failed reply again, on the agent's explicit request."""
     principal = await require(request, "agent")
     record = await resend_reply(
         request.app[RUNTIME],
@@ -107,4 +101,4 @@ async def resend_message(request: web.Request) -> web.Response:
         agent_id=principal.agent_id,
         require_assigned=principal.role == "agent",
     )
-    return web.json_response(record.to_dict(), status=202)
+    return respond(Message.of(record), status=202)
