@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.ids import AgentId, ConversationId, OfferId, QueueId, WorkspaceId
-from router.policy.config import Presence
+from core.states import Presence
 
 __all__ = [
     "Assigned",

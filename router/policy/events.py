@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.ids import AgentId, ConversationId, CustomerId, OfferId, QueueId, WorkspaceId
-from router.policy.config import AgentProfile, Presence, QueueConfig
+from core.states import Presence
+from router.policy.config import AgentProfile, QueueConfig
 
 __all__ = [
     "AgentConnected",

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import date
 
 from core.ids import AgentId, ConversationId, CustomerId, OfferId, WorkspaceId
-from core.states import ConversationStatus
-from router.policy.config import AgentProfile, BullseyeStep, Presence, QueueConfig
+from core.states import ConversationStatus, Presence
+from router.policy.config import AgentProfile, BullseyeStep, QueueConfig
 
 __all__ = ["AgentRt", "ConvRt", "OfferRt", "Pool", "QueueRt"]
 

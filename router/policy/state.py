@@ -38,6 +38,7 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.ids import AgentId, ConversationId, OfferId, QueueId, WorkspaceId
+from core.states import Presence
 from router.policy.commands import (
     Assigned,
     Candidate,
@@ -54,7 +55,7 @@ from router.policy.commands import (
     SendAutoReply,
     WithdrawOffer,
 )
-from router.policy.config import AgentProfile, ExplainDetail, Presence, QueueConfig, RouterConfig, Selection
+from router.policy.config import AgentProfile, ExplainDetail, QueueConfig, RouterConfig, Selection
 from router.policy.events import (
     AgentConnected,
     AgentDisconnected,
