@@ -6,17 +6,19 @@ A request's template and attachments are read into the domain's ``Template`` and
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from centralita.outbound import QueuedReply
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
 from centralita.schemas.conversations import ReplyWindow
 from core.delivery import RESENDABLE
 from core.events import Attachment, AttachmentKind, Template
 from storage.outbound import OutboundRecord, shown_error
+
+if TYPE_CHECKING:  # the service module is not needed to read or write the shapes
+    from centralita.outbound import QueuedReply
 
 __all__ = [
     "AttachmentRequest",
