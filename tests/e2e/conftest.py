@@ -19,6 +19,7 @@ from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
 from router.service import ManualClock
 from storage.database import Database, upgrade_schema
+from tests.support.routing import RoutingScene, start_scene
 from tests.support.work import WORK_SECRETS, WorkScene, Workspace, router_active, seed_workspace_of
 
 
@@ -143,3 +144,24 @@ def start_work_scene(start_workspaces: StartWorkspaces) -> StartWorkScene:
         return WorkScene(engine, clock, seeded[slug], who=who)
 
     return start
+
+
+# -- routing scenes: a campaign applied from YAML, agents on real WebSockets ----------------------
+
+StartRoutingScene = Callable[..., Awaitable[RoutingScene]]
+
+
+@pytest.fixture
+async def start_routing_scene() -> AsyncIterator[StartRoutingScene]:
+    """``await start_routing_scene(settings, manifest, clock, workspace=..., **overrides)``: a
+    ``tests.support.routing`` scene, stopped (sockets, server, broker state) when the test ends."""
+    started: list[RoutingScene] = []
+
+    async def start(settings: Settings, manifest: str, clock: ManualClock, **kwargs: Any) -> RoutingScene:
+        found = await start_scene(settings, manifest, clock, **kwargs)
+        started.append(found)
+        return found
+
+    yield start
+    for found in started:
+        await found.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +23,8 @@ from router.policy import Presence, to_epoch
 from router.service import ManualClock, RouterService
 from storage.tables import AgentRow, OfferRow
 from storage.tokens import Principal
-from tests.support.routing import RoutingScene, start_scene
+from tests.e2e.conftest import StartRoutingScene
+from tests.support.routing import RoutingScene
 
 LEASE_S = 30.0
 MONDAY_10 = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
@@ -64,8 +64,8 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def scene(backend_settings: Settings) -> AsyncIterator[RoutingScene]:
-    found = await start_scene(
+async def scene(backend_settings: Settings, start_routing_scene: StartRoutingScene) -> RoutingScene:
+    return await start_routing_scene(
         backend_settings,
         MANIFEST,
         ManualClock(MONDAY_10),
@@ -78,8 +78,6 @@ async def scene(backend_settings: Settings) -> AsyncIterator[RoutingScene]:
         presence_renew_s=0.2,
         config_poll_s=3600.0,
     )
-    yield found
-    await found.stop()
 
 
 def _router(scene: RoutingScene) -> RouterService:

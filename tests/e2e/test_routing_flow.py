@@ -20,8 +20,9 @@ from core.transport.topology import queue_stats_key
 from router.service import ManualClock
 from router.wire import AgentConnection, ConversationClosedInput
 from storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
+from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
-from tests.support.routing import RoutingScene, start_scene
+from tests.support.routing import RoutingScene
 
 PHONE_NUMBER_ID = "106540352266001"
 SECRET = "flow-app-secret"
@@ -78,8 +79,8 @@ async def graph() -> AsyncIterator[GraphPeer]:
 
 
 @pytest.fixture
-async def scene(settings: Settings, graph: GraphPeer) -> AsyncIterator[RoutingScene]:
-    found = await start_scene(
+async def scene(settings: Settings, graph: GraphPeer, start_routing_scene: StartRoutingScene) -> RoutingScene:
+    return await start_routing_scene(
         settings,
         MANIFEST,
         ManualClock(MONDAY_10),
@@ -89,8 +90,6 @@ async def scene(settings: Settings, graph: GraphPeer) -> AsyncIterator[RoutingSc
         router_stats_interval_s=0.2,
         config_poll_s=3600.0,
     )
-    yield found
-    await found.stop()
 
 
 async def test_a_whatsapp_message_reaches_the_best_agent_who_accepts_replies_and_closes(

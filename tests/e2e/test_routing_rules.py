@@ -21,7 +21,8 @@ from router.policy import Assigned, to_epoch
 from router.service import ManualClock
 from router.wire import ConversationNudge
 from storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
-from tests.support.routing import RoutingScene, start_scene
+from tests.e2e.conftest import StartRoutingScene
+from tests.support.routing import RoutingScene
 
 PHONE_NUMBER_ID = "106540352255001"
 WA_TOKEN = "EAA-routing-rules"
@@ -92,23 +93,17 @@ async def graph() -> AsyncIterator[GraphPeer]:
 
 
 @pytest.fixture
-async def scene(settings: Settings, graph: GraphPeer) -> AsyncIterator[Scene]:
-    started: list[RoutingScene] = []
-
+def scene(settings: Settings, graph: GraphPeer, start_routing_scene: StartRoutingScene) -> Scene:
     async def start(queues: str, agents: str, extra: str = "", at: datetime = MONDAY_10) -> RoutingScene:
-        found = await start_scene(
+        return await start_routing_scene(
             settings,
             manifest(queues, agents, extra),
             ManualClock(at),
             workspace="reglas",
             graph_base_url=graph.base_url,
         )
-        started.append(found)
-        return found
 
-    yield start
-    for found in started:
-        await found.stop()
+    return start
 
 
 async def _decisions(scene: RoutingScene, conversation_id: Any) -> list[dict[str, Any]]:

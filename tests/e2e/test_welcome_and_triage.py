@@ -33,8 +33,9 @@ from core.ids import ConversationId, new_id
 from core.settings import Settings
 from router.service import ManualClock
 from storage.tables import ConversationRow, MessageRow
+from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token, signed, whatsapp_text
-from tests.support.routing import RoutingScene, start_scene
+from tests.support.routing import RoutingScene
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "posgrados-universidad.yaml"
 PHONE_NUMBER_ID = "106540352242922"
@@ -168,8 +169,10 @@ def _manifest(smtp: SmtpPeer) -> str:
 
 
 @pytest.fixture
-async def customers(settings: Settings, graph: GraphPeer, smtp: SmtpPeer) -> AsyncIterator[Customers]:
-    scene = await start_scene(
+async def customers(
+    settings: Settings, graph: GraphPeer, smtp: SmtpPeer, start_routing_scene: StartRoutingScene
+) -> Customers:
+    scene = await start_routing_scene(
         settings,
         _manifest(smtp),
         ManualClock(MONDAY_10),
@@ -180,8 +183,7 @@ async def customers(settings: Settings, graph: GraphPeer, smtp: SmtpPeer) -> Asy
         smtp_listen_port=0,
         send_retries=1,
     )
-    yield Customers(scene, graph, smtp)
-    await scene.stop()
+    return Customers(scene, graph, smtp)
 
 
 def _conversation(outcome: Outcome) -> ConversationId:
