@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from centralita.web.api.openapi import REGISTRY, live_routes
+from centralita.web.api.openapi import live_routes
+from centralita.web.spec import operation_of
 from core.ids import new_id
 from storage.tables import IdentityBlockRow, MessageRow, SuggestionRow
 from storage.tokens import ROLES
@@ -97,7 +98,7 @@ async def test_every_id_of_another_workspace_is_404_on_every_api_route(scene: Sc
             continue
         missing = [p for p in params if p not in scene.b_ids]
         assert not missing, f"{route.method} {route.path}: give this test an id of workspace B for {missing}"
-        operation = REGISTRY.get((route.method, route.path))
+        operation = operation_of(route.handler)
         assert operation is not None and operation.role is not None, (
             f"{route.method} {route.path} undocumented"
         )

@@ -1,7 +1,7 @@
 """``GET /api/openapi.json`` documents exactly the routes the application serves.
 
-Adding a route whose handler declares nothing (``@documented``), or keeping a legacy registry
-entry for a route that is gone, fails here.  The document is checked against the OpenAPI 3.1
+Adding a route whose handler declares nothing (``@documented``) fails here; the components are
+generated from the handlers' pydantic models.  The document is checked against the OpenAPI 3.1
 specification with ``openapi-spec-validator``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from centralita.web.api.openapi import declared_operation, live_routes, stale_entries, undocumented_routes
+from centralita.web.api.openapi import declared_operation, live_routes, undocumented_routes
 from tests.e2e.conftest import Engine, StartEngine
 
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -48,10 +48,9 @@ async def test_every_route_is_documented_and_every_documented_path_is_a_route(en
     assert {"/healthz", "/readyz", "/webhooks/{channel}", "/api/openapi.json"} <= {p for _, p in served}
 
 
-async def test_every_route_has_its_registry_entry_and_no_entry_is_stale(engine: Engine) -> None:
+async def test_every_route_declares_its_operation_on_its_handler(engine: Engine) -> None:
     app = engine.client.server.app
     assert undocumented_routes(app) == [], "declare these handlers with @documented (centralita.web.spec)"
-    assert stale_entries(app) == [], "these REGISTRY entries name routes that are gone or declare themselves"
 
 
 async def test_every_api_operation_declares_its_responses_and_bearer_security(engine: Engine) -> None:
