@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-from collections.abc import Iterator
-from typing import Any
 
 import sqlalchemy as sa
 
 from centralita.commands.ingest import WORKSPACE, _settings, workspace_by_slug
 from centralita.directory import load_directory
 from centralita.pipeline.identity import identity_policy
+from centralita.schemas.customers import CustomerExport
 from core.ids import WorkspaceId
 from core.settings import Settings
-from identity import Identifier, IdentityGraph, SuggestionView
+from identity import IdentityGraph
 from storage.database import Database
 from storage.identity_store import IdentityStore
 
@@ -37,27 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     export.set_defaults(func=cmd_export)
 
 
-def _identifier(i: Identifier) -> dict[str, str]:
-    return {"kind": i.kind.value, "value": i.value}
-
-
-def _suggestion(view: SuggestionView) -> dict[str, Any]:
-    s = view.suggestion
-    return {
-        "id": str(s.id),
-        "other_customer_id": str(view.other_customer_id) if view.other_customer_id else None,
-        "other": _identifier(view.other),
-        "evidence": {
-            "source": s.source.value,
-            "from": _identifier(s.a),
-            "points_at": _identifier(s.b),
-            "reference": s.reference,
-            "created_at": s.created_at.isoformat(),
-        },
-    }
-
-
-async def export_customers(database: Database, workspace: str | None) -> list[dict[str, Any]]:
+async def export_customers(database: Database, workspace: str | None) -> list[CustomerExport]:
     if workspace is not None:
         workspaces = [(await workspace_by_slug(database, workspace), workspace)]
     else:
@@ -67,7 +45,7 @@ async def export_customers(database: Database, workspace: str | None) -> list[di
             )
             workspaces = [(WorkspaceId(i), s) for i, s in rows]
     accounts = await load_directory(database, env={})
-    out: list[dict[str, Any]] = []
+    out: list[CustomerExport] = []
     for ws, slug in workspaces:
         policy = identity_policy(a for a in accounts if a.workspace_id == ws)
         async with database.session() as session:
@@ -75,30 +53,16 @@ async def export_customers(database: Database, workspace: str | None) -> list[di
             graph = IdentityGraph.from_rows(ws, await store.load_workspace(ws), policy)
             customers = graph.customers()
             counts = await store.conversation_counts(ws, customers)
-        for cid in customers:
-            out.append(
-                {
-                    "id": str(cid),
-                    "workspace": slug,
-                    "identifiers": [_identifier(n.identifier) for n in graph.identifiers_of(cid)],
-                    "conversations": counts.get(cid, 0),
-                    "suggestions": [_suggestion(v) for v in graph.suggestions_for(cid)],
-                }
-            )
+        out += [CustomerExport.of(cid, slug, graph, counts.get(cid, 0)) for cid in customers]
     return out
-
-
-def _lines(items: list[dict[str, Any]]) -> Iterator[str]:
-    for item in items:
-        yield json.dumps(item, ensure_ascii=False)
 
 
 async def _export(settings: Settings, workspace: str | None) -> int:
     database = Database(settings.database_url)
     try:
         await database.ping()
-        for line in _lines(await export_customers(database, workspace)):
-            print(line)
+        for customer in await export_customers(database, workspace):
+            print(customer.line())
     finally:
         await database.dispose()
     return 0

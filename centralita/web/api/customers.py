@@ -20,29 +20,38 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
 from centralita.pipeline.identity import identity_policy
-from centralita.web.api._json import json_body, path_uuid, query_int
+from centralita.schemas.customers import (
+    AuditEntry,
+    BlockRequest,
+    BlockResult,
+    Customer,
+    CustomerAudit,
+    CustomerSearch,
+    CustomerTimeline,
+    IdentityChange,
+    MergePreview,
+    MergeRequest,
+    Unmerged,
+    UnmergeRequest,
+)
+from centralita.schemas.customers import Identifier as IdentifierOut
+from centralita.web.api._json import parse_body, path_uuid, query_int, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
+from centralita.web.spec import Param, documented
 from core.errors import InvalidInput, NotFound
 from core.events import AddressKind
 from core.ids import CustomerId, WorkspaceId
-from core.records import TimelineEntry
+from identity import AuditEntry as AuditRecord
 from identity import (
-    AuditEntry,
-    EvidenceEdge,
     Identifier,
-    IdentifierRow,
     IdentityGraph,
     IdentityPolicy,
-    MergePreview,
-    SuggestionView,
     email_identifier,
     phone_identifier,
     scoped_identifier,
@@ -50,11 +59,17 @@ from identity import (
 from storage.identity_store import IdentityStore
 from storage.tokens import Principal
 
-__all__ = ["audit_json", "parse_identifier", "routes"]
+__all__ = ["parse_identifier", "routes"]
 
 routes = web.RouteTableDef()
 
-_SCOPED = (AddressKind.INSTAGRAM_ID, AddressKind.WHATSAPP_BSUID, AddressKind.EXTERNAL)
+_REGION = Param(
+    "region", "Region of numbers in national format (ISO 3166); else the identity_default_region setting."
+)
+_PAGE = (
+    Param("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+    Param("cursor", "The next_cursor of the previous page.", {"type": "string"}),
+)
 
 
 # ------------------------------------------------------------------------------------ reading input
@@ -97,13 +112,6 @@ def _policy(request: web.Request, ws: WorkspaceId) -> IdentityPolicy:
     return identity_policy(a for a in request.app[RUNTIME].directory.all() if a.workspace_id == ws)
 
 
-def _uuid(value: object, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a UUID", field=field) from None
-
-
 def _encode_cursor(at: datetime, last_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(json.dumps([at.isoformat(), str(last_id)]).encode()).decode()
 
@@ -121,134 +129,25 @@ def _decode_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
 # ------------------------------------------------------------------------------------ writing output
 
 
-def _identifier_json(i: Identifier) -> dict[str, Any]:
-    return {"kind": i.kind.value, "value": i.value, "key": i.key, "scope": i.scope}
-
-
-def _node_json(node: IdentifierRow, graph: IdentityGraph) -> dict[str, Any]:
-    block = graph.block_of(node.key)
-    return {
-        **_identifier_json(node.identifier),
-        "first_seen_at": node.first_seen_at.isoformat(),
-        "blocked": block is not None,
-        "block_reason": block.reason.value if block is not None else None,
-    }
-
-
-def _suggestion_json(view: SuggestionView) -> dict[str, Any]:
-    s = view.suggestion
-    ours = s.a if view.other.key == s.b.key else s.b
-    return {
-        "id": str(s.id),
-        "status": s.status.value,
-        "identifier": _identifier_json(ours),
-        "other": _identifier_json(view.other),
-        "other_customer_id": str(view.other_customer_id) if view.other_customer_id else None,
-        "evidence": {
-            "source": s.source.value,
-            "from": _identifier_json(s.a),
-            "points_at": _identifier_json(s.b),
-            "reference": s.reference,
-            "actor": s.actor,
-            "created_at": s.created_at.isoformat(),
-        },
-    }
-
-
-def _evidence_json(edge: EvidenceEdge) -> dict[str, Any]:
-    return {
-        "id": str(edge.id),
-        "a": edge.a,
-        "b": edge.b,
-        "source": edge.source.value,
-        "actor": edge.actor,
-        "created_at": edge.created_at.isoformat(),
-        "reference": edge.reference,
-        "suggestion_id": str(edge.suggestion_id) if edge.suggestion_id else None,
-        "retracted_at": edge.retracted_at.isoformat() if edge.retracted_at else None,
-    }
-
-
-def audit_json(entry: AuditEntry, edges: Mapping[uuid.UUID, EvidenceEdge]) -> dict[str, Any]:
-    return {
-        "id": str(entry.id),
-        "action": entry.action.value,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "evidence": [_evidence_json(edges[e]) for e in entry.edge_ids if e in edges],
-        "before": [str(c) for c in entry.before],
-        "after": [str(c) for c in entry.after],
-        "reassignments": [
-            {"key": m.key, "from": str(m.from_customer), "to": str(m.to_customer)}
-            for m in entry.reassignments
-        ],
-        "suggestion_id": str(entry.suggestion_id) if entry.suggestion_id else None,
-        "key": entry.key,
-        "reference": entry.reference,
-        "detail": entry.detail,
-    }
-
-
-def _preview_json(p: MergePreview) -> dict[str, Any]:
-    return {
-        "would_merge": p.would_merge,
-        "survivor": str(p.survivor) if p.survivor else None,
-        "merged_away": [str(c) for c in p.merged_away],
-        "customers": [str(c) for c in p.customers],
-        "identifiers": [_identifier_json(i) for i in p.identifiers],
-        "blocked": list(p.blocked),
-        "conversations": p.conversations,
-    }
-
-
-def _entry_json(e: TimelineEntry) -> dict[str, Any]:
-    return {
-        "id": str(e.id),
-        "at": e.created_at.isoformat(),
-        "channel": e.channel,
-        "direction": e.direction,
-        "kind": e.kind,
-        "conversation_id": str(e.conversation_id) if e.conversation_id else None,
-        "agent_id": str(e.agent_id) if e.agent_id else None,
-        "text": e.text,
-        "external_id": e.external_id,
-        "delivery_state": e.delivery_state,
-    }
-
-
 async def _detail(
     store: IdentityStore, ws: WorkspaceId, requested: uuid.UUID, policy: IdentityPolicy
-) -> dict[str, Any]:
+) -> Customer:
     live = await store.live_customer(ws, requested)
     graph = await store.graph_of(ws, live.id, policy)
-    conversations = await store.conversations_of(ws, live.id)
-    return {
-        "id": str(live.id),
-        "requested_id": str(requested),
-        "merged_into": str(live.id) if live.id != requested else None,
-        "created_at": live.created_at.isoformat(),
-        "identifiers": [_node_json(n, graph) for n in graph.identifiers_of(live.id)],
-        "shared_contacts": [_node_json(n, graph) for n in graph.shared_contacts(live.id)],
-        "suggestions": [_suggestion_json(v) for v in graph.suggestions_for(live.id)],
-        "conversations": [
-            {
-                "id": str(c.id),
-                "campaign_id": str(c.campaign_id) if c.campaign_id else None,
-                "status": c.status,
-                "channel": c.channel,
-                "agent_id": str(c.agent_id) if c.agent_id else None,
-                "opened_at": c.opened_at.isoformat(),
-            }
-            for c in conversations
-        ],
-    }
+    return Customer.of(live, requested, graph, await store.conversations_of(ws, live.id))
 
 
 # ------------------------------------------------------------------------------------ reads
 
 
 @routes.get("/api/customers")
+@documented(
+    "agent",
+    {200: ("The customer holding the identifier, if any.", CustomerSearch)},
+    query=(Param("identifier", "A phone, an email address or a key.", required=True), _REGION),
+)
 async def find_customers(request: web.Request) -> web.Response:
+    """Find the customer of an identifier."""
     principal = await require(request, "agent")
     identifier = parse_identifier(request.query.get("identifier"), _region(request))
     ws = principal.workspace_id
@@ -256,11 +155,13 @@ async def find_customers(request: web.Request) -> web.Response:
         store = IdentityStore(session)
         customer = await store.customer_of_key(ws, identifier.key)
         found = [] if customer is None else [await _detail(store, ws, customer, _policy(request, ws))]
-    return web.json_response({"identifier": _identifier_json(identifier), "customers": found})
+    return respond(CustomerSearch(identifier=IdentifierOut.of(identifier), customers=found))
 
 
 @routes.get("/api/customers/{customer_id}")
+@documented("agent", {200: ("The (surviving) customer.", Customer)})
 async def get_customer(request: web.Request) -> web.Response:
+    """A customer and its identity graph."""
     principal = await require(request, "agent")
     requested = path_uuid(request, "customer_id")
     async with request.app[RUNTIME].database.session() as session:
@@ -270,11 +171,13 @@ async def get_customer(request: web.Request) -> web.Response:
             requested,
             _policy(request, principal.workspace_id),
         )
-    return web.json_response(body)
+    return respond(body)
 
 
 @routes.get("/api/customers/{customer_id}/timeline")
+@documented("agent", {200: ("Oldest first.", CustomerTimeline)}, query=_PAGE)
 async def customer_timeline(request: web.Request) -> web.Response:
+    """The customer's timeline across channels."""
     principal = await require(request, "agent")
     requested = path_uuid(request, "customer_id")
     limit = query_int(request, "limit", 50, high=500)
@@ -284,19 +187,15 @@ async def customer_timeline(request: web.Request) -> web.Response:
         store = IdentityStore(session)
         live = await store.live_customer(ws, requested)
         entries, cursor = await store.timeline(ws, live.id, limit=limit, after=after)
-    return web.json_response(
-        {
-            "customer_id": str(live.id),
-            "requested_id": str(requested),
-            "merged_into": str(live.id) if live.id != requested else None,
-            "entries": [_entry_json(e) for e in entries],
-            "next_cursor": _encode_cursor(*cursor) if cursor else None,
-        }
+    return respond(
+        CustomerTimeline.of(live.id, requested, entries, _encode_cursor(*cursor) if cursor else None)
     )
 
 
 @routes.get("/api/customers/{customer_id}/audit")
+@documented("agent", {200: ("Identity audit entries.", CustomerAudit)})
 async def customer_audit(request: web.Request) -> web.Response:
+    """The customer's identity audit."""
     principal = await require(request, "agent")
     requested = path_uuid(request, "customer_id")
     ws = principal.workspace_id
@@ -305,35 +204,24 @@ async def customer_audit(request: web.Request) -> web.Response:
         live = await store.live_customer(ws, requested)
         entries = await store.audit_of(ws, live.id)
         edges = await store.evidence(ws, [e for entry in entries for e in entry.edge_ids])
-    return web.json_response(
-        {
-            "customer_id": str(live.id),
-            "requested_id": str(requested),
-            "merged_into": str(live.id) if live.id != requested else None,
-            "entries": [audit_json(e, edges) for e in entries],
-        }
-    )
+    return respond(CustomerAudit.of(live.id, requested, entries, edges))
 
 
 # ------------------------------------------------------------------------------------ merges
 
 
 async def _merge_target(
-    request: web.Request, store: IdentityStore, ws: WorkspaceId, body: Mapping[str, Any]
+    request: web.Request, store: IdentityStore, ws: WorkspaceId, body: MergeRequest
 ) -> tuple[list[str], list[CustomerId], tuple[Identifier, Identifier] | None]:
     """Keys to load and the two customers (``customer_ids``) or identifiers (``identifiers``)."""
-    if "customer_ids" in body:
-        raw = body["customer_ids"]
-        if not isinstance(raw, list) or len(raw) != 2:
-            raise InvalidInput("customer_ids must list two customers", field="customer_ids")
-        customers = [(await store.live_customer(ws, _uuid(c, "customer_ids"))).id for c in raw]
+    if body.customer_ids is not None:
+        customers = [(await store.live_customer(ws, c)).id for c in body.customer_ids]
         keys = [n.key for c in customers for n in await store.identifiers_of(ws, c)]
         return keys, customers, None
-    raw = body.get("identifiers")
-    if not isinstance(raw, list) or len(raw) != 2:
+    if body.identifiers is None:
         raise InvalidInput("send customer_ids or identifiers: two of them", field="identifiers")
-    region = str(body.get("region") or _region(request)).upper()
-    a, b = (parse_identifier(x, region) for x in raw)
+    region = (body.region or _region(request)).upper()
+    a, b = (parse_identifier(x, region) for x in body.identifiers)
     return [a.key, b.key], [], (a, b)
 
 
@@ -349,9 +237,17 @@ async def _counts(
 
 
 @routes.post("/api/customers/merge/preview")
+@documented(
+    "agent",
+    {200: ("What the merge would do.", MergePreview)},
+    body=MergeRequest,
+    query=(_REGION,),
+    extra_errors={404: "A customer of customer_ids is not in the workspace."},
+)
 async def merge_preview(request: web.Request) -> web.Response:
+    """Preview merging two customers or linking two identifiers."""
     principal = await require(request, "agent")
-    body = await json_body(request)
+    body = await parse_body(request, MergeRequest)
     ws = principal.workspace_id
     async with request.app[RUNTIME].database.session() as session:
         store = IdentityStore(session)
@@ -363,14 +259,24 @@ async def merge_preview(request: web.Request) -> web.Response:
             preview = graph.preview_link(pair[0], pair[1], counts)
         else:
             preview = graph.preview_merge(customers[0], customers[1], counts)
-    return web.json_response(_preview_json(preview))
+    return respond(MergePreview.of(preview))
 
 
 @routes.post("/api/customers/merge")
+@documented(
+    "agent",
+    {200: ("Merged.", IdentityChange)},
+    body=MergeRequest,
+    query=(_REGION,),
+    extra_errors={
+        404: "A customer of customer_ids is not in the workspace.",
+        409: "An identifier is blocked.",
+    },
+)
 async def merge(request: web.Request) -> web.Response:
     """An agent's explicit link: merges at once unless an identifier is blocked (409)."""
     principal = await require(request, "agent")
-    body = await json_body(request)
+    body = await parse_body(request, MergeRequest)
     ws = principal.workspace_id
     runtime = request.app[RUNTIME]
     actor = _actor(principal)
@@ -379,7 +285,7 @@ async def merge(request: web.Request) -> web.Response:
         store = IdentityStore(session)
         keys, customers, pair = await _merge_target(request, store, ws, body)
 
-        def operation(graph: IdentityGraph) -> AuditEntry:
+        def operation(graph: IdentityGraph) -> AuditRecord:
             if pair is not None:
                 return graph.link(pair[0], pair[1], now, actor=actor)
             return graph.merge_customers(customers[0], customers[1], now, actor=actor)
@@ -388,9 +294,7 @@ async def merge(request: web.Request) -> web.Response:
             ws, keys, operation, now=now, policy=_policy(request, ws), customers=customers
         )
         edges = await store.evidence(ws, entry.edge_ids)
-    return web.json_response(
-        {"audit": audit_json(entry, edges), "customer_id": str(entry.after[0]) if entry.after else None}
-    )
+    return respond(IdentityChange.of(entry, edges))
 
 
 async def _decide(request: web.Request, confirm: bool) -> web.Response:
@@ -404,35 +308,55 @@ async def _decide(request: web.Request, confirm: bool) -> web.Response:
         store = IdentityStore(session)
         keys = await store.suggestion_keys(ws, suggestion_id)
 
-        def operation(graph: IdentityGraph) -> AuditEntry:
+        def operation(graph: IdentityGraph) -> AuditRecord:
             if confirm:
                 return graph.confirm(suggestion_id, now, actor=actor)
             return graph.reject(suggestion_id, now, actor=actor)
 
         entry, _ = await store.run(ws, keys, operation, now=now, policy=_policy(request, ws))
         edges = await store.evidence(ws, entry.edge_ids)
-    return web.json_response(
-        {"audit": audit_json(entry, edges), "customer_id": str(entry.after[0]) if entry.after else None}
-    )
+    return respond(IdentityChange.of(entry, edges))
+
+
+_DECIDED = {409: "The suggestion is already confirmed or rejected."}
 
 
 @routes.post("/api/suggestions/{suggestion_id}/confirm")
+@documented(
+    "agent",
+    {200: ("Confirmed: the identifiers are linked.", IdentityChange)},
+    body_required=False,
+    extra_errors=_DECIDED,
+)
 async def confirm_suggestion(request: web.Request) -> web.Response:
+    """Confirm a suggested identity link."""
     return await _decide(request, confirm=True)
 
 
 @routes.post("/api/suggestions/{suggestion_id}/reject")
+@documented(
+    "agent",
+    {200: ("Rejected: never suggested again.", IdentityChange)},
+    body_required=False,
+    extra_errors=_DECIDED,
+)
 async def reject_suggestion(request: web.Request) -> web.Response:
+    """Reject a suggested identity link."""
     return await _decide(request, confirm=False)
 
 
 @routes.post("/api/customers/unmerge")
+@documented(
+    "supervisor",
+    {200: ("Split.", Unmerged)},
+    body=UnmergeRequest,
+    extra_errors={404: "No such merge or link in the workspace."},
+)
 async def unmerge(request: web.Request) -> web.Response:
     """Undo a merge or link (``{"audit_id": …}``): its evidence is retracted and the customer split;
     the part without the oldest identifier gets its old id back (or a new one)."""
     principal = await require(request, "supervisor")
-    body = await json_body(request)
-    audit_id = _uuid(body.get("audit_id"), "audit_id")
+    audit_id = (await parse_body(request, UnmergeRequest)).audit_id
     ws = principal.workspace_id
     runtime = request.app[RUNTIME]
     actor = _actor(principal)
@@ -448,21 +372,27 @@ async def unmerge(request: web.Request) -> web.Response:
             audit_ids=[audit_id],
         )
         edges = await store.evidence(ws, entry.edge_ids)
-    return web.json_response({"audit": audit_json(entry, edges), "customers": [str(c) for c in entry.after]})
+    return respond(Unmerged.of(entry, edges))
 
 
 # ------------------------------------------------------------------------------------ blocklist
 
 
 @routes.post("/api/identity/blocklist")
+@documented(
+    "supervisor",
+    {201: ("Blocked.", BlockResult), 200: ("Already blocked.", BlockResult)},
+    body=BlockRequest,
+    query=(_REGION,),
+)
 async def block(request: web.Request) -> web.Response:
     """Put an identifier on the workspace blocklist: it never merges anyone (and splits the
     customer it joined).  ``201`` with the audit entry; ``200`` when it was already blocked."""
     principal = await require(request, "supervisor")
-    body = await json_body(request)
+    body = await parse_body(request, BlockRequest)
     ws = principal.workspace_id
-    identifier = parse_identifier(body.get("identifier"), str(body.get("region") or _region(request)).upper())
-    detail = str(body.get("detail") or "")[:200]
+    identifier = parse_identifier(body.identifier, (body.region or _region(request)).upper())
+    detail = (body.detail or "")[:200]
     runtime = request.app[RUNTIME]
     actor = _actor(principal)
     now = runtime.clock()
@@ -475,14 +405,16 @@ async def block(request: web.Request) -> web.Response:
             now=now,
             policy=_policy(request, ws),
         )
-    return web.json_response(
-        {"key": identifier.key, "blocked": True, "audit": audit_json(entry, {}) if entry else None},
+    return respond(
+        BlockResult(key=identifier.key, blocked=True, audit=AuditEntry.of(entry, {}) if entry else None),
         status=201 if entry is not None else 200,
     )
 
 
 @routes.delete("/api/identity/blocklist/{key}")
+@documented("supervisor", {200: ("Lifted.", BlockResult)}, query=(_REGION,))
 async def unblock(request: web.Request) -> web.Response:
+    """Lift an identifier's block."""
     principal = await require(request, "supervisor")
     raw = request.match_info.get("key", "")
     ws = principal.workspace_id
@@ -502,4 +434,4 @@ async def unblock(request: web.Request) -> web.Response:
         )
     if entry is None:
         raise NotFound("that identifier is not blocked", field="key")
-    return web.json_response({"key": key, "blocked": False, "audit": audit_json(entry, {})})
+    return respond(BlockResult(key=key, blocked=False, audit=AuditEntry.of(entry, {})))
