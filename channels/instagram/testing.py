@@ -32,7 +32,10 @@ __all__ = [
     "conformance_kit",
     "fixture",
     "peer_node",
+    "text_event",
+    "text_webhook_body",
     "unshaped_bodies",
+    "webhook_body",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,6 +86,29 @@ def accounts() -> list[ChannelAccount]:
 def peer_node(account: ChannelAccount) -> str:
     """The Graph node an account's sends are posted to (its IG id, or its Page id)."""
     return messages_path(account, "v0").split("/")[2]
+
+
+def webhook_body(account: str, messaging: Sequence[dict[str, Any]], *, time_ms: int) -> bytes:
+    """One Instagram webhook body as Meta sends it: one entry for ``account`` with its items."""
+    entry = {"time": time_ms, "id": account, "messaging": list(messaging)}
+    return json.dumps({"object": "instagram", "entry": [entry]}).encode()
+
+
+def text_event(sender: str, account: str, mid: str, text: str, *, timestamp_ms: int) -> dict[str, Any]:
+    """One customer's text message as it stands in an entry's ``messaging``."""
+    return {
+        "sender": {"id": sender},
+        "recipient": {"id": account},
+        "timestamp": timestamp_ms,
+        "message": {"mid": mid, "text": text},
+    }
+
+
+def text_webhook_body(account: str, sender: str, mid: str, text: str, *, timestamp_ms: int) -> bytes:
+    """The webhook body of one text message from ``sender`` (an IGSID) to ``account``."""
+    return webhook_body(
+        account, [text_event(sender, account, mid, text, timestamp_ms=timestamp_ms)], time_ms=timestamp_ms
+    )
 
 
 _MID = (

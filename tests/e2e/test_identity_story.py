@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from channels.instagram.testing import text_webhook_body as ig_text_webhook_body
 from channels.whatsapp.testing import text_webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from storage.database import Database
@@ -53,25 +53,7 @@ def whatsapp_body(
 
 
 def instagram_body(mid: str, text: str, *, at_ms: int) -> bytes:
-    return json.dumps(
-        {
-            "object": "instagram",
-            "entry": [
-                {
-                    "time": at_ms,
-                    "id": IG_ACCOUNT,
-                    "messaging": [
-                        {
-                            "sender": {"id": PATIENT_IGSID},
-                            "recipient": {"id": IG_ACCOUNT},
-                            "timestamp": at_ms,
-                            "message": {"mid": mid, "text": text},
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return ig_text_webhook_body(IG_ACCOUNT, PATIENT_IGSID, mid, text, timestamp_ms=at_ms)
 
 
 def email_body(message_id: str, date: str, text: str, signature: str, sender: str) -> bytes:

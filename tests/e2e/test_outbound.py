@@ -9,7 +9,6 @@ the embedded backend and on PostgreSQL + RabbitMQ.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ import sqlalchemy as sa
 from centralita.outbound import SendOutcome
 from centralita.web.keys import OUTBOUND
 from channels.email.testing import SmtpPeer, smtp_peer
+from channels.instagram.testing import text_webhook_body as ig_text_webhook_body
 from channels.meta.peer import GraphPeer, rate_limited, window_closed
 from channels.meta.signature import sign_body
 from channels.whatsapp.testing import text_webhook_body, webhook_body
@@ -217,26 +217,9 @@ def _wa_status(wamid: str, status: str, errors: list[dict[str, Any]] | None = No
 
 
 def _ig_text(mid: str, text: str, at: datetime) -> bytes:
-    ms = int(at.timestamp() * 1000)
-    return json.dumps(
-        {
-            "object": "instagram",
-            "entry": [
-                {
-                    "time": ms,
-                    "id": IG_ACCOUNT,
-                    "messaging": [
-                        {
-                            "sender": {"id": CUSTOMER_IGSID},
-                            "recipient": {"id": IG_ACCOUNT},
-                            "timestamp": ms,
-                            "message": {"mid": mid, "text": text},
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return ig_text_webhook_body(
+        IG_ACCOUNT, CUSTOMER_IGSID, mid, text, timestamp_ms=int(at.timestamp() * 1000)
+    )
 
 
 def _mail(message_id: str, at: datetime) -> bytes:

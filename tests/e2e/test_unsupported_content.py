@@ -10,11 +10,12 @@ else in the batch is lost.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
 
+from channels.instagram.testing import text_event
+from channels.instagram.testing import webhook_body as ig_webhook_body
 from channels.meta.signature import sign_body
 from channels.whatsapp.testing import WABA_ID, contact, webhook_body
 from storage.tables import ConversationRow, MessageRow, RawDeliveryRow
@@ -157,26 +158,19 @@ async def test_an_instagram_batch_with_an_unknown_event_kind_keeps_the_message_a
 ) -> None:
     engine, clinic = await start_clinic(start_engine)
     people = {"sender": {"id": PATIENT_IGSID}, "recipient": {"id": IG_ACCOUNT}}
-    body = json.dumps(
-        {
-            "object": "instagram",
-            "entry": [
-                {
-                    "id": IG_ACCOUNT,
-                    "time": T0 * 1000,
-                    "messaging": [
-                        {**people, "timestamp": T0 * 1000, "message": {"mid": "mid.hola", "text": "Hola"}},
-                        {
-                            **people,
-                            "timestamp": T0 * 1000 + 1,
-                            "message_edit": {"mid": "mid.hola", "text": "Hola!", "num_edit": 1},
-                        },
-                        {**people, "timestamp": T0 * 1000 + 2, "message": {"mid": 12}},
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    body = ig_webhook_body(
+        IG_ACCOUNT,
+        [
+            text_event(PATIENT_IGSID, IG_ACCOUNT, "mid.hola", "Hola", timestamp_ms=T0 * 1000),
+            {
+                **people,
+                "timestamp": T0 * 1000 + 1,
+                "message_edit": {"mid": "mid.hola", "text": "Hola!", "num_edit": 1},
+            },
+            {**people, "timestamp": T0 * 1000 + 2, "message": {"mid": 12}},
+        ],
+        time_ms=T0 * 1000,
+    )
     assert await _post(engine, "/webhooks/instagram", body, IG_SECRET) == 200
     assert (await engine.next_outcome()).stored_messages == 3
     entries = await _customer_timeline(engine, clinic, f"instagram_id:{IG_ACCOUNT}:{PATIENT_IGSID}")

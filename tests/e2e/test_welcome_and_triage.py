@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from centralita.pipeline.worker import Outcome
 from centralita.web.keys import PIPELINE, RUNTIME
 from channels.email.testing import SmtpPeer, smtp_peer
+from channels.instagram.testing import text_webhook_body
 from channels.meta.peer import GraphPeer
 from core.ids import ConversationId, new_id
 from core.settings import Settings
@@ -114,16 +115,7 @@ class Customers:
 
     async def instagram(self, igsid: str, text: str) -> Outcome:
         ms = int(self.scene.clock().timestamp() * 1000)
-        event = {
-            "sender": {"id": igsid},
-            "recipient": {"id": IG_ACCOUNT},
-            "timestamp": ms,
-            "message": {"mid": f"aWdfZAG1.{new_id().hex}", "text": text},
-        }
-        body = json.dumps(
-            {"object": "instagram", "entry": [{"time": ms, "id": IG_ACCOUNT, "messaging": [event]}]}
-        )
-        data = body.encode()
+        data = text_webhook_body(IG_ACCOUNT, igsid, f"aWdfZAG1.{new_id().hex}", text, timestamp_ms=ms)
         response = await self.scene.client.post(
             "/webhooks/instagram", data=data, headers=signed(data, IG_SECRET)
         )

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from channels.instagram.parse import parse_webhook
-from channels.instagram.testing import CUSTOMER, IG_ACCOUNT, unshaped_bodies
+from channels.instagram.testing import CUSTOMER, IG_ACCOUNT, unshaped_bodies, webhook_body
 from core.events import (
     AddressKind,
     Ignored,
@@ -67,9 +67,7 @@ UNKNOWN_ITEMS: dict[str, tuple[dict[str, Any], str, str]] = {
 
 
 def _body(items: list[dict[str, Any]]) -> bytes:
-    return json.dumps(
-        {"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": AT_MS, "messaging": items}]}
-    ).encode()
+    return webhook_body(IG_ACCOUNT, items, time_ms=AT_MS)
 
 
 def _parse(body: bytes) -> list[InboundEvent]:
