@@ -132,6 +132,8 @@ _Dumper.add_representer(dict, _represent_dict)
 def dump_manifest(manifest: Manifest, *, schema_ref: str | None = None) -> str:
     """YAML text of ``manifest`` (defaults left out), optionally with the editor's schema modeline."""
     data = manifest.model_dump(mode="python", by_alias=True, exclude_defaults=True)
+    if data.get("channels") == {}:
+        del data["channels"]  # every section at its default (empty), like any other default
     text = yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
     )

@@ -74,3 +74,18 @@ def test_an_agent_group_expands_into_numbered_members(manifest_data: dict[str, A
         ("noche1@example.com", "Asesor nocturno 1", "noche"),
         ("noche2@example.com", "Asesor nocturno 2", "noche"),
     ]
+
+
+def test_a_manifest_without_channel_accounts_dumps_without_a_channels_key() -> None:
+    manifest = Manifest.model_validate(
+        {
+            "apiVersion": "centralita/v1",
+            "kind": "Campaign",
+            "workspace": "demo",
+            "campaign": {"name": "a", "display_name": "A", "timezone": "America/Mexico_City"},
+            "queues": [{"name": "q", "channels": ["email"]}],
+        }
+    )
+    text = dump_manifest(manifest)
+    assert "channels:" not in text.split("queues:")[0]
+    assert Manifest.model_validate(yaml.safe_load(text)) == manifest
