@@ -39,6 +39,7 @@ from core.channel import Capabilities, ManifestAccount, ManifestSection
 
 __all__ = [
     "ChannelCatalog",
+    "ChannelGroup",
     "ChannelName",
     "ChannelSections",
     "ChannelSpec",
@@ -102,6 +103,10 @@ class ChannelCatalog:
         """The channels whose capabilities satisfy ``wanted`` (e.g. ``lambda c: c.triage_menu``)."""
         return tuple(spec for spec in self.specs if wanted(spec.capabilities))
 
+    def that(self, wanted: Callable[[Capabilities], bool], what: str) -> ChannelGroup:
+        """``where`` as a group that messages can name; ``what`` names it when it is empty."""
+        return ChannelGroup(self.where(wanted), what)
+
     @cached_property
     def sections_model(self) -> type[ChannelSections]:
         """The pydantic model of ``channels``: one list of accounts per channel, unknown keys refused."""
@@ -114,6 +119,39 @@ class ChannelCatalog:
         )
         model.catalog = self
         return model
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelGroup:
+    """The channels with one capability, as messages about them name them."""
+
+    specs: tuple[ChannelSpec, ...]
+    what: str  # e.g. "hub-link": "hub-link channel" when no installed channel has the capability
+
+    @property
+    def names(self) -> set[str]:
+        return {spec.name for spec in self.specs}
+
+    @property
+    def label(self) -> str:
+        """``WhatsApp`` (``Instagram or Email`` for two, ``A, B or C`` for three)."""
+        return _either([spec.display_name for spec in self.specs]) or f"{self.what} channel"
+
+    @property
+    def sections(self) -> str:
+        """Where their accounts are declared: ``channels.whatsapp``."""
+        return "' or '".join(f"channels.{spec.name}" for spec in self.specs) or "channels"
+
+    @property
+    def code(self) -> str:
+        """The channel's name in a problem code (``triage_without_whatsapp``), or ``channel``."""
+        return self.specs[0].name if len(self.specs) == 1 else "channel"
+
+
+def _either(words: Sequence[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 class ChannelSections(BaseModel):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.campaign.channels import ChannelCatalog, ChannelSpec, default_catalog
+from core.campaign.channels import ChannelCatalog, ChannelGroup, ChannelSpec, default_catalog
 from core.campaign.fields import parse_interval_minutes
 from core.campaign.links import PLACEHOLDERS, placeholders
 from core.campaign.model import (
@@ -102,38 +102,9 @@ class ManifestView:
     def accounts(self) -> list[tuple[Path, ChannelSpec, ManifestAccount]]:
         return list(self.channel_accounts)
 
-    def channels_that(self, wanted: Callable[[Capabilities], bool], what: str) -> _Channels:
+    def channels_that(self, wanted: Callable[[Capabilities], bool], what: str) -> ChannelGroup:
         """The channels with a capability; ``what`` names them when none is installed."""
-        return _Channels(self.catalog.where(wanted), what)
-
-
-@dataclass(frozen=True)
-class _Channels:
-    """The channels with one capability, as the messages about them name them."""
-
-    specs: tuple[ChannelSpec, ...]
-    what: str  # e.g. "hub-link": "hub-link channel" when no installed channel has the capability
-
-    @property
-    def names(self) -> set[str]:
-        return {spec.name for spec in self.specs}
-
-    @property
-    def label(self) -> str:
-        """``WhatsApp`` (``WhatsApp or Telegram`` when several channels can)."""
-        return _either([spec.display_name for spec in self.specs]) or f"{self.what} channel"
-
-    @property
-    def sections(self) -> str:
-        return "' or '".join(f"channels.{spec.name}" for spec in self.specs) or "channels"
-
-    @property
-    def code(self) -> str:
-        return self.specs[0].name if len(self.specs) == 1 else "channel"
-
-
-def _either(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}" if words else ""
+        return self.catalog.that(wanted, what)
 
 
 def _menu(capabilities: Capabilities) -> bool:
@@ -443,7 +414,7 @@ def _queue_by_name(view: ManifestView) -> dict[str, Queue]:
 
 
 def _queue_reference(
-    view: ManifestView, path: Path, name: str, channel: _Channels | ChannelSpec | None, what: str
+    view: ManifestView, path: Path, name: str, channel: ChannelGroup | ChannelSpec | None, what: str
 ) -> list[Problem]:
     if name not in view.declared.queues:
         return [
@@ -457,7 +428,7 @@ def _queue_reference(
     queue = _queue_by_name(view).get(name)
     if channel is None or queue is None:
         return []
-    served = channel.names if isinstance(channel, _Channels) else {channel.name}
+    served = channel.names if isinstance(channel, ChannelGroup) else {channel.name}
     if served and not served & set(queue.channels):
         shown = " or ".join(sorted(served))
         return [
@@ -566,14 +537,14 @@ def _auto_replies(view: ManifestView) -> list[Problem]:
             and (reply := replies.get(key)) is not None
             and reply.hub is not None
         ):
-            others = [s.display_name for s in view.catalog if not s.capabilities.hub_link_target]
+            others = view.channels_that(lambda c: not c.hub_link_target, "other")
             problems.append(
                 Problem(
                     f"hub_on_{spec.name}",
                     f"auto-reply {key!r} invites the customer to {hubs.label}, but is used on a "
                     f"{spec.display_name} account",
                     path,
-                    hint=f"use hub replies on {_either(others) or 'other channels'} accounts",
+                    hint=f"use hub replies on {others.label} accounts",
                 )
             )
 
