@@ -38,6 +38,7 @@ from core.ids import (
     new_id,
 )
 from core.records import TimelineEntry
+from core.states import ConversationStatus, MessageDirection, MessageKind, OfferStatus, Presence
 from storage.tables import (
     AgentRow,
     CampaignRow,
@@ -53,8 +54,6 @@ from storage.timeline import Towards, timeline_page
 from storage.types import as_utc
 
 __all__ = [
-    "CONVERSATION_STATUSES",
-    "OPEN_STATUSES",
     "AgentRecord",
     "AnsweredConversation",
     "DueFollowUp",
@@ -76,9 +75,6 @@ CUSTOMER = CustomerRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 DECISION = RoutingDecisionRow.__table__  # type: ignore[attr-defined]
 WORKSPACE = WorkspaceRow.__table__  # type: ignore[attr-defined]
-
-CONVERSATION_STATUSES = ("triage", "waiting", "offered", "assigned", "closed")
-OPEN_STATUSES = ("triage", "waiting", "offered", "assigned")
 
 Cursor = tuple[datetime, uuid.UUID]
 
@@ -303,7 +299,7 @@ class WorkStore:
                     OFFER.c.created_at,
                     OFFER.c.expires_at,
                 )
-                .where(OFFER.c.conversation_id.in_(ids), OFFER.c.status == "offered")
+                .where(OFFER.c.conversation_id.in_(ids), OFFER.c.status == OfferStatus.OFFERED)
                 .order_by(OFFER.c.created_at)
             )
         ).all()
@@ -347,7 +343,9 @@ class WorkStore:
         query = _conversation_from(sa.select(*_conversation_columns())).where(CONV.c.workspace_id == ws)
         if visible_to is not None:
             offered = sa.select(OFFER.c.conversation_id).where(
-                OFFER.c.workspace_id == ws, OFFER.c.agent_id == visible_to, OFFER.c.status == "offered"
+                OFFER.c.workspace_id == ws,
+                OFFER.c.agent_id == visible_to,
+                OFFER.c.status == OfferStatus.OFFERED,
             )
             query = query.where(sa.or_(CONV.c.agent_id == visible_to, CONV.c.id.in_(offered)))
         if status is not None:
@@ -388,8 +386,8 @@ class WorkStore:
             "conversation_id": conversation.id,
             "customer_id": conversation.customer_id,
             "identifier_id": None,
-            "direction": "note",
-            "kind": "note",
+            "direction": MessageDirection.NOTE,
+            "kind": MessageKind.NOTE,
             "channel": conversation.channel,
             "channel_account_id": None,
             "external_id": None,
@@ -406,8 +404,8 @@ class WorkStore:
             id=message_id,
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
-            direction="note",
-            kind="note",
+            direction=MessageDirection.NOTE,
+            kind=MessageKind.NOTE,
             channel=conversation.channel,
             external_id=None,
             text=text,
@@ -429,9 +427,16 @@ class WorkStore:
         """Close an open conversation with its disposition; False when it was already closed."""
         result = await self.session.execute(
             sa.update(CONV)
-            .where(CONV.c.workspace_id == ws, CONV.c.id == conversation_id, CONV.c.status != "closed")
+            .where(
+                CONV.c.workspace_id == ws,
+                CONV.c.id == conversation_id,
+                CONV.c.status != ConversationStatus.CLOSED,
+            )
             .values(
-                status="closed", closed_at=closed_at, disposition=dict(disposition), follow_up_at=follow_up_at
+                status=ConversationStatus.CLOSED,
+                closed_at=closed_at,
+                disposition=dict(disposition),
+                follow_up_at=follow_up_at,
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -498,7 +503,7 @@ class WorkStore:
                 .where(
                     CONV.c.workspace_id == ws,
                     CONV.c.agent_id.in_(ids),
-                    CONV.c.status == "assigned",
+                    CONV.c.status == ConversationStatus.ASSIGNED,
                 )
                 .group_by(CONV.c.agent_id, CONV.c.channel)
             )
@@ -509,7 +514,11 @@ class WorkStore:
         offer_rows = (
             await self.session.execute(
                 sa.select(OFFER.c.agent_id, sa.func.count().label("n"))
-                .where(OFFER.c.workspace_id == ws, OFFER.c.agent_id.in_(ids), OFFER.c.status == "offered")
+                .where(
+                    OFFER.c.workspace_id == ws,
+                    OFFER.c.agent_id.in_(ids),
+                    OFFER.c.status == OfferStatus.OFFERED,
+                )
                 .group_by(OFFER.c.agent_id)
             )
         ).all()
@@ -524,7 +533,7 @@ class WorkStore:
                 skills={str(k): int(v) for k, v in dict(r.skills or {}).items()},
                 capacity={str(k): int(v) for k, v in dict(r.capacity or {}).items()},
                 active=bool(r.active),
-                presence=str(r.presence or "offline"),
+                presence=str(r.presence or Presence.OFFLINE),
                 presence_until=as_utc(r.presence_until),
                 connected=bool(r.connected),
                 load=loads.get(r.id, {}),
@@ -550,7 +559,7 @@ class WorkStore:
                 .where(
                     CONV.c.workspace_id == ws,
                     CONV.c.queue_id.is_not(None),
-                    CONV.c.status.in_(("waiting", "offered")),
+                    CONV.c.status.in_((ConversationStatus.WAITING, ConversationStatus.OFFERED)),
                 )
                 .group_by(CONV.c.queue_id, CONV.c.status)
             )
@@ -563,8 +572,8 @@ class WorkStore:
             if live.oldest_enqueued_at is not None and (oldest is None or live.oldest_enqueued_at < oldest):
                 oldest = live.oldest_enqueued_at
             out[queue_id] = QueueLive(
-                waiting=live.waiting + (int(r.n) if r.status == "waiting" else 0),
-                offered=live.offered + (int(r.n) if r.status == "offered" else 0),
+                waiting=live.waiting + (int(r.n) if r.status == ConversationStatus.WAITING else 0),
+                offered=live.offered + (int(r.n) if r.status == ConversationStatus.OFFERED else 0),
                 oldest_enqueued_at=oldest,
             )
         return out
@@ -616,7 +625,9 @@ class WorkStore:
             await self.session.execute(
                 sa.select(CONV)
                 .where(
-                    CONV.c.follow_up_at.is_not(None), CONV.c.follow_up_at <= now, CONV.c.status == "closed"
+                    CONV.c.follow_up_at.is_not(None),
+                    CONV.c.follow_up_at <= now,
+                    CONV.c.status == ConversationStatus.CLOSED,
                 )
                 .order_by(CONV.c.follow_up_at, CONV.c.id)
                 .limit(limit)
@@ -670,7 +681,7 @@ class WorkStore:
                     CONV.c.workspace_id == due.workspace_id,
                     CONV.c.customer_id == due.customer_id,
                     campaign_match,
-                    CONV.c.status != "closed",
+                    CONV.c.status != ConversationStatus.CLOSED,
                 )
                 .order_by(CONV.c.opened_at.desc())
                 .limit(1)
@@ -688,7 +699,7 @@ class WorkStore:
                     campaign_id=due.campaign_id,
                     customer_id=due.customer_id,
                     queue_id=queue_id,
-                    status="waiting",
+                    status=ConversationStatus.WAITING,
                     channel=due.channel,
                     channel_account_id=due.channel_account_id,
                     identifier_id=due.identifier_id,
@@ -706,8 +717,8 @@ class WorkStore:
                 workspace_id=due.workspace_id,
                 conversation_id=conversation_id,
                 customer_id=due.customer_id,
-                direction="note",
-                kind="system",
+                direction=MessageDirection.NOTE,
+                kind=MessageKind.SYSTEM,
                 channel=due.channel,
                 text=f"Seguimiento programado: {label}" if label else "Seguimiento programado",
                 payload={

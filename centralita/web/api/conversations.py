@@ -46,17 +46,16 @@ from centralita.web.spec import Param, documented
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
 from core.ids import ConversationId
 from core.reply_window import WindowState, window_state
+from core.states import ConversationStatus
 from router.wire import ConversationClosedInput
 from storage.tokens import Principal
-from storage.work import CONVERSATION_STATUSES, WorkConversation, WorkStore
+from storage.work import WorkConversation, WorkStore
 
 __all__ = [
     "actor_of",
     "decode_cursor",
     "encode_cursor",
-    "iso",
     "load_conversation",
-    "optional_uuid",
     "routes",
 ]
 
@@ -69,10 +68,6 @@ _PAGINATION = (
 
 
 # ------------------------------------------------------------------------------------ shared helpers
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def encode_cursor(cursor: tuple[datetime, uuid.UUID] | None) -> str | None:
@@ -95,12 +90,10 @@ def decode_cursor(request: web.Request) -> tuple[datetime, uuid.UUID] | None:
         raise InvalidInput("cursor is not one this API returned", field="cursor") from None
 
 
-def optional_uuid(body: Mapping[str, Any], name: str) -> uuid.UUID | None:
-    raw = body.get(name)
+def _query_uuid(request: web.Request, name: str) -> uuid.UUID | None:
+    raw = request.query.get(name)
     if raw is None:
         return None
-    if not isinstance(raw, str):
-        raise InvalidInput(f"{name} must be a UUID string", field=name)
     try:
         return uuid.UUID(raw)
     except ValueError:
@@ -153,11 +146,7 @@ async def load_conversation(
     "agent",
     {200: ("Newest first.", ConversationPage)},
     query=(
-        Param(
-            "status",
-            "Only this status.",
-            {"type": "string", "enum": list(CONVERSATION_STATUSES)},
-        ),
+        Param("status", "Only this status.", ConversationStatus),
         Param("queue_id", "Only this queue.", uuid.UUID),
         Param("agent_id", "Only this agent's.", uuid.UUID),
         *_PAGINATION,
@@ -166,11 +155,13 @@ async def load_conversation(
 async def list_conversations(request: web.Request) -> web.Response:
     """List conversations: an agent's own, or the workspace's for supervisors."""
     principal = await require(request, "agent")
-    status = request.query.get("status")
-    if status is not None and status not in CONVERSATION_STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(CONVERSATION_STATUSES)}", field="status")
-    queue_id = optional_uuid(request.query, "queue_id")
-    agent_id = optional_uuid(request.query, "agent_id")
+    raw_status = request.query.get("status")
+    try:
+        status = None if raw_status is None else ConversationStatus(raw_status)
+    except ValueError:
+        raise InvalidInput(f"status must be one of {', '.join(ConversationStatus)}", field="status") from None
+    queue_id = _query_uuid(request, "queue_id")
+    agent_id = _query_uuid(request, "agent_id")
     limit = query_int(request, "limit", 50, high=200)
     visible_to = None
     if principal.role == "agent":
@@ -316,7 +307,7 @@ async def close_conversation(request: web.Request) -> web.Response:
     principal = await require(request, "agent")
     conv = await load_conversation(request, principal, assigned=True)
     runtime = request.app[RUNTIME]
-    if conv.status == "closed":
+    if conv.status == ConversationStatus.CLOSED:
         # Re-announce: if the first close's announcement was lost the router learns it now.
         await publish_router_inputs(
             runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
