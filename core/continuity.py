@@ -26,6 +26,7 @@ from typing import cast, get_args
 
 from core.campaign.fields import Language
 from core.ids import CampaignId, ConversationId, CustomerId
+from core.states import ConversationStatus
 
 __all__ = [
     "DEFAULT_LANGUAGE",
@@ -45,8 +46,6 @@ __all__ = [
 
 MERGED_DISPOSITION = "merged"  # disposition code of a conversation closed because its customer merged
 DEFAULT_LANGUAGE: Language = "es"  # a campaign's language when the manifest names none
-CLOSED = "closed"
-REOPENED_STATUS = "waiting"
 
 
 class StepKind(StrEnum):
@@ -98,7 +97,7 @@ class ConversationFacts:
 
     @property
     def open(self) -> bool:
-        return self.status != CLOSED
+        return self.status != ConversationStatus.CLOSED
 
 
 # ------------------------------------------------------------------------------------ the plan
@@ -132,7 +131,7 @@ class Reopen:
     merged_into: ConversationId
     at: datetime
     note: str
-    status: str = field(default=REOPENED_STATUS, init=False)
+    status: ConversationStatus = field(default=ConversationStatus.WAITING, init=False)
     kind: StepKind = field(default=StepKind.REOPEN, init=False)
 
 
@@ -176,7 +175,9 @@ def plan_continuity(conversations: Iterable[ConversationFacts], now: datetime) -
         if into_owner == c.customer_id or open_by.get((c.customer_id, c.campaign_id)):
             continue  # still with its customer's conversation, or the customer has another open one
         steps.append(Reopen(c.id, into, now, NOTES[StepKind.REOPEN][c.language]))
-        open_by.setdefault((c.customer_id, c.campaign_id), []).append(replace(c, status=REOPENED_STATUS))
+        open_by.setdefault((c.customer_id, c.campaign_id), []).append(
+            replace(c, status=ConversationStatus.WAITING)
+        )
     for group in open_by.values():
         if len(group) < 2:
             continue

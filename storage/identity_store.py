@@ -63,6 +63,7 @@ from core.ids import (
 )
 from core.logging import get_logger
 from core.records import TimelineEntry
+from core.states import ConversationStatus, MessageDirection, MessageKind
 from identity import (
     DETERMINISTIC_SOURCES,
     AuditAction,
@@ -856,7 +857,7 @@ class IdentityStore:
                 .where(
                     CONV.c.workspace_id == ws,
                     CONV.c.customer_id.in_(customers),
-                    CONV.c.status != "closed",
+                    CONV.c.status != ConversationStatus.CLOSED,
                     target.c.customer_id != CONV.c.customer_id,
                 )
             )
@@ -868,7 +869,7 @@ class IdentityStore:
                     .join(IDENT, IDENT.c.id == MSG.c.identifier_id)
                     .where(
                         MSG.c.conversation_id == conversation_id,
-                        MSG.c.direction == "in",
+                        MSG.c.direction == MessageDirection.IN,
                         IDENT.c.customer_id == customer_id,
                     )
                     .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
@@ -910,7 +911,8 @@ class IdentityStore:
         merged_into = {
             r.id: ConversationId(uuid.UUID(str((r.disposition or {}).get("into"))))
             for r in rows
-            if r.status == "closed" and (r.disposition or {}).get("code") == MERGED_DISPOSITION
+            if r.status == ConversationStatus.CLOSED
+            and (r.disposition or {}).get("code") == MERGED_DISPOSITION
         }
         owner = {r.id: r.customer_id for r in rows}
         elsewhere = sorted(set(merged_into.values()) - owner.keys())
@@ -952,7 +954,7 @@ class IdentityStore:
                         sa.update(CONV)
                         .where(CONV.c.id == conv.id)
                         .values(
-                            status="closed",
+                            status=ConversationStatus.CLOSED,
                             closed_at=step.at,
                             disposition={
                                 "code": MERGED_DISPOSITION,
@@ -973,8 +975,8 @@ class IdentityStore:
                 conversation_id=conv.id,
                 customer_id=conv.customer_id,
                 identifier_id=None,
-                direction="note",
-                kind="system",
+                direction=MessageDirection.NOTE,
+                kind=MessageKind.SYSTEM,
                 channel=conv.channel,
                 channel_account_id=conv.channel_account_id,
                 text=text,
