@@ -56,7 +56,6 @@ from storage.tables import (
 from storage.upsert import insert_ignore
 
 __all__ = [
-    "OPEN_STATUSES",
     "AgentRecord",
     "ConversationRecord",
     "DecisionRecord",
@@ -75,10 +74,6 @@ OFFER = OfferRow.__table__  # type: ignore[attr-defined]
 ASSIGNMENT = AssignmentRow.__table__  # type: ignore[attr-defined]
 DECISION = RoutingDecisionRow.__table__  # type: ignore[attr-defined]
 EPOCH = RouterEpochRow.__table__  # type: ignore[attr-defined]
-
-# The router's conversations (``triage`` ones are the pipeline's until they get a queue).  The
-# name stays for ``router.service``, which imports it; new code uses ``core.states``.
-OPEN_STATUSES = ROUTABLE_CONVERSATION_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

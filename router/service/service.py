@@ -43,11 +43,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError
 
-from core.errors import BrokerUnavailable, DatabaseUnavailable, InvalidInput
+from core.errors import BrokerUnavailable, DatabaseConflict, DatabaseUnavailable, InvalidInput
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, OfferId, QueueId, WorkspaceId
 from core.logging import get_logger
+from core.states import ROUTABLE_CONVERSATION_STATUSES, ConversationStatus, OfferStatus
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import (
@@ -130,7 +130,6 @@ from router.wire import (
     decode_router_input,
 )
 from storage.routing import (
-    OPEN_STATUSES,
     AgentRecord,
     ConversationRecord,
     DecisionRecord,
@@ -304,7 +303,7 @@ class RouterService:
                     continue
                 try:
                     await self._activate()
-                except (DatabaseUnavailable, BrokerUnavailable, _Superseded) as exc:
+                except (DatabaseUnavailable, DatabaseConflict, BrokerUnavailable, _Superseded) as exc:
                     log.warning(
                         "router.activation_failed", workspace_id=str(self.workspace_id), error=str(exc)
                     )
@@ -326,7 +325,7 @@ class RouterService:
                 follow_up = []
                 await self._give_back(pending)  # a round can fail after it acknowledged its inputs
                 pending = []
-            except (DatabaseUnavailable, BrokerUnavailable) as exc:
+            except (DatabaseUnavailable, DatabaseConflict, BrokerUnavailable) as exc:
                 # The policy moved ahead of the database: start again from the database.
                 log.warning("router.round_failed", workspace_id=str(self.workspace_id), reason=exc.message)
                 self._state = None
@@ -537,7 +536,7 @@ class RouterService:
                 if row is None:
                     continue
                 if cid in self._known:
-                    if row.status not in OPEN_STATUSES:
+                    if row.status not in ROUTABLE_CONVERSATION_STATUSES:
                         items.extend([Closed(cid), ConversationClosed(conversation_id=cid)])
                     else:
                         items.append(ReplyWindowChanged(conversation_id=cid, closes_at=self._window(row)))
@@ -637,11 +636,8 @@ class RouterService:
         return items
 
     async def _read(self, query: Callable[[RoutingStore], Any]) -> Any:
-        try:
-            async with self.deps.database.session() as session:
-                return await query(RoutingStore(session))
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the router cannot read the database: {type(exc).__name__}") from exc
+        async with self.deps.database.session() as session:
+            return await query(RoutingStore(session))
 
     def _window(self, row: ConversationRecord) -> float | None:
         if row.last_customer_message_at is None:
@@ -671,11 +667,11 @@ class RouterService:
         self, rows: Sequence[ConversationRecord], now: float
     ) -> dict[ConversationId, list[Item]]:
         """The events (and writes) that bring open conversations unknown to the policy into it."""
-        rows = [r for r in rows if r.status in OPEN_STATUSES]
+        rows = [r for r in rows if r.status in ROUTABLE_CONVERSATION_STATUSES]
         if not rows:
             return {}
         accounts = [r.channel_account_id for r in rows if r.queue_id is None and r.channel_account_id]
-        waiting = [(r.customer_id, r.campaign_id) for r in rows if r.status != "assigned"]
+        waiting = [(r.customer_id, r.campaign_id) for r in rows if r.status != ConversationStatus.ASSIGNED]
 
         async def query(store: RoutingStore) -> tuple[Any, Any]:
             return await store.account_settings(accounts), await store.last_agents(self.workspace_id, waiting)
@@ -684,7 +680,7 @@ class RouterService:
         foreign = [
             r.offer_id
             for r in rows
-            if r.status == "offered" and r.offer_id and r.offer_id not in self._offers
+            if r.status == ConversationStatus.OFFERED and r.offer_id and r.offer_id not in self._offers
         ]
         offer_agents: dict[OfferId, AgentId] = {}
         if foreign:
@@ -717,13 +713,13 @@ class RouterService:
                 enqueued_at=to_epoch(row.enqueued_at),
                 reply_window_closes_at=self._window(row),
             )
-            if row.status == "assigned" and row.agent_id is not None:
+            if row.status == ConversationStatus.ASSIGNED and row.agent_id is not None:
                 if row.agent_id in self._agents:
                     items.append(replace(arrival, assigned_agent_id=row.agent_id))
                     out[row.id] = items
                     continue
                 items.append(Unassign(row.id, row.agent_id, queue_id))
-            if row.status == "offered" and row.offer_id is not None:
+            if row.status == ConversationStatus.OFFERED and row.offer_id is not None:
                 held = self._offers.get(row.offer_id)
                 agent = held[1] if held is not None else offer_agents.get(row.offer_id)
                 items.append(StaleOffer(row.offer_id, row.id, agent))
@@ -800,11 +796,8 @@ class RouterService:
     async def _activate(self) -> None:
         now = self._now()
         at = from_epoch(now)
-        try:
-            async with self.deps.database.transaction() as session:
-                self._epoch = await RoutingStore(session).take_epoch(self.workspace_id, self.instance, at)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the router cannot take its epoch: {type(exc).__name__}") from exc
+        async with self.deps.database.transaction() as session:
+            self._epoch = await RoutingStore(session).take_epoch(self.workspace_id, self.instance, at)
 
         async def query(store: RoutingStore) -> tuple[Any, ...]:
             return (
@@ -827,10 +820,13 @@ class RouterService:
         for offer in offers:
             items.append(StaleOffer(offer.id, offer.conversation_id, offer.agent_id))
         rows = [
-            replace(r, status="waiting", offer_id=None) if r.status == "offered" else r for r in conversations
+            replace(r, status=ConversationStatus.WAITING, offer_id=None)
+            if r.status == ConversationStatus.OFFERED
+            else r
+            for r in conversations
         ]
         admissions = await self._admissions(rows, now)
-        assigned = [r for r in rows if r.status == "assigned"]
+        assigned = [r for r in rows if r.status == ConversationStatus.ASSIGNED]
         for row in assigned:
             items.extend(admissions.get(row.id, []))
         restored = 0
@@ -850,7 +846,7 @@ class RouterService:
                 continue  # after the waiting conversations are in, so each agent takes the best
             items.append(AgentPresenceChanged(agent_id=record.id, presence=presence, until=until))
         for row in rows:
-            if row.status != "assigned":
+            if row.status != ConversationStatus.ASSIGNED:
                 items.extend(admissions.get(row.id, []))
         config_items = len(items)
         for record in agents:
@@ -893,18 +889,15 @@ class RouterService:
         outcome = _Outcome()
         at = from_epoch(now)
         touched = [cid for op in ops if (cid := getattr(op, "conversation_id", None)) is not None]
-        try:
-            async with self.deps.database.transaction() as session:
-                store = RoutingStore(session)
-                if not await store.check_epoch(self.workspace_id, self._epoch):
-                    raise _Superseded(f"epoch {self._epoch} is no longer the workspace's")
-                writes = await store.begin_writes(self.workspace_id, touched)
-                for op in ops:
-                    self._write(writes, op, at, outcome)
-                await writes.flush()
-                outcome.outbox = await self._queue_auto_replies(store, outcome.auto_replies)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the router cannot write its decisions: {type(exc).__name__}") from exc
+        async with self.deps.database.transaction() as session:
+            store = RoutingStore(session)
+            if not await store.check_epoch(self.workspace_id, self._epoch):
+                raise _Superseded(f"epoch {self._epoch} is no longer the workspace's")
+            writes = await store.begin_writes(self.workspace_id, touched)
+            for op in ops:
+                self._write(writes, op, at, outcome)
+            await writes.flush()
+            outcome.outbox = await self._queue_auto_replies(store, outcome.auto_replies)
         return outcome
 
     async def _queue_auto_replies(
@@ -987,7 +980,7 @@ class RouterService:
                 trigger=op.decision.trigger,
             )
         elif isinstance(op, WithdrawOffer):
-            status = "expired" if op.reason == "timeout" else "withdrawn"
+            status = OfferStatus.EXPIRED if op.reason == "timeout" else OfferStatus.WITHDRAWN
             writes.end_offer(op.offer_id, op.conversation_id, status, op.reason, at)
             if op.offer_id in self._unpushed:
                 self._unpushed.discard(op.offer_id)
@@ -1092,7 +1085,7 @@ class RouterService:
                 agent_id=str(op.agent_id) if op.agent_id else None,
             )
         elif isinstance(op, Declined):
-            writes.end_offer(op.offer_id, op.conversation_id, "declined", None, at)
+            writes.end_offer(op.offer_id, op.conversation_id, OfferStatus.DECLINED, None, at)
         elif isinstance(op, Closed):
             writes.close(op.conversation_id, at)
         elif isinstance(op, PresenceChosen):
@@ -1103,7 +1096,7 @@ class RouterService:
         elif isinstance(op, QueueChosen):
             writes.choose_queue(op.conversation_id, op.queue_id)
         elif isinstance(op, StaleOffer):
-            writes.end_offer(op.offer_id, op.conversation_id, "withdrawn", "failover", at)
+            writes.end_offer(op.offer_id, op.conversation_id, OfferStatus.WITHDRAWN, "failover", at)
             if op.agent_id is not None:
                 push = OfferWithdrawnPush(
                     offer_id=op.offer_id, conversation_id=op.conversation_id, reason="failover"
@@ -1154,7 +1147,9 @@ class RouterService:
         for cid in ids:
             items.append(ConversationClosed(conversation_id=cid))
             log.info("router.reconciled", workspace_id=str(self.workspace_id), conversation_id=str(cid))
-        admissions = await self._admissions([r for r in rows.values() if r.status in OPEN_STATUSES], 0.0)
+        admissions = await self._admissions(
+            [r for r in rows.values() if r.status in ROUTABLE_CONVERSATION_STATUSES], 0.0
+        )
         for cid in ids:
             items.extend(admissions.get(cid, []))
         return items
