@@ -31,6 +31,7 @@ from centralita.web.api._json import respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
+from core.states import Presence
 from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
 __all__ = ["eligible", "queue_day", "routes"]
@@ -71,13 +72,13 @@ def eligible(agent: AgentRecord, queue: QueueRecord) -> bool:
 
 
 def _agent_counts(agents: Sequence[AgentRecord]) -> QueueAgents:
-    available = [a for a in agents if a.presence == "available"]
+    available = [a for a in agents if a.presence == Presence.AVAILABLE]
     return QueueAgents(
         available=sum(1 for a in available if not a.open_conversations and not a.pending_offers),
         busy=sum(1 for a in available if a.open_conversations or a.pending_offers)
-        + sum(1 for a in agents if a.presence == "wrap_up"),
-        away=sum(1 for a in agents if a.presence == "away"),
-        offline=sum(1 for a in agents if a.presence == "offline"),
+        + sum(1 for a in agents if a.presence == Presence.WRAP_UP),
+        away=sum(1 for a in agents if a.presence == Presence.AWAY),
+        offline=sum(1 for a in agents if a.presence == Presence.OFFLINE),
     )
 
 

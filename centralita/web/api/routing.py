@@ -36,6 +36,7 @@ from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import WorkspaceId
+from core.states import ConversationStatus
 from router.wire import ForceAssignInput, RequeueInput, RouterInput, TransferInput
 from storage.tokens import Principal
 from storage.work import WorkConversation, WorkStore
@@ -46,7 +47,7 @@ routes = web.RouteTableDef()
 
 
 def _open(conv: WorkConversation) -> None:
-    if conv.status == "closed":
+    if conv.status == ConversationStatus.CLOSED:
         raise Conflict("the conversation is closed", field="conversation_id")
 
 
