@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Self
+from typing import Any, Self
 from uuid import UUID
 
 from pydantic import MISSING, AwareDatetime, Field, field_validator
@@ -19,6 +19,7 @@ from pydantic import MISSING, AwareDatetime, Field, field_validator
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
 from core.records import TimelineEntry as TimelineRecord
 from core.reply_window import WindowState
+from core.states import ConversationStatus, MessageDirection
 from storage.tokens import Principal
 from storage.work import PendingOffer, WorkConversation
 
@@ -40,9 +41,6 @@ __all__ = [
 
 MAX_NOTE = 10_000
 """The longest note, and the longest note of a disposition (characters)."""
-
-ConversationStatusName = Literal["triage", "waiting", "offered", "assigned", "closed"]
-
 
 # ------------------------------------------------------------------------------------ responses
 
@@ -107,7 +105,7 @@ class Conversation(ResponseBody):
     """A conversation with its reply window and its live offers (an agent sees only their own)."""
 
     id: UUID
-    status: ConversationStatusName
+    status: ConversationStatus
     channel: str
     channel_account_id: UUID | None
     customer: CustomerRef
@@ -136,7 +134,7 @@ class Conversation(ResponseBody):
             offers = tuple(o for o in offers if o.agent_id == viewer.agent_id)
         return cls(
             id=conv.id,
-            status=conv.status,  # type: ignore[arg-type]  # the conversation table holds only these
+            status=ConversationStatus(conv.status),
             channel=conv.channel,
             channel_account_id=conv.channel_account_id,
             customer=CustomerRef(id=conv.customer_id, name=conv.customer_name),
@@ -165,7 +163,7 @@ class TimelineEntry(ResponseBody):
     at: IsoDateTime
     conversation_id: UUID | None
     channel: str
-    direction: Literal["in", "out", "note"]
+    direction: MessageDirection
     kind: str = Field(examples=["message", "reaction", "postback", "system", "note"])
     text: str | None
     agent_id: UUID | None
@@ -197,7 +195,7 @@ def _common(entry: TimelineRecord) -> dict[str, Any]:
         "at": entry.created_at,
         "conversation_id": entry.conversation_id,
         "channel": entry.channel,
-        "direction": entry.direction,
+        "direction": MessageDirection(entry.direction),
         "kind": entry.kind,
         "text": entry.text,
         "agent_id": entry.agent_id,

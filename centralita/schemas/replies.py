@@ -6,7 +6,7 @@ A request's template and attachments are read into the domain's ``Template`` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 from uuid import UUID
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -15,6 +15,7 @@ from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
 from centralita.schemas.conversations import ReplyWindow
 from core.delivery import RESENDABLE
 from core.events import Attachment, AttachmentKind, Template
+from core.states import MessageDirection
 from storage.outbound import OutboundRecord, shown_error
 
 if TYPE_CHECKING:  # the service module is not needed to read or write the shapes
@@ -127,7 +128,7 @@ class Message(ResponseBody):
 
     id: UUID
     conversation_id: UUID | None
-    direction: Literal["in", "out", "note"]
+    direction: MessageDirection
     kind: str
     channel: str
     channel_account_id: UUID | None
@@ -154,7 +155,7 @@ class Message(ResponseBody):
         return cls(
             id=record.id,
             conversation_id=record.conversation_id,
-            direction=record.direction,  # type: ignore[arg-type]  # the message table holds only these
+            direction=record.direction,
             kind=record.kind,
             channel=record.channel,
             channel_account_id=record.channel_account_id,
@@ -169,7 +170,7 @@ class Message(ResponseBody):
             error=shown_error(record.error),
             attempts=record.attempts,
             resend_of=record.resend_of,
-            resendable=record.direction == "out" and record.delivery_state in RESENDABLE,
+            resendable=record.direction == MessageDirection.OUT and record.delivery_state in RESENDABLE,
             created_at=record.created_at,
         )
 
