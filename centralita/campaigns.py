@@ -15,22 +15,28 @@ The CLI (``centralita campaign …``) and the admin API (``/api/campaigns/…``)
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from centralita.config_watch import ConfigChange, announce
 from centralita.runtime import Runtime
-from core.campaign import Manifest, Plan, ValidationResult, dump_manifest, normalize, plan, validate_text
-from core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+from core.campaign import (
+    Manifest,
+    Plan,
+    Severity,
+    ValidationResult,
+    dump_manifest,
+    normalize,
+    plan,
+    validate_text,
+)
+from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
 from storage.campaigns import CampaignStore, StoredCampaign
-from storage.database import Database, redact_url
+from storage.database import Database
 
 __all__ = [
     "ApplyResult",
@@ -83,25 +89,15 @@ class ApplyResult:
 
 
 def validate_manifest(
-    text: str, filename: str = "<manifest>", *, env: Mapping[str, str] | None = None
+    text: str,
+    filename: str = "<manifest>",
+    *,
+    env: Mapping[str, str] | None = None,
+    missing_env: Severity = "error",
 ) -> ValidationResult:
-    """Every problem of the manifest text, secrets' variables checked against ``env`` (os.environ)."""
-    return validate_text(text, filename, env=env)
-
-
-@asynccontextmanager
-async def _database(db: Database) -> AsyncIterator[None]:
-    """Database failures as ``DatabaseUnavailable``, naming the likely fix."""
-    try:
-        yield
-    except (OSError, DBAPIError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        first = reason[0] if reason else type(exc).__name__
-        if "no such table" in first or "does not exist" in first:
-            raise DatabaseUnavailable(
-                f"the database at {redact_url(db.url)} has no schema yet: run `centralita db upgrade`"
-            ) from exc
-        raise DatabaseUnavailable(f"database error at {redact_url(db.url)}: {first}") from exc
+    """Every problem of the manifest text, secrets' variables checked against ``env`` (os.environ):
+    an unset one is an error for plan and apply, a warning (``missing_env="warning"``) for validate."""
+    return validate_text(text, filename, env=env, missing_env=missing_env)
 
 
 def _summary(result: Plan) -> dict[str, Any]:
@@ -116,7 +112,7 @@ def _summary(result: Plan) -> dict[str, Any]:
 
 async def plan_manifest(db: Database, manifest: Manifest) -> PlanResult:
     """The diff of ``manifest`` against the campaign as running now (all additions when new)."""
-    async with _database(db), db.session() as session:
+    async with db.session() as session:
         store = CampaignStore(session)
         stored = await store.stored(manifest.workspace, manifest.campaign.name)
         conflicts = await store.ownership_conflicts(manifest)
@@ -133,7 +129,7 @@ async def apply_manifest(
     expected_version: int | None = None,
 ) -> ApplyResult:
     """Plan and apply in one transaction.  ``expected_version`` (0: must be new) guards a reviewed plan."""
-    async with _database(db), db.transaction() as session:
+    async with db.transaction() as session:
         store = CampaignStore(session)
         previous = await store.stored(manifest.workspace, manifest.campaign.name, lock=True)
         have = previous.version if previous is not None else 0
@@ -198,14 +194,14 @@ async def _stored_by_name(store: CampaignStore, name: str, workspace: str | None
 
 async def export_manifest(db: Database, name: str, workspace: str | None = None) -> Manifest:
     """The manifest campaign ``name`` runs with (``workspace`` slug needed when the name is not unique)."""
-    async with _database(db), db.session() as session:
+    async with db.session() as session:
         stored = await _stored_by_name(CampaignStore(session), name, workspace)
     return stored.to_manifest()
 
 
 async def export_manifest_in(db: Database, workspace_id: uuid.UUID, name: str) -> Manifest:
     """The manifest of campaign ``name`` within one workspace; another workspace's is ``NotFound``."""
-    async with _database(db), db.session() as session:
+    async with db.session() as session:
         stored = await CampaignStore(session).stored_in(workspace_id, name)
     return stored.to_manifest()
 

@@ -334,3 +334,23 @@ async def test_a_failing_reload_hook_does_not_stop_the_others(start_engine: Star
     response = await engine.client.post(f"{CAMPAIGN_URL}/apply", data=V2, headers=_auth(tokens.admin))
     assert response.status == 200, await response.text()
     assert (await _version_seen(changes, 2)).campaign == "ventas"
+
+
+async def test_validate_judges_the_file_and_warns_of_unset_secrets_while_plan_refuses_them(
+    start_engine: StartEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = Tokens()
+    engine = await start_engine(seed=await _seed_v1(tokens))
+    monkeypatch.delenv("ACME_WA2_ACCESS_TOKEN")  # V2's new number: this server lacks its token
+
+    checked = await engine.client.post(f"{CAMPAIGN_URL}/validate", data=V2, headers=_auth(tokens.admin))
+    assert checked.status == 200
+    report = await checked.json()
+    assert report["ok"] is True
+    warnings = [p for p in report["problems"] if p["severity"] == "warning"]
+    assert len(warnings) == 1 and "ACME_WA2_ACCESS_TOKEN" in warnings[0]["message"]
+
+    refused = await engine.client.post(f"{CAMPAIGN_URL}/plan", data=V2, headers=_auth(tokens.admin))
+    assert refused.status == 422
+    body = await refused.json()
+    assert any("ACME_WA2_ACCESS_TOKEN" in p["message"] and p["severity"] == "error" for p in body["problems"])

@@ -3,7 +3,8 @@
 Bodies are the manifest's YAML text (``Content-Type: application/yaml``, ``text/yaml`` or
 ``text/plain``) or JSON ``{"manifest": "<yaml text>", "expected_version": N?}``.
 
-- ``POST /api/campaigns/validate`` → 200 ``{"ok", "summary", "problems": [...]}``; each problem has
+- ``POST /api/campaigns/validate`` → 200 ``{"ok", "summary", "problems": [...]}`` (the file on its own: an
+  unset secret variable is a warning here, an error for plan and apply); each problem has
   ``code, message, line, column, path, hint, severity``.
 - ``POST /api/campaigns/plan`` → 200 ``{"plan", "text", "current_version", "conflicts"}``.
 - ``POST /api/campaigns/apply`` → 200 ``{"applied", "version", "plan", "text", ...}``; the servers
@@ -109,7 +110,9 @@ async def validate(request: web.Request) -> web.Response:
     """Validate a campaign manifest."""
     await require(request, "admin")
     text, _ = await _manifest_text(request)
-    return respond(Validation.of(validate_manifest(text, _FILENAME)))
+    # The file on its own: a secret's variable unset in this server is a warning here; plan and
+    # apply refuse it (as ``centralita campaign validate`` / ``plan`` do).
+    return respond(Validation.of(validate_manifest(text, _FILENAME, missing_env="warning")))
 
 
 @routes.post("/api/campaigns/plan")
