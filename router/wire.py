@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from core.states import Presence
+
 __all__ = [
     "AgentConnection",
     "AgentPush",
@@ -61,7 +63,7 @@ class OfferAnswer(_Wire):
 class PresenceInput(_Wire):
     type: Literal["presence"] = "presence"
     agent_id: UUID
-    presence: Literal["available", "away", "offline", "wrap_up"]
+    presence: Presence
     until: datetime | None = None
 
 

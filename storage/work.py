@@ -149,7 +149,7 @@ class AgentRecord:
     skills: Mapping[str, int]
     capacity: Mapping[str, int]
     active: bool
-    presence: str  # as the live router keeps it: available, away, offline, wrap_up
+    presence: Presence  # as the live router keeps it
     presence_until: datetime | None = None  # end of a wrap-up
     connected: bool = False  # a gateway holds the agent's socket
     load: Mapping[str, int] = field(default_factory=dict)
@@ -533,7 +533,7 @@ class WorkStore:
                 skills={str(k): int(v) for k, v in dict(r.skills or {}).items()},
                 capacity={str(k): int(v) for k, v in dict(r.capacity or {}).items()},
                 active=bool(r.active),
-                presence=str(r.presence or Presence.OFFLINE),
+                presence=Presence(r.presence or Presence.OFFLINE),
                 presence_until=as_utc(r.presence_until),
                 connected=bool(r.connected),
                 load=loads.get(r.id, {}),

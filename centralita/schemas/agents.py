@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from centralita.schemas.common import RequestBody, ResponseBody
+from core.states import Presence
 from storage.tokens import Principal
 from storage.work import AgentRecord
 
-__all__ = ["Agent", "AgentList", "Me", "PresenceRequest", "WorkspaceRef"]
+__all__ = ["SETTABLE_PRESENCES", "Agent", "AgentList", "Me", "PresenceRequest", "WorkspaceRef"]
+
+SETTABLE_PRESENCES: Final = (Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE)
+"""What an agent may set through the API; ``wrap_up`` is the router's (or the socket's, with ``until``)."""
 
 
 class Agent(ResponseBody):
@@ -23,9 +27,7 @@ class Agent(ResponseBody):
     email: str
     role: str
     active: bool
-    presence: Literal["available", "away", "offline", "wrap_up"] = Field(
-        description="As the live router last stored it."
-    )
+    presence: Presence = Field(description="As the live router last stored it.")
     presence_until: datetime | None = Field(description="The end of a wrap-up.")
     connected: bool = Field(description="A gateway holds the agent's WebSocket.")
     skills: dict[str, int]
@@ -42,7 +44,7 @@ class Agent(ResponseBody):
             email=agent.email,
             role=agent.role,
             active=agent.active,
-            presence=agent.presence,  # type: ignore[arg-type]  # the router stores only these
+            presence=agent.presence,
             presence_until=agent.presence_until,
             connected=agent.connected,
             skills=dict(agent.skills),
@@ -81,4 +83,13 @@ class Me(ResponseBody):
 
 
 class PresenceRequest(RequestBody):
-    presence: Literal["available", "away", "offline"]
+    presence: Literal[Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE]  # SETTABLE_PRESENCES
+
+    @field_validator("presence", mode="before")
+    @classmethod
+    def _settable(cls, value: object) -> object:
+        """Refused as before the enum: naming the values (not the members) an agent may set."""
+        if value not in SETTABLE_PRESENCES:
+            expected = ", ".join(repr(str(p)) for p in SETTABLE_PRESENCES[:-1])
+            raise ValueError(f"Input should be {expected} or {str(SETTABLE_PRESENCES[-1])!r}")
+        return value

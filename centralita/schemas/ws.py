@@ -24,6 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, WithJsonSchema
 
 from core.errors import CentralitaError
+from core.states import Presence
 from router.wire import (
     AgentPush,
     AssignedPush,
@@ -223,7 +224,7 @@ class PresenceFrame(_Received):
     """The agent's presence (``until``: the end of a wrap-up)."""
 
     type: Literal["presence"]
-    presence: Literal["available", "away", "offline", "wrap_up"]
+    presence: Presence
     until: datetime | None = None
 
     def router_input(self, agent_id: UUID) -> PresenceInput:
