@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, WorkspaceId
 from core.records import TimelineEntry
+from core.states import MessageDirection
 from storage.outbound import shown_error
 from storage.tables import MessageRow
 from storage.types import as_utc
@@ -51,7 +52,7 @@ def _entry(r: Any) -> TimelineEntry:
         delivery_state=r.delivery_state,
         created_at=as_utc(r.created_at),
         payload=dict(r.payload or {}),
-        delivery_error=shown_error(r.error) if r.direction == "out" else None,
+        delivery_error=shown_error(r.error) if r.direction == MessageDirection.OUT else None,
     )
 
 
