@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -95,19 +95,47 @@ def classify_failure(exc: BaseException) -> Failure:
     return Failure.UNAVAILABLE
 
 
-def translate_failure(exc: BaseException, doing: str) -> ServiceUnavailable:
+# No schema yet: PostgreSQL 42P01 undefined_table, 3F000 invalid_schema_name; SQLite names it.
+_NO_SCHEMA_SQLSTATES = frozenset({"42P01", "3F000"})
+
+
+def _no_schema(exc: BaseException) -> bool:
+    return sqlstate(exc) in _NO_SCHEMA_SQLSTATES or "no such table" in str(getattr(exc, "orig", "")).lower()
+
+
+def translate_failure(exc: BaseException, doing: str | None = None) -> ServiceUnavailable:
     """The error tree's name for an unavailable or conflicting database (never for ``REFUSED``:
     the caller decides what refused data means).  Only the error's type is quoted: the driver's
-    text may contain the data."""
+    text may contain the data.  A database without its tables says how to build them."""
     kind = classify_failure(exc)
     name = type(getattr(exc, "orig", None) or exc).__name__
+    prefix = f"{doing}: " if doing else ""
     if kind is Failure.CONFLICT:
         return DatabaseConflict(
-            f"{doing}: the transaction met a conflict ({name})", details={"sqlstate": sqlstate(exc)}
+            f"{prefix}the transaction met a conflict ({name})", details={"sqlstate": sqlstate(exc)}
+        )
+    if _no_schema(exc):
+        return DatabaseUnavailable(
+            f"{prefix}the database has no schema yet: run `centralita db upgrade`",
+            details={"failure": kind.value},
         )
     return DatabaseUnavailable(
-        f"{doing}: the database is unavailable ({name})", details={"failure": kind.value}
+        f"{prefix}the database is unavailable ({name})", details={"failure": kind.value}
     )
+
+
+@contextmanager
+def _edge() -> Iterator[None]:
+    """Foreign database failures leave as the error tree's: ``DatabaseUnavailable`` or
+    ``DatabaseConflict`` (``raise … from exc``).  Refused content (SQLSTATE classes 22, 23, 54:
+    ``IntegrityError``, ``DataError``) is left as it is: callers catch it on purpose (dedupe,
+    idempotent inserts, isolating the delivery that carries it)."""
+    try:
+        yield
+    except (OSError, DBAPIError) as exc:
+        if isinstance(exc, DBAPIError) and classify_failure(exc) is Failure.REFUSED:
+            raise
+        raise translate_failure(exc) from exc
 
 
 class Database:
@@ -146,18 +174,23 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+        """A session (reads); a database failure inside it leaves as ``DatabaseUnavailable`` or
+        ``DatabaseConflict``, refused content as the driver's error (see ``_edge``)."""
+        with _edge():
+            async with self.sessions() as session:
+                yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction, committed on success, rolled back on error."""
-        if self.write_lock is not None:
-            async with self.write_lock, self.sessions() as session, session.begin():
-                yield session
-        else:
-            async with self.sessions() as session, session.begin():
-                yield session
+        """A session inside one transaction, committed on success, rolled back on error; failures
+        inside it or on commit are translated like ``session``'s."""
+        with _edge():
+            if self.write_lock is not None:
+                async with self.write_lock, self.sessions() as session, session.begin():
+                    yield session
+            else:
+                async with self.sessions() as session, session.begin():
+                    yield session
 
     async def ping(self, limit_s: float = 2.0) -> None:
         try:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError
-
-from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable
+from core.errors import BrokerUnavailable, CentralitaError
 from core.ids import WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Message
@@ -55,11 +53,8 @@ class RouterSupervisor:
 
     async def scan(self) -> list[WorkspaceId]:
         """Start a router for every active workspace that has none here; returns the new ones."""
-        try:
-            async with self.deps.database.session() as session:
-                workspaces = await RoutingStore(session).active_workspaces()
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"cannot list workspaces to route: {type(exc).__name__}") from exc
+        async with self.deps.database.session() as session:
+            workspaces = await RoutingStore(session).active_workspaces()
         started = []
         for workspace_id in workspaces:
             if await self.ensure(workspace_id):

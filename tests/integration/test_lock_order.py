@@ -18,18 +18,17 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
 from centralita.envelope import RawEnvelope
 from centralita.pipeline.worker import Pipeline
 from centralita.runtime import open_runtime
 from channels.whatsapp.testing import text_webhook_body
-from core.errors import DatabaseUnavailable
+from core.errors import DatabaseConflict, DatabaseUnavailable
 from core.ids import AgentId, ConversationId, OfferId, QueueId, RawDeliveryId, WorkspaceId, new_id
 from core.settings import Settings
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
 from identity import Observation, email_identifier, phone_identifier
-from storage.database import Database, upgrade_schema
+from storage.database import Database, sqlstate, upgrade_schema
 from storage.identity_store import IdentityStore
 from storage.routing import RoutingStore
 from storage.tables import AgentRow, ConversationRow, IdentifierRow, QueueRow
@@ -175,11 +174,10 @@ async def test_router_rounds_against_pipeline_batches_on_the_same_conversations_
                                 made[cid] = None
                             writes.presence(agent, "available", None, connected=True)
                         await writes.flush()
-                except DBAPIError as exc:
+                except (DatabaseConflict, DatabaseUnavailable) as exc:  # translated by the storage edge
                     tally.router_failures += 1
-                    tally.errors.append(
-                        f"router: {getattr(exc.orig, 'sqlstate', None) or type(exc.orig).__name__}"
-                    )
+                    cause = exc.__cause__ or exc
+                    tally.errors.append(f"router: {sqlstate(cause) or type(cause).__name__}")
                 else:
                     for cid, offer_or_none in made.items():
                         if offer_or_none is None:
