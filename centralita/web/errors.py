@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError
 
 from centralita.web.keys import RUNTIME
 from core.errors import CentralitaError, ClientDisconnected, RequestTimeout, ServiceUnavailable
 from core.logging import get_logger
-from storage.database import Failure, classify_failure, translate_failure
 
 __all__ = ["error_middleware", "json_error"]
 
@@ -43,14 +41,10 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
-        try:
-            return await handler(request)
-        except (OSError, DBAPIError) as exc:
-            # A handler that met the database down (or in a deadlock) answers 503 + Retry-After
-            # like every other outage; data the database refuses stays an unexpected 500.
-            if isinstance(exc, DBAPIError) and classify_failure(exc) is Failure.REFUSED:
-                raise
-            raise translate_failure(exc, f"{request.method} {request.path}") from exc
+        # A database that is down or meets a conflict arrives translated by the storage edge
+        # (DatabaseUnavailable, DatabaseConflict: 503 + Retry-After below); data the database
+        # refuses stays an unexpected 500.
+        return await handler(request)
     except ClientDisconnected as exc:
         # Nobody is left to answer, and the failure is not ours: INFO, no traceback.
         log.info("client_disconnected", path=request.path, method=request.method, reason=exc.message)
