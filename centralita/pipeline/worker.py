@@ -283,16 +283,12 @@ class Pipeline:
         and conflicts (deadlock, serialization failure, lock timeout) raise ``ServiceUnavailable``:
         the whole batch is tried again, nothing parked."""
         try:
-            try:
-                return await self._commit(prepared, isolate=False)
-            except DBAPIError as exc:
-                if classify_failure(exc) is not Failure.REFUSED:
-                    raise
-                log.warning(
-                    "pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__
-                )
-                return await self._commit(prepared, isolate=True)
-        except (OSError, TimeoutError, DBAPIError) as exc:
+            return await self._commit(prepared, isolate=False)
+        except DBAPIError as exc:  # the storage edge translated the rest: this is refused content
+            log.warning("pipeline_batch_isolating", deliveries=len(prepared), error=type(exc.orig).__name__)
+        try:
+            return await self._commit(prepared, isolate=True)
+        except DBAPIError as exc:  # refused outside every delivery's savepoint: wait, never park
             raise translate_failure(exc, "the pipeline could not commit") from exc
 
     def _parse(self, envelope: RawEnvelope) -> list[InboundEvent] | None:
