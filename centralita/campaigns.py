@@ -78,15 +78,6 @@ class ApplyResult:
             return None
         return ConfigChange(self.workspace_id, self.campaign_id, self.plan.campaign, self.version)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "applied": self.applied,
-            "workspace": self.plan.workspace,
-            "campaign": self.plan.campaign,
-            "version": self.version,
-            "plan": self.plan.to_dict(),
-        }
-
 
 def validate_manifest(
     text: str,

@@ -26,10 +26,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError
-
 from centralita.runtime import Runtime
-from core.errors import BrokerUnavailable, CentralitaError, DatabaseUnavailable, InvalidInput
+from core.errors import BrokerUnavailable, CentralitaError, InvalidInput
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Consumer, Delivery, Message, Transport
@@ -119,7 +117,7 @@ async def announce(runtime: Runtime, change: ConfigChange) -> bool:
         else:
             await runtime.reload_directory()
             await _run_hooks(runtime, [change])
-    except (CentralitaError, OSError, DBAPIError) as exc:
+    except CentralitaError as exc:
         # The apply is committed; this server catches up on its next poll like any other.
         log.warning("config_local_reload_failed", error=type(exc).__name__, version=change.version)
     return await publish_change(runtime.transport, change)
@@ -158,7 +156,7 @@ class ConfigWatcher:
         async with self._lock:
             for row in await self._versions():
                 self._seen[row.campaign_id] = row.version
-            await self._reload_directory()
+            await self.runtime.reload_directory()
         await self.runtime.transport.declare(events_subscription(self.queue_name, ["config.#"]))
         self._consumer = await self.runtime.transport.consume(self.queue_name, self._on_event, prefetch=16)
         self._poller = asyncio.create_task(self._poll_loop(), name="config-watch-poll")
@@ -182,7 +180,7 @@ class ConfigWatcher:
             fresh = [c for c in changes if c.version > self._seen.get(c.campaign_id, 0)]
             if not fresh:
                 return []
-            await self._reload_directory()
+            await self.runtime.reload_directory()
             for change in fresh:
                 self._seen[change.campaign_id] = max(change.version, self._seen.get(change.campaign_id, 0))
         log.info("config_reloaded", changes=[f"{c.campaign}@{c.version}" for c in fresh])
@@ -199,17 +197,8 @@ class ConfigWatcher:
         )
 
     async def _versions(self) -> list[CampaignVersion]:
-        try:
-            async with self.runtime.database.session() as session:
-                return await CampaignStore(session).versions()
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"cannot read campaign versions: {type(exc).__name__}") from exc
-
-    async def _reload_directory(self) -> None:
-        try:
-            await self.runtime.reload_directory()
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"cannot reload the channel directory: {type(exc).__name__}") from exc
+        async with self.runtime.database.session() as session:
+            return await CampaignStore(session).versions()
 
     async def _on_event(self, delivery: Delivery) -> None:
         try:

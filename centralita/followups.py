@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError
-
 from centralita.runtime import Runtime
 from centralita.web.api._publish import publish_router_inputs
-from core.errors import CentralitaError, DatabaseUnavailable
+from core.errors import CentralitaError
 from core.ids import WorkspaceId
 from core.logging import get_logger
 from router.service.clock import AdvancingClock
@@ -85,17 +83,14 @@ class FollowUpScheduler:
 
     async def _open_batch(self) -> list[FollowUpOpened]:
         now = self.runtime.clock()
-        try:
-            async with self.runtime.database.transaction() as session:
-                store = WorkStore(session)
-                opened = []
-                for due in await store.due_follow_ups(now, limit=self.batch):
-                    item = await store.open_follow_up(due, now)
-                    if item is not None:
-                        opened.append(item)
-                return opened
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"cannot open due follow-ups: {type(exc).__name__}") from exc
+        async with self.runtime.database.transaction() as session:
+            store = WorkStore(session)
+            opened = []
+            for due in await store.due_follow_ups(now, limit=self.batch):
+                item = await store.open_follow_up(due, now)
+                if item is not None:
+                    opened.append(item)
+            return opened
 
     async def _nudge(self, opened: list[FollowUpOpened]) -> None:
         by_workspace: dict[WorkspaceId, list[ConversationNudge]] = {}

@@ -28,7 +28,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from centralita.runtime import Runtime
 from centralita.schemas.ws import (
@@ -41,7 +40,7 @@ from centralita.schemas.ws import (
     frame_of_push,
     parse_client_frame,
 )
-from core.errors import BrokerUnavailable, DatabaseUnavailable, Forbidden, InvalidInput
+from core.errors import BrokerUnavailable, DatabaseConflict, DatabaseUnavailable, Forbidden, InvalidInput
 from core.ids import AgentId, WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Consumer, Delivery, Message
@@ -203,18 +202,16 @@ class AgentGateway:
             self.renewal = None
 
     async def renew_leases(self, agent_ids: list[AgentId]) -> None:
-        """These agents' presence holds for another ``presence_lease_s`` (or DatabaseUnavailable)."""
+        """These agents' presence holds for another ``presence_lease_s`` (or DatabaseUnavailable,
+        DatabaseConflict)."""
         until = self.runtime.clock() + timedelta(seconds=self.runtime.settings.presence_lease_s)
-        try:
-            async with self.runtime.database.transaction() as db:
-                await RoutingStore(db).renew_leases(agent_ids, until)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the gateway cannot renew presence: {type(exc).__name__}") from exc
+        async with self.runtime.database.transaction() as db:
+            await RoutingStore(db).renew_leases(agent_ids, until)
 
     async def _renew_or_warn(self, agent_ids: list[AgentId]) -> None:
         try:
             await self.renew_leases(agent_ids)
-        except DatabaseUnavailable as exc:
+        except (DatabaseUnavailable, DatabaseConflict) as exc:
             # Renewed again in presence_renew_s; a lease outlives a few missed renewals.
             log.warning("gateway.lease_not_renewed", agents=len(agent_ids), reason=exc.message)
 

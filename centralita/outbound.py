@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from centralita.runtime import Runtime
 from core.channel import Capabilities, ChannelAccount
@@ -49,6 +49,7 @@ from core.errors import (
     BrokerUnavailable,
     CentralitaError,
     Conflict,
+    DatabaseConflict,
     DatabaseUnavailable,
     Forbidden,
     InvalidInput,
@@ -434,39 +435,34 @@ async def send_reply(
 ) -> QueuedReply:
     """``queue_reply`` in its own transaction, then a nudge to the outbound workers.
 
-    ``DatabaseUnavailable`` when the reply could not be stored (nothing was queued).  A broker
-    that cannot take the nudge is not an error: the committed row is sent by the workers' poll.
+    ``DatabaseUnavailable`` or ``DatabaseConflict`` when the reply could not be stored (nothing
+    was queued).  A broker that cannot take the nudge is not an error: the committed row is sent
+    by the workers' poll.
     """
-    try:
-        async with runtime.database.transaction() as session:
-            queued = await queue_reply(
-                runtime,
-                OutboundStore(session),
-                workspace_id=workspace_id,
-                conversation_id=conversation_id,
-                agent_id=agent_id,
-                text=text,
-                template=template,
-                attachments=attachments,
-                channel_account_id=channel_account_id,
-                identifier_id=identifier_id,
-                reply_to_message_id=reply_to_message_id,
-                auto_reply=auto_reply,
-                require_assigned=require_assigned,
-            )
-    except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(f"the reply could not be stored: {type(exc).__name__}") from exc
+    async with runtime.database.transaction() as session:
+        queued = await queue_reply(
+            runtime,
+            OutboundStore(session),
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            agent_id=agent_id,
+            text=text,
+            template=template,
+            attachments=attachments,
+            channel_account_id=channel_account_id,
+            identifier_id=identifier_id,
+            reply_to_message_id=reply_to_message_id,
+            auto_reply=auto_reply,
+            require_assigned=require_assigned,
+        )
     await nudge_outbound(runtime, [queued.message_id])
     record = await _read_record(runtime, queued.message_id)
     return QueuedReply(record, queued.window)
 
 
 async def _read_record(runtime: Runtime, message_id: MessageId) -> OutboundRecord:
-    try:
-        async with runtime.database.session() as session:
-            record = await OutboundStore(session).message(message_id)
-    except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(f"the reply could not be read back: {type(exc).__name__}") from exc
+    async with runtime.database.session() as session:
+        record = await OutboundStore(session).message(message_id)
     assert record is not None  # committed by the caller
     return record
 
@@ -536,8 +532,6 @@ async def resend_reply(
             )
     except IntegrityError as exc:  # a concurrent resend of the same message won
         raise Conflict("the message was already resent", field="message_id") from exc
-    except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(f"the resend could not be stored: {type(exc).__name__}") from exc
     log.info(
         "reply_resent",
         message_id=str(new_message_id),
@@ -683,18 +677,15 @@ class OutboundWorker:
         lease = timedelta(seconds=self.runtime.settings.outbound_lease_s)
         free = self.prefetch - len(self._sending)
         stale = [m for m, at in self._leased.items() if at <= now - lease / 3]
-        try:
+        async with self.runtime.database.transaction() as session:
+            store = OutboundStore(session)
+            await store.renew(stale, now)
+            abandoned = await store.expire_leases(now - lease)
+        self._leased.update({m: now for m in stale if m in self._sending})
+        claimed: list[Claimed] = []
+        if free > 0:
             async with self.runtime.database.transaction() as session:
-                store = OutboundStore(session)
-                await store.renew(stale, now)
-                abandoned = await store.expire_leases(now - lease)
-            self._leased.update({m: now for m in stale if m in self._sending})
-            claimed: list[Claimed] = []
-            if free > 0:
-                async with self.runtime.database.transaction() as session:
-                    claimed = await OutboundStore(session).claim_due(now, free)
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the outbound worker cannot claim: {type(exc).__name__}") from exc
+                claimed = await OutboundStore(session).claim_due(now, free)
         for record in abandoned:
             log.warning(
                 "reply_unconfirmed",
@@ -727,17 +718,14 @@ class OutboundWorker:
     async def deliver(self, claimed: Claimed) -> SendOutcome:
         """Send one claimed (``sending``) row."""
         message_id, attempt = claimed.id, claimed.attempt
-        try:
-            async with self.runtime.database.session() as session:
-                store = OutboundStore(session)
-                record = await store.message(message_id)
-                ident = (
-                    await store.identifier(record.workspace_id, record.identifier_id)
-                    if record is not None and record.identifier_id is not None
-                    else None
-                )
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the outbound worker cannot read: {type(exc).__name__}") from exc
+        async with self.runtime.database.session() as session:
+            store = OutboundStore(session)
+            record = await store.message(message_id)
+            ident = (
+                await store.identifier(record.workspace_id, record.identifier_id)
+                if record is not None and record.identifier_id is not None
+                else None
+            )
         if record is None or record.delivery_state != DeliveryState.SENDING:
             return SendOutcome(message_id, "skipped", attempt)  # settled meanwhile
         account = (
@@ -782,11 +770,8 @@ class OutboundWorker:
         return SendOutcome(message_id, "sent", attempt, external_id=receipt.external_id)
 
     async def _write(self, step: Callable[[OutboundStore], Any]) -> None:
-        try:
-            async with self.runtime.database.transaction() as session:
-                await step(OutboundStore(session))
-        except (OSError, DBAPIError) as exc:
-            raise DatabaseUnavailable(f"the outbound worker cannot write: {type(exc).__name__}") from exc
+        async with self.runtime.database.transaction() as session:
+            await step(OutboundStore(session))
 
     async def _fail(self, record: OutboundRecord, error: Mapping[str, Any]) -> None:
         log.warning(
@@ -807,7 +792,7 @@ class OutboundWorker:
                     if record.conversation_id is not None and not record.payload.get("auto_reply"):
                         await store.first_response(record.conversation_id, accepted_at)
                 return
-            except (OSError, DBAPIError) as exc:
+            except (DatabaseUnavailable, DatabaseConflict) as exc:
                 # The provider has it: sending it again would send it twice.  Try a little
                 # longer; then the row stays "sending" and its lease makes it "unknown".
                 if attempt == 2:

@@ -10,14 +10,13 @@ import argparse
 import asyncio
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
 from centralita.runtime import utc_now
-from core.errors import DatabaseUnavailable, InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from core.ids import AgentId
 from core.settings import Settings
 from storage.campaigns import CampaignStore
-from storage.database import Database, redact_url
+from storage.database import Database
 from storage.tables import AgentRow
 from storage.tokens import ROLES, TokenStore
 
@@ -66,11 +65,5 @@ async def _create(settings: Settings, workspace: str, role: str, agent: str | No
                     raise NotFound(f"no agent {agent!r} in workspace {workspace!r}", field="--agent")
                 agent_id = AgentId(found)
             return await TokenStore(session).issue(workspace_id, role, agent_id, name, utc_now())
-    except (OSError, DBAPIError) as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise DatabaseUnavailable(
-            f"cannot issue a token in the database at {redact_url(settings.database_url)}: "
-            f"{reason[0] if reason else type(exc).__name__}; is it upgraded (`centralita db upgrade`)?"
-        ) from exc
     finally:
         await database.dispose()
