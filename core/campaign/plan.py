@@ -110,22 +110,6 @@ class Plan:
     def find(self, kind: ItemKind, key: str) -> Change | None:
         return next((c for c in self.changes if c.kind == kind and c.key == key), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible, for the admin API."""
-        return {
-            "workspace": self.workspace,
-            "campaign": self.campaign,
-            "changes": [
-                {
-                    "action": c.action,
-                    "kind": c.kind,
-                    "key": c.key,
-                    "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in c.fields],
-                }
-                for c in self.changes
-            ],
-        }
-
 
 def _items(data: dict[str, Any], catalog: ChannelCatalog) -> dict[ItemKind, dict[str, dict[str, Any]]]:
     channels = data["channels"]

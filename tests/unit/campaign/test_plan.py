@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from centralita.schemas.campaigns import PlanChanges
 from core.campaign import Manifest, parse_manifest, plan, render_plan
 from core.errors import InvalidInput
 
@@ -133,7 +134,7 @@ def test_a_plan_between_two_different_campaigns_is_refused(manifest_data: dict[s
 def test_the_plan_serialises_for_the_admin_api(manifest_data: dict[str, Any]) -> None:
     current = _manifest(manifest_data)
     manifest_data["queues"][0]["priority"] = 9
-    assert plan(_manifest(manifest_data), current).to_dict()["changes"] == [
+    assert PlanChanges.of(plan(_manifest(manifest_data), current)).model_dump(mode="json")["changes"] == [
         {
             "action": "change",
             "kind": "queue",
