@@ -57,7 +57,7 @@ from core.errors import (
     ServiceUnavailable,
     TransientChannelError,
 )
-from core.events import Address, AddressKind, Attachment, AttachmentKind, OutboundMessage, Template
+from core.events import Address, AddressKind, Attachment, OutboundMessage, Template
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
@@ -72,75 +72,14 @@ __all__ = [
     "Queued",
     "QueuedReply",
     "SendOutcome",
-    "attachment_from_dict",
     "nudge_outbound",
     "queue_auto_reply",
     "queue_reply",
     "resend_reply",
     "send_reply",
-    "template_from_dict",
 ]
 
 log = get_logger("centralita.outbound")
-
-
-# ---------------------------------------------------------------------------------- request parsing
-
-
-def template_from_dict(raw: Any) -> Template:
-    """``{"name", "language", "parameters"}`` — parameters a list (the body's {{1}}, {{2}}, …) or
-    ``{"body": [...], "header": [...], "buttons": [...]}``."""
-    if not isinstance(raw, Mapping):
-        raise InvalidInput("template must be an object with name, language and parameters", field="template")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("template.name is required", field="template.name")
-    language = raw.get("language", "es")
-    if not isinstance(language, str) or not language.strip():
-        raise InvalidInput(
-            "template.language must be a language code such as es_MX", field="template.language"
-        )
-    parameters = raw.get("parameters", [])
-
-    def strings(value: Any, where: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
-            raise InvalidInput(f"{where} must be a list of strings", field=where)
-        return tuple(str(v) for v in value)
-
-    if isinstance(parameters, Mapping):
-        body = strings(parameters.get("body"), "template.parameters.body")
-        header = strings(parameters.get("header"), "template.parameters.header")
-        buttons = strings(parameters.get("buttons"), "template.parameters.buttons")
-    else:
-        body, header, buttons = strings(parameters, "template.parameters"), (), ()
-    return Template(
-        name=name.strip(),
-        language=language.strip(),
-        body_parameters=body,
-        header_parameters=header,
-        button_parameters=buttons,
-    )
-
-
-def attachment_from_dict(raw: Any, index: int) -> Attachment:
-    where = f"attachments[{index}]"
-    if not isinstance(raw, Mapping):
-        raise InvalidInput(f"{where} must be an object", field=where)
-    try:
-        kind = AttachmentKind(str(raw.get("kind", "")))
-    except ValueError:
-        known = ", ".join(k.value for k in AttachmentKind)
-        raise InvalidInput(f"{where}.kind must be one of {known}", field=f"{where}.kind") from None
-    values = {k: raw.get(k) for k in ("url", "media_id", "filename", "caption", "mime_type")}
-    if any(v is not None and not isinstance(v, str) for v in values.values()):
-        raise InvalidInput(
-            f"{where}: url, media_id, filename, caption and mime_type are strings", field=where
-        )
-    if not values["url"] and not values["media_id"]:
-        raise InvalidInput(f"{where} needs a url or a media_id", field=where)
-    return Attachment(kind=kind, **values)
 
 
 # ---------------------------------------------------------------------------------- the service
@@ -150,9 +89,6 @@ def attachment_from_dict(raw: Any, index: int) -> Attachment:
 class QueuedReply:
     record: OutboundRecord
     window: WindowState
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.record.to_dict(), "window": self.window.to_dict()}
 
 
 def _addressable(capabilities: Capabilities, account: ChannelAccount, ident: IdentifierFacts) -> bool:

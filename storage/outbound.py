@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.delivery import RESENDABLE, UNCONFIRMED_REASON, DeliveryState
+from core.delivery import UNCONFIRMED_REASON, DeliveryState
 from core.ids import (
     AgentId,
     CampaignId,
@@ -115,32 +115,6 @@ class OutboundRecord:
     created_at: datetime
     attempts: int = 0
     resend_of: MessageId | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        def opt(value: Any) -> str | None:
-            return str(value) if value is not None else None
-
-        return {
-            "id": str(self.id),
-            "conversation_id": opt(self.conversation_id),
-            "direction": self.direction,
-            "kind": self.kind,
-            "channel": self.channel,
-            "channel_account_id": opt(self.channel_account_id),
-            "identifier_id": opt(self.identifier_id),
-            "agent_id": opt(self.agent_id),
-            "text": self.text,
-            "template": self.payload.get("template"),
-            "attachments": list(self.payload.get("attachments") or []),
-            "tag": self.payload.get("tag"),
-            "external_id": self.external_id,
-            "delivery_state": self.delivery_state,
-            "error": shown_error(self.error),
-            "attempts": self.attempts,
-            "resend_of": opt(self.resend_of),
-            "resendable": self.direction == MessageDirection.OUT and self.delivery_state in RESENDABLE,
-            "created_at": self.created_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
