@@ -134,6 +134,8 @@ class CustomerRow(SQLModel, table=True):
     merged_into: uuid.UUID | None = Field(default=None, index=True)
     active: bool = True
     version: int = 0  # bumped by every identity change of the record (optimistic concurrency)
+    legal_hold: str | None = Field(default=None, max_length=500)  # why their data may not be erased now
+    erased_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class IdentifierRow(SQLModel, table=True):
@@ -313,6 +315,8 @@ class ApiTokenRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts())  # NULL: issued before expiry existed
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class ConversationRow(SQLModel, table=True):
