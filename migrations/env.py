@@ -45,7 +45,7 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_url())
+    engine = create_async_engine(_url(), hide_parameters=True)  # no bound values in error texts
     async with engine.connect() as connection:
         await connection.run_sync(_configure)
         await connection.commit()

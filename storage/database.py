@@ -148,7 +148,8 @@ class Database:
         except sa.exc.ArgumentError as exc:
             raise InvalidInput(f"not a database URL: {url!r}", field="database_url") from exc
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a database error's text never quotes bound values (bodies, phones, emails).
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = parsed.database
             if database and database != ":memory:":
