@@ -5,23 +5,36 @@ Each line: ``id``, ``workspace`` (slug), ``identifiers`` (``[{kind, value}]``, o
 id (``null`` when the other identifier has not written yet), the other identifier and the
 evidence (source, the identifier it came from and the one it points at, message reference,
 time).  Live customers only; merged-away ids are part of their survivor.
+
+``centralita customers export-one --workspace SLUG (--customer ID | --identifier KEY) [--out DIR]``:
+everything the workspace holds about one person, the ``CustomerBundle`` of ``GET
+/api/customers/{id}/export`` — printed, or written to ``DIR/customer-<id>.json`` (the live id).
+``--identifier`` reads a key (``phone:+52…``, ``email:…``) or a phone or address as typed
+(``--region`` for national numbers).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from centralita.commands.ingest import WORKSPACE, _settings, workspace_by_slug
 from centralita.directory import load_directory
 from centralita.pipeline.identity import identity_policy
+from centralita.runtime import utc_now
 from centralita.schemas.customers import CustomerExport
+from centralita.schemas.export import CustomerBundle
+from core.errors import InvalidInput, NotFound
 from core.ids import WorkspaceId
 from core.settings import Settings
 from identity import IdentityGraph
 from storage.database import Database
+from storage.export import ExportStore
 from storage.identity_store import IdentityStore
 
 __all__ = ["export_customers", "register"]
@@ -33,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     export = actions.add_parser("export", help="print one JSON object per customer")
     export.add_argument("--workspace", default=None, metavar="SLUG")
     export.set_defaults(func=cmd_export)
+    _register_export_one(actions)
 
 
 async def export_customers(database: Database, workspace: str | None) -> list[CustomerExport]:
@@ -70,3 +84,84 @@ async def _export(settings: Settings, workspace: str | None) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     return asyncio.run(_export(_settings(), args.workspace))
+
+
+# ------------------------------------------------------------------------------------ export-one
+
+
+def _register_export_one(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    one = actions.add_parser("export-one", help="everything the workspace holds about one person, as JSON")
+    one.add_argument("--workspace", required=True, metavar="SLUG")
+    who = one.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--customer", metavar="ID", help="a customer id (a merged-away id stands for its survivor)"
+    )
+    who.add_argument(
+        "--identifier", metavar="KEY", help="phone:+52…, email:…, or a phone or address as typed"
+    )
+    one.add_argument("--region", default=None, metavar="CC", help="region of numbers in national format")
+    one.add_argument(
+        "--out", default=None, metavar="DIR", help="write DIR/customer-<id>.json instead of printing"
+    )
+    one.set_defaults(func=cmd_export_one)
+
+
+async def export_one(
+    database: Database, workspace: str, *, customer: str | None, identifier: str | None, region: str
+) -> CustomerBundle:
+    """The bundle of one customer, found by id or by one of its identifiers."""
+    from centralita.web.api.customers import parse_identifier  # read as the API reads it
+
+    ws = await workspace_by_slug(database, workspace)
+    async with database.session() as session:
+        store = ExportStore(session)
+        if identifier is not None:
+            key = parse_identifier(identifier, region.upper()).key
+            found = await store.customer_of_key(ws, key)
+            if found is None:
+                raise NotFound(
+                    f"no customer with the identifier {key} in workspace {workspace!r}", field="--identifier"
+                )
+            requested: uuid.UUID = found
+        else:
+            try:
+                requested = uuid.UUID(str(customer).strip())
+            except ValueError:
+                raise InvalidInput(f"not a customer id: {customer!r}", field="--customer") from None
+        try:
+            data = await store.customer_data(ws, requested)
+        except NotFound:
+            raise NotFound(
+                f"no customer {requested} in workspace {workspace!r}", field="--customer"
+            ) from None
+    return CustomerBundle.of(data, utc_now())
+
+
+async def _export_one(settings: Settings, args: argparse.Namespace) -> CustomerBundle:
+    database = Database(settings.database_url)
+    try:
+        await database.ping()
+        return await export_one(
+            database,
+            args.workspace,
+            customer=args.customer,
+            identifier=args.identifier,
+            region=args.region or settings.identity_default_region,
+        )
+    finally:
+        await database.dispose()
+
+
+def cmd_export_one(args: argparse.Namespace) -> int:
+    """Print the bundle, or write it under ``--out`` (and print the file's path)."""
+    bundle = asyncio.run(_export_one(_settings(), args))
+    text = json.dumps(bundle.model_dump(mode="json"), ensure_ascii=False, indent=2)
+    if args.out is None:
+        print(text)
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / bundle.file_name()
+    path.write_text(text + "\n", encoding="utf-8")
+    print(path)
+    return 0

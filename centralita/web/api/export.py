@@ -1,0 +1,46 @@
+"""``GET /api/customers/{customer_id}/export``: everything the workspace holds about one person.
+
+Supervisor or admin.  The answer is a ``CustomerBundle`` (``centralita.schemas.export``), the
+same JSON ``centralita customers export-one`` writes.  A merged-away id stands for its survivor
+(``requested_id`` keeps the id asked for); an id of another workspace is a 404.  The log line
+names ids and counts only.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from centralita.schemas.export import CustomerBundle
+from centralita.web.api._json import path_uuid, respond
+from centralita.web.auth import require
+from centralita.web.keys import RUNTIME
+from centralita.web.spec import documented
+from core.logging import get_logger
+from storage.export import ExportStore
+
+__all__ = ["routes"]
+
+log = get_logger("centralita.export")
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/customers/{customer_id}/export")
+@documented("supervisor", {200: ("The person's data bundle.", CustomerBundle)})
+async def export_customer(request: web.Request) -> web.Response:
+    """Export a customer's data: record, identifiers, conversations, timeline, raw deliveries, audit."""
+    principal = await require(request, "supervisor")
+    requested = path_uuid(request, "customer_id")
+    runtime = request.app[RUNTIME]
+    async with runtime.database.session() as session:
+        data = await ExportStore(session).customer_data(principal.workspace_id, requested)
+    bundle = CustomerBundle.of(data, runtime.clock())
+    log.info(
+        "customer_exported",
+        workspace_id=str(principal.workspace_id),
+        customer_id=str(data.customer.id),
+        token_id=principal.token_id,
+        messages=len(bundle.timeline),
+        conversations=len(bundle.conversations),
+    )
+    return respond(bundle)
