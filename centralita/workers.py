@@ -1,8 +1,9 @@
 """The workers of one process, wired in one place.
 
 ``start_workers(runtime, roles)`` starts, on an open runtime, the workers of the process's roles
-— the pipeline, the follow-up scheduler, the config watcher, the outbound workers and the router
-supervisor, in that order — then the listening adapters, and stops them in reverse order.
+— the pipeline, the follow-up scheduler, the config watcher, the outbound workers, the router
+supervisor and the retention job, in that order — then the listening adapters, and stops them in
+reverse order.
 ``serve`` and ``demo`` (through ``create_app``) and ``ingest`` all start their workers here.
 
 ``router_deps(runtime)`` gives the router service (``router.service``) what it needs from this
@@ -23,6 +24,7 @@ from centralita.followups import FollowUpScheduler
 from centralita.ingress import Ingress
 from centralita.outbound import OutboundWorker, nudge_outbound, queue_auto_reply
 from centralita.pipeline.worker import Pipeline
+from centralita.retention import RetentionJob
 from centralita.runtime import Runtime
 from core.channel import ListeningAdapter, ReplyWindow
 from core.errors import CentralitaError
@@ -48,6 +50,7 @@ class Workers:
     config_watcher: ConfigWatcher | None = None
     outbound: OutboundWorker | None = None
     routers: RouterSupervisor | None = None
+    retention: RetentionJob | None = None
 
     def runs(self, role: str) -> bool:
         return role in self.roles
@@ -105,6 +108,8 @@ async def start_workers(
             workers.routers = await _started(stack, RouterSupervisor(router_deps(runtime)))
             runtime.routers = workers.routers
             stack.callback(setattr, runtime, "routers", None)
+        if workers.runs("retention"):
+            workers.retention = await _started(stack, RetentionJob(runtime))
         if listen:
             for _name, adapter in runtime.adapters.items():
                 if isinstance(adapter, ListeningAdapter):

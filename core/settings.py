@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings"]
 
 
-ROLES = ("pipeline", "router", "outbound", "followups", "config")
+ROLES = ("pipeline", "router", "outbound", "followups", "config", "retention")
 
 
 class Settings(BaseSettings):
@@ -78,12 +78,16 @@ class Settings(BaseSettings):
     # Workers
     run_workers: bool = True  # serve also runs pipeline, router and outbound workers
     # Which workers this process runs (comma-separated, or "all"): pipeline, router, outbound,
-    # followups, config.  Several processes with different roles share the load on more cores
+    # followups, config, retention.  Several processes with different roles share the load on more cores
     # (e.g. one "router,config" process beside "pipeline,outbound,followups,config" ones).
     roles: str = "all"
     offer_timeout_s: float = 30.0
     # Safety net of live reload: how often a server compares campaign versions with the database.
     config_poll_s: float = Field(default=5.0, gt=0, le=3600)
+    # Retention (the "retention" role, centralita/retention.py): a pass over every campaign's
+    # manifest retention every retention_interval_s, at most retention_batch rows per statement.
+    retention_interval_s: float = Field(default=3600.0, gt=0, le=86400 * 7)
+    retention_batch: int = Field(default=1000, ge=1, le=100_000)
 
     # Router (router.service): the policy's knobs, and the live service's own periods.
     router_selection: Literal["longest_idle", "least_loaded"] = "longest_idle"

@@ -32,6 +32,7 @@ from core.campaign.fields import (
     TimeZoneName,
     Weekday,
 )
+from core.campaign.retention import Retention
 
 __all__ = [
     "API_VERSION",
@@ -50,6 +51,7 @@ __all__ = [
     "ManifestModel",
     "Overflow",
     "Queue",
+    "Retention",
     "Skill",
     "Sla",
     "Template",
@@ -340,3 +342,7 @@ class Manifest(_Model):
     triage_menu: TriageMenu | None = None
     templates: list[Template] = Field(default_factory=list)
     dispositions: list[Disposition] = Field(default_factory=list)
+    retention: Retention | None = Field(
+        default=None,
+        description="How long personal data is kept, in days per kind (absent: forever).",
+    )
