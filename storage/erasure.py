@@ -169,6 +169,7 @@ class ErasureCounts:
     replies_cancelled: int = 0  # queued replies that became failed
     raw_deliveries: int = 0  # raw webhook bodies deleted
     other_messages_unlinked: int = 0  # other people's messages that lost the pointer to a deleted raw body
+    other_messages_scrubbed: int = 0  # other people's messages that wrote one of the person's addresses
     conversations: int = 0  # conversation rows kept (their dispositions scrubbed)
     follow_ups_cancelled: int = 0
     evidence: int = 0
@@ -554,8 +555,13 @@ class ErasureStore:
         for k, kind, v in stated:
             values |= _address_forms(kind, v, k)
         tokens = {k: _token() for k in sorted(keys | {k for k, _, _ in stated})}
+        seen = {x.id for x in suggestions}
+        suggestions += [  # someone else stated the same address
+            x for x in await self._touching(SUGG, ws, sorted(k for k, _, _ in stated)) if x.id not in seen
+        ]
         person = _Person(tokens=tokens, values=frozenset(values), names=frozenset(names))
         scrub = _Scrubber(person)
+        addresses = _Scrubber(_Person(tokens=tokens, values=person.values, names=frozenset()))
 
         # 3. messages
         rows = (
@@ -589,6 +595,22 @@ class ErasureStore:
                 .where(MSG.c.id == sa.bindparam("mid"))
                 .values(error=sa.bindparam("err", type_=MSG.c.error.type)),
                 errors,
+            )
+
+        mentions = await self._mentions(ws, mine, person.raw_needles())
+        if mentions:
+            await s.execute(
+                sa.update(MSG)
+                .where(MSG.c.id == sa.bindparam("mid"))
+                .values(text=sa.bindparam("txt"), payload=sa.bindparam("pl", type_=MSG.c.payload.type)),
+                [
+                    {
+                        "mid": r.id,
+                        "txt": addresses.text(r.text) if r.text else r.text,
+                        "pl": addresses.document(r.payload),
+                    }
+                    for r in mentions
+                ],
             )
 
         # 4. raw deliveries
@@ -724,6 +746,7 @@ class ErasureStore:
             replies_cancelled=cancelled,
             raw_deliveries=len(raw_ids),
             other_messages_unlinked=unlinked,
+            other_messages_scrubbed=len(mentions),
             conversations=len(conversations),
             follow_ups_cancelled=follow_ups,
             evidence=len(edges),
@@ -794,6 +817,20 @@ class ErasureStore:
                 )
             }
         return sorted(found)
+
+    async def _mentions(
+        self, ws: WorkspaceId, mine: sa.ColumnElement[bool], needles: Sequence[str]
+    ) -> list[Any]:
+        """Other people's messages whose text or payload holds one of the person's addresses (a
+        customer who wrote someone else's email): they keep their rows, the address goes."""
+        if not needles:
+            return []
+        holds = sa.or_(
+            *(sa.func.lower(MSG.c.text).contains(n, autoescape=True) for n in needles),
+            *(_json_text(MSG.c.payload).contains(n, autoescape=True) for n in needles),
+        )
+        query = sa.select(MSG.c.id, MSG.c.text, MSG.c.payload).where(MSG.c.workspace_id == ws, ~mine, holds)
+        return list((await self.session.execute(query)).all())
 
     async def _scrub_audit(
         self,

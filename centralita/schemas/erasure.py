@@ -48,6 +48,9 @@ class ErasureCounts(ResponseBody):
     other_messages_unlinked: int = Field(
         description="Other people's messages that came in a deleted body: kept, without the pointer to it."
     )
+    other_messages_scrubbed: int = Field(
+        description="Messages of others that wrote one of the person's addresses: kept, the address replaced."
+    )
     conversations: int = Field(description="Conversations kept, their dispositions reduced to the code.")
     follow_ups_cancelled: int
     evidence: int = Field(description="Identity evidence edges rewritten with tokens.")

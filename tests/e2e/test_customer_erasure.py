@@ -49,6 +49,7 @@ TEXTS = {
     "reply": "Hola Lucía, su saldo pendiente es de 1.200.000",
 }
 MARTA_TEXT = "Buenos días, quiero mi estado de cuenta"
+MARTA_MENTION = "Mi vecina les escribe desde {}"
 NEEDLES = [
     "+5215512345678",
     "5215512345678",
@@ -250,6 +251,11 @@ async def lucias_story(engine: Engine, alfa: Workspace, beta: Workspace) -> dict
         == 1
     )
     assert await deliver(engine, image_body(ALFA_NUMBER)) == 1
+    mention = MARTA_MENTION.format(LUCIA_EMAIL)
+    assert (
+        await deliver(engine, message_body(ALFA_NUMBER, (MARTA, "Marta Gómez", "wamid.marta.2", mention)))
+        == 1
+    )
     assert (
         await deliver(
             engine, message_body(ALFA_NUMBER, (LUCIA_OTHER, LUCIA_NAME, "wamid.lucia.3", TEXTS["other"]))
@@ -340,7 +346,9 @@ async def test_an_erased_person_leaves_no_value_behind_the_counts_stay_and_their
     assert counts["customers"] == 2 and counts["identifiers"] == 2 and counts["stated_identifiers"] == 1
     # her 4 messages (the photo's caption is its text), the merge's system note, the note, the reply
     assert counts["messages"] == counts["texts"] == 7 and counts["attachments"] == 1
-    assert counts["raw_deliveries"] == 5 and counts["other_messages_unlinked"] == 1
+    # 3 of her own bodies and the status naming her number; Marta's batch with her, Marta's mention
+    assert counts["raw_deliveries"] == 6 and counts["other_messages_unlinked"] == 2
+    assert counts["other_messages_scrubbed"] == 1
     assert counts["follow_ups_cancelled"] == 1 and counts["conversations"] == 2
 
     assert await personal_values_left(engine, skip_workspace=beta.id) == []
@@ -348,7 +356,9 @@ async def test_an_erased_person_leaves_no_value_behind_the_counts_stay_and_their
     async with engine.database.session() as session:
         marta = (await session.execute(sa.select(MSG).where(MSG.c.external_id == "wamid.marta.1"))).one()
         closed = (await session.execute(sa.select(CONV).where(CONV.c.id == uuid.UUID(story["open"])))).one()
+        mention = (await session.execute(sa.select(MSG).where(MSG.c.external_id == "wamid.marta.2"))).one()
     assert marta.text == MARTA_TEXT and marta.raw_delivery_id is None
+    assert mention.text == MARTA_MENTION.format("[erased]") and mention.customer_id == marta.customer_id
     assert closed.disposition["code"] == "negociacion" and "note" not in closed.disposition
     assert closed.follow_up_at is None and closed.status == "closed"
     beta_lucia = await ok(engine, beta, "carla", "GET", f"/api/customers?identifier=%2B{LUCIA}")

@@ -14,6 +14,8 @@ Every call acts as the token's agent (``str(agent_id)``, or ``token:<id>``) and 
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
 
 from centralita.schemas.erasure import Erasure, ErasureRequest, LegalHold, LegalHoldRequest
@@ -33,6 +35,14 @@ def _actor(principal: Principal) -> str:
     return str(principal.agent_id) if principal.agent_id is not None else f"token:{principal.token_id}"
 
 
+async def _known_customer(request: web.Request, principal: Principal) -> uuid.UUID:
+    """The path's customer id, 404 outside the workspace before the body is read."""
+    customer_id = path_uuid(request, "customer_id")
+    async with request.app[RUNTIME].database.session() as session:
+        await ErasureStore(session).live_customer(principal.workspace_id, customer_id)
+    return customer_id
+
+
 @routes.post("/api/customers/{customer_id}/erase")
 @documented(
     "admin",
@@ -49,7 +59,7 @@ def _actor(principal: Principal) -> str:
 async def erase(request: web.Request) -> web.Response:
     """Erase a person's data: the record and every record merged into it."""
     principal = await require(request, "admin")
-    customer_id = path_uuid(request, "customer_id")
+    customer_id = await _known_customer(request, principal)
     body = await parse_body(request, ErasureRequest)
     runtime = request.app[RUNTIME]
     result = await erase_customer(
@@ -73,7 +83,7 @@ async def erase(request: web.Request) -> web.Response:
 async def set_legal_hold(request: web.Request) -> web.Response:
     """Put a customer under legal hold (or replace the hold's reason)."""
     principal = await require(request, "admin")
-    customer_id = path_uuid(request, "customer_id")
+    customer_id = await _known_customer(request, principal)
     body = await parse_body(request, LegalHoldRequest)
     runtime = request.app[RUNTIME]
     async with runtime.database.transaction() as session:
