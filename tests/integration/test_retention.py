@@ -39,8 +39,11 @@ RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
 
 
+_clock = [NOW]
+
+
 def days_ago(days: float) -> datetime:
-    return NOW - timedelta(days=days)
+    return _clock[0] - timedelta(days=days)
 
 
 @dataclass
@@ -122,7 +125,11 @@ def _conversation(workspace_id: Any, campaign_id: Any, customer_id: Any, **value
     )
 
 
-async def seed_floor(database: Database, retention: dict[str, Any] | None = RETENTION) -> Floor:
+async def seed_floor(
+    database: Database, retention: dict[str, Any] | None = RETENTION, *, now: datetime = NOW
+) -> Floor:
+    """The floor described above, its ages counted back from ``now``."""
+    _clock[0] = now
     workspace_id, campaign_id, other_id, customer_id = new_id(), new_id(), new_id(), new_id()
     manifest = {"retention": retention} if retention is not None else {}
     head: list[Any] = [
