@@ -407,12 +407,16 @@ class ExportStore:
                 .order_by(CONV.c.opened_at, CONV.c.id)
             )
         ).all()
-        conversation_ids = [r.id for r in conversation_rows]
+        # Later statements take the conversations as a subquery, never as a list of ids: a
+        # person with thousands of them stays within SQLite's and asyncpg's parameter limits.
+        their_conversations = sa.select(CONV.c.id).where(
+            CONV.c.workspace_id == ws, CONV.c.customer_id.in_(ids)
+        )
         assignments: dict[uuid.UUID, list[AssignmentFacts]] = {}
-        if conversation_ids:
+        if conversation_rows:
             for r in await s.execute(
                 sa.select(ASSIGN)
-                .where(ASSIGN.c.workspace_id == ws, ASSIGN.c.conversation_id.in_(conversation_ids))
+                .where(ASSIGN.c.workspace_id == ws, ASSIGN.c.conversation_id.in_(their_conversations))
                 .order_by(ASSIGN.c.assigned_at, ASSIGN.c.id)
             ):
                 assignments.setdefault(r.conversation_id, []).append(
@@ -448,8 +452,8 @@ class ExportStore:
         ]
 
         ours = MSG.c.customer_id.in_(ids)
-        if conversation_ids:
-            ours = sa.or_(ours, MSG.c.conversation_id.in_(conversation_ids))
+        if conversation_rows:
+            ours = sa.or_(ours, MSG.c.conversation_id.in_(their_conversations))
         messages = [
             MessageFacts(
                 id=r.id,
@@ -476,7 +480,12 @@ class ExportStore:
                 sa.select(MSG).where(MSG.c.workspace_id == ws, ours).order_by(MSG.c.created_at, MSG.c.id)
             )
         ]
-        raw = await self._raw_deliveries(ws, ids, messages)
+        linked = (
+            sa.select(MSG.c.raw_delivery_id)
+            .where(MSG.c.workspace_id == ws, ours, MSG.c.raw_delivery_id.is_not(None))
+            .correlate(None)  # used inside a query of the message table: never correlated with it
+        )
+        raw = await self._raw_deliveries(ids, linked) if any(m.raw_delivery_id for m in messages) else []
         audit = await self._audit(ws, ids, keys)
         return CustomerData(
             workspace_id=ws,
@@ -495,18 +504,17 @@ class ExportStore:
         )
 
     async def _raw_deliveries(
-        self, ws: WorkspaceId, customers: Sequence[uuid.UUID], messages: Sequence[MessageFacts]
+        self, customers: Sequence[uuid.UUID], linked: sa.Select[Any]
     ) -> list[RawDeliveryFacts]:
-        raw_ids = sorted({m.raw_delivery_id for m in messages if m.raw_delivery_id is not None})
-        if not raw_ids:
-            return []
+        """The raw deliveries of the ``linked`` subquery's ids, and which of them also carried a
+        message of someone else."""
         s = self.session
         shared = {
             r
             for (r,) in await s.execute(
                 sa.select(MSG.c.raw_delivery_id)
-                .where(
-                    MSG.c.raw_delivery_id.in_(raw_ids),
+                .where(  # any workspace's: one webhook may carry several business accounts
+                    MSG.c.raw_delivery_id.in_(linked),
                     sa.or_(MSG.c.customer_id.is_(None), MSG.c.customer_id.not_in(list(customers))),
                 )
                 .distinct()
@@ -526,7 +534,7 @@ class ExportStore:
             )
             for r in await s.execute(
                 sa.select(RAW)
-                .where(RAW.c.id.in_(raw_ids), sa.or_(RAW.c.workspace_id == ws, RAW.c.workspace_id.is_(None)))
+                .where(RAW.c.id.in_(linked))  # linked from this workspace's messages
                 .order_by(RAW.c.received_at, RAW.c.id)
             )
         ]

@@ -182,10 +182,23 @@ async def test_a_raw_delivery_that_carried_another_customers_message_is_listed_w
     await _story(database, ws, other, conversations=1, messages=1, raw_delivery_id=shared)
     own = await _raw(database, ws, b'{"entry": ["lucia"]}')
     await _story(database, ws, lucia, conversations=1, messages=1, raw_delivery_id=own)
+    elsewhere = await _workspace(database)  # one webhook may carry several business accounts
+    across = await _raw(database, ws, b'{"entry": ["lucia", "otro negocio"]}')
+    await _story(database, ws, lucia, conversations=1, messages=1, raw_delivery_id=across)
+    await _story(
+        database,
+        elsewhere,
+        await _customer(database, elsewhere),
+        conversations=1,
+        messages=1,
+        raw_delivery_id=across,
+    )
     async with database.session() as s:
         data = await ExportStore(s).customer_data(ws, lucia)
     by_id = {r.id: r for r in data.raw_deliveries}
+    assert len(by_id) == 3
     assert by_id[shared].shared and by_id[shared].body is None
+    assert by_id[across].shared and by_id[across].body is None
     assert not by_id[own].shared and by_id[own].body == b'{"entry": ["lucia"]}'
 
 
