@@ -7,6 +7,7 @@ runs with no server installed.  ``CENTRALITA_DATABASE_URL=postgresql+asyncpg://â
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
     # OpenAPI document's schema for its route and status; a mismatch is logged, recorded and
     # answered 500 instead (centralita/web/response_check.py).
     check_responses: bool = False
+
+    # API tokens (storage/tokens.py): a token issued without an expiry (CLI --expires-in, API
+    # expires_in) lives its role's lifetime, and none longer than token_max_lifetime_s.  Tokens
+    # issued before expiries existed (expires_at NULL) work until they are revoked.  A gateway
+    # re-reads the tokens of its open sockets every token_recheck_s and closes the refused ones;
+    # a token's last-used time is written at most once per token_touch_s.
+    token_lifetime_agent_s: float = Field(default=30 * 86400.0, gt=0)
+    token_lifetime_supervisor_s: float = Field(default=30 * 86400.0, gt=0)
+    token_lifetime_admin_s: float = Field(default=7 * 86400.0, gt=0)
+    token_max_lifetime_s: float = Field(default=366 * 86400.0, gt=0)
+    token_recheck_s: float = Field(default=5.0, gt=0, le=600)
+    token_touch_s: float = Field(default=60.0, ge=0, le=86400)
 
     # Channels
     graph_base_url: str = "https://graph.facebook.com"
@@ -127,6 +140,17 @@ class Settings(BaseSettings):
             return False
         chosen = {r.strip() for r in self.roles.split(",")}
         return "all" in chosen or role in chosen
+
+    def token_lifetime(self, role: str) -> timedelta:
+        """How long a token of ``role`` lives when issued without an expiry."""
+        seconds = {
+            "agent": self.token_lifetime_agent_s,
+            "supervisor": self.token_lifetime_supervisor_s,
+            "admin": self.token_lifetime_admin_s,
+        }.get(role)
+        if seconds is None:
+            raise ValueError(f"unknown token role {role!r}")
+        return timedelta(seconds=seconds)
 
     @property
     def uses_memory_broker(self) -> bool:

@@ -1,22 +1,51 @@
-"""API bearer tokens: only a SHA-256 of each token is stored."""
+"""API bearer tokens: only a SHA-256 of each token is stored.
+
+A token belongs to one workspace, has one role (and, for agents, one agent), an expiry and a
+last-used time.  It is refused — ``Refusal`` — once revoked (``revoked_at`` set) or expired
+(``expires_at`` reached).  Tokens issued before expiries existed have ``expires_at`` NULL and
+keep working until they are revoked; every token issued now gets one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import Conflict, InvalidInput
 from core.ids import AgentId, WorkspaceId, new_id
-from storage.tables import ApiTokenRow
+from core.settings import Settings
+from storage.tables import AgentRow, ApiTokenRow, WorkspaceRow
 
-__all__ = ["Principal", "TokenStore", "hash_token"]
+__all__ = [
+    "ROLES",
+    "Checked",
+    "Issued",
+    "Principal",
+    "Refusal",
+    "TokenRecord",
+    "TokenStore",
+    "default_expiry",
+    "expiry",
+    "hash_token",
+]
 
 TOKEN = ApiTokenRow.__table__  # type: ignore[attr-defined]
+AGENT = AgentRow.__table__  # type: ignore[attr-defined]
+WORKSPACE = WorkspaceRow.__table__  # type: ignore[attr-defined]
 ROLES = ("agent", "supervisor", "admin")
+
+# The lifetimes a caller without settings gets (core.settings' defaults, not the environment's):
+# the CLI and the API pass the expiry their settings give.
+_DEFAULTS = Settings.model_construct()
 
 
 def hash_token(token: str) -> str:
@@ -36,42 +65,327 @@ class Principal:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
+class Refusal(StrEnum):
+    """Why a token is not accepted (any more)."""
+
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+    @property
+    def message(self) -> str:
+        return {
+            Refusal.UNKNOWN: "unknown token",
+            Refusal.REVOKED: "the token was revoked",
+            Refusal.EXPIRED: "the token expired",
+        }[self]
+
+
+def refusal_of(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> Refusal | None:
+    if revoked_at is not None:
+        return Refusal.REVOKED
+    if expires_at is not None and expires_at <= now:
+        return Refusal.EXPIRED
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """An accepted token: the principal, and when the token was last recorded as used."""
+
+    principal: Principal
+    last_used_at: datetime | None
+
+    def stale(self, now: datetime, every: timedelta) -> bool:
+        """Whether its last-used time is due to be written again (at most once per ``every``)."""
+        return self.last_used_at is None or self.last_used_at <= now - every
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as an admin sees it: never the token nor its hash."""
+
+    id: uuid.UUID
+    workspace_id: WorkspaceId
+    workspace: str
+    role: str
+    agent_id: AgentId | None
+    agent_email: str | None
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def refusal(self, now: datetime) -> Refusal | None:
+        return refusal_of(self.revoked_at, self.expires_at, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A token just issued: the secret (shown once, never stored) and its record."""
+
+    token: str
+    record: TokenRecord
+
+
+def default_expiry(role: str, now: datetime, settings: Settings | None = None) -> datetime:
+    """When a token of ``role`` issued at ``now`` expires by default (the role's lifetime)."""
+    return now + (settings or _DEFAULTS).token_lifetime(role)
+
+
+def expiry(
+    settings: Settings, role: str, now: datetime, lifetime: timedelta | None, *, field: str
+) -> datetime:
+    """When a token issued at ``now`` expires: after ``lifetime``, or its role's by default; a
+    lifetime longer than ``token_max_lifetime_s`` is refused (``InvalidInput`` naming ``field``)."""
+    if lifetime is None:
+        return default_expiry(role, now, settings)
+    longest = timedelta(seconds=settings.token_max_lifetime_s)
+    if lifetime > longest:
+        raise InvalidInput(
+            f"{field}: at most {longest.total_seconds() / 86400:g} days (CENTRALITA_TOKEN_MAX_LIFETIME_S)",
+            field=field,
+        )
+    return now + lifetime
+
+
+def _as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 class TokenStore:
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    # -- issuing ----------------------------------------------------------------------------
     async def issue(
-        self, workspace_id: WorkspaceId, role: str, agent_id: AgentId | None, name: str | None, now: datetime
+        self,
+        workspace_id: WorkspaceId,
+        role: str,
+        agent_id: AgentId | None,
+        name: str | None,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
     ) -> str:
+        """A new token (the secret); it expires at ``expires_at``, by default its role's lifetime."""
+        return (await self.create(workspace_id, role, agent_id, name, now, expires_at=expires_at)).token
+
+    async def create(
+        self,
+        workspace_id: WorkspaceId,
+        role: str,
+        agent_id: AgentId | None,
+        name: str | None,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+    ) -> Issued:
         if role not in ROLES:
-            raise ValueError(role)
+            raise InvalidInput(f"unknown role {role!r}; expected {', '.join(ROLES)}", field="role")
+        if expires_at is None:
+            expires_at = default_expiry(role, now)
+        if expires_at <= now:
+            raise InvalidInput("a token must expire after it is issued", field="expires_in")
         token = "ctl_" + secrets.token_urlsafe(32)
+        token_id = new_id()
         await self.session.execute(
             sa.insert(TOKEN).values(
-                id=new_id(),
+                id=token_id,
                 workspace_id=workspace_id,
                 agent_id=agent_id,
                 role=role,
                 token_sha256=hash_token(token),
                 name=name,
                 created_at=now,
+                expires_at=expires_at,
             )
         )
-        return token
+        record = await self.get(token_id)
+        assert record is not None  # just inserted in this transaction
+        return Issued(token, record)
 
-    async def principal(self, token: str) -> Principal | None:
+    async def agent_in(
+        self, workspace_id: WorkspaceId, *, agent_id: uuid.UUID | None = None, email: str | None = None
+    ) -> AgentId | None:
+        """The agent of ``workspace_id`` with this id or email (``None``: not one of its agents)."""
+        query = sa.select(AGENT.c.id).where(AGENT.c.workspace_id == workspace_id)
+        if agent_id is not None:
+            query = query.where(AGENT.c.id == agent_id)
+        if email is not None:
+            query = query.where(AGENT.c.email == email.strip().lower())
+        found = (await self.session.execute(query)).scalar()
+        return AgentId(found) if found is not None else None
+
+    # -- authenticating ---------------------------------------------------------------------
+    async def check(self, token: str, now: datetime) -> Checked | Refusal:
+        """The principal of ``token`` at ``now``, or why it is refused."""
         row = (
             await self.session.execute(
-                sa.select(TOKEN.c.id, TOKEN.c.workspace_id, TOKEN.c.role, TOKEN.c.agent_id).where(
-                    TOKEN.c.token_sha256 == hash_token(token), TOKEN.c.revoked_at.is_(None)
-                )
+                sa.select(
+                    TOKEN.c.id,
+                    TOKEN.c.workspace_id,
+                    TOKEN.c.role,
+                    TOKEN.c.agent_id,
+                    TOKEN.c.revoked_at,
+                    TOKEN.c.expires_at,
+                    TOKEN.c.last_used_at,
+                ).where(TOKEN.c.token_sha256 == hash_token(token))
             )
         ).first()
         if row is None:
-            return None
-        return Principal(
+            return Refusal.UNKNOWN
+        refused = refusal_of(row.revoked_at, row.expires_at, now)
+        if refused is not None:
+            return refused
+        principal = Principal(
             WorkspaceId(row.workspace_id),
             row.role,
             AgentId(row.agent_id) if row.agent_id else None,
             str(row.id),
         )
+        return Checked(principal, row.last_used_at)
+
+    async def principal(self, token: str, now: datetime | None = None) -> Principal | None:
+        """The principal of a token accepted at ``now`` (default: the wall clock), else ``None``."""
+        found = await self.check(token, now or datetime.now(UTC))
+        return found.principal if isinstance(found, Checked) else None
+
+    async def refusals(self, token_ids: Iterable[str], now: datetime) -> dict[str, Refusal]:
+        """Which of these tokens are refused at ``now``, and why — one query for all of them (a
+        gateway's open sockets).  The ids not listed are accepted."""
+        wanted = {token_id: _as_uuid(token_id) for token_id in token_ids}
+        out = {token_id: Refusal.UNKNOWN for token_id, parsed in wanted.items() if parsed is None}
+        ids = sorted({parsed for parsed in wanted.values() if parsed is not None})
+        if not ids:
+            return out
+        rows = (
+            await self.session.execute(
+                sa.select(TOKEN.c.id, TOKEN.c.revoked_at, TOKEN.c.expires_at).where(TOKEN.c.id.in_(ids))
+            )
+        ).all()
+        found = {row.id: refusal_of(row.revoked_at, row.expires_at, now) for row in rows}
+        for token_id, parsed in wanted.items():
+            if parsed is None:
+                continue
+            if parsed not in found:
+                out[token_id] = Refusal.UNKNOWN
+            elif (why := found[parsed]) is not None:
+                out[token_id] = why
+        return out
+
+    async def touch(self, token_ids: Iterable[str], now: datetime, every: timedelta) -> int:
+        """Record these tokens as used at ``now``, those not recorded within ``every`` (so a busy
+        token costs one write per ``every``, not one per request); how many were written."""
+        ids = sorted({parsed for t in token_ids if (parsed := _as_uuid(t)) is not None})
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            sa.update(TOKEN)
+            .where(
+                TOKEN.c.id.in_(ids),
+                sa.or_(TOKEN.c.last_used_at.is_(None), TOKEN.c.last_used_at <= now - every),
+            )
+            .values(last_used_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- administering ----------------------------------------------------------------------
+    def _records(self) -> sa.Select[Any]:
+        return (
+            sa.select(
+                TOKEN.c.id,
+                TOKEN.c.workspace_id,
+                WORKSPACE.c.slug,
+                TOKEN.c.role,
+                TOKEN.c.agent_id,
+                AGENT.c.email,
+                TOKEN.c.name,
+                TOKEN.c.created_at,
+                TOKEN.c.expires_at,
+                TOKEN.c.last_used_at,
+                TOKEN.c.revoked_at,
+            )
+            .select_from(TOKEN)
+            .join(WORKSPACE, WORKSPACE.c.id == TOKEN.c.workspace_id)
+            .outerjoin(AGENT, AGENT.c.id == TOKEN.c.agent_id)
+        )
+
+    @staticmethod
+    def _record(row: sa.Row[Any]) -> TokenRecord:
+        m = row._mapping
+        return TokenRecord(
+            id=m[TOKEN.c.id],
+            workspace_id=WorkspaceId(m[TOKEN.c.workspace_id]),
+            workspace=m[WORKSPACE.c.slug],
+            role=m[TOKEN.c.role],
+            agent_id=AgentId(m[TOKEN.c.agent_id]) if m[TOKEN.c.agent_id] else None,
+            agent_email=m[AGENT.c.email],
+            name=m[TOKEN.c.name],
+            created_at=m[TOKEN.c.created_at],
+            expires_at=m[TOKEN.c.expires_at],
+            last_used_at=m[TOKEN.c.last_used_at],
+            revoked_at=m[TOKEN.c.revoked_at],
+        )
+
+    async def list(self, workspace_id: WorkspaceId | None = None) -> list[TokenRecord]:
+        """The tokens of one workspace (or all), newest first."""
+        query = self._records().order_by(TOKEN.c.created_at.desc(), TOKEN.c.id.desc())
+        if workspace_id is not None:
+            query = query.where(TOKEN.c.workspace_id == workspace_id)
+        return [self._record(row) for row in (await self.session.execute(query)).all()]
+
+    async def get(
+        self, token_id: uuid.UUID, workspace_id: WorkspaceId | None = None, *, lock: bool = False
+    ) -> TokenRecord | None:
+        """One token, looked up within ``workspace_id`` when given (another's is ``None``)."""
+        query = self._records().where(TOKEN.c.id == token_id)
+        if workspace_id is not None:
+            query = query.where(TOKEN.c.workspace_id == workspace_id)
+        if lock:
+            query = query.with_for_update(of=TOKEN)
+        row = (await self.session.execute(query)).first()
+        return self._record(row) if row is not None else None
+
+    async def revoke(
+        self, token_id: uuid.UUID, now: datetime, workspace_id: WorkspaceId | None = None
+    ) -> TokenRecord | None:
+        """Revoke a token from ``now`` on (a revoked one keeps its first ``revoked_at``); ``None``:
+        no such token (in ``workspace_id``)."""
+        query = sa.update(TOKEN).where(TOKEN.c.id == token_id, TOKEN.c.revoked_at.is_(None))
+        if workspace_id is not None:
+            query = query.where(TOKEN.c.workspace_id == workspace_id)
+        await self.session.execute(query.values(revoked_at=now))
+        return await self.get(token_id, workspace_id)
+
+    async def rotate(
+        self,
+        token_id: uuid.UUID,
+        now: datetime,
+        *,
+        expires_at: datetime | None = None,
+        workspace_id: WorkspaceId | None = None,
+    ) -> tuple[Issued, TokenRecord] | None:
+        """A new token with the old one's role, agent and name, and the old one revoked (in the
+        caller's transaction: both or neither).  ``None``: no such token; a revoked one is a
+        ``Conflict`` (create a new token instead)."""
+        old = await self.get(token_id, workspace_id, lock=True)
+        if old is None:
+            return None
+        if old.revoked_at is not None:
+            raise Conflict(
+                f"token {token_id} was revoked at {old.revoked_at.isoformat()}: create a new one instead",
+                field="token_id",
+            )
+        issued = await self.create(
+            old.workspace_id, old.role, old.agent_id, old.name, now, expires_at=expires_at
+        )
+        revoked = await self.revoke(token_id, now, workspace_id)
+        assert revoked is not None
+        return issued, revoked

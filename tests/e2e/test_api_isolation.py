@@ -12,11 +12,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from centralita.web.api.openapi import live_routes
 from centralita.web.spec import operation_of
 from core.ids import new_id
-from storage.tables import IdentityBlockRow, MessageRow, SuggestionRow
+from storage.tables import ApiTokenRow, IdentityBlockRow, MessageRow, SuggestionRow
 from storage.tokens import ROLES
 from tests.e2e.conftest import Engine, StartWorkspaces
 from tests.support.work import Workspace
@@ -85,6 +86,8 @@ async def scene(start_workspaces: StartWorkspaces) -> Scene:
     }
     async with db.session() as session:
         assert await session.get(MessageRow, message) is not None
+        b_token = sa.select(ApiTokenRow.id).where(ApiTokenRow.workspace_id == b.id)
+        b_ids["token_id"] = str((await session.execute(b_token)).scalars().first())
     return Scene(engine, a, b, b_ids)
 
 
