@@ -9,7 +9,11 @@ router inputs on ``route.<ws>``.  Every ``presence_renew_s`` it renews the prese
 agents whose sockets it holds (``agent.presence_lease_until`` = now + ``presence_lease_s``; first
 when the agent's first socket here opens, before the router hears of it): a gateway that dies
 without closing its sockets stops renewing, and the router sets its agents offline once their
-leases expire.  The frames are the models of ``centralita.schemas.ws``:
+leases expire.  Every ``token_recheck_s`` it re-reads the tokens of the sockets it holds, in one
+query, and closes those whose token was revoked or expired since (close code ``4401``, reason
+``token revoked`` / ``token expired``), so a revoked agent is off within seconds — also when the
+revocation came from another process (the CLI, another server).  The frames are the models of
+``centralita.schemas.ws``:
 
 - ``presence`` → ``PresenceInput``; ``offer_answer`` → ``OfferAnswer``; ``ping`` → ``pong``;
 - a push becomes its frame (``offer``, ``offer_withdrawn``, ``assigned``, ``unassigned``).
@@ -53,13 +57,18 @@ from core.transport.topology import (
 )
 from router.wire import AgentConnection, OfferPush, decode_agent_push
 from storage.routing import RoutingStore
-from storage.tokens import Principal
+from storage.tokens import Principal, Refusal, TokenStore
 
-__all__ = ["AgentGateway", "AgentSession", "Send"]
+__all__ = ["TOKEN_REFUSED", "AgentGateway", "AgentSession", "Close", "Send"]
 
 log = get_logger("centralita.gateway")
 
 Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[object]]
+"""Close the socket with a code and a reason."""
+
+TOKEN_REFUSED = 4401
+"""The close code of a socket whose token was revoked or expired (4000–4999: the application's)."""
 
 
 _EXPECTED = f"{', '.join(CLIENT_FRAME_TYPES[:-1])} or {CLIENT_FRAME_TYPES[-1]}"
@@ -81,13 +90,18 @@ def _invalid(exc: ValidationError, kind: object) -> InvalidInput:
 class AgentSession:
     """One open socket of one agent."""
 
-    def __init__(self, gateway: AgentGateway, principal: Principal, send: Send) -> None:
+    def __init__(
+        self, gateway: AgentGateway, principal: Principal, send: Send, close: Close | None = None
+    ) -> None:
         if principal.agent_id is None:
             raise Forbidden("this socket is for agents: the token names no agent")
         self.gateway = gateway
         self.agent_id: AgentId = principal.agent_id
         self.workspace_id: WorkspaceId = principal.workspace_id
+        self.token_id = principal.token_id
         self.send = send
+        self.close_socket = close  # None: the gateway cannot close it (its token is not rechecked)
+        self.refused: Refusal | None = None
         self.consumer: Consumer | None = None
         self.pushed = 0
 
@@ -148,6 +162,7 @@ class AgentGateway:
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.renewal: asyncio.Task[None] | None = None  # renews the leases while sockets are open
+        self.recheck: asyncio.Task[None] | None = None  # re-reads the sockets' tokens
 
     async def prepare(self, principal: Principal) -> None:
         """Before the socket is accepted: the agent's queue and the router's exist (or raise)."""
@@ -156,13 +171,18 @@ class AgentGateway:
         await self._declare(f"agent:{principal.agent_id}", agent_topology(str(principal.agent_id)))
         await self._declare(f"ws:{principal.workspace_id}", workspace_topology(str(principal.workspace_id)))
 
-    async def open(self, principal: Principal, send: Send) -> AgentSession:
-        """The socket is open: start pushing to it, and tell the router the agent is connected."""
-        session = AgentSession(self, principal, send)
+    async def open(self, principal: Principal, send: Send, close: Close | None = None) -> AgentSession:
+        """The socket is open: start pushing to it, and tell the router the agent is connected.
+        With ``close``, the socket's token is rechecked every ``token_recheck_s``."""
+        session = AgentSession(self, principal, send, close)
         session.consumer = await self.runtime.transport.consume(
             agent_queue(str(session.agent_id)), session.deliver, prefetch=16
         )
         self.sessions.add(session)
+        if close is not None and (self.recheck is None or self.recheck.done()):
+            self.recheck = asyncio.get_running_loop().create_task(
+                self._recheck_tokens(), name="gateway-token-recheck"
+            )
         async with self._lock:
             first = self._open.get(session.agent_id, 0) == 0
             self._open[session.agent_id] = self._open.get(session.agent_id, 0) + 1
@@ -200,6 +220,10 @@ class AgentGateway:
             self.renewal.cancel()
             await asyncio.gather(self.renewal, return_exceptions=True)
             self.renewal = None
+        if self.recheck is not None:
+            self.recheck.cancel()
+            await asyncio.gather(self.recheck, return_exceptions=True)
+            self.recheck = None
 
     async def renew_leases(self, agent_ids: list[AgentId]) -> None:
         """These agents' presence holds for another ``presence_lease_s`` (or DatabaseUnavailable,
@@ -220,6 +244,50 @@ class AgentGateway:
             await asyncio.sleep(self.runtime.settings.presence_renew_s)
             if self._open:
                 await self._renew_or_warn(list(self._open))
+
+    async def recheck_tokens(self) -> list[AgentSession]:
+        """Close the sockets whose token is refused now (revoked, expired, gone): one query for
+        all of this gateway's sockets; the tokens in use get their last-used time (at most once
+        per ``token_touch_s``).  Returns the sessions it is closing.  With the database unavailable
+        the sockets stay open until a later check can read it (``gateway.tokens_not_rechecked``)."""
+        held = [s for s in self.sessions if s.close_socket is not None and s.refused is None]
+        if not held:
+            return []
+        now = self.runtime.clock()
+        every = timedelta(seconds=self.runtime.settings.token_touch_s)
+        try:
+            async with self.runtime.database.session() as db:
+                refused = await TokenStore(db).refusals({s.token_id for s in held}, now)
+            in_use = {s.token_id for s in held} - set(refused)
+            if in_use:
+                async with self.runtime.database.transaction() as db:
+                    await TokenStore(db).touch(in_use, now, every)
+        except (DatabaseUnavailable, DatabaseConflict) as exc:
+            log.warning("gateway.tokens_not_rechecked", sockets=len(held), reason=exc.message)
+            return []
+        closed = [s for s in held if s.token_id in refused]
+        for session in closed:
+            session.refused = refused[session.token_id]
+            log.info(
+                "gateway.token_refused",
+                agent_id=str(session.agent_id),
+                token_id=session.token_id,
+                reason=session.refused.value,
+            )
+            # Closing waits for the peer's close frame: one slow browser must not hold the rest.
+            task = asyncio.get_running_loop().create_task(self._refuse(session))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return closed
+
+    async def _refuse(self, session: AgentSession) -> None:
+        assert session.close_socket is not None and session.refused is not None
+        await session.close_socket(TOKEN_REFUSED, f"token {session.refused.value}")
+
+    async def _recheck_tokens(self) -> None:
+        while True:
+            await asyncio.sleep(self.runtime.settings.token_recheck_s)
+            await self.recheck_tokens()
 
     async def close(self, session: AgentSession) -> None:
         """The socket closed: stop its consumer (unsent pushes stay queued) and, for the agent's last

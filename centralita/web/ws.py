@@ -3,7 +3,9 @@
 Authentication is the API's bearer token — ``Authorization: Bearer …`` or, since browsers
 cannot set headers on an upgrade, ``?access_token=…`` — with a token of role ``agent`` that names
 an agent.  The frames are the models of ``centralita.schemas.ws`` (their JSON Schema:
-``docs/ws.schema.json``); ``centralita.gateway`` turns them into router inputs.  ``setup(app)``
+``docs/ws.schema.json``); ``centralita.gateway`` turns them into router inputs.  The gateway
+closes a socket whose token is revoked or expires while it is open (close code 4401, reason
+``token revoked`` / ``token expired``) within ``CENTRALITA_TOKEN_RECHECK_S``.  ``setup(app)``
 registers the route, opens the gateway with the app's runtime and closes open sockets on shutdown.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from centralita.gateway import AgentGateway
+from centralita.gateway import AgentGateway, Close
 from centralita.schemas.ws import CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES, ErrorFrame
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
@@ -39,6 +41,8 @@ _SOCKETS = web.AppKey("agent_sockets", weakref.WeakSet[web.WebSocketResponse])
         f"Server → agent frames: {', '.join(SERVER_FRAME_TYPES)}. "
         f"Agent → server frames: {', '.join(CLIENT_FRAME_TYPES)}. "
         "A bad frame is answered with an error frame and the socket stays open. "
+        "A socket whose token is revoked or expires is closed with code 4401 (reason 'token "
+        "revoked' or 'token expired') within CENTRALITA_TOKEN_RECHECK_S seconds. "
         "The frames' JSON Schema: docs/ws.schema.json (centralita.schemas.ws); see docs/api.md."
     ),
     authorization="A token of role agent that names an agent (other roles: 403).",
@@ -53,7 +57,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     socket = web.WebSocketResponse(heartbeat=30.0)
     await socket.prepare(request)
     request.app[_SOCKETS].add(socket)
-    session = await gateway.open(principal, socket.send_str)
+    session = await gateway.open(principal, socket.send_str, close=_closer(socket))
     try:
         async for frame in socket:
             if frame.type == WSMsgType.TEXT:
@@ -69,6 +73,13 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         # consumer, tell the router) must finish anyway.
         await asyncio.shield(gateway.closing(session))
     return socket
+
+
+def _closer(socket: web.WebSocketResponse) -> Close:
+    async def close(code: int, reason: str) -> bool:
+        return await socket.close(code=code, message=reason.encode())
+
+    return close
 
 
 async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
