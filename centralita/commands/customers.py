@@ -28,12 +28,14 @@ from centralita.directory import load_directory
 from centralita.pipeline.identity import identity_policy
 from centralita.runtime import utc_now
 from centralita.schemas.customers import CustomerExport
+from centralita.schemas.erasure import Erasure, LegalHold
 from centralita.schemas.export import CustomerBundle
 from core.errors import InvalidInput, NotFound
 from core.ids import WorkspaceId
 from core.settings import Settings
 from identity import IdentityGraph
 from storage.database import Database
+from storage.erasure import ErasureStore, erase_customer
 from storage.export import ExportStore
 from storage.identity_store import IdentityStore
 
@@ -43,6 +45,7 @@ __all__ = ["export_customers", "register"]
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("customers", help="customer records (identity)")
     actions = parser.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
+    _register_erasure(actions)
     export = actions.add_parser("export", help="print one JSON object per customer")
     export.add_argument("--workspace", default=None, metavar="SLUG")
     export.set_defaults(func=cmd_export)
@@ -84,6 +87,95 @@ async def _export(settings: Settings, workspace: str | None) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     return asyncio.run(_export(_settings(), args.workspace))
+
+
+# ------------------------------------------------------------------------------------ erasure
+
+
+CLI_ACTOR = "cli"  # who erased or held, in the audit trail, when it was done from the command line
+
+
+def _register_erasure(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``customers erase`` and ``customers legal-hold`` (``storage.erasure`` says what is erased)."""
+    erase = actions.add_parser(
+        "erase", help="erase a person's data (the record and every one merged into it)"
+    )
+    erase.add_argument("--workspace", required=True, metavar="SLUG")
+    erase.add_argument(
+        "--customer",
+        required=True,
+        metavar="ID",
+        help="the customer id (a merged-away id erases its survivor)",
+    )
+    erase.add_argument(
+        "--reason", required=True, metavar="TEXT", help="why, e.g. the person's request reference"
+    )
+    erase.set_defaults(func=cmd_erase)
+    hold = actions.add_parser("legal-hold", help="set or clear a customer's legal hold (it refuses erasure)")
+    hold.add_argument("--workspace", required=True, metavar="SLUG")
+    hold.add_argument("--customer", required=True, metavar="ID")
+    which = hold.add_mutually_exclusive_group(required=True)
+    which.add_argument("--reason", metavar="TEXT", help="set (or replace) the hold, e.g. a case number")
+    which.add_argument("--clear", action="store_true", help="clear the hold")
+    hold.set_defaults(func=cmd_legal_hold)
+
+
+def _customer_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError:
+        raise InvalidInput(f"not a customer id: {raw!r}", field="--customer") from None
+
+
+def _text(raw: str, name: str) -> str:
+    text = raw.strip()
+    if not text or len(text) > 500:
+        raise InvalidInput(f"{name} must be 1 to 500 characters", field=name)
+    return text
+
+
+async def _erase(settings: Settings, workspace: str, customer: uuid.UUID, reason: str) -> Erasure:
+    database = Database(settings.database_url)
+    try:
+        ws = await workspace_by_slug(database, workspace)
+        result = await erase_customer(database, ws, customer, reason, actor=CLI_ACTOR, now=utc_now())
+    finally:
+        await database.dispose()
+    return Erasure.of(result)
+
+
+async def _legal_hold(
+    settings: Settings, workspace: str, customer: uuid.UUID, reason: str | None
+) -> LegalHold:
+    database = Database(settings.database_url)
+    try:
+        ws = await workspace_by_slug(database, workspace)
+        async with database.transaction() as session:
+            store = ErasureStore(session)
+            if reason is None:
+                result = await store.clear_legal_hold(ws, customer, actor=CLI_ACTOR, now=utc_now())
+            else:
+                result = await store.set_legal_hold(ws, customer, reason, actor=CLI_ACTOR, now=utc_now())
+    finally:
+        await database.dispose()
+    return LegalHold.of(result)
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Print the erasure (ids, time, counts) as one JSON object."""
+    erased = asyncio.run(
+        _erase(_settings(), args.workspace, _customer_id(args.customer), _text(args.reason, "--reason"))
+    )
+    print(erased.model_dump_json())
+    return 0
+
+
+def cmd_legal_hold(args: argparse.Namespace) -> int:
+    """Print the hold as set or cleared as one JSON object."""
+    reason = None if args.clear else _text(args.reason, "--reason")
+    held = asyncio.run(_legal_hold(_settings(), args.workspace, _customer_id(args.customer), reason))
+    print(held.model_dump_json())
+    return 0
 
 
 # ------------------------------------------------------------------------------------ export-one

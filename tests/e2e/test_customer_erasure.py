@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from channels.whatsapp.testing import contact, text_message, webhook_body
 from core.ids import new_id
 from router.service import ManualClock
+from storage.database import Database
 from storage.tables import ConversationRow, MessageRow, RawDeliveryRow, metadata
 from tests.e2e.conftest import Engine, StartWorkspaces
 from tests.support.campaigns import signed
@@ -154,17 +156,24 @@ def _holds_text(column_type: Any) -> bool:
 
 
 async def personal_values_left(engine: Engine, skip_workspace: uuid.UUID) -> list[str]:
-    """Every text, JSON and binary column of every table (the other workspace's rows aside),
-    read as text: where one of Lucía's values is found."""
+    return await values_in_database(engine.database, NEEDLES, skip_workspace)
+
+
+async def values_in_database(
+    database: Database, values: Sequence[str], skip_workspace: uuid.UUID | None = None
+) -> list[str]:
+    """Every text, JSON and binary column of every table (the rows of ``skip_workspace`` aside),
+    read as text: ``table.column: value`` wherever one of ``values`` is found, in any case, as
+    written or as JSON escapes it."""
     found: list[str] = []
-    needles = [(n, n.casefold()) for n in NEEDLES] + [(n, json.dumps(n)[1:-1].casefold()) for n in NEEDLES]
-    async with engine.database.session() as session:
+    needles = [(n, n.casefold()) for n in values] + [(n, json.dumps(n)[1:-1].casefold()) for n in values]
+    async with database.session() as session:
         for table in metadata.sorted_tables:
             columns = [c for c in table.columns if _holds_text(c.type)]
             if not columns:
                 continue
             query = sa.select(*columns)
-            if "workspace_id" in table.c:
+            if "workspace_id" in table.c and skip_workspace is not None:
                 query = query.where(
                     sa.or_(table.c.workspace_id.is_(None), table.c.workspace_id != skip_workspace)
                 )
