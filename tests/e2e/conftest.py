@@ -19,6 +19,7 @@ from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
 from router.service import ManualClock
 from storage.database import Database, upgrade_schema
+from tests.support.log_scan import personal_data_stays_out_of_logs  # noqa: F401  (autouse: logs scanned)
 from tests.support.routing import RoutingScene, start_scene
 from tests.support.work import WORK_SECRETS, WorkScene, Workspace, router_active, seed_workspace_of
 

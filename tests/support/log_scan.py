@@ -89,17 +89,19 @@ class CapturedLogs:
             self.phones.update(d for d in map(_digits, _E164.findall(payload)) if 8 <= len(d) <= 15)
             try:
                 payload = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or a hostile body nested too deep
                 return
-        self._walk(payload, "")
+        self._walk(payload, "", 0)
 
-    def _walk(self, value: Any, key: str) -> None:
+    def _walk(self, value: Any, key: str, depth: int) -> None:
+        if depth > 64:
+            return
         if isinstance(value, Mapping):
             for k, v in value.items():
-                self._walk(v, str(k).lower())
+                self._walk(v, str(k).lower(), depth + 1)
         elif isinstance(value, list | tuple):
             for v in value:
-                self._walk(v, key)
+                self._walk(v, key, depth + 1)
         elif isinstance(value, str):
             self.emails.update(_EMAIL.findall(value))
             phone_key = key in _PHONE_KEYS or ("phone" in key and not key.endswith("_id"))
