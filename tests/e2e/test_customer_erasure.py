@@ -439,7 +439,9 @@ async def test_a_legal_hold_refuses_the_erasure_naming_it_until_it_is_cleared(
     assert cleared["legal_hold"] is None
     status, _ = await call(engine, alfa, "admin", "DELETE", hold)
     assert status == 404
-    await ok(engine, alfa, "admin", "POST", erase, {"reason": "ARCO-7"})
+    first = await ok(engine, alfa, "admin", "POST", erase, {"reason": "ARCO-7"})
     assert await customer_of(engine, alfa, LUCIA) is None
+    again = await ok(engine, alfa, "admin", "POST", erase, {"reason": "ARCO-7"})  # allowed, nothing left
+    assert again["erased_at"] == first["erased_at"] and again["counts"]["raw_deliveries"] == 0
     status, answer = await call(engine, alfa, "admin", "POST", hold, {"reason": "tarde"})
     assert status == 409 and answer["error"]["code"] == "conflict"
