@@ -451,9 +451,15 @@ class ExportStore:
             for r in conversation_rows
         ]
 
+        # A message is the person's when the store attributes it to one of their ids (every
+        # writer sets customer_id, and an unmerge re-points the moved identifiers' messages);
+        # one without a customer counts when it is in one of their conversations.  A message of
+        # someone else's in one of their conversations is not exported.
         ours = MSG.c.customer_id.in_(ids)
         if conversation_rows:
-            ours = sa.or_(ours, MSG.c.conversation_id.in_(their_conversations))
+            ours = sa.or_(
+                ours, sa.and_(MSG.c.customer_id.is_(None), MSG.c.conversation_id.in_(their_conversations))
+            )
         messages = [
             MessageFacts(
                 id=r.id,

@@ -208,3 +208,36 @@ async def test_a_customer_of_another_workspace_is_not_found(database: Database) 
     async with database.session() as s:
         with pytest.raises(NotFound):
             await ExportStore(s).customer_data(ws, theirs)
+
+
+async def test_only_the_persons_messages_are_exported_even_from_their_own_conversations(
+    database: Database,
+) -> None:
+    """After an unmerge the other identifier's messages stay in the conversation but are the other
+    customer's: they are not exported; a message without a customer in the conversation is."""
+    ws = await _workspace(database)
+    lucia, other = await _customer(database, ws), await _customer(database, ws)
+    await _story(database, ws, lucia, conversations=1, messages=1)
+    async with database.session() as s:
+        data = await ExportStore(s).customer_data(ws, lucia)
+    conversation_id = data.conversations[0].id
+    async with database.transaction() as s:
+        for customer, text in ((other, "de otra persona"), (None, "aviso del sistema")):
+            s.add(
+                MessageRow(
+                    id=new_id(),
+                    workspace_id=ws,
+                    conversation_id=conversation_id,
+                    customer_id=customer,
+                    direction="in" if customer else "note",
+                    kind="message" if customer else "system",
+                    channel="whatsapp",
+                    text=text,
+                    payload={},
+                    created_at=T0 + timedelta(hours=1),
+                    stored_at=T0,
+                )
+            )
+    async with database.session() as s:
+        data = await ExportStore(s).customer_data(ws, lucia)
+    assert [m.text for m in data.messages] == ["mensaje 0.0", "aviso del sistema"]
