@@ -23,9 +23,13 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from structlog.testing import capture_logs
 
 from centralita.gateway import TOKEN_REFUSED
+from core.settings import Settings
 from router.service import ManualClock
+from storage.database import Database
 from storage.tables import ApiTokenRow
+from storage.tokens import TokenStore
 from tests.e2e.conftest import Engine, StartEngine
+from tests.support.tcpproxy import TcpProxy
 from tests.support.work import Workspace, router_active, seed_workspace_of
 from tests.support.ws_frames import unmodelled
 
@@ -325,3 +329,48 @@ async def test_only_an_admin_manages_tokens(scene: Scene) -> None:
         assert status == 403, body
     status, body = await scene.call("POST", "/api/admin/tokens/not-a-uuid/revoke", scene.a.tokens["admin"])
     assert status == 400 and body["error"]["field"] == "token_id"
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])], indirect=True
+)
+async def test_with_the_database_unreachable_sockets_stay_open_and_close_once_it_is_back(
+    start_engine: StartEngine, backend_settings: Settings, work_secrets: None
+) -> None:
+    """The re-check fails open: an outage does not disconnect every agent, and the first check
+    that reads the database again closes the socket of a token revoked meanwhile."""
+    proxy = TcpProxy("127.0.0.1", 5432)
+    await proxy.start()
+    real_url = backend_settings.database_url
+    proxied = real_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    assert proxied != real_url
+    seeded: dict[str, Workspace] = {}
+
+    async def seed(db: Any) -> None:
+        seeded["alfa"] = await seed_workspace_of(db, "alfa", "113829475016343")
+
+    clock = ManualClock(NOW)
+    engine = await start_engine(seed=seed, clock=clock, token_recheck_s=RECHECK_S, database_url=proxied)
+    scene = Scene(engine, clock, seeded["alfa"], seeded["alfa"])
+    try:
+        await router_active(engine, scene.a.id)
+        issued = await scene.issue(role="agent", agent_id=str(scene.a.agents["ana"]))
+        socket = await scene.connect(issued["token"])
+        with capture_logs() as logs:
+            await proxy.cut()
+            direct = Database(real_url)
+            try:
+                async with direct.transaction() as session:
+                    await TokenStore(session).revoke(uuid.UUID(issued["item"]["id"]), NOW)
+            finally:
+                await direct.dispose()
+            await asyncio.sleep(5 * RECHECK_S)
+            assert not socket.closed.done()
+            await socket.pong()
+            await proxy.restore()
+            assert await socket.close_of_server(within_s=5) == (TOKEN_REFUSED, "token revoked")
+        assert any(e["event"] == "gateway.tokens_not_rechecked" for e in logs)
+    finally:
+        for found in scene.sockets:
+            await found.close()
+        await proxy.cut()
