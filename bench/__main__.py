@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, engine, faults, stripped
+from bench import ceilings, engine, faults, retention, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -100,6 +100,12 @@ def benchmarks() -> list[Benchmark]:
             "engine-embedded", engine.run_embedded, "the engine end to end on SQLite + the in-process broker"
         ),
         Benchmark("faults", faults.run, "faults under load on private PostgreSQL + RabbitMQ (--only faults)"),
+        Benchmark(
+            "retention",
+            retention.run,
+            "rows purged per second by a retention pass, PostgreSQL and SQLite",
+            frozenset({"postgres"}),
+        ),
     ]
     for name, module, description in EXTERNAL:
         if importlib.util.find_spec(module) is not None:

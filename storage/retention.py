@@ -228,7 +228,7 @@ class RetentionStore:
         return len(ids)
 
     def _notes(self, campaign_id: CampaignId, closed_before: datetime) -> Any:
-        return sa.select(CONV.c.id, CONV.c.disposition).where(
+        return sa.select(CONV.c.id).where(
             CONV.c.campaign_id == campaign_id,
             _closed_before(closed_before),
             CONV.c.disposition["note"].as_string().is_not(None),
@@ -243,9 +243,15 @@ class RetentionStore:
     async def purge_notes(self, campaign_id: CampaignId, closed_before: datetime, *, limit: int) -> int:
         """Drop the free-text note from the disposition of up to ``limit`` conversations closed
         before ``closed_before``; the code, date and amount stay for reports."""
-        query = self._notes(campaign_id, closed_before).order_by(CONV.c.id).limit(limit)
-        rows = (await self.session.execute(self._locking(query, CONV))).all()
-        for row in rows:  # by id: the conversations' lock order
-            kept = {key: value for key, value in dict(row.disposition).items() if key != "note"}
-            await self.session.execute(sa.update(CONV).where(CONV.c.id == row.id).values(disposition=kept))
-        return len(rows)
+        query = self._notes(campaign_id, closed_before).order_by(CONV.c.id).limit(limit)  # lock order
+        ids = list((await self.session.execute(self._locking(query, CONV))).scalars())
+        if not ids:
+            return 0
+        if self._postgres:  # jsonb - 'note'
+            without = CONV.c.disposition.op("-", return_type=CONV.c.disposition.type)(
+                sa.cast(sa.literal("note"), sa.Text)
+            )
+        else:
+            without = sa.func.json_remove(CONV.c.disposition, "$.note")
+        await self.session.execute(sa.update(CONV).where(CONV.c.id.in_(ids)).values(disposition=without))
+        return len(ids)
