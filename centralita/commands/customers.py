@@ -11,6 +11,12 @@ everything the workspace holds about one person, the ``CustomerBundle`` of ``GET
 /api/customers/{id}/export`` — printed, or written to ``DIR/customer-<id>.json`` (the live id).
 ``--identifier`` reads a key (``phone:+52…``, ``email:…``) or a phone or address as typed
 (``--region`` for national numbers).
+
+``centralita customers erase --workspace SLUG --customer ID --reason TEXT``: erase the person (the
+record and every record merged into it; ``storage.erasure`` says what goes and what stays) and
+print the ``Erasure`` of ``POST /api/customers/{id}/erase``.  ``centralita customers legal-hold
+--workspace SLUG --customer ID (--reason TEXT | --clear)`` sets or clears the hold that refuses
+it.  Both act as ``cli`` in the audit trail.
 """
 
 from __future__ import annotations
@@ -45,11 +51,11 @@ __all__ = ["export_customers", "register"]
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("customers", help="customer records (identity)")
     actions = parser.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
-    _register_erasure(actions)
     export = actions.add_parser("export", help="print one JSON object per customer")
     export.add_argument("--workspace", default=None, metavar="SLUG")
     export.set_defaults(func=cmd_export)
     _register_export_one(actions)
+    _register_erasure(actions)
 
 
 async def export_customers(database: Database, workspace: str | None) -> list[CustomerExport]:
