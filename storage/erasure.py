@@ -221,6 +221,33 @@ def _bytes_as_text_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"lower(encode({compiler.process(element.clauses, **kw)}, 'escape'))"
 
 
+class _bytes_contain(FunctionElement[bool]):
+    """``body`` holds the bytes ``needle`` (exact bytes: for needles without letters, such as
+    phone digits, a plain byte search instead of decoding every body)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "bytes_contain"
+
+
+@compiles(_bytes_contain)
+def _bytes_contain_default(element: Any, compiler: Any, **kw: Any) -> str:
+    body, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(instr({body}, {needle}) > 0)"
+
+
+@compiles(_bytes_contain, "postgresql")
+def _bytes_contain_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    body, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(position({needle} in {body}) > 0)"
+
+
+def _in_body(body: sa.Column[Any], needle: str) -> sa.ColumnElement[bool]:
+    if any(ch.isalpha() for ch in needle):
+        return _bytes_as_text(body).contains(needle, autoescape=True)
+    return _bytes_contain(body, sa.literal(needle.encode(), sa.LargeBinary))
+
+
 def _json_text(column: sa.Column[Any]) -> sa.ColumnElement[str]:
     return sa.func.lower(sa.cast(column, sa.Text))
 
@@ -807,7 +834,7 @@ class ErasureStore:
         found = {r for (r,) in await self.session.execute(sa.select(RAW.c.id).where(RAW.c.id.in_(linked)))}
         if needles:
             holds = sa.or_(
-                *(_bytes_as_text(RAW.c.body).contains(n, autoescape=True) for n in needles),
+                *(_in_body(RAW.c.body, n) for n in needles),
                 *(_json_text(RAW.c.headers).contains(n, autoescape=True) for n in needles),
             )
             found |= {
