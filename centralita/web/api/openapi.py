@@ -193,7 +193,7 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str], model
             ).strip()
     if bearer and not (op is not None and op.role is None):
         responses.setdefault(
-            "401", {"description": "No token, or an unknown or revoked one.", "content": error}
+            "401", {"description": "No token, or an unknown, revoked or expired one.", "content": error}
         )
         responses.setdefault(
             "403", {"description": "The token's role is not enough for this operation.", "content": error}
