@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from centralita.retention import RetentionJob, RetentionPass, run_retention
 from centralita.runtime import open_runtime
@@ -314,3 +315,21 @@ async def test_the_retention_role_runs_the_job_on_its_interval(database: Databas
     after = await snapshot(database)
     assert not floor.seed.due_raw & after["raw"]
     assert all(after["messages"][m][:2] == (None, {}) for m in floor.seed.due_content)
+
+
+async def test_each_campaign_s_purge_is_logged_with_ids_and_counts_only(database: Database) -> None:
+    floor = await seed_floor(database)
+    with capture_logs() as logs:
+        await run_retention(database, NOW, batch=50)
+    purged = [entry for entry in logs if entry["event"] == "retention.purged"]
+    assert {k: v for k, v in purged[0].items() if k != "log_level"} == {
+        "event": "retention.purged",
+        "workspace_id": str(floor.workspace_id),
+        "campaign_id": str(floor.campaign_id),
+        "raw_deliveries": 3,
+        "message_contents": 3,
+        "disposition_notes": 1,
+        "dry_run": False,
+    }
+    assert purged[1]["raw_deliveries"] == 1 and "campaign_id" not in purged[1]  # the workspace's own
+    assert "5678" not in repr(logs) and "esposa" not in repr(logs)
