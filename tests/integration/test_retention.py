@@ -40,20 +40,17 @@ RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
 
 
-_clock = [NOW]
-
-
-def days_ago(days: float) -> datetime:
-    return _clock[0] - timedelta(days=days)
-
-
 @dataclass
 class Seed:
+    now: datetime
     rows: list[Any] = field(default_factory=list)
     due_raw: set[Any] = field(default_factory=set)
     kept_raw: set[Any] = field(default_factory=set)
     due_content: set[Any] = field(default_factory=set)
     kept_content: set[Any] = field(default_factory=set)
+
+    def ago(self, days: float) -> datetime:
+        return self.now - timedelta(days=days)
 
     def raw(self, workspace_id: Any, age_days: float, *, due: bool, workspace: bool = True) -> Any:
         raw_id = new_id()
@@ -63,7 +60,7 @@ class Seed:
                 id=raw_id,
                 workspace_id=workspace_id if workspace else None,
                 channel="whatsapp",
-                received_at=days_ago(age_days),
+                received_at=self.ago(age_days),
                 headers={"x-hub-signature-256": "sha256=0"},
                 body=body,
                 body_sha256=hashlib.sha256(body).hexdigest(),
@@ -95,8 +92,8 @@ class Seed:
                 text="Mi número es 55 1234 5678",
                 payload={"attachments": [{"type": "image", "media_id": "m-1"}]},
                 delivery_state=delivery_state,
-                created_at=days_ago(age_days),
-                stored_at=days_ago(age_days),
+                created_at=self.ago(age_days),
+                stored_at=self.ago(age_days),
                 raw_delivery_id=raw_id,
             )
         )
@@ -130,7 +127,8 @@ async def seed_floor(
     database: Database, retention: dict[str, Any] | None = RETENTION, *, now: datetime = NOW
 ) -> Floor:
     """The floor described above, its ages counted back from ``now``."""
-    _clock[0] = now
+    seed = Seed(now)
+    days_ago = seed.ago
     workspace_id, campaign_id, other_id, customer_id = new_id(), new_id(), new_id(), new_id()
     manifest = {"retention": retention} if retention is not None else {}
     head: list[Any] = [
@@ -172,7 +170,6 @@ async def seed_floor(
         disposition={"code": "x", "note": "otra campaña"},
         **closed,
     )
-    seed = Seed()
     # closed 200 days ago: content, note and raw bodies are due
     seed.message(old_closed, 201, due=True, raw_id=seed.raw(workspace_id, 201, due=True))
     seed.message(old_closed, 201, due=True, raw_id=seed.raw(workspace_id, 201, due=True))
