@@ -323,6 +323,8 @@ class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversation"
     __table_args__ = (
         sa.Index("ix_conversation_open", "workspace_id", "customer_id", "campaign_id", "status"),
+        # Retention finds a campaign's conversations closed before a date.
+        sa.Index("ix_conversation_campaign_closed", "campaign_id", "closed_at"),
     )
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
@@ -381,7 +383,8 @@ class MessageRow(SQLModel, table=True):
     error: dict[str, Any] | None = Field(default=None, sa_column=_json())
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     stored_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
-    raw_delivery_id: uuid.UUID | None = Field(default=None, foreign_key="raw_delivery.id")
+    # Indexed: deleting a raw delivery (retention, erasure) checks the messages that point at it.
+    raw_delivery_id: uuid.UUID | None = Field(default=None, foreign_key="raw_delivery.id", index=True)
     # The outbox (outbound rows): send attempts started, when a queued row is next due, when a
     # worker claimed it (``sending``: its lease), and the unconfirmed or failed row it resends.
     attempts: int = Field(
