@@ -11,12 +11,19 @@ Raw webhook deliveries concern the person when one of the person's messages was 
 them (``message.raw_delivery_id``).  A delivery that also carried someone else's message (a
 provider may batch several senders in one webhook) is listed with its body withheld
 (``shared``).  Delivery-status webhooks are not linked to a message row and are not found.
+
+Every export is recorded (``export_customer``): after the read, one ``customer.export`` row in
+``audit_log`` — who (the token's agent, ``token:<id>`` or ``cli``), when (the bundle's
+``exported_at``), the live and the requested customer id, and counts only, never a value of
+the person.  The read runs in a read session and the row is written in its own transaction
+right after, so the bundle lists the audit entries that existed before it (earlier exports
+included) and not its own; a failed write fails the export (no bundle without its record).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
-from core.ids import CustomerId, WorkspaceId
+from core.ids import CustomerId, WorkspaceId, new_id
+from storage.database import Database
 from storage.outbound import shown_error
 from storage.tables import (
     AssignmentRow,
@@ -45,6 +53,7 @@ from storage.tables import (
 )
 
 __all__ = [
+    "EXPORT_ACTION",
     "AssignmentFacts",
     "AuditFacts",
     "BlockFacts",
@@ -53,10 +62,12 @@ __all__ = [
     "CustomerFacts",
     "EvidenceFacts",
     "ExportStore",
+    "Exported",
     "IdentifierFacts",
     "MessageFacts",
     "RawDeliveryFacts",
     "SuggestionFacts",
+    "export_customer",
 ]
 
 WS = WorkspaceRow.__table__  # type: ignore[attr-defined]
@@ -75,6 +86,8 @@ AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 AUDCUST = IdentityAuditCustomerRow.__table__  # type: ignore[attr-defined]
 
 _MAX_MERGE_DEPTH = 16  # as IdentityStore.live_customer follows merged_into
+
+EXPORT_ACTION = "customer.export"  # as storage.erasure's customer.erase and customer.legal_hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +259,15 @@ class CustomerData:
     messages: tuple[MessageFacts, ...]
     raw_deliveries: tuple[RawDeliveryFacts, ...]
     audit: tuple[AuditFacts, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """An export as ``export_customer`` made it: what was read, when, and its audit entry."""
+
+    data: CustomerData
+    exported_at: datetime
+    audit_id: uuid.UUID
 
 
 def _customer(r: Any) -> CustomerFacts:
@@ -509,6 +531,40 @@ class ExportStore:
             audit=tuple(audit),
         )
 
+    async def record_export(
+        self, data: CustomerData, *, actor: str, now: datetime, token_id: str | None = None
+    ) -> uuid.UUID:
+        """Write the ``customer.export`` audit row of ``data``: ids and counts, nothing of the person."""
+        details: dict[str, Any] = {
+            "requested_id": str(data.requested_id),
+            "customers": [str(data.customer.id), *(str(c.id) for c in data.merged_customers)],
+            "counts": {
+                "identifiers": len(data.identifiers),
+                "evidence": len(data.evidence),
+                "suggestions": len(data.suggestions),
+                "conversations": len(data.conversations),
+                "messages": len(data.messages),
+                "raw_deliveries": len(data.raw_deliveries),
+                "audit_entries": len(data.audit),
+            },
+        }
+        if token_id is not None:
+            details["token_id"] = token_id
+        audit_id = new_id()
+        await self.session.execute(
+            sa.insert(AUDIT).values(
+                id=audit_id,
+                workspace_id=data.workspace_id,
+                at=now,
+                actor=actor[:200],
+                action=EXPORT_ACTION,
+                subject_type="customer",
+                subject_id=str(data.customer.id),
+                details=details,
+            )
+        )
+        return audit_id
+
     async def _raw_deliveries(
         self, customers: Sequence[uuid.UUID], linked: sa.Select[Any]
     ) -> list[RawDeliveryFacts]:
@@ -567,3 +623,23 @@ class ExportStore:
                 sa.select(AUDIT).where(AUDIT.c.workspace_id == ws, about).order_by(AUDIT.c.at, AUDIT.c.id)
             )
         ]
+
+
+async def export_customer(
+    database: Database,
+    ws: WorkspaceId,
+    requested: uuid.UUID,
+    *,
+    actor: str,
+    clock: Callable[[], datetime],
+    token_id: str | None = None,
+) -> Exported:
+    """Read everything about the person, then record the export (``customer.export``) at
+    ``clock()``, the bundle's ``exported_at``.  The read's session holds no write lock; the audit
+    row is one short transaction after it."""
+    async with database.session() as session:
+        data = await ExportStore(session).customer_data(ws, requested)
+    now = clock()
+    async with database.transaction() as session:
+        audit_id = await ExportStore(session).record_export(data, actor=actor, now=now, token_id=token_id)
+    return Exported(data=data, exported_at=now, audit_id=audit_id)

@@ -8,7 +8,8 @@ time).  Live customers only; merged-away ids are part of their survivor.
 
 ``centralita customers export-one --workspace SLUG (--customer ID | --identifier KEY) [--out DIR]``:
 everything the workspace holds about one person, the ``CustomerBundle`` of ``GET
-/api/customers/{id}/export`` — printed, or written to ``DIR/customer-<id>.json`` (the live id).
+/api/customers/{id}/export`` — printed, or written to ``DIR/customer-<id>.json`` (the live id);
+recorded in the audit trail as ``customer.export`` by ``cli``.
 ``--identifier`` reads a key (``phone:+52…``, ``email:…``) or a phone or address as typed
 (``--region`` for national numbers).
 
@@ -42,7 +43,7 @@ from core.settings import Settings
 from identity import IdentityGraph
 from storage.database import Database
 from storage.erasure import ErasureStore, erase_customer
-from storage.export import ExportStore
+from storage.export import ExportStore, export_customer
 from storage.identity_store import IdentityStore
 
 __all__ = ["export_customers", "register"]
@@ -211,28 +212,25 @@ async def export_one(
     from centralita.web.api.customers import parse_identifier  # read as the API reads it
 
     ws = await workspace_by_slug(database, workspace)
-    async with database.session() as session:
-        store = ExportStore(session)
-        if identifier is not None:
-            key = parse_identifier(identifier, region.upper()).key
-            found = await store.customer_of_key(ws, key)
-            if found is None:
-                raise NotFound(
-                    f"no customer with the identifier {key} in workspace {workspace!r}", field="--identifier"
-                )
-            requested: uuid.UUID = found
-        else:
-            try:
-                requested = uuid.UUID(str(customer).strip())
-            except ValueError:
-                raise InvalidInput(f"not a customer id: {customer!r}", field="--customer") from None
-        try:
-            data = await store.customer_data(ws, requested)
-        except NotFound:
+    if identifier is not None:
+        key = parse_identifier(identifier, region.upper()).key
+        async with database.session() as session:
+            found = await ExportStore(session).customer_of_key(ws, key)
+        if found is None:
             raise NotFound(
-                f"no customer {requested} in workspace {workspace!r}", field="--customer"
-            ) from None
-    return CustomerBundle.of(data, utc_now())
+                f"no customer with the identifier {key} in workspace {workspace!r}", field="--identifier"
+            )
+        requested: uuid.UUID = found
+    else:
+        try:
+            requested = uuid.UUID(str(customer).strip())
+        except ValueError:
+            raise InvalidInput(f"not a customer id: {customer!r}", field="--customer") from None
+    try:
+        export = await export_customer(database, ws, requested, actor=CLI_ACTOR, clock=utc_now)
+    except NotFound:
+        raise NotFound(f"no customer {requested} in workspace {workspace!r}", field="--customer") from None
+    return CustomerBundle.of(export)
 
 
 async def _export_one(settings: Settings, args: argparse.Namespace) -> CustomerBundle:

@@ -1,7 +1,7 @@
 """A customer's data, exported: ``CustomerBundle``, the one shape of ``GET
 /api/customers/{id}/export`` and ``centralita customers export-one``.
 
-Built from what ``storage.export.ExportStore.customer_data`` read (``CustomerBundle.of``).  Every
+Built from what ``storage.export.export_customer`` read and recorded (``CustomerBundle.of``).  Every
 time is UTC in ISO 8601 (``+00:00``); JSON the product stored as it received or wrote it
 (a message's ``payload``, an audit entry's ``details``, a disposition's ``fields``) is kept as
 stored.  ``notes`` says what the bundle cannot hold yet.
@@ -23,9 +23,9 @@ from storage.export import (
     AuditFacts,
     BlockFacts,
     ConversationFacts,
-    CustomerData,
     CustomerFacts,
     EvidenceFacts,
+    Exported,
     IdentifierFacts,
     MessageFacts,
     RawDeliveryFacts,
@@ -462,12 +462,15 @@ class BundleRawDelivery(ResponseBody):
 
 class BundleAuditEntry(ResponseBody):
     """An audit entry about the person: identity changes (merges, links, unmerges, blocks) and
-    any entry whose subject is one of their customer ids or identifiers."""
+    any entry whose subject is one of their customer ids or identifiers — earlier exports
+    (``customer.export``) included."""
 
     id: UUID
     at: UtcTime
     actor: str = Field(description="system, an agent's id, or token:<id>.")
-    action: str = Field(examples=["identity.merge", "identity.link", "identity.unmerge"])
+    action: str = Field(
+        examples=["identity.merge", "identity.link", "identity.unmerge", "customer.export", "customer.erase"]
+    )
     subject_type: str
     subject_id: str
     details: dict[str, Any] = Field(description="As recorded.")
@@ -498,7 +501,13 @@ class CustomerBundle(ResponseBody):
     """Everything the workspace holds about one person."""
 
     schema_version: int = Field(description="Of this shape (1).")
-    exported_at: UtcTime
+    exported_at: UtcTime = Field(description="When it was read; the time of its audit entry.")
+    audit_id: UUID = Field(
+        description=(
+            "This export's customer.export audit entry, written after the read: this bundle's "
+            "audit does not list it, the next export's does."
+        )
+    )
     workspace: BundleWorkspace
     requested_id: UUID = Field(description="The id asked for (a merged-away id stands for its survivor).")
     customer: BundleCustomer = Field(description="The live customer.")
@@ -509,16 +518,20 @@ class CustomerBundle(ResponseBody):
     conversations: list[BundleConversation] = Field(description="Oldest first.")
     timeline: list[BundleMessage] = Field(description="Every entry, oldest first.")
     raw_deliveries: list[BundleRawDelivery]
-    audit: list[BundleAuditEntry] = Field(description="Oldest first.")
+    audit: list[BundleAuditEntry] = Field(
+        description="Oldest first: every entry written before this export, earlier exports included."
+    )
     media: list[BundleMedia]
     notes: list[str] = Field(description="What the bundle does not hold, and why.")
 
     @classmethod
-    def of(cls, data: CustomerData, exported_at: datetime) -> Self:
+    def of(cls, export: Exported) -> Self:
+        data = export.data
         blocks = {b.key: b for b in data.blocks}
         return cls(
             schema_version=SCHEMA_VERSION,
-            exported_at=exported_at,
+            exported_at=export.exported_at,
+            audit_id=export.audit_id,
             workspace=BundleWorkspace(id=data.workspace_id, slug=data.workspace_slug),
             requested_id=data.requested_id,
             customer=BundleCustomer.of(data.customer),

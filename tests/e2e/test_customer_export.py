@@ -4,6 +4,9 @@ export-one`` give the same bundle of everything the workspace holds about the pe
 Lucía writes on WhatsApp and by email (two customers), an agent links them (one customer), replies
 on WhatsApp through the loopback Graph peer, adds a note and closes with a disposition that
 schedules a follow-up.  On the embedded backend and on PostgreSQL + RabbitMQ.
+
+Every export writes a ``customer.export`` audit entry after its read: a bundle lists the exports
+made before it, never its own, so two bundles of the same person are compared without those.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from channels.meta.signature import sign_body
 from channels.whatsapp.testing import text_webhook_body
 from core.ids import AgentId, WorkspaceId, new_id
 from storage.database import Database
-from storage.tables import AgentRow, CampaignRow, ConversationRow
+from storage.tables import AgentRow, ApiTokenRow, AuditRow, CampaignRow, ConversationRow
 from storage.tokens import TokenStore
 from tests.e2e.conftest import Engine, StartEngine
 from tests.support.seed import seed_workspace
@@ -63,6 +66,9 @@ MANIFEST = {
 }
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
+TOKEN = ApiTokenRow.__table__  # type: ignore[attr-defined]
+EXPORT = "customer.export"
 CLI = [sys.executable, "-m", "centralita.cli"]
 
 
@@ -254,8 +260,26 @@ def _cli(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _without_time(bundle: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in bundle.items() if k != "exported_at"}
+def _exports(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bundle's entries for earlier exports of the person."""
+    return [a for a in bundle["audit"] if a["action"] == EXPORT]
+
+
+def _without_exports(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle less what differs from one export to the next: its time, its own audit entry's
+    id, and the entries of the exports made before it."""
+    kept = {k: v for k, v in bundle.items() if k not in ("exported_at", "audit_id")}
+    kept["audit"] = [a for a in bundle["audit"] if a["action"] != EXPORT]
+    return kept
+
+
+def _entry_of(bundle: dict[str, Any], actor: str) -> dict[str, Any]:
+    """What a later bundle lists for the export that produced ``bundle``: id, time, actor."""
+    return {"id": bundle["audit_id"], "at": bundle["exported_at"], "actor": actor, "action": EXPORT}
+
+
+def _seen(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("id", "at", "actor", "action")}
 
 
 async def test_the_bundle_holds_every_identifier_conversation_timeline_entry_and_audit_entry(
@@ -339,12 +363,71 @@ async def test_the_cli_writes_the_same_bundle_as_the_api(shop: Shop, tmp_path: P
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [written.name]
     by_cli = json.loads(written.read_text(encoding="utf-8"))
     assert by_cli["exported_at"].endswith("+00:00")
-    assert _without_time(by_cli) == _without_time(by_api)
+    assert _without_exports(by_cli) == _without_exports(by_api)
+    supervisor = f"token:{await _token_id(shop, 'sup')}"
+    assert [_seen(a) for a in _exports(by_cli)] == [_entry_of(by_api, supervisor)]
 
     away_by_api = await shop.call("GET", f"/api/customers/{away}/export", "admin")
+    assert [_seen(a) for a in _exports(away_by_api)] == [
+        _entry_of(by_api, supervisor),
+        _entry_of(by_cli, "cli"),
+    ]
     printed = await asyncio.to_thread(_cli, shop.engine, "--customer", away)
     assert printed.returncode == 0, printed.stderr
-    assert _without_time(json.loads(printed.stdout)) == _without_time(away_by_api)
+    by_cli_again = json.loads(printed.stdout)
+    assert _without_exports(by_cli_again) == _without_exports(away_by_api)
+    assert _exports(by_cli_again)[:-1] == _exports(away_by_api)
+    assert _seen(_exports(by_cli_again)[-1]) == _entry_of(
+        away_by_api, f"token:{await _token_id(shop, 'admin')}"
+    )
+
+
+async def _token_id(shop: Shop, name: str) -> str:
+    async with shop.engine.database.session() as s:
+        return str((await s.execute(sa.select(TOKEN.c.id).where(TOKEN.c.name == name))).scalar_one())
+
+
+async def test_each_export_is_audited_and_the_next_bundle_lists_it_without_personal_data(
+    shop: Shop,
+) -> None:
+    live, away = await _lucia_story(shop)
+    first = await shop.call("GET", f"/api/customers/{live}/export", "supervisor")
+    assert _exports(first) == []  # its own entry is written after the read
+    second = await shop.call("GET", f"/api/customers/{away}/export", "supervisor")
+
+    supervisor = await _token_id(shop, "sup")
+    (earlier,) = _exports(second)
+    assert _seen(earlier) == _entry_of(first, f"token:{supervisor}")
+    assert earlier["subject_type"] == "customer" and earlier["subject_id"] == live
+    assert earlier["details"] == {
+        "requested_id": live,
+        "customers": [live, away],
+        "token_id": supervisor,
+        "counts": {
+            "identifiers": len(first["identifiers"]),
+            "evidence": len(first["evidence"]),
+            "suggestions": len(first["suggestions"]),
+            "conversations": len(first["conversations"]),
+            "messages": len(first["timeline"]),
+            "raw_deliveries": len(first["raw_deliveries"]),
+            "audit_entries": len(first["audit"]),
+        },
+    }
+
+    async with shop.engine.database.session() as s:
+        rows = (
+            await s.execute(
+                sa.select(AUDIT)
+                .where(AUDIT.c.action == EXPORT, AUDIT.c.subject_id == live)
+                .order_by(AUDIT.c.at, AUDIT.c.id)
+            )
+        ).all()
+    assert [str(r.id) for r in rows] == [first["audit_id"], second["audit_id"]]
+    assert rows[1].details["requested_id"] == away and rows[1].actor == f"token:{supervisor}"
+    stored = json.dumps([[r.actor, r.subject_id, r.details] for r in rows], ensure_ascii=False)
+    personal = [LUCIA_WA, PHONE_KEY.removeprefix("phone:"), LUCIA_EMAIL, "Lucía", "Gómez", "Lucia"]
+    personal += [WA_TEXT, MAIL_TEXT, REPLY_TEXT, NOTE_TEXT]
+    assert [p for p in personal if p.lower() in stored.lower()] == []
 
 
 async def test_an_unknown_identifier_is_a_clear_cli_error(shop: Shop) -> None:

@@ -1,4 +1,5 @@
-"""The export's reads on both databases: set-based, merge chains followed, shared raw bodies withheld."""
+"""The export's reads on both databases: set-based, merge chains followed, shared raw bodies
+withheld; each export recorded after its read."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import sqlalchemy as sa
 from core.errors import NotFound
 from core.ids import WorkspaceId, new_id
 from storage.database import Database
-from storage.export import ExportStore
+from storage.export import EXPORT_ACTION, ExportStore, export_customer
 from storage.tables import (
+    AuditRow,
     ConversationRow,
     CustomerRow,
     IdentifierRow,
@@ -26,6 +28,7 @@ from storage.tables import (
 )
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 
 
 async def _workspace(db: Database) -> WorkspaceId:
@@ -241,3 +244,55 @@ async def test_only_the_persons_messages_are_exported_even_from_their_own_conver
     async with database.session() as s:
         data = await ExportStore(s).customer_data(ws, lucia)
     assert [m.text for m in data.messages] == ["mensaje 0.0", "aviso del sistema"]
+
+
+async def test_an_export_is_recorded_after_its_read_and_the_next_export_lists_it(database: Database) -> None:
+    ws = await _workspace(database)
+    live = await _customer(database, ws)
+    away = await _customer(database, ws, merged_into=live)
+    await _story(database, ws, live, conversations=2, messages=3)
+    times = iter([T0 + timedelta(hours=1), T0 + timedelta(hours=2)])
+
+    first = await export_customer(database, ws, away, actor="token:t-1", clock=lambda: next(times))
+    assert first.exported_at == T0 + timedelta(hours=1)
+    assert [a.action for a in first.data.audit] == []  # its own entry is not in what it read
+    second = await export_customer(database, ws, live, actor="cli", clock=lambda: next(times))
+
+    (earlier,) = second.data.audit
+    assert (earlier.id, earlier.action, earlier.actor) == (first.audit_id, EXPORT_ACTION, "token:t-1")
+    assert earlier.at == first.exported_at
+    assert (earlier.subject_type, earlier.subject_id) == ("customer", str(live))
+    assert earlier.details == {
+        "requested_id": str(away),
+        "customers": [str(live), str(away)],
+        "counts": {
+            "identifiers": 1,
+            "evidence": 0,
+            "suggestions": 0,
+            "conversations": 2,
+            "messages": 6,
+            "raw_deliveries": 0,
+            "audit_entries": 0,
+        },
+    }
+    async with database.session() as s:
+        rows = (
+            await s.execute(
+                sa.select(AUDIT.c.id, AUDIT.c.actor, AUDIT.c.details)
+                .where(AUDIT.c.workspace_id == ws)
+                .order_by(AUDIT.c.at)
+            )
+        ).all()
+    assert [(r.id, r.actor) for r in rows] == [(first.audit_id, "token:t-1"), (second.audit_id, "cli")]
+    assert rows[1].details["counts"]["audit_entries"] == 1
+    stored = str([r.details for r in rows])
+    assert "mensaje" not in stored and "phone:" not in stored and "+52" not in stored
+
+
+async def test_an_export_of_an_unknown_customer_records_nothing(database: Database) -> None:
+    ws = await _workspace(database)
+    with pytest.raises(NotFound):
+        await export_customer(database, ws, new_id(), actor="cli", clock=lambda: T0)
+    async with database.session() as s:
+        found = (await s.execute(sa.select(sa.func.count()).where(AUDIT.c.workspace_id == ws))).scalar()
+    assert found == 0

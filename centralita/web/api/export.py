@@ -2,8 +2,10 @@
 
 Supervisor or admin.  The answer is a ``CustomerBundle`` (``centralita.schemas.export``), the
 same JSON ``centralita customers export-one`` writes.  A merged-away id stands for its survivor
-(``requested_id`` keeps the id asked for); an id of another workspace is a 404.  The log line
-names ids and counts only.
+(``requested_id`` keeps the id asked for); an id of another workspace is a 404.  Every export
+is recorded in ``audit_log`` (``customer.export``, as the token's agent or ``token:<id>``, with
+the token id, customer ids and counts) after the read: the bundle lists the entries written
+before it, and its ``audit_id`` names its own.  The log line names ids and counts only.
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
 from core.logging import get_logger
-from storage.export import ExportStore
+from storage import export as export_store
+from storage.tokens import Principal
 
 __all__ = ["routes"]
 
 log = get_logger("centralita.export")
 
 routes = web.RouteTableDef()
+
+
+def _actor(principal: Principal) -> str:
+    """As ``centralita.web.api.erasure`` records who acted."""
+    return str(principal.agent_id) if principal.agent_id is not None else f"token:{principal.token_id}"
 
 
 @routes.get("/api/customers/{customer_id}/export")
@@ -32,14 +40,21 @@ async def export_customer(request: web.Request) -> web.Response:
     principal = await require(request, "supervisor")
     requested = path_uuid(request, "customer_id")
     runtime = request.app[RUNTIME]
-    async with runtime.database.session() as session:
-        data = await ExportStore(session).customer_data(principal.workspace_id, requested)
-    bundle = CustomerBundle.of(data, runtime.clock())
+    export = await export_store.export_customer(
+        runtime.database,
+        principal.workspace_id,
+        requested,
+        actor=_actor(principal),
+        clock=runtime.clock,
+        token_id=principal.token_id,
+    )
+    bundle = CustomerBundle.of(export)
     log.info(
         "customer_exported",
         workspace_id=str(principal.workspace_id),
-        customer_id=str(data.customer.id),
+        customer_id=str(export.data.customer.id),
         token_id=principal.token_id,
+        audit_id=str(export.audit_id),
         messages=len(bundle.timeline),
         conversations=len(bundle.conversations),
     )
