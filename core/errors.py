@@ -18,6 +18,7 @@ __all__ = [
     "ChannelError",
     "ClientDisconnected",
     "Conflict",
+    "CustomerErased",
     "DatabaseConflict",
     "DatabaseUnavailable",
     "Forbidden",
@@ -108,6 +109,12 @@ class NotFound(CentralitaError):
 class Conflict(CentralitaError):
     code = "conflict"
     http_status = 409
+
+
+class CustomerErased(Conflict):
+    """A merge or link would involve a customer whose data was erased; ``details`` name it."""
+
+    code = "customer_erased"
 
 
 class UnknownChannel(NotFound):

@@ -50,7 +50,7 @@ from core.continuity import (
     campaign_language,
     plan_continuity,
 )
-from core.errors import NotFound, ServiceUnavailable
+from core.errors import CustomerErased, NotFound, ServiceUnavailable
 from core.events import AddressKind
 from core.ids import (
     AgentId,
@@ -104,7 +104,14 @@ from storage.timeline import Towards, timeline_page
 from storage.types import as_utc
 from storage.upsert import insert_ignore
 
-__all__ = ["MERGED_DISPOSITION", "CustomerConversation", "IdentityContention", "IdentityStore", "KnownSender"]
+__all__ = [
+    "MERGED_DISPOSITION",
+    "CustomerConversation",
+    "CustomerPrivacy",
+    "IdentityContention",
+    "IdentityStore",
+    "KnownSender",
+]
 
 log = get_logger("centralita.identity")
 
@@ -307,6 +314,14 @@ class CustomerConversation:
     opened_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerPrivacy:
+    """A customer's legal hold (the reason) and when its data was erased, if ever."""
+
+    legal_hold: str | None
+    erased_at: datetime | None
+
+
 class IdentityStore:
     """Identity rows in the caller's session (and transaction)."""
 
@@ -329,11 +344,15 @@ class IdentityStore:
         audit_ids: Iterable[uuid.UUID] = (),
         customers: Iterable[CustomerId] = (),
         for_unblock: bool = False,
+        refuse_erased: bool = False,
     ) -> tuple[T, ChangeSet]:
         """Load, decide with ``operation(graph)``, write — in a savepoint, retried on collisions.
 
         Domain errors of the operation (``NotFound``, ``Conflict``, ``InvalidInput``) propagate
-        with nothing written.  ``IdentityContention`` when it never settles.
+        with nothing written.  ``refuse_erased``: ``CustomerErased`` (nothing written) when the
+        change would involve an erased customer (checked after the load, so an erasure committed
+        meanwhile fails the version check and is seen on the retry).  ``IdentityContention`` when
+        it never settles.
         """
         seeds = set(keys)
         wanted_customers = set(customers)
@@ -355,6 +374,8 @@ class IdentityStore:
                     result = operation(graph)
                     # resolve() takes the graph's changes itself; other operations leave them
                     changes = result.changes if isinstance(result, Resolution) else graph.take_changes()
+                    if refuse_erased:
+                        await self._refuse_erased(workspace_id, changes)
                     await self.apply(workspace_id, changes, now)
                     return result, changes
             except WorkingSetIncomplete as exc:
@@ -368,6 +389,18 @@ class IdentityStore:
                     raise
                 log.info("identity_lock_retry", attempt=attempt, sqlstate=_sqlstate(exc))
         raise IdentityContention("identity resolution kept colliding with other workers; try again")
+
+    async def _refuse_erased(self, ws: WorkspaceId, changes: ChangeSet) -> None:
+        involved = {c for e in changes.audit_inserted for c in (*e.before, *e.after)}
+        involved |= {c for m in changes.reassignments for c in (m.from_customer, m.to_customer)}
+        erased = await self.erased_among(ws, involved)
+        if erased:
+            first = min(erased)
+            raise CustomerErased(
+                "the customer's data was erased; it cannot be merged or linked",
+                field="customer_id",
+                details={"customer_id": str(first), "customer_ids": [str(c) for c in sorted(erased)]},
+            )
 
     async def resolve(
         self,
@@ -1044,6 +1077,31 @@ class IdentityStore:
                 return _customer(row)
             current = row.merged_into
         raise NotFound("no such customer", field="customer_id")
+
+    async def privacy_of(self, ws: WorkspaceId, customer_id: CustomerId) -> CustomerPrivacy:
+        row = (
+            await self.session.execute(
+                sa.select(CUST.c.legal_hold, CUST.c.erased_at).where(
+                    CUST.c.workspace_id == ws, CUST.c.id == customer_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such customer", field="customer_id")
+        return CustomerPrivacy(row.legal_hold, as_utc(row.erased_at))
+
+    async def erased_among(self, ws: WorkspaceId, customers: Iterable[uuid.UUID]) -> set[CustomerId]:
+        """The customers of ``customers`` whose data was erased."""
+        ids = sorted(set(customers))
+        found: set[CustomerId] = set()
+        for chunk in _chunks(ids):
+            rows = await self.session.execute(
+                sa.select(CUST.c.id).where(
+                    CUST.c.workspace_id == ws, CUST.c.id.in_(chunk), CUST.c.erased_at.is_not(None)
+                )
+            )
+            found |= {CustomerId(c) for (c,) in rows}
+        return found
 
     async def identifiers_of(self, ws: WorkspaceId, customer_id: CustomerId) -> list[Node]:
         rows = await self.session.execute(

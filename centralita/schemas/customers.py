@@ -13,7 +13,7 @@ id asked for is the live one).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any, Self
 from uuid import UUID
 
@@ -42,6 +42,7 @@ from identity import Identifier as IdentifierValue
 from identity import MergePreview as PreviewRecord
 from identity import Reassignment as ReassignmentRecord
 from storage.identity_store import CustomerConversation as ConversationRecord
+from storage.identity_store import CustomerPrivacy
 
 __all__ = [
     "AuditEntry",
@@ -187,8 +188,12 @@ class Customer(ResponseBody):
     shared_contacts: list[CustomerIdentifier] = Field(
         description="Blocked identifiers with evidence into this customer."
     )
-    suggestions: list[Suggestion] = Field(description="Pending.")
+    suggestions: list[Suggestion] = Field(description="Pending; none that would involve an erased customer.")
     conversations: list[CustomerConversation]
+    legal_hold: str | None = Field(
+        description="Why the customer's data may not be erased now (null: no hold)."
+    )
+    erased_at: IsoDateTime | None = Field(description="When the customer's data was erased (null: never).")
 
     @classmethod
     def of(
@@ -197,7 +202,10 @@ class Customer(ResponseBody):
         requested: UUID,
         graph: IdentityGraph,
         conversations: Sequence[ConversationRecord],
+        privacy: CustomerPrivacy,
+        erased: Collection[UUID] = (),
     ) -> Self:
+        """``erased``: other customers whose suggestions are not offered."""
         return cls(
             id=live.id,
             requested_id=requested,
@@ -205,8 +213,14 @@ class Customer(ResponseBody):
             created_at=live.created_at,
             identifiers=[CustomerIdentifier.of_node(n, graph) for n in graph.identifiers_of(live.id)],
             shared_contacts=[CustomerIdentifier.of_node(n, graph) for n in graph.shared_contacts(live.id)],
-            suggestions=[Suggestion.of(v) for v in graph.suggestions_for(live.id)],
+            suggestions=[]
+            if privacy.erased_at is not None
+            else [
+                Suggestion.of(v) for v in graph.suggestions_for(live.id) if v.other_customer_id not in erased
+            ],
             conversations=[CustomerConversation.of(c) for c in conversations],
+            legal_hold=privacy.legal_hold,
+            erased_at=privacy.erased_at,
         )
 
 

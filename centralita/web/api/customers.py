@@ -6,7 +6,9 @@ the blocklist need ``supervisor``.  Every write acts as the token's agent (``str
 
 A customer id that was merged away answers with the surviving record: the body's ``id`` is the
 survivor, ``requested_id`` the id asked for and ``merged_into`` the survivor's id (``null`` when
-the id asked for is the live one).  An id of another workspace is a 404.
+the id asked for is the live one).  An id of another workspace is a 404.  The record shows its
+``legal_hold`` and ``erased_at``; merging, linking or confirming a suggestion that involves an
+erased customer is a 409 ``customer_erased`` naming it, and such suggestions are not listed.
 
 Identifiers in bodies and queries are read like the channels' addresses: ``+52 55 1234 5678``,
 ``5215512345678``, ``ana@example.com``, or a key (``phone:+525512345678``,
@@ -134,7 +136,15 @@ async def _detail(
 ) -> Customer:
     live = await store.live_customer(ws, requested)
     graph = await store.graph_of(ws, live.id, policy)
-    return Customer.of(live, requested, graph, await store.conversations_of(ws, live.id))
+    others = {v.other_customer_id for v in graph.suggestions_for(live.id) if v.other_customer_id is not None}
+    return Customer.of(
+        live,
+        requested,
+        graph,
+        await store.conversations_of(ws, live.id),
+        await store.privacy_of(ws, live.id),
+        erased=await store.erased_among(ws, others),
+    )
 
 
 # ------------------------------------------------------------------------------------ reads
@@ -270,7 +280,7 @@ async def merge_preview(request: web.Request) -> web.Response:
     query=(_REGION,),
     extra_errors={
         404: "A customer of customer_ids is not in the workspace.",
-        409: "An identifier is blocked.",
+        409: "An identifier is blocked, or a customer was erased (customer_erased, details name it).",
     },
 )
 async def merge(request: web.Request) -> web.Response:
@@ -291,7 +301,13 @@ async def merge(request: web.Request) -> web.Response:
             return graph.merge_customers(customers[0], customers[1], now, actor=actor)
 
         entry, _ = await store.run(
-            ws, keys, operation, now=now, policy=_policy(request, ws), customers=customers
+            ws,
+            keys,
+            operation,
+            now=now,
+            policy=_policy(request, ws),
+            customers=customers,
+            refuse_erased=True,
         )
         edges = await store.evidence(ws, entry.edge_ids)
     return respond(IdentityChange.of(entry, edges))
@@ -313,12 +329,18 @@ async def _decide(request: web.Request, confirm: bool) -> web.Response:
                 return graph.confirm(suggestion_id, now, actor=actor)
             return graph.reject(suggestion_id, now, actor=actor)
 
-        entry, _ = await store.run(ws, keys, operation, now=now, policy=_policy(request, ws))
+        entry, _ = await store.run(
+            ws, keys, operation, now=now, policy=_policy(request, ws), refuse_erased=confirm
+        )
         edges = await store.evidence(ws, entry.edge_ids)
     return respond(IdentityChange.of(entry, edges))
 
 
 _DECIDED = {409: "The suggestion is already confirmed or rejected."}
+_CONFIRM_REFUSED = {
+    409: "The suggestion is already confirmed or rejected, or involves an erased customer "
+    "(customer_erased, details name it)."
+}
 
 
 @routes.post("/api/suggestions/{suggestion_id}/confirm")
@@ -326,7 +348,7 @@ _DECIDED = {409: "The suggestion is already confirmed or rejected."}
     "agent",
     {200: ("Confirmed: the identifiers are linked.", IdentityChange)},
     body_required=False,
-    extra_errors=_DECIDED,
+    extra_errors=_CONFIRM_REFUSED,
 )
 async def confirm_suggestion(request: web.Request) -> web.Response:
     """Confirm a suggested identity link."""
