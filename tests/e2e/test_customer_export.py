@@ -227,7 +227,8 @@ async def _lucia_story(shop: Shop) -> tuple[str, str]:
         f"/api/conversations/{open_id}/close",
         json={"disposition": {"code": "promesa_de_pago", "date": promised, "amount": "350.00"}},
     )
-    assert reply["delivery_state"] == "queued"
+    # The answer reads the row after the commit: a fast outbound worker may have claimed it.
+    assert reply["delivery_state"] in ("queued", "sending")
     return live, away
 
 
