@@ -9,9 +9,12 @@ and every customer merged into it, at any depth.  What it does, in this order:
    a live conversation would go on collecting the person's messages, and a queued one would be
    offered to an agent — close it first), or when a reply to the person is being sent right now
    (``ReplyInFlight``).  The customer rows are locked first, by id, then the conversations, by
-   id (``FOR NO KEY UPDATE``): the order in which the identity store bumps customers and then
+   id (both ``FOR NO KEY UPDATE``): the order in which the identity store bumps customers and then
    locks the conversations it moves, so an erasure and a merge never wait on each other in a
-   cycle.  Replies still ``queued`` for the person become ``failed`` (``customer_erased``).
+   cycle.  A plain ``FOR UPDATE`` on the customers would also block the key-share lock a
+   pipeline transaction takes on them when it writes a message row a second time (a reply's
+   ``delivered`` then ``read`` status): that transaction holds the reply the erasure is about to
+   scrub, a cycle.  Replies still ``queued`` for the person become ``failed`` (``customer_erased``).
 2. **Identifiers become tokens**: every identifier key of the person, and every key the person
    only *stated* (the far end of a suggestion that no identifier row holds: an email written in
    a message), is replaced by ``erased:<32 random hex digits>`` — in ``identifier`` (``key`` and
@@ -464,7 +467,7 @@ class ErasureStore:
                 sa.select(CUST.c.id, CUST.c.legal_hold)
                 .where(CUST.c.workspace_id == ws, CUST.c.id.in_(people))
                 .order_by(CUST.c.id)
-                .with_for_update()
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE: see the module's step 1
             )
         ).all()
         holds = [(c, h) for c, h in held if h is not None]

@@ -51,10 +51,9 @@ def _webhook(wamid: str, wa_id: str) -> bytes:
 class _Delivery:
     """A raw delivery as the ingest queue hands it to the pipeline (settled in memory)."""
 
-    def __init__(self, wa_id: str) -> None:
-        envelope = RawEnvelope(
-            RawDeliveryId(new_id()), "whatsapp", datetime.now(UTC), _webhook(f"wamid.{new_id().hex}", wa_id)
-        )
+    def __init__(self, wa_id: str, body: bytes | None = None) -> None:
+        body = body if body is not None else _webhook(f"wamid.{new_id().hex}", wa_id)
+        envelope = RawEnvelope(RawDeliveryId(new_id()), "whatsapp", datetime.now(UTC), body)
         message = envelope.to_message(INGEST_EXCHANGE, ingest_queue(0))
         self.body = message.body
         self.headers: Mapping[str, str] = dict(message.headers or {})  # type: ignore[arg-type]
