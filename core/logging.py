@@ -135,7 +135,9 @@ def redact_personal_data(
 
 
 class _CurrentStderr:
-    """``sys.stderr`` as it is when a record is written (a test may have swapped it since)."""
+    """``sys.stderr`` as it is when a record is written: a CLI run under a test harness (or
+    anything that swaps ``sys.stderr`` and closes its stand-in) must not leave the loggers
+    writing to a closed file."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)
@@ -150,8 +152,8 @@ def configure_logging(
     """structlog, and the root stdlib logger's records at WARNING and above (or ``level`` if
     higher), rendered by the same chain to ``stream`` (stderr by default).  Calling it again
     replaces the previous configuration, root handler included."""
-    out = stream if stream is not None else sys.stderr
-    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    out: Any = stream if stream is not None else _CurrentStderr()
+    use_console = fmt == "console" or (fmt == "auto" and (stream or sys.stderr).isatty())
     renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     tail: list[Any] = [structlog.processors.format_exc_info, redact_personal_data, renderer]
     threshold = logging.getLevelNamesMapping()[level]
@@ -166,7 +168,7 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream if stream is not None else _CurrentStderr())
+    handler = logging.StreamHandler(out)
     handler.set_name(STDLIB_HANDLER_NAME)
     handler.setLevel(max(threshold, logging.WARNING))
     handler.setFormatter(

@@ -150,3 +150,22 @@ def test_configuring_again_replaces_the_root_handler(out: CapturedLogs) -> None:
     assert len(ours) == 1
     logging.getLogger("asyncio").error("Task exception was never retrieved")
     assert out.text == "" and "Task exception" in second.getvalue()
+
+
+def test_logs_follow_stderr_when_a_harness_swaps_and_closes_it(
+    out: CapturedLogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI run under a test runner configures logging while ``sys.stderr`` is a stand-in the
+    runner closes afterwards: later records go to whatever ``sys.stderr`` is then."""
+    import sys
+
+    stand_in = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stand_in)
+    configure_logging("INFO", "json")
+    stand_in.close()
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    get_logger("centralita").info("after_the_cli_run", conversation_id="c-1")
+    logging.getLogger("asyncio").error("Task exception was never retrieved")
+    events = [json.loads(line)["event"] for line in later.getvalue().splitlines()]
+    assert events == ["after_the_cli_run", "Task exception was never retrieved"]
