@@ -61,7 +61,7 @@ from core.events import Address, AddressKind, Attachment, OutboundMessage, Templ
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
-from core.states import MessageDirection
+from core.states import ConversationStatus, MessageDirection
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import OUTBOUND_QUEUE
@@ -249,13 +249,17 @@ async def queue_reply(
     ``require_assigned``: the caller is an agent and may only reply in a conversation assigned to
     ``agent_id`` (``Forbidden`` otherwise).  Another workspace's conversation is ``NotFound``.
     ``ReplyWindowClosed`` (HTTP 422, details: the approved templates) for free-form text outside
-    the window.
+    the window; ``Conflict`` (409) when the conversation is closed.
     """
     now = runtime.clock()
     message_id = message_id or MessageId(new_id())
     conversation = await store.conversation(workspace_id, conversation_id)
     if conversation is None:
         raise NotFound("no such conversation in this workspace", field="conversation_id")
+    if conversation.status is ConversationStatus.CLOSED:
+        raise Conflict(
+            "the conversation is closed; the customer's next message opens a new one", field="conversation_id"
+        )
     if require_assigned and (agent_id is None or conversation.agent_id != agent_id):
         raise Forbidden("an agent may only reply in conversations assigned to them")
     account, ident = await _pick_route(runtime, store, conversation, channel_account_id, identifier_id)

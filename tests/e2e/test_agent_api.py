@@ -326,6 +326,20 @@ async def test_closing_a_closed_conversation_is_409(scene: Scene) -> None:
     assert status == 409 and body["error"]["code"] == "conflict"
 
 
+async def test_a_closed_conversation_takes_no_reply_and_no_note(scene: Scene) -> None:
+    conversation = await scene.conversation()
+    close = {"disposition": {"code": "pago_realizado", "amount": "99.50"}}
+    assert (await scene.send("POST", f"/api/conversations/{conversation}/close", close))[0] == 200
+    status, body = await scene.send("POST", f"/api/conversations/{conversation}/messages", {"text": "hola"})
+    assert status == 409 and body["error"]["field"] == "conversation_id"
+    assert "closed" in body["error"]["message"]
+    status, body = await scene.send("POST", f"/api/conversations/{conversation}/notes", {"text": "nota"})
+    assert status == 409 and body["error"]["field"] == "conversation_id"
+    status, shown = await scene.get(f"/api/conversations/{conversation}")
+    assert status == 200
+    assert not [e for e in shown["timeline"] if e["direction"] in ("out", "note")]
+
+
 async def test_a_follow_up_re_enters_routing_when_due(scene: Scene) -> None:
     db = scene.engine.database
     conversation = await scene.conversation()

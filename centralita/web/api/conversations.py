@@ -213,12 +213,19 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/conversations/{conversation_id}/notes")
-@documented("agent", {201: ("The note, in the timeline.", TimelineEntry)}, body=NoteRequest)
+@documented(
+    "agent",
+    {201: ("The note, in the timeline.", TimelineEntry)},
+    body=NoteRequest,
+    extra_errors={409: "The conversation is closed."},
+)
 async def add_note(request: web.Request) -> web.Response:
     """Add an internal note to the conversation; it is never sent to the customer."""
     principal = await require(request, "agent")
     conv = await load_conversation(request, principal)
     body = await parse_body(request, NoteRequest)
+    if conv.status == ConversationStatus.CLOSED:
+        raise Conflict("the conversation is closed", field="conversation_id")
     runtime = request.app[RUNTIME]
     async with runtime.database.transaction() as session:
         entry = await WorkStore(session).add_note(conv, principal.agent_id, body.text, runtime.clock())

@@ -39,7 +39,10 @@ routes = web.RouteTableDef()
     "agent",
     {202: ("Queued for sending.", QueuedMessage)},
     body=ReplyRequest,
-    extra_errors={422: "The reply window is closed: details list the approved templates."},
+    extra_errors={
+        409: "The conversation is closed.",
+        422: "The reply window is closed: details list the approved templates.",
+    },
 )
 async def post_reply(request: web.Request) -> web.Response:
     """Reply to the customer through the conversation's channel."""
