@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 import hypothesis
 import pytest
+import structlog
 
 from storage.database import Database, upgrade_schema
 
@@ -132,6 +134,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"{label}: {got.get('passed', 0)} passed, {got.get('failed', 0) + got.get('error', 0)} failed"
         )
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """A test that runs the CLI in this process configures logging (the CLI's level, e.g.
+    WARNING): the next test gets the configuration back as it was, so ``capture_logs`` sees its
+    INFO events whatever ran before."""
+    was_configured = structlog.is_configured()
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    if was_configured:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)
