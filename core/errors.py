@@ -31,6 +31,7 @@ __all__ = [
     "ReplyWindowClosed",
     "RequestTimeout",
     "ServiceUnavailable",
+    "TooManyAttempts",
     "TransientChannelError",
     "UnknownChannel",
 ]
@@ -99,6 +100,17 @@ class AuthenticationRequired(CentralitaError):
 class Forbidden(CentralitaError):
     code = "forbidden"
     http_status = 403
+
+
+class TooManyAttempts(CentralitaError):
+    """Too many refused attempts (sign-ins) within a window: retry after ``retry_after_s``."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None):
+        super().__init__(message, field=field, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(CentralitaError):

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     token_recheck_s: float = Field(default=5.0, gt=0, le=600)
     token_touch_s: float = Field(default=60.0, ge=0, le=86400)
 
+    # The console's sign-in (centralita/web/signin.py): a signed-in browser holds a session token
+    # (an api_token of kind "session") in an HttpOnly, SameSite=Strict cookie.  It is refused
+    # after session_absolute_s from sign-in, or once unused for session_idle_s (an open socket
+    # counts as use).  More than sign_in_max_failures refused sign-ins for one email (or ten
+    # times as many from one address) within sign_in_window_s answer 429 until the window
+    # passes.  An invitation link works once, within invitation_lifetime_s.  public_url: the
+    # console's address in invitation links (default: the server's host and port).
+    session_idle_s: float = Field(default=8 * 3600.0, gt=0)
+    session_absolute_s: float = Field(default=12 * 3600.0, gt=0)
+    sign_in_max_failures: int = Field(default=5, ge=1, le=1000)
+    sign_in_window_s: float = Field(default=900.0, gt=0, le=86400)
+    invitation_lifetime_s: float = Field(default=7 * 86400.0, gt=0, le=90 * 86400)
+    public_url: str | None = None
+
     # Channels
     graph_base_url: str = "https://graph.facebook.com"
     graph_version: str = "v21.0"

@@ -301,6 +301,9 @@ class AgentRow(SQLModel, table=True):
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.text("false"))
     )
     presence_lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    # The console's sign-in: an argon2 hash (never the password); NULL until an invitation set it.
+    password_hash: str | None = Field(default=None, max_length=200)
+    password_set_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class ApiTokenRow(SQLModel, table=True):
@@ -317,6 +320,34 @@ class ApiTokenRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_ts())
     expires_at: datetime | None = Field(default=None, sa_column=_ts())  # NULL: issued before expiry existed
     last_used_at: datetime | None = Field(default=None, sa_column=_ts())
+    # "api": a bearer token for scripts; "session": the console's signed-in browser (a cookie),
+    # also refused once idle for longer than the console's idle timeout.
+    kind: str = Field(default="api", sa_column=sa.Column(sa.String(20), nullable=False, server_default="api"))
+
+
+class InvitationRow(SQLModel, table=True):
+    """A one-time sign-in link for an agent: only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "invitation"
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    agent_id: uuid.UUID = Field(foreign_key="agent.id", index=True)
+    secret_sha256: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class SignInFailureRow(SQLModel, table=True):
+    """A refused sign-in, kept for the rate limit's window: the keys are hashes (an email, an
+    address), never the email or the address in clear."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (sa.Index("ix_sign_in_failure_key_at", "key_sha256", "at"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    key_sha256: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class ConversationRow(SQLModel, table=True):

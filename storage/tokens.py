@@ -4,6 +4,10 @@ A token belongs to one workspace, has one role (and, for agents, one agent), an 
 last-used time.  It is refused — ``Refusal`` — once revoked (``revoked_at`` set) or expired
 (``expires_at`` reached).  Tokens issued before expiries existed have ``expires_at`` NULL and
 keep working until they are revoked; every token issued now gets one.
+
+A token's ``kind`` is ``api`` (a bearer token for scripts) or ``session`` (the console's
+signed-in browser, carried in a cookie): a session is also refused once unused for the idle
+timeout the caller passes to ``check``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Principal:
     role: str
     agent_id: AgentId | None
     token_id: str
+    kind: str = "api"  # "session": the console's cookie (CSRF-checked on mutations)
 
     def at_least(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -116,6 +121,7 @@ class TokenRecord:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    kind: str = "api"
 
     def refusal(self, now: datetime) -> Refusal | None:
         return refusal_of(self.revoked_at, self.expires_at, now)
@@ -186,6 +192,7 @@ class TokenStore:
         now: datetime,
         *,
         expires_at: datetime | None = None,
+        kind: str = "api",
     ) -> Issued:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; expected {', '.join(ROLES)}", field="role")
@@ -205,6 +212,7 @@ class TokenStore:
                 name=name,
                 created_at=now,
                 expires_at=expires_at,
+                kind=kind,
             )
         )
         record = await self.get(token_id)
@@ -224,8 +232,9 @@ class TokenStore:
         return AgentId(found) if found is not None else None
 
     # -- authenticating ---------------------------------------------------------------------
-    async def check(self, token: str, now: datetime) -> Checked | Refusal:
-        """The principal of ``token`` at ``now``, or why it is refused."""
+    async def check(self, token: str, now: datetime, *, idle: timedelta | None = None) -> Checked | Refusal:
+        """The principal of ``token`` at ``now``, or why it is refused.  ``idle``: a session
+        token unused for that long is refused as expired."""
         row = (
             await self.session.execute(
                 sa.select(
@@ -236,6 +245,8 @@ class TokenStore:
                     TOKEN.c.revoked_at,
                     TOKEN.c.expires_at,
                     TOKEN.c.last_used_at,
+                    TOKEN.c.created_at,
+                    TOKEN.c.kind,
                 ).where(TOKEN.c.token_sha256 == hash_token(token))
             )
         ).first()
@@ -244,11 +255,14 @@ class TokenStore:
         refused = refusal_of(row.revoked_at, row.expires_at, now)
         if refused is not None:
             return refused
+        if row.kind == "session" and idle is not None and (row.last_used_at or row.created_at) <= now - idle:
+            return Refusal.EXPIRED
         principal = Principal(
             WorkspaceId(row.workspace_id),
             row.role,
             AgentId(row.agent_id) if row.agent_id else None,
             str(row.id),
+            row.kind,
         )
         return Checked(principal, row.last_used_at)
 
@@ -311,6 +325,7 @@ class TokenStore:
                 TOKEN.c.expires_at,
                 TOKEN.c.last_used_at,
                 TOKEN.c.revoked_at,
+                TOKEN.c.kind,
             )
             .select_from(TOKEN)
             .join(WORKSPACE, WORKSPACE.c.id == TOKEN.c.workspace_id)
@@ -332,6 +347,7 @@ class TokenStore:
             expires_at=m[TOKEN.c.expires_at],
             last_used_at=m[TOKEN.c.last_used_at],
             revoked_at=m[TOKEN.c.revoked_at],
+            kind=m[TOKEN.c.kind],
         )
 
     async def list(self, workspace_id: WorkspaceId | None = None) -> list[TokenRecord]:
@@ -363,6 +379,17 @@ class TokenStore:
             query = query.where(TOKEN.c.workspace_id == workspace_id)
         await self.session.execute(query.values(revoked_at=now))
         return await self.get(token_id, workspace_id)
+
+    async def revoke_sessions(self, agent_id: AgentId, now: datetime) -> tuple[str, ...]:
+        """Sign an agent out everywhere: revoke every open session token of the agent (not its
+        API tokens); the ids revoked."""
+        result = await self.session.execute(
+            sa.update(TOKEN)
+            .where(TOKEN.c.agent_id == agent_id, TOKEN.c.kind == "session", TOKEN.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(TOKEN.c.id)
+        )
+        return tuple(str(token_id) for token_id in result.scalars())
 
     async def rotate(
         self,

@@ -100,6 +100,9 @@ class Token(ResponseBody):
     )
     revoked_at: IsoDateTime | None
     status: Status = Field(description="At the time of the answer.")
+    kind: Literal["api", "session"] = Field(
+        description="api: a bearer token for scripts; session: a browser signed in to the console."
+    )
 
     @classmethod
     def of(cls, record: TokenRecord, now: datetime) -> Token:
@@ -116,6 +119,7 @@ class Token(ResponseBody):
             last_used_at=record.last_used_at,
             revoked_at=record.revoked_at,
             status="active" if refused is None else refused.value,  # type: ignore[arg-type]
+            kind=record.kind,  # type: ignore[arg-type]  # one of the two kinds
         )
 
 

@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from centralita.web.keys import RUNTIME
-from core.errors import CentralitaError, ClientDisconnected, RequestTimeout, ServiceUnavailable
+from core.errors import (
+    CentralitaError,
+    ClientDisconnected,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyAttempts,
+)
 from core.logging import get_logger
 
 __all__ = ["error_middleware", "json_error"]
@@ -55,6 +61,8 @@ async def error_middleware(
             # Meta and most providers honour Retry-After: back off instead of hammering a full queue.
             runtime = request.app.get(RUNTIME)
             headers["Retry-After"] = str(runtime.settings.retry_after_s if runtime else 5)
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after_s)
         if exc.http_status >= 500:
             log.warning("request_failed", path=request.path, code=exc.code, status=exc.http_status)
         response = web.json_response(exc.to_dict(), status=exc.http_status, headers=headers)

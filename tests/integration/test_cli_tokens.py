@@ -82,12 +82,13 @@ def test_create_list_revoke_and_rotate(cli: Cli) -> None:
     desk = items[1]
     assert desk["name"] == "desk" and desk["agent_email"] == AGENT and desk["status"] == "active"
     assert desk["last_used_at"] is None and desk["revoked_at"] is None
+    assert desk["kind"] == "api"
     now = datetime.now(UTC)
     assert _near(desk["expires_at"], now + timedelta(hours=12))
     assert _near(items[0]["expires_at"], now + timedelta(days=7))  # the admin role's default
     assert set(desk) == {
         "id", "workspace", "name", "role", "agent_id", "agent_email", "created_at",
-        "expires_at", "last_used_at", "revoked_at", "status",
+        "expires_at", "last_used_at", "revoked_at", "status", "kind",
     }  # fmt: skip
     everything = cli("token", "list")
     assert token not in everything.out and admin.out.strip() not in everything.out
@@ -136,3 +137,24 @@ def test_errors_are_one_line_naming_the_argument_at_fault(cli: Cli) -> None:
         assert ran.code == code, (args, ran.err)
         assert message in ran.err and ran.err.startswith("centralita: error: "), (args, ran.err)
         assert len(ran.err.strip().splitlines()) == 1, (args, ran.err)
+
+
+def test_invite_prints_a_one_time_console_link_for_an_agent(cli: Cli) -> None:
+    ran = cli(
+        "invite",
+        "--workspace",
+        "umc",
+        "--email",
+        AGENT.upper(),
+        "--expires-in",
+        "2d",
+        "--url",
+        "https://centralita.example",
+    )
+    assert ran.code == 0, ran.err
+    assert ran.out.startswith("https://centralita.example/console/invitation#inv_")
+    assert "Mariana" in ran.err and "(umc)" in ran.err
+    unknown = cli("invite", "--workspace", "umc", "--email", "nadie@ejemplo.mx")
+    assert unknown.code == 1 and "no agent with that email in workspace 'umc'" in unknown.err
+    bad = cli("invite", "--workspace", "umc", "--email", AGENT, "--expires-in", "pronto")
+    assert bad.code == 2 and "--expires-in" in bad.err
