@@ -16,7 +16,9 @@ revocation came from another process (the CLI, another server).  The frames are 
 ``centralita.schemas.ws``:
 
 - ``presence`` → ``PresenceInput``; ``offer_answer`` → ``OfferAnswer``; ``ping`` → ``pong``;
-- a push becomes its frame (``offer``, ``offer_withdrawn``, ``assigned``, ``unassigned``).
+- a push becomes its frame (``offer``, ``offer_withdrawn``, ``assigned``, ``unassigned`` from
+  the router; ``message`` and ``message_status`` from the pipeline, for the conversations the
+  agent holds).
 
 A malformed frame is answered with an ``error`` frame naming the field, and the socket stays
 open.  Nothing here is specific to aiohttp: the socket is a ``send`` callable

@@ -19,7 +19,7 @@ from core.ids import (
 )
 from core.states import ConversationStatus
 
-__all__ = ["ConversationRecord", "OpenConversation", "ResolvedSender", "TimelineEntry"]
+__all__ = ["ConversationRecord", "OpenConversation", "ResolvedSender", "StatusApplied", "TimelineEntry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,19 @@ class OpenConversation:
     id: ConversationId
     status: ConversationStatus
     triage_attempts: int = 0
+    agent_id: AgentId | None = None  # the agent it is assigned to (their desk hears of the message)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusApplied:
+    """A delivery status that moved one of our messages on: which, in which conversation, and
+    the agent holding that conversation (if any)."""
+
+    message_id: MessageId
+    conversation_id: ConversationId | None
+    agent_id: AgentId | None
+    state: str
+    errors: tuple[dict[str, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

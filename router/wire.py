@@ -25,6 +25,7 @@ __all__ = [
     "ConversationNudge",
     "ForceAssignInput",
     "MessagePush",
+    "MessageStatusPush",
     "OfferAnswer",
     "OfferPush",
     "OfferWithdrawnPush",
@@ -179,7 +180,18 @@ class MessagePush(_Wire):
     kind: str
     channel: str
     text: str | None = None
+    attachments: list[str] = Field(default_factory=list)  # their kinds: image, audio, document, …
     created_at: datetime
+
+
+class MessageStatusPush(_Wire):
+    """One of our messages in the agent's conversation moved on (sent, delivered, read, failed)."""
+
+    type: Literal["message_status"] = "message_status"
+    conversation_id: UUID
+    message_id: UUID
+    delivery_state: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class WindowWarningPush(_Wire):
@@ -189,7 +201,13 @@ class WindowWarningPush(_Wire):
 
 
 AgentPush: TypeAlias = Annotated[
-    OfferPush | OfferWithdrawnPush | AssignedPush | UnassignedPush | MessagePush | WindowWarningPush,
+    OfferPush
+    | OfferWithdrawnPush
+    | AssignedPush
+    | UnassignedPush
+    | MessagePush
+    | MessageStatusPush
+    | WindowWarningPush,
     Field(discriminator="type"),
 ]
 

@@ -17,17 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.ids import (
+    AgentId,
     CampaignId,
     ChannelAccountId,
     ConversationId,
     CustomerId,
     IdentityId,
+    MessageId,
     QueueId,
     RawDeliveryId,
     WorkspaceId,
     new_id,
 )
-from core.records import OpenConversation, ResolvedSender
+from core.records import OpenConversation, ResolvedSender, StatusApplied
 from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
@@ -154,7 +156,7 @@ class InboundStore:
         campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
         row = (
             await self.session.execute(
-                sa.select(CONV.c.id, CONV.c.status, CONV.c.triage_attempts)
+                sa.select(CONV.c.id, CONV.c.status, CONV.c.triage_attempts, CONV.c.agent_id)
                 .where(
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id == customer_id,
@@ -168,7 +170,10 @@ class InboundStore:
         if row is None:
             return None
         return OpenConversation(
-            ConversationId(row.id), ConversationStatus(row.status), int(row.triage_attempts or 0)
+            ConversationId(row.id),
+            ConversationStatus(row.status),
+            int(row.triage_attempts or 0),
+            AgentId(row.agent_id) if row.agent_id else None,
         )
 
     async def open_conversation(
@@ -295,8 +300,8 @@ class InboundStore:
         created_at: datetime,
         stored_at: datetime,
         raw_delivery_id: RawDeliveryId | None,
-    ) -> bool:
-        """A timeline entry; False when that provider id was already stored (a redelivery)."""
+    ) -> MessageId | None:
+        """A timeline entry, its id; None when that provider id was already stored (a redelivery)."""
         inserted = await insert_ignore(
             self.session,
             MSG,
@@ -322,15 +327,19 @@ class InboundStore:
             conflict=("channel", "direction", "external_id"),
             returning=MSG.c.id,
         )
-        return bool(inserted)
+        return MessageId(inserted[0]) if inserted else None
 
     async def apply_status(
         self, channel: str, external_id: str, status: str, errors: Sequence[dict[str, Any]]
-    ) -> bool:
-        """A provider's delivery status for one of our outbound messages; never moves backwards."""
+    ) -> StatusApplied | None:
+        """A provider's delivery status for one of our outbound messages; never moves backwards.
+        None: not one of ours, or older news than the state it is in."""
         row = (
             await self.session.execute(
-                sa.select(MSG.c.id, MSG.c.delivery_state).where(
+                sa.select(MSG.c.id, MSG.c.delivery_state, MSG.c.conversation_id, CONV.c.agent_id)
+                .select_from(MSG)
+                .outerjoin(CONV, CONV.c.id == MSG.c.conversation_id)
+                .where(
                     MSG.c.channel == channel,
                     MSG.c.direction == MessageDirection.OUT,
                     MSG.c.external_id == external_id,
@@ -338,10 +347,16 @@ class InboundStore:
             )
         ).first()
         if row is None:
-            return False
+            return None
         if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(row.delivery_state or DeliveryState.QUEUED, 0):
-            return False
+            return None
         await self.session.execute(
             sa.update(MSG).where(MSG.c.id == row.id).values(delivery_state=status, error=list(errors) or None)
         )
-        return True
+        return StatusApplied(
+            MessageId(row.id),
+            ConversationId(row.conversation_id) if row.conversation_id else None,
+            AgentId(row.agent_id) if row.agent_id else None,
+            status,
+            tuple(errors),
+        )

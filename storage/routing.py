@@ -41,13 +41,21 @@ from core.ids import (
     WorkspaceId,
     new_id,
 )
-from core.states import ROUTABLE_CONVERSATION_STATUSES, ConversationStatus, OfferStatus, Presence
+from core.states import (
+    ROUTABLE_CONVERSATION_STATUSES,
+    ConversationStatus,
+    MessageDirection,
+    OfferStatus,
+    Presence,
+)
 from storage.tables import (
     AgentRow,
     AssignmentRow,
     CampaignRow,
     ChannelAccountRow,
     ConversationRow,
+    CustomerRow,
+    MessageRow,
     OfferRow,
     QueueRow,
     RouterEpochRow,
@@ -59,6 +67,7 @@ __all__ = [
     "AgentRecord",
     "ConversationRecord",
     "DecisionRecord",
+    "OfferPreviewRecord",
     "OfferRecord",
     "QueueRecord",
     "RoutingStore",
@@ -74,6 +83,10 @@ OFFER = OfferRow.__table__  # type: ignore[attr-defined]
 ASSIGNMENT = AssignmentRow.__table__  # type: ignore[attr-defined]
 DECISION = RoutingDecisionRow.__table__  # type: ignore[attr-defined]
 EPOCH = RouterEpochRow.__table__  # type: ignore[attr-defined]
+CUSTOMER = CustomerRow.__table__  # type: ignore[attr-defined]
+MSG = MessageRow.__table__  # type: ignore[attr-defined]
+
+PREVIEW_CHARS = 140  # the first words of the customer's last message an offer shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +184,53 @@ _CONV_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class OfferPreviewRecord:
+    """What an offer shows the agent before they accept: who, and their last message's start."""
+
+    customer_name: str | None
+    text: str | None  # the first PREVIEW_CHARS characters (None: no text, e.g. an image)
+    kind: str | None  # the last customer message's kind (None: nothing written yet)
+    attachments: tuple[str, ...] = ()  # the kinds of its attachments
+
+
 class RoutingStore:
     def __init__(self, session: AsyncSession):
         self.session = session
+
+    async def offer_previews(
+        self, conversation_ids: Iterable[ConversationId]
+    ) -> dict[ConversationId, OfferPreviewRecord]:
+        """The customer's name and last message of each conversation: one query for a round."""
+        ids = sorted(set(conversation_ids))
+        if not ids:
+            return {}
+        latest = (
+            sa.select(MSG.c.id)
+            .where(MSG.c.conversation_id == CONV.c.id, MSG.c.direction == MessageDirection.IN.value)
+            .order_by(MSG.c.created_at.desc(), MSG.c.id.desc())
+            .limit(1)
+            .correlate(CONV)
+            .scalar_subquery()
+        )
+        rows = (
+            await self.session.execute(
+                sa.select(CONV.c.id, CUSTOMER.c.display_name, MSG.c.text, MSG.c.kind, MSG.c.payload)
+                .select_from(CONV)
+                .join(CUSTOMER, CUSTOMER.c.id == CONV.c.customer_id)
+                .outerjoin(MSG, MSG.c.id == latest)
+                .where(CONV.c.id.in_(ids))
+            )
+        ).all()
+        return {
+            ConversationId(row.id): OfferPreviewRecord(
+                row.display_name,
+                _first_words(row.text),
+                row.kind,
+                _attachment_kinds(row.payload),
+            )
+            for row in rows
+        }
 
     # ------------------------------------------------------------------ fencing
 
@@ -756,3 +813,20 @@ class RoutingWrites:
             await self.session.execute(
                 sa.update(CONV).where(CONV.c.id == sa.bindparam("b_id")).values(**columns), params
             )
+
+
+def _attachment_kinds(payload: Any) -> tuple[str, ...]:
+    found = payload.get("attachments") if isinstance(payload, Mapping) else None
+    if not isinstance(found, list):
+        return ()
+    return tuple(str(a["kind"]) for a in found if isinstance(a, Mapping) and "kind" in a)
+
+
+def _first_words(text: str | None) -> str | None:
+    if not text:
+        return None
+    flat = " ".join(text.split())
+    if len(flat) <= PREVIEW_CHARS:
+        return flat
+    cut = flat[:PREVIEW_CHARS].rsplit(" ", 1)[0] or flat[:PREVIEW_CHARS]
+    return cut + "…"

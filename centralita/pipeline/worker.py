@@ -40,14 +40,31 @@ from core.events import (
     SystemNotice,
     Unsupported,
 )
-from core.ids import CampaignId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
+from core.ids import (
+    AgentId,
+    CampaignId,
+    ChannelAccountId,
+    ConversationId,
+    IdentityId,
+    MessageId,
+    WorkspaceId,
+    new_id,
+)
 from core.logging import get_logger
 from core.records import OpenConversation
 from core.states import ConversationStatus, RawDeliveryStatus
 from core.supervise import supervise
 from core.text import storable
 from core.transport.protocol import Consumer, Delivery, Message
-from core.transport.topology import ROUTE_EXCHANGE, ingest_queue, route_queue, workspace_topology
+from core.transport.topology import (
+    AGENTS_EXCHANGE,
+    ROUTE_EXCHANGE,
+    agent_queue,
+    ingest_queue,
+    route_queue,
+    workspace_topology,
+)
+from router.wire import MessagePush, MessageStatusPush
 from storage.database import Failure, classify_failure, sqlstate, translate_failure
 from storage.inbound import InboundStore
 from storage.outbound import OutboundStore
@@ -92,6 +109,9 @@ class Outcome:
     statuses: int = 0
     unknown_accounts: int = 0
     nudges: list[RouteNudge] = field(default_factory=list)
+    # For the agents' desks, after the commit: new timeline entries and delivery ticks of the
+    # conversations they hold (``agent.<id>``).
+    pushes: list[tuple[AgentId, MessagePush | MessageStatusPush]] = field(default_factory=list)
     auto_replies: list[AutoReplyOrder] = field(default_factory=list)
     triaged: list[ConversationId] = field(default_factory=list)  # waiting for a menu answer
 
@@ -218,6 +238,8 @@ class Pipeline:
         results = await self._until_done("commit", lambda: self._commit_batch(prepared))
         nudges = [n for _, _, outcome in results if isinstance(outcome, Outcome) for n in outcome.nudges]
         await self._until_done("nudge", lambda: self.publish_nudges(nudges))
+        pushes = [p for _, _, outcome in results if isinstance(outcome, Outcome) for p in outcome.pushes]
+        await self._until_done("push", lambda: self.publish_pushes(pushes))
         for delivery, _envelope, outcome in results:
             if isinstance(outcome, ToPark):
                 await self._until_done("park", functools.partial(self._park, delivery, outcome.reason))
@@ -356,6 +378,7 @@ class Pipeline:
             outcome = await self._process(store, envelope, events)
             await store.flush()
         await self.publish_nudges(outcome.nudges)
+        await self.publish_pushes(outcome.pushes)
         await self.send_auto_replies(outcome.auto_replies)
         return outcome
 
@@ -402,9 +425,18 @@ class Pipeline:
         now = self.runtime.clock()
         if isinstance(event, DeliveryStatus):
             errors = [e.model_dump(exclude_none=True) for e in event.errors]
-            if await store.apply_status(
-                event.channel, event.external_id, event.status, errors
-            ) or await self._reconcile(store, event, errors):
+            applied = await store.apply_status(event.channel, event.external_id, event.status, errors)
+            if applied is not None:
+                outcome.statuses += 1
+                if applied.agent_id is not None and applied.conversation_id is not None:
+                    push = MessageStatusPush(
+                        conversation_id=applied.conversation_id,
+                        message_id=applied.message_id,
+                        delivery_state=applied.state,
+                        errors=list(applied.errors),
+                    )
+                    outcome.pushes.append((applied.agent_id, push))
+            elif await self._reconcile(store, event, errors):
                 outcome.statuses += 1
             return
         if not isinstance(event, _OPENS + _TIMELINE_ONLY):
@@ -452,10 +484,26 @@ class Pipeline:
             stored_at=now,
             raw_delivery_id=event.raw_delivery_id,
         )
-        if not stored:
+        if stored is None:
             outcome.duplicates += 1
             return
         outcome.stored_messages += 1
+        if (
+            existing is not None
+            and existing.agent_id is not None
+            and existing.status == ConversationStatus.ASSIGNED
+        ):
+            message = MessagePush(
+                conversation_id=existing.id,
+                message_id=stored,
+                direction="in",
+                kind=event.kind,
+                channel=event.channel,
+                text=getattr(event, "text", None),
+                attachments=[a.kind.value for a in getattr(event, "attachments", ())],
+                created_at=event.timestamp,
+            )
+            outcome.pushes.append((existing.agent_id, message))
         if conversation_id is not None and opens:
             if start is not None:  # a new conversation starts with channel and time already set
                 self._greet(account, conversation_id, sender.identifier_id, start, outcome)
@@ -613,6 +661,24 @@ class Pipeline:
         """After the commit: nudge the outbound workers about the committed auto-replies (they
         also find them in the database without the nudge)."""
         await nudge_outbound(self.runtime, [order.message_id for order in orders])
+
+    # ------------------------------------------------------------------ the agents' desks
+    async def publish_pushes(self, pushes: Sequence[tuple[AgentId, MessagePush | MessageStatusPush]]) -> None:
+        """Committed entries to the desks of the agents holding their conversations, in one
+        confirmed batch.  An agent who has not connected has no queue yet: the push is dropped
+        and their desk reads the timeline when it opens."""
+        if not pushes:
+            return
+        await self.runtime.transport.publish(
+            [
+                Message(
+                    body=push.model_dump_json().encode(),
+                    exchange=AGENTS_EXCHANGE,
+                    routing_key=agent_queue(str(agent_id)),
+                )
+                for agent_id, push in pushes
+            ]
+        )
 
     # ------------------------------------------------------------------ routing nudges
     async def publish_nudges(self, nudges: Sequence[RouteNudge]) -> None:

@@ -1,8 +1,9 @@
 """The agent's WebSocket (``/ws/agent``): one model per frame, each named by its ``type``.
 
 ``ServerFrame`` is what the server sends: the router's pushes for the agent (``offer``,
-``offer_withdrawn``, ``assigned``, ``unassigned``), built from the broker's ``router.wire``
-models with each frame's ``of``, and the answers to the agent's own frames (``pong``, ``error``).
+``offer_withdrawn``, ``assigned``, ``unassigned``) and the pipeline's (``message``,
+``message_status``), built from the broker's ``router.wire`` models with each frame's ``of``,
+and the answers to the agent's own frames (``pong``, ``error``).
 ``ClientFrame`` is what an agent may send (``presence``, ``offer_answer``, ``ping``); the gateway
 parses it with ``parse_client_frame`` and turns it into the router's input with
 ``router_input``.  These are not the broker's models: a field added on the broker reaches the
@@ -28,6 +29,8 @@ from core.states import Presence
 from router.wire import (
     AgentPush,
     AssignedPush,
+    MessagePush,
+    MessageStatusPush,
     OfferAnswer,
     OfferPush,
     OfferWithdrawnPush,
@@ -42,6 +45,8 @@ __all__ = [
     "ClientFrame",
     "ErrorFrame",
     "FrameError",
+    "MessageFrame",
+    "MessageStatusFrame",
     "OfferAnswerFrame",
     "OfferFrame",
     "OfferPreview",
@@ -80,6 +85,18 @@ class OfferPreview(_Sent):
     queue: str | None = Field(description="The queue's name.")
     trigger: str = Field(
         description="Why the router offered it now (arrival, agent_available, transfer, requeue, …)."
+    )
+    customer_name: str | None = Field(default=None, description="The name the customer goes by, if known.")
+    text: str | None = Field(
+        default=None,
+        description="The first words (up to 140 characters) of the customer's last message; null "
+        "when it has no text (an image, a location) or nothing was written yet.",
+    )
+    message_kind: str | None = Field(
+        default=None, description="The kind of the customer's last entry (message, postback, …)."
+    )
+    attachments: list[str] = Field(
+        default_factory=list, description="The kinds of its attachments (image, audio, document, …)."
     )
 
 
@@ -155,6 +172,58 @@ class UnassignedFrame(_Sent):
         return cls(conversation_id=push.conversation_id, reason=push.reason)
 
 
+class MessageFrame(_Sent):
+    """A new entry in the timeline of one of the agent's conversations — a customer's message,
+    reaction, edit or deletion.  The entry itself (attachments included) is read from
+    ``GET /api/conversations/{conversation_id}``; this frame says that there is one, and its
+    first words."""
+
+    type: Literal["message"] = "message"
+    conversation_id: UUID
+    message_id: UUID
+    direction: str = Field(description="in (from the customer), out, note.")
+    kind: str = Field(description="message, postback (a button or menu answer), reaction, deleted, system, …")
+    channel: str
+    text: str | None
+    attachments: list[str] = Field(
+        description="The kinds of its attachments, in order: image, audio, voice, video, document, "
+        "sticker, location, contacts, …"
+    )
+    created_at: datetime
+
+    @classmethod
+    def of(cls, push: MessagePush) -> MessageFrame:
+        return cls(
+            conversation_id=push.conversation_id,
+            message_id=push.message_id,
+            direction=push.direction,
+            kind=push.kind,
+            channel=push.channel,
+            text=push.text,
+            attachments=push.attachments,
+            created_at=push.created_at,
+        )
+
+
+class MessageStatusFrame(_Sent):
+    """One of our messages in the agent's conversation moved on: its delivery tick."""
+
+    type: Literal["message_status"] = "message_status"
+    conversation_id: UUID
+    message_id: UUID
+    delivery_state: str = Field(description="sent, delivered, read, failed.")
+    errors: list[dict[str, Any]] = Field(description="The provider's errors, when it failed.")
+
+    @classmethod
+    def of(cls, push: MessageStatusPush) -> MessageStatusFrame:
+        return cls(
+            conversation_id=push.conversation_id,
+            message_id=push.message_id,
+            delivery_state=push.delivery_state,
+            errors=push.errors,
+        )
+
+
 class PongFrame(_Sent):
     """The answer to ``ping``."""
 
@@ -195,12 +264,21 @@ class ErrorFrame(_Sent):
 
 
 ServerFrame: TypeAlias = Annotated[
-    OfferFrame | OfferWithdrawnFrame | AssignedFrame | UnassignedFrame | PongFrame | ErrorFrame,
+    OfferFrame
+    | OfferWithdrawnFrame
+    | AssignedFrame
+    | UnassignedFrame
+    | MessageFrame
+    | MessageStatusFrame
+    | PongFrame
+    | ErrorFrame,
     Field(discriminator="type"),
 ]
 
 
-PushFrame: TypeAlias = OfferFrame | OfferWithdrawnFrame | AssignedFrame | UnassignedFrame
+PushFrame: TypeAlias = (
+    OfferFrame | OfferWithdrawnFrame | AssignedFrame | UnassignedFrame | MessageFrame | MessageStatusFrame
+)
 
 
 def frame_of_push(push: AgentPush) -> PushFrame | None:
@@ -214,6 +292,10 @@ def frame_of_push(push: AgentPush) -> PushFrame | None:
         return AssignedFrame.of(push)
     if isinstance(push, UnassignedPush):
         return UnassignedFrame.of(push)
+    if isinstance(push, MessagePush):
+        return MessageFrame.of(push)
+    if isinstance(push, MessageStatusPush):
+        return MessageStatusFrame.of(push)
     return None
 
 

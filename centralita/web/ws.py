@@ -1,12 +1,14 @@
-"""``WS /ws/agent``: the agent's live channel (offers, assignments, withdrawals) over WebSocket.
+"""``WS /ws/agent``: the agent's live channel (offers, assignments, withdrawals, the customers'
+new messages and the delivery ticks of theirs) over WebSocket.
 
-Authentication is the API's bearer token — ``Authorization: Bearer …`` or, since browsers
-cannot set headers on an upgrade, ``?access_token=…`` — with a token of role ``agent`` that names
-an agent.  The frames are the models of ``centralita.schemas.ws`` (their JSON Schema:
-``docs/ws.schema.json``); ``centralita.gateway`` turns them into router inputs.  The gateway
-closes a socket whose token is revoked or expires while it is open (close code 4401, reason
-``token revoked`` / ``token expired``) within ``CENTRALITA_TOKEN_RECHECK_S``.  ``setup(app)``
-registers the route, opens the gateway with the app's runtime and closes open sockets on shutdown.
+Authentication is the API's — a bearer token in ``Authorization: Bearer …`` or, since browsers
+cannot set headers on an upgrade, ``?access_token=…``, or the console's session cookie (from the
+console's own origin) — of role ``agent``, naming an agent.  The frames are the models of
+``centralita.schemas.ws`` (their JSON Schema: ``docs/ws.schema.json``); ``centralita.gateway``
+turns them into router inputs.  The gateway closes a socket whose token is revoked or expires
+while it is open (close code 4401, reason ``token revoked`` / ``token expired``) within
+``CENTRALITA_TOKEN_RECHECK_S``.  ``setup(app)`` registers the route, opens the gateway with the
+app's runtime and closes open sockets on shutdown.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ _SOCKETS = web.AppKey("agent_sockets", weakref.WeakSet[web.WebSocketResponse])
         "revoked' or 'token expired') within CENTRALITA_TOKEN_RECHECK_S seconds. "
         "The frames' JSON Schema: docs/ws.schema.json (centralita.schemas.ws); see docs/api.md."
     ),
-    authorization="A token of role agent that names an agent (other roles: 403).",
+    authorization="A token (or the console's session) of role agent that names an agent (other roles: 403).",
 )
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     """The agent's live channel (WebSocket): offers and assignments; presence and answers."""

@@ -133,6 +133,7 @@ from storage.routing import (
     AgentRecord,
     ConversationRecord,
     DecisionRecord,
+    OfferPreviewRecord,
     QueueRecord,
     RoutingStore,
     RoutingWrites,
@@ -167,6 +168,7 @@ class _Outcome:
     stale: set[ConversationId] = field(default_factory=set)
     auto_replies: list[SendAutoReply] = field(default_factory=list)
     outbox: list[MessageId] = field(default_factory=list)  # auto-replies written in the commit
+    previews: dict[ConversationId, OfferPreviewRecord] = field(default_factory=dict)  # of the offers
 
 
 class RouterService:
@@ -894,6 +896,9 @@ class RouterService:
             if not await store.check_epoch(self.workspace_id, self._epoch):
                 raise _Superseded(f"epoch {self._epoch} is no longer the workspace's")
             writes = await store.begin_writes(self.workspace_id, touched)
+            outcome.previews = await store.offer_previews(
+                op.conversation_id for op in ops if isinstance(op, Offer)
+            )
             for op in ops:
                 self._write(writes, op, at, outcome)
             await writes.flush()
@@ -936,6 +941,17 @@ class RouterService:
                 )
         return queued
 
+    @staticmethod
+    def _preview(found: OfferPreviewRecord | None, queue: Any, trigger: str) -> dict[str, Any]:
+        return {
+            "queue": queue.name if queue is not None else None,
+            "trigger": trigger,
+            "customer_name": found.customer_name if found else None,
+            "text": found.text if found else None,
+            "message_kind": found.kind if found else None,
+            "attachments": list(found.attachments) if found else [],
+        }
+
     def _push(self, agent_id: AgentId, push: BaseModel) -> Message:
         return Message(
             body=push.model_dump_json().encode(),
@@ -968,7 +984,7 @@ class RouterService:
                 channel=op.channel,
                 expires_at=expires,
                 customer_id=self._known.get(op.conversation_id),
-                preview={"queue": queue.name if queue else None, "trigger": op.decision.trigger},
+                preview=self._preview(outcome.previews.get(op.conversation_id), queue, op.decision.trigger),
             )
             pushes.append(self._push(op.agent_id, push))
             log.info(

@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from channels.meta.peer import GraphPeer
+from channels.meta.signature import sign_body
+from channels.whatsapp.testing import webhook_body
 from core.settings import Settings
 from core.transport.topology import queue_stats_key
 from router.service import ManualClock
@@ -147,6 +149,53 @@ async def test_a_whatsapp_message_reaches_the_best_agent_who_accepts_replies_and
         str(beto.agent_id),
     ]
     assert (await scene.row(conversation)).status == "closed"
+
+
+async def test_the_desk_hears_the_customers_next_message_and_the_ticks_of_its_reply_without_asking(
+    scene: RoutingScene, graph: GraphPeer
+) -> None:
+    ana = await scene.connect("ana@flujo.example")
+    conversation = await scene.customer_writes(
+        SECRET,
+        PHONE_NUMBER_ID,
+        "5215512349002",
+        "Hola, quiero informes de la maestría en datos",
+        name="Marta Gómez",
+    )
+    offer = await ana.next("offer", conversation_id=conversation)
+    assert offer["preview"]["customer_name"] == "Marta Gómez"
+    assert offer["preview"]["text"] == "Hola, quiero informes de la maestría en datos"
+    assert offer["preview"]["message_kind"] == "message" and offer["preview"]["queue"] == "informes"
+    assert offer["preview"]["attachments"] == []
+    await ana.answer(offer)
+    await ana.next("assigned", conversation_id=conversation)
+
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, "5215512349002", "¿Tienen modalidad en línea?")
+    pushed = await ana.next("message", conversation_id=conversation)
+    assert (pushed["direction"], pushed["kind"], pushed["channel"]) == ("in", "message", "whatsapp")
+    assert pushed["attachments"] == []
+    assert pushed["text"] == "¿Tienen modalidad en línea?"
+    token = await issue_token(scene.database, "flujo", "agent", ana.agent_id)
+    auth = {"Authorization": f"Bearer {token}"}
+    shown = await (await scene.client.get(f"/api/conversations/{conversation}", headers=auth)).json()
+    assert shown["timeline"][-1]["id"] == pushed["message_id"]
+
+    reply = await scene.client.post(
+        f"/api/conversations/{conversation}/messages",
+        json={"text": "Sí, en línea y presencial."},
+        headers=auth,
+    )
+    assert reply.status == 202, await reply.text()
+    message_id = (await reply.json())["id"]
+    (sent,) = await graph.wait_for(1, within_s=10)
+    for state in ("delivered", "read"):
+        body = webhook_body(PHONE_NUMBER_ID, statuses=[GraphPeer.whatsapp_status(sent, state)])
+        headers = {"X-Hub-Signature-256": sign_body(body, SECRET), "Content-Type": "application/json"}
+        assert (await scene.client.post("/webhooks/whatsapp", data=body, headers=headers)).status == 200
+        tick = await ana.next("message_status", message_id=message_id, delivery_state=state)
+        assert tick["conversation_id"] == str(conversation) and tick["errors"] == []
+    assert ana.received("message") == [pushed]  # our own reply is not echoed back as news
+    ana.assert_modelled()
 
 
 async def test_the_socket_needs_an_agent_token(scene: RoutingScene) -> None:

@@ -32,6 +32,7 @@ from core.ids import new_id
 from router.wire import (
     AssignedPush,
     MessagePush,
+    MessageStatusPush,
     OfferPush,
     OfferWithdrawnPush,
     UnassignedPush,
@@ -88,7 +89,14 @@ def _pushes() -> list[BaseModel]:
             channel="whatsapp",
             expires_at=AT,
             customer_id=new_id(),
-            preview={"queue": "general", "trigger": "arrival"},
+            preview={
+                "queue": "general",
+                "trigger": "arrival",
+                "customer_name": "Marta Gómez",
+                "text": "Hola, quiero saber el saldo de mi crédito",
+                "message_kind": "message",
+                "attachments": [],
+            },
         ),
         OfferPush(
             offer_id=offer,
@@ -97,12 +105,45 @@ def _pushes() -> list[BaseModel]:
             channel="whatsapp",
             expires_at=AT,
             customer_id=None,
-            preview={"queue": None, "trigger": "agent_available"},
+            preview={
+                "queue": None,
+                "trigger": "agent_available",
+                "customer_name": None,
+                "text": None,
+                "message_kind": None,
+                "attachments": [],
+            },
         ),
         OfferWithdrawnPush(offer_id=offer, conversation_id=conversation, reason="timeout"),
         AssignedPush(conversation_id=conversation, queue_id=queue, channel="whatsapp", forced=True),
         AssignedPush(conversation_id=conversation, queue_id=None, channel="whatsapp"),
         UnassignedPush(conversation_id=conversation, reason="agent_removed"),
+        MessagePush(
+            conversation_id=conversation,
+            message_id=new_id(),
+            direction="in",
+            kind="message",
+            channel="whatsapp",
+            text="¿Me pueden llamar?",
+            created_at=AT,
+        ),
+        MessagePush(
+            conversation_id=conversation,
+            message_id=new_id(),
+            direction="in",
+            kind="message",
+            channel="instagram",
+            text=None,
+            attachments=["image"],
+            created_at=AT,
+        ),
+        MessageStatusPush(conversation_id=conversation, message_id=new_id(), delivery_state="delivered"),
+        MessageStatusPush(
+            conversation_id=conversation,
+            message_id=new_id(),
+            delivery_state="failed",
+            errors=[{"code": 131047, "title": "Re-engagement message"}],
+        ),
     ]
 
 
@@ -115,17 +156,7 @@ def test_a_push_reaches_the_socket_as_the_same_json_the_router_published(push: B
 
 
 def test_a_push_no_frame_carries_is_not_forwarded() -> None:
-    conversation = new_id()
-    message = MessagePush(
-        conversation_id=conversation,
-        message_id=new_id(),
-        direction="in",
-        kind="text",
-        channel="whatsapp",
-        created_at=AT,
-    )
-    assert frame_of_push(message) is None
-    assert frame_of_push(WindowWarningPush(conversation_id=conversation, closes_at=AT)) is None
+    assert frame_of_push(WindowWarningPush(conversation_id=new_id(), closes_at=AT)) is None
 
 
 def test_an_error_frame_leaves_out_the_field_when_none_is_at_fault() -> None:
