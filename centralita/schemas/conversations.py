@@ -28,13 +28,16 @@ __all__ = [
     "CloseRequest",
     "Conversation",
     "ConversationDetail",
+    "ConversationOptions",
     "ConversationPage",
     "CustomerRef",
     "Disposition",
+    "DispositionOption",
     "NoteRequest",
     "Offer",
     "QueueRef",
     "ReplyWindow",
+    "TemplateOption",
     "TimelineEntry",
     "Window",
 ]
@@ -306,3 +309,33 @@ class CloseRequest(RequestBody):
         if when.tzinfo is None:
             raise ValueError("needs a time zone offset (e.g. Z or -05:00)")
         return when
+
+
+class DispositionOption(ResponseBody):
+    """A wrap-up code of the conversation's campaign, and the fields closing with it needs."""
+
+    code: str
+    label: str
+    requires: list[str] = Field(
+        description="Fields of the disposition that must be given: date, amount, note."
+    )
+    schedules_follow_up: bool = Field(description="Closing with it schedules a follow-up.")
+
+
+class TemplateOption(ResponseBody):
+    """An approved template the conversation's channel account may send (outside the window)."""
+
+    name: str
+    language: str
+    parameters: list[str] = Field(description="The names of {{1}}, {{2}}, … in order.")
+    category: str | None
+    body: str | None = Field(description="The template's text with its {{n}} placeholders, if declared.")
+
+
+class ConversationOptions(ResponseBody):
+    """What the desk offers for one conversation: how to close it and what to send outside the
+    reply window."""
+
+    dispositions: list[DispositionOption]
+    templates: list[TemplateOption]
+    queues: list[QueueRef] = Field(description="The campaign's queues (to transfer to).")

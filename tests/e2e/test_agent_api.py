@@ -326,6 +326,36 @@ async def test_closing_a_closed_conversation_is_409(scene: Scene) -> None:
     assert status == 409 and body["error"]["code"] == "conflict"
 
 
+async def test_the_desk_learns_the_campaigns_dispositions_templates_and_queues_of_a_conversation(
+    scene: Scene,
+) -> None:
+    conversation = await scene.conversation()
+    status, options = await scene.get(f"/api/conversations/{conversation}/options")
+    assert status == 200
+    promise = next(d for d in options["dispositions"] if d["code"] == "promesa_de_pago")
+    assert promise == {
+        "code": "promesa_de_pago",
+        "label": "Promesa de pago",
+        "requires": ["amount", "date"],
+        "schedules_follow_up": True,
+    }
+    assert {d["code"] for d in options["dispositions"]} == {
+        "promesa_de_pago",
+        "negociacion",
+        "pago_realizado",
+    }
+    assert options["templates"] == [
+        {
+            "name": "recordatorio_promesa",
+            "language": "es_CO",
+            "parameters": ["nombre"],
+            "category": "utility",
+            "body": None,
+        }
+    ]
+    assert sorted(q["name"] for q in options["queues"]) == ["mora", "promesas"]
+
+
 async def test_a_closed_conversation_takes_no_reply_and_no_note(scene: Scene) -> None:
     conversation = await scene.conversation()
     close = {"disposition": {"code": "pago_realizado", "amount": "99.50"}}

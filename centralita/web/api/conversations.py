@@ -33,9 +33,13 @@ from centralita.schemas.conversations import (
     CloseRequest,
     Conversation,
     ConversationDetail,
+    ConversationOptions,
     ConversationPage,
     Disposition,
+    DispositionOption,
     NoteRequest,
+    QueueRef,
+    TemplateOption,
     TimelineEntry,
 )
 from centralita.web.api._json import parse_body, path_uuid, query_int, respond
@@ -45,7 +49,7 @@ from centralita.web.keys import FOLLOWUPS, RUNTIME
 from centralita.web.spec import Param, documented
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
 from core.ids import ConversationId
-from core.reply_window import WindowState, window_state
+from core.reply_window import WindowState, templates_from_manifest, window_state
 from core.states import ConversationStatus
 from router.wire import ConversationClosedInput
 from storage.tokens import Principal
@@ -205,6 +209,48 @@ async def get_conversation(request: web.Request) -> web.Response:
     return respond(
         ConversationDetail.with_timeline(
             _conversation(runtime, conv, principal), entries, encode_cursor(cursor)
+        )
+    )
+
+
+@routes.get("/api/conversations/{conversation_id}/options")
+@documented(
+    "agent",
+    {200: ("How to close it, what to send outside the window, where to transfer.", ConversationOptions)},
+)
+async def get_conversation_options(request: web.Request) -> web.Response:
+    """The campaign's dispositions, the account's approved templates and the campaign's queues."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal)
+    runtime = request.app[RUNTIME]
+    async with runtime.database.session() as session:
+        store = WorkStore(session)
+        manifest, _timezone = await store.campaign(conv.campaign_id)
+        queues = [q for q in await store.queues(principal.workspace_id) if q.campaign_id == conv.campaign_id]
+    account = runtime.directory.by_id(conv.channel_account_id) if conv.channel_account_id else None
+    templates = templates_from_manifest(manifest, account.name if account is not None else None)
+    return respond(
+        ConversationOptions(
+            dispositions=[
+                DispositionOption(
+                    code=code,
+                    label=str(spec.get("label") or code),
+                    requires=[str(f) for f in spec.get("requires") or []],
+                    schedules_follow_up=isinstance(spec.get("schedules_follow_up"), Mapping),
+                )
+                for code, spec in _known_dispositions(manifest).items()
+            ],
+            templates=[
+                TemplateOption(
+                    name=t.name,
+                    language=t.language,
+                    parameters=list(t.parameters),
+                    category=t.category,
+                    body=t.body,
+                )
+                for t in templates
+            ],
+            queues=[QueueRef(id=q.id, name=q.name) for q in queues],
         )
     )
 
