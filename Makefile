@@ -6,7 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck unit bench-quick clean
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test install browser lint typecheck unit bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The console's browser tests drive Debian's Chromium (Playwright launches that executable;
+# nothing is downloaded from a browser vendor).
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver
+
+browser: $(CHROMIUM)
 
 demo: $(STAMP)
 	$(BIN)/centralita demo
@@ -26,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy core storage broker identity router channels centralita
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench-quick: $(STAMP)

@@ -1,8 +1,10 @@
 """``centralita demo``: the main job on the embedded default (SQLite + in-process broker).
 
 Migrate, apply ``examples/campaigns/posgrados-universidad.yaml`` (its secrets' environment
-variables get demo values in this process when they are not set), print the applied plan, an
-admin token and the URLs, then serve.  ``--once`` exits after applying.
+variables get demo values in this process when they are not set), give one agent and one
+supervisor of it the demo password (``DEMO_PASSWORD``, only where they have none), print the
+applied plan, the console's address and sign-in details, an admin token and the URLs, then
+serve.  ``--once`` exits after applying.
 """
 
 from __future__ import annotations
@@ -13,16 +15,25 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from centralita.campaigns import apply_manifest
+from centralita.passwords import hash_password
 from centralita.runtime import utc_now
 from core.campaign import load_manifest, render_plan
 from core.settings import Settings
 from storage.campaigns import CampaignStore
 from storage.database import Database
+from storage.signin import SignInStore
 from storage.tokens import TokenStore
 
-__all__ = ["DEMO_ENV", "DEMO_MANIFEST", "run_demo"]
+__all__ = ["DEMO_ENV", "DEMO_MANIFEST", "DEMO_PASSWORD", "DEMO_PEOPLE", "run_demo"]
 
 DEMO_MANIFEST = Path(__file__).resolve().parents[1] / "examples" / "campaigns" / "posgrados-universidad.yaml"
+
+# Who signs in to the demo's console, and with what (a demo's, never a real password).
+DEMO_PASSWORD = "centralita-demo"
+DEMO_PEOPLE: Mapping[str, str] = {
+    "agent": "mariana.soto@bpo-contacto.example.mx",
+    "supervisor": "ricardo.nunez@bpo-contacto.example.mx",
+}
 
 # Demo values for the variables the example manifest names (never real secrets).
 DEMO_ENV: Mapping[str, str] = {
@@ -47,6 +58,13 @@ async def _apply_example(settings: Settings) -> tuple[str, str]:
             workspace_id = await CampaignStore(session).workspace_id(manifest.workspace)
             assert workspace_id is not None
             token = await TokenStore(session).issue(workspace_id, "admin", None, "demo", utc_now())
+            store = SignInStore(session)
+            for email in DEMO_PEOPLE.values():
+                for account in await store.accounts(email, manifest.workspace):
+                    if account.password_hash is None:
+                        await store.set_password(
+                            account.agent_id, await hash_password(DEMO_PASSWORD), utc_now()
+                        )
     finally:
         await database.dispose()
     return render_plan(result.plan), token
@@ -59,6 +77,9 @@ def _welcome(settings: Settings, token: str) -> str:
             "",
             "Bienvenido a Centralita / Welcome to Centralita",
             "  Campaña de ejemplo / example campaign: Admisiones Posgrado 2027 (workspace 'umc')",
+            f"  Consola / console:         {base}/console/",
+            f"    agente / agent:          {DEMO_PEOPLE['agent']}  /  {DEMO_PASSWORD}",
+            f"    supervisor:              {DEMO_PEOPLE['supervisor']}  /  {DEMO_PASSWORD}",
             f"  Salud / health:            {base}/healthz",
             f"  Webhook WhatsApp:          {base}/webhooks/whatsapp",
             f"  Webhook Instagram:         {base}/webhooks/instagram",

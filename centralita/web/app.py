@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from centralita import console
 from centralita.runtime import Clock, open_runtime, utc_now
 from centralita.web import health, webhooks, ws
 from centralita.web.api import all_routes
@@ -39,6 +40,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
     ws.setup(app)
     app.add_routes(health.routes)
     app.add_routes(webhooks.routes)
+    console.setup(app)
     for routes in all_routes():
         app.add_routes(routes)
     return app

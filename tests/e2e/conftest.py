@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
 from router.service import ManualClock
 from storage.database import Database, upgrade_schema
+from tests.support.browser import ChromiumThread, chromium_path
 from tests.support.log_scan import personal_data_stays_out_of_logs  # noqa: F401  (autouse: logs scanned)
 from tests.support.routing import RoutingScene, start_scene
 from tests.support.work import WORK_SECRETS, WorkScene, Workspace, router_active, seed_workspace_of
@@ -166,3 +167,18 @@ async def start_routing_scene() -> AsyncIterator[StartRoutingScene]:
     yield start
     for found in started:
         await found.stop()
+
+
+# -- the console in a real browser ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[ChromiumThread]:
+    """Debian's Chromium, headless, shared by every browser test of the session.  Missing, it
+    fails the test (``make test`` installs it): browser tests never skip."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail("chromium is not installed: `make test` installs Debian's chromium and chromium-driver")
+    browser = ChromiumThread(executable)
+    yield browser
+    browser.close()

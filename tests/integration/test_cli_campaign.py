@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from centralita.demo import DEMO_PASSWORD, DEMO_PEOPLE
+from centralita.passwords import verify_password
 from core.campaign import equivalent, load_manifest, parse_manifest, required_env
+from storage.database import Database
+from storage.signin import SignInStore
 
 CLI = [sys.executable, "-m", "centralita.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -215,5 +220,20 @@ def test_demo_once_migrates_applies_the_example_and_exits(tmp_path: Path) -> Non
     assert "Plan for campaign 'posgrados-2027' in workspace 'umc'" in result.stdout
     assert "Bienvenido a Centralita / Welcome to Centralita" in result.stdout
     assert "/webhooks/whatsapp" in result.stdout
+    assert "/console/" in result.stdout
+    assert f"{DEMO_PEOPLE['agent']}  /  {DEMO_PASSWORD}" in result.stdout
+    assert f"{DEMO_PEOPLE['supervisor']}  /  {DEMO_PASSWORD}" in result.stdout
+
+    async def passwords_work() -> list[bool]:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+        try:
+            async with database.session() as session:
+                store = SignInStore(session)
+                found = [a for email in DEMO_PEOPLE.values() for a in await store.accounts(email, "umc")]
+        finally:
+            await database.dispose()
+        return [await verify_password(a.password_hash, DEMO_PASSWORD) for a in found]
+
+    assert asyncio.run(passwords_work()) == [True, True]  # what the banner prints signs in
     again = runner("campaign", "plan", str(EXAMPLE))
     assert again.stdout.startswith("No changes")
