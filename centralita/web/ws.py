@@ -27,7 +27,7 @@ from centralita.web.spec import Param, documented
 from core.errors import Forbidden, InvalidInput
 from core.logging import get_logger
 
-__all__ = ["GATEWAY", "setup"]
+__all__ = ["GATEWAY", "close_sockets", "setup"]
 
 log = get_logger("centralita.web.ws")
 
@@ -91,9 +91,18 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[GATEWAY].wait_closed()
 
 
+async def close_sockets(
+    app: web.Application, code: int = WSCloseCode.GOING_AWAY, reason: str = "server shutdown"
+) -> int:
+    """Close every agent socket this server holds (shutdown; a test's dropped connection); how many."""
+    sockets = list(app.get(_SOCKETS, ()))
+    for socket in sockets:
+        await socket.close(code=code, message=reason.encode())
+    return len(sockets)
+
+
 async def _close_sockets(app: web.Application) -> None:
-    for socket in list(app.get(_SOCKETS, ())):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    await close_sockets(app)
 
 
 def setup(app: web.Application) -> None:

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import WSCloseCode
 from playwright.async_api import Page, expect
 
 from centralita.passwords import hash_password
+from centralita.web.ws import close_sockets
 from channels.meta.peer import GraphPeer
 from channels.meta.signature import sign_body
 from channels.whatsapp.testing import webhook_body
@@ -25,7 +27,7 @@ from storage.signin import SignInStore
 from storage.tables import ConversationRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.browser import ChromiumThread
-from tests.support.campaigns import issue_token
+from tests.support.campaigns import apply_text, issue_token
 from tests.support.routing import RoutingScene
 
 PHONE_NUMBER_ID = "106540352266077"
@@ -306,3 +308,87 @@ async def test_an_invited_agent_opens_the_link_chooses_a_password_and_lands_on_t
     await b(
         expect(page.locator("#toast")).to_have_text("Este enlace de invitación ya se usó: pide uno nuevo.")
     )
+
+
+async def test_a_dropped_socket_reconnects_and_shows_what_arrived_meanwhile(
+    chromium: ChromiumThread, page: Page, scene: RoutingScene
+) -> None:
+    b = chromium.run
+    await _sign_in(chromium, page, scene)
+    await _available(chromium, page, scene)
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "Primer mensaje", name="Marta Gómez")
+    await b(page.locator("li.offer").get_by_role("button", name="Aceptar").click())
+    timeline = page.locator("#timeline")
+    await b(expect(timeline).to_contain_text("Primer mensaje"))
+
+    assert await close_sockets(scene.client.server.app, WSCloseCode.SERVICE_RESTART, "restart") == 1
+    await b(expect(page.locator("#live")).to_have_text("○ Reconectando…"))
+    for text in ("Mientras no estabas 1", "Mientras no estabas 2"):
+        await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, text, name="Marta Gómez")
+    await b(expect(page.locator("#live")).to_have_text("● En vivo"))
+    await b(expect(timeline.locator("li.entry.in")).to_have_count(3))
+    assert await b(timeline.locator("li.entry.in .text").all_text_contents()) == [
+        "Primer mensaje",
+        "Mientras no estabas 1",
+        "Mientras no estabas 2",
+    ]
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "Ya de vuelta", name="Marta Gómez")
+    await b(expect(timeline.locator("li.entry.in")).to_have_count(4))  # live again
+
+
+OTHER = """\
+apiVersion: centralita/v1
+kind: Campaign
+workspace: otra-empresa
+campaign: {name: ventas, display_name: Ventas, timezone: America/Bogota}
+channels:
+  whatsapp:
+    - name: ventas
+      phone_number_id: "106540352266078"
+      display_phone: "+57 601 555 0102"
+      waba_id: "300000000000078"
+      app_id: "400000000000078"
+      app_secret_env: DESK_WA_SECRET
+      access_token_env: DESK_WA_TOKEN
+      verify_token_env: DESK_WA_VERIFY
+      default_queue: ventas
+skills:
+  - name: ventas
+queues:
+  - name: ventas
+    required_skills: {ventas: 1}
+    channels: [whatsapp]
+agents:
+  - email: sofia@escritorio.example
+    name: Sofía Lara
+    role: supervisor
+    skills: {ventas: 5}
+    capacity: {whatsapp: 1}
+"""
+
+
+async def test_a_supervisor_of_another_workspace_sees_none_of_it(
+    chromium: ChromiumThread, page: Page, scene: RoutingScene
+) -> None:
+    """The same email supervises another workspace: signed in there, the wall shows only its queues."""
+    b = chromium.run
+    await apply_text(scene.database, OTHER)
+    async with scene.database.transaction() as session:
+        store = SignInStore(session)
+        (other,) = await store.accounts("sofia@escritorio.example", "otra-empresa")
+        await store.set_password(other.agent_id, await hash_password(PASSWORD), scene.clock())
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Hay alguien?", name="Marta Gómez")
+    await b(page.goto(str(scene.client.make_url("/console/"))))
+    await b(page.get_by_label("Correo").fill("sofia@escritorio.example"))
+    await b(page.get_by_label("Contraseña").fill(PASSWORD))
+    await b(page.get_by_role("button", name="Entrar").click())
+    await b(
+        expect(page.locator("#toast")).to_have_text(
+            "Tu correo entra a varios espacios de trabajo (escritorio, otra-empresa): escribe cuál."
+        )
+    )
+    await b(page.get_by_label("Espacio de trabajo (solo si te lo piden)").fill("otra-empresa"))
+    await b(page.get_by_role("button", name="Entrar").click())
+    await b(expect(page.locator("article.tile h2")).to_have_text(["ventas"]))
+    await b(expect(page.locator("article.tile [data-stat='waiting']")).to_have_text(["0"]))
+    assert "mora" not in await b(page.locator("main").inner_text())

@@ -79,6 +79,9 @@ function explain(error) {
     return t(`invitation_${why}`);
   }
   if (error.status === 401) return t("unauthenticated");
+  if (error.status === 400 && error.error.field === "workspace" && error.error.details?.workspaces) {
+    return t("choose_workspace", { list: error.error.details.workspaces.join(", ") });
+  }
   if (error.status === 429) return t("too_many", { s: error.headers?.get("Retry-After") || "60" });
   return error.message; // the API names the field and says what is wrong
 }
