@@ -18,12 +18,14 @@ from broker.factory import open_transport
 from centralita.directory import StaticDirectory, load_directory
 from core.channel import AdapterContext
 from core.ids import WorkspaceId
+from core.media import MediaStore
 from core.registry import AdapterRegistry, load_adapters
 from core.settings import Settings
 from core.supervise import WorkerRegistry
 from core.transport.protocol import Transport
 from core.transport.topology import app_topology
 from storage.database import Database
+from storage.media_files import DirectoryMediaStore, MemoryMediaStore
 
 if TYPE_CHECKING:
     from centralita.config_watch import ConfigWatcher, ReloadHook
@@ -46,6 +48,7 @@ class Runtime:
     adapters: AdapterRegistry
     directory: StaticDirectory
     clock: Clock = utc_now
+    media: MediaStore = field(default_factory=MemoryMediaStore)  # customers' attachments
     workers: WorkerRegistry = field(default_factory=WorkerRegistry)  # supervised tasks (/readyz)
     # Run after each new campaign version this server loads (``config_watch.register_reload_hook``).
     config_hooks: list[ReloadHook] = field(default_factory=list)
@@ -92,4 +95,12 @@ async def open_runtime(settings: Settings, *, clock: Clock = utc_now) -> AsyncIt
         adapters = load_adapters(adapter_context(settings))
         stack.push_async_callback(adapters.aclose)
         directory = StaticDirectory(await load_directory(database))
-        yield Runtime(settings, database, transport, adapters, directory, clock)
+        yield Runtime(
+            settings,
+            database,
+            transport,
+            adapters,
+            directory,
+            clock,
+            media=DirectoryMediaStore(settings.media_dir),
+        )

@@ -1,9 +1,9 @@
 """The workers of one process, wired in one place.
 
 ``start_workers(runtime, roles)`` starts, on an open runtime, the workers of the process's roles
-— the pipeline, the follow-up scheduler, the config watcher, the outbound workers, the router
-supervisor and the retention job, in that order — then the listening adapters, and stops them in
-reverse order.
+— the pipeline, the follow-up scheduler, the config watcher, the outbound workers (replies and
+the customers' media), the router supervisor and the retention job, in that order — then the
+listening adapters, and stops them in reverse order.
 ``serve`` and ``demo`` (through ``create_app``) and ``ingest`` all start their workers here.
 
 ``router_deps(runtime)`` gives the router service (``router.service``) what it needs from this
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from centralita.config_watch import ConfigWatcher, register_reload_hook
 from centralita.followups import FollowUpScheduler
 from centralita.ingress import Ingress
+from centralita.media import MediaWorker
 from centralita.outbound import OutboundWorker, nudge_outbound, queue_auto_reply
 from centralita.pipeline.worker import Pipeline
 from centralita.retention import RetentionJob
@@ -49,6 +50,7 @@ class Workers:
     followups: FollowUpScheduler | None = None
     config_watcher: ConfigWatcher | None = None
     outbound: OutboundWorker | None = None
+    media: MediaWorker | None = None
     routers: RouterSupervisor | None = None
     retention: RetentionJob | None = None
 
@@ -104,6 +106,10 @@ async def start_workers(
             stack.callback(setattr, runtime, "config_watcher", None)  # cleared before it stops
         if workers.runs("outbound"):
             workers.outbound = await _started(stack, OutboundWorker(runtime))
+            media = workers.media = await _started(stack, MediaWorker(runtime))
+            workers.pipeline.observers.append(
+                lambda _envelope, outcome: media.poke() if outcome.media else None
+            )
         if workers.runs("router"):
             workers.routers = await _started(stack, RouterSupervisor(router_deps(runtime)))
             runtime.routers = workers.routers

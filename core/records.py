@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,14 @@ from core.ids import (
 )
 from core.states import ConversationStatus
 
-__all__ = ["ConversationRecord", "OpenConversation", "ResolvedSender", "StatusApplied", "TimelineEntry"]
+__all__ = [
+    "ConversationRecord",
+    "MediaRef",
+    "OpenConversation",
+    "ResolvedSender",
+    "StatusApplied",
+    "TimelineEntry",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,19 @@ class OpenConversation:
     status: ConversationStatus
     triage_attempts: int = 0
     agent_id: AgentId | None = None  # the agent it is assigned to (their desk hears of the message)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """One attachment of a timeline entry as the media store holds it."""
+
+    id: uuid.UUID
+    position: int
+    status: str  # a core.states.MediaStatus
+    mime_type: str | None
+    size: int | None
+    sha256: str | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +108,5 @@ class TimelineEntry:
     payload: dict[str, Any]
     # Why an outbound message is failed or unknown ({code, message, ...}), for the agent.
     delivery_error: dict[str, Any] | None = None
+    # The attachments fetched (or being fetched) into the media store, by their position.
+    media: tuple[MediaRef, ...] = ()

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     invitation_lifetime_s: float = Field(default=7 * 86400.0, gt=0, le=90 * 86400)
     public_url: str | None = None
 
+    # Customers' media (centralita/media.py): fetched from the provider into media_dir, at most
+    # media_max_bytes each; the worker looks for due fetches every media_poll_s and tries a
+    # fetch media_attempts times, media_retry_s apart and doubling, before it marks it failed.
+    media_dir: str = "./var/media"
+    media_max_bytes: int = Field(default=25_000_000, ge=1)
+    media_poll_s: float = Field(default=1.0, gt=0, le=600)
+    media_attempts: int = Field(default=6, ge=1, le=100)
+    media_retry_s: float = Field(default=5.0, gt=0, le=3600)
+
     # Channels
     graph_base_url: str = "https://graph.facebook.com"
     graph_version: str = "v21.0"

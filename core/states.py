@@ -98,6 +98,15 @@ class MessageKind(StrEnum):
 CUSTOMER_KINDS: Final = (MessageKind.MESSAGE, MessageKind.POSTBACK)
 
 
+class MediaStatus(StrEnum):
+    """A customer's attachment, fetched from the provider into the media store (or not)."""
+
+    PENDING = "pending"  # to fetch while the provider's link is valid
+    STORED = "stored"  # in the media store: served by GET /api/media/{id}
+    FAILED = "failed"  # given up (too big, a refused type, the link expired, …): ``error`` says why
+    ERASED = "erased"  # its bytes were deleted (erasure, retention)
+
+
 class RawDeliveryStatus(StrEnum):
     """What became of a provider's delivery (``raw_delivery.status``)."""
 

@@ -74,6 +74,7 @@ from core.ids import CustomerId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.states import ConversationStatus, DeliveryState, MessageDirection
 from storage.database import Database
+from storage.media import MediaRows
 from storage.tables import (
     AuditRow,
     ConversationRow,
@@ -169,6 +170,7 @@ class ErasureCounts:
     messages: int = 0  # timeline rows scrubbed (inbound, replies, notes, system notices)
     texts: int = 0  # of those, rows that had a text
     attachments: int = 0  # attachment entries (metadata, URLs) removed with the payloads
+    media: int = 0  # media files kept of the person, erased (their files deleted by the media worker)
     replies_cancelled: int = 0  # queued replies that became failed
     raw_deliveries: int = 0  # raw webhook bodies deleted
     other_messages_unlinked: int = 0  # other people's messages that lost the pointer to a deleted raw body
@@ -763,7 +765,10 @@ class ErasureStore:
             .values(erased_at=sa.func.coalesce(CUST.c.erased_at, now), version=CUST.c.version + 1)
         )
 
-        # 7. the audit trail
+        # 7. the media kept of the person: no longer served, the files deleted by the media worker
+        media = await MediaRows(s).erase_of_customers(people)
+
+        # 8. the audit trail
         audited = await self._scrub_audit(ws, people, conversation_ids, person, scrub)
         counts = ErasureCounts(
             customers=len(people),
@@ -773,6 +778,7 @@ class ErasureStore:
             messages=messages,
             texts=texts,
             attachments=attachments,
+            media=media,
             replies_cancelled=cancelled,
             raw_deliveries=len(raw_ids),
             other_messages_unlinked=unlinked,

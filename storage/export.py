@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.ids import CustomerId, WorkspaceId, new_id
 from storage.database import Database
+from storage.media import MediaRecord, MediaRows
 from storage.outbound import shown_error
 from storage.tables import (
     AssignmentRow,
@@ -259,6 +260,7 @@ class CustomerData:
     messages: tuple[MessageFacts, ...]
     raw_deliveries: tuple[RawDeliveryFacts, ...]
     audit: tuple[AuditFacts, ...]
+    media: tuple[MediaRecord, ...] = ()  # the person's attachments kept in the media store
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +531,7 @@ class ExportStore:
             messages=tuple(messages),
             raw_deliveries=tuple(raw),
             audit=tuple(audit),
+            media=tuple(await MediaRows(self.session).of_customers(ids)),
         )
 
     async def record_export(

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.campaign.retention import Retention, retention_of
 from core.ids import CampaignId, WorkspaceId
 from core.states import ConversationStatus, DeliveryState
+from storage.media import MediaRows
 from storage.tables import CampaignRow, ConversationRow, MessageRow, RawDeliveryRow, WorkspaceRow
 
 __all__ = ["CampaignRetention", "RetentionStore"]
@@ -225,6 +226,7 @@ class RetentionStore:
         if not ids:
             return 0
         await self.session.execute(sa.update(MSG).where(MSG.c.id.in_(ids)).values(text=None, payload={}))
+        await MediaRows(self.session).erase_of_messages(ids)  # the media worker deletes the files
         return len(ids)
 
     def _notes(self, campaign_id: CampaignId, closed_before: datetime) -> Any:

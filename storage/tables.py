@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from core.ids import new_id
-from core.states import ConversationStatus, OfferStatus, Presence, RawDeliveryStatus
+from core.states import ConversationStatus, MediaStatus, OfferStatus, Presence, RawDeliveryStatus
 from identity.rows import SuggestionStatus
 from storage.types import UtcDateTime
 
@@ -427,6 +427,33 @@ class MessageRow(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Uuid, sa.ForeignKey("message.id", name="fk_message_resend_of"), nullable=True),
     )
+
+
+class MediaRow(SQLModel, table=True):
+    """One attachment of a timeline entry, fetched from the provider into the media store."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "position", name="uq_media_message_position"),
+        sa.Index("ix_media_due", "status", "due_at"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
+    message_id: uuid.UUID = Field(foreign_key="message.id", index=True)
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
+    channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
+    position: int  # the attachment's index in the message
+    kind: str = Field(max_length=40)  # an AttachmentKind
+    status: str = Field(default=MediaStatus.PENDING, max_length=20)  # a MediaStatus
+    mime_type: str | None = Field(default=None, max_length=200)
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    storage_key: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    due_at: datetime | None = Field(default=None, sa_column=_ts())
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    stored_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class OfferRow(SQLModel, table=True):

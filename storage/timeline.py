@@ -12,6 +12,7 @@ the (time, id) of the entry the next page continues from, ``None`` on the last p
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, WorkspaceId
-from core.records import TimelineEntry
+from core.records import MediaRef, TimelineEntry
 from core.states import MessageDirection
+from storage.media import MediaRecord, MediaRows
 from storage.outbound import shown_error
 from storage.tables import MessageRow
 from storage.types import as_utc
@@ -56,6 +58,10 @@ def _entry(r: Any) -> TimelineEntry:
     )
 
 
+def _ref(m: MediaRecord) -> MediaRef:
+    return MediaRef(m.id, m.position, m.status, m.mime_type, m.size, m.sha256, m.error)
+
+
 async def timeline_page(
     session: AsyncSession,
     ws: WorkspaceId,
@@ -79,6 +85,8 @@ async def timeline_page(
         query = query.order_by(at, ident)
     rows = (await session.execute(query.limit(limit + 1))).all()
     page = [_entry(r) for r in rows[:limit]]
+    media = await MediaRows(session).of_messages(e.id for e in page)
+    page = [replace(e, media=tuple(_ref(m) for m in media[e.id])) if e.id in media else e for e in page]
     following = (page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
     if towards is Towards.OLDER:
         page.reverse()

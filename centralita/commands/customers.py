@@ -45,6 +45,7 @@ from storage.database import Database
 from storage.erasure import ErasureStore, erase_customer
 from storage.export import ExportStore, export_customer
 from storage.identity_store import IdentityStore
+from storage.media_files import DirectoryMediaStore
 
 __all__ = ["export_customers", "register"]
 
@@ -249,14 +250,26 @@ async def _export_one(settings: Settings, args: argparse.Namespace) -> CustomerB
 
 
 def cmd_export_one(args: argparse.Namespace) -> int:
-    """Print the bundle, or write it under ``--out`` (and print the file's path)."""
-    bundle = asyncio.run(_export_one(_settings(), args))
-    text = json.dumps(bundle.model_dump(mode="json"), ensure_ascii=False, indent=2)
+    """Print the bundle, or write it under ``--out`` with the person's media files beside it in
+    ``media/`` (and print the bundle's path)."""
+    settings = _settings()
+    bundle = asyncio.run(_export_one(settings, args))
     if args.out is None:
-        print(text)
+        print(json.dumps(bundle.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    store = DirectoryMediaStore(settings.media_dir)
+    for media in bundle.media:
+        if media.status != "stored":
+            continue
+        data = asyncio.run(store.get(media.id.hex))
+        if data is None:
+            continue
+        (out / "media").mkdir(exist_ok=True)
+        (out / "media" / str(media.id)).write_bytes(data)
+        media.file = f"media/{media.id}"
+    text = json.dumps(bundle.model_dump(mode="json"), ensure_ascii=False, indent=2)
     path = out / bundle.file_name()
     path.write_text(text + "\n", encoding="utf-8")
     print(path)

@@ -67,6 +67,7 @@ from core.transport.topology import (
 from router.wire import MessagePush, MessageStatusPush
 from storage.database import Failure, classify_failure, sqlstate, translate_failure
 from storage.inbound import InboundStore
+from storage.media import MediaRows
 from storage.outbound import OutboundStore
 
 __all__ = ["AutoReplyOrder", "Outcome", "Pipeline", "RouteNudge", "ToPark"]
@@ -108,6 +109,7 @@ class Outcome:
     duplicates: int = 0
     statuses: int = 0
     unknown_accounts: int = 0
+    media: int = 0  # attachments to fetch from the provider (media rows written)
     nudges: list[RouteNudge] = field(default_factory=list)
     # For the agents' desks, after the commit: new timeline entries and delivery ticks of the
     # conversations they hold (``agent.<id>``).
@@ -488,6 +490,16 @@ class Pipeline:
             outcome.duplicates += 1
             return
         outcome.stored_messages += 1
+        attachments = getattr(event, "attachments", ())
+        if attachments:
+            outcome.media += await MediaRows(store.session).add_pending(
+                workspace_id=account.workspace_id,
+                message_id=stored,
+                customer_id=sender.customer_id,
+                channel_account_id=account.id,
+                attachments=[a.model_dump(mode="json", exclude_none=True) for a in attachments],
+                now=now,
+            )
         if (
             existing is not None
             and existing.agent_id is not None

@@ -17,9 +17,10 @@ from uuid import UUID
 from pydantic import MISSING, AwareDatetime, Field, field_validator
 
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
+from core.records import MediaRef
 from core.records import TimelineEntry as TimelineRecord
 from core.reply_window import WindowState
-from core.states import ConversationStatus, MessageDirection
+from core.states import ConversationStatus, MediaStatus, MessageDirection
 from storage.tokens import Principal
 from storage.work import PendingOffer, WorkConversation
 
@@ -159,6 +160,67 @@ class Conversation(ResponseBody):
         )
 
 
+class StoredMedia(ResponseBody):
+    """An attachment's bytes as the media store holds them."""
+
+    id: UUID
+    status: MediaStatus = Field(description="pending: being fetched; stored: GET url; failed: see error.")
+    url: str | None = Field(description="GET it (same authorization as the timeline) while stored.")
+    mime_type: str | None
+    size: int | None
+    sha256: str | None
+    error: str | None = Field(description="Why it could not be kept (too big, a refused type, gone, …).")
+
+    @classmethod
+    def of(cls, ref: MediaRef) -> StoredMedia:
+        stored = ref.status == MediaStatus.STORED
+        return cls(
+            id=ref.id,
+            status=MediaStatus(ref.status),
+            url=f"/api/media/{ref.id}" if stored else None,
+            mime_type=ref.mime_type,
+            size=ref.size,
+            sha256=ref.sha256,
+            error=ref.error,
+        )
+
+
+class TimelineAttachment(ResponseBody):
+    """An attachment of a timeline entry: what the provider said of it, and its stored bytes."""
+
+    kind: str = Field(
+        examples=["image", "audio", "voice", "video", "document", "sticker", "location", "contacts"]
+    )
+    mime_type: str | None
+    filename: str | None
+    caption: str | None
+    data: dict[str, Any] | None = Field(description="A location's coordinates, shared contacts, …")
+    media: StoredMedia | None = Field(description="null: nothing to fetch (a location, our own link).")
+
+
+def _attachments(entry: TimelineRecord) -> list[TimelineAttachment]:
+    raw = entry.payload.get("attachments") if isinstance(entry.payload, dict) else None
+    if not isinstance(raw, list):
+        return []
+    by_position = {ref.position: ref for ref in entry.media}
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            continue
+        ref = by_position.get(i)
+        out.append(
+            TimelineAttachment(
+                kind=str(item.get("kind") or "file"),
+                mime_type=(ref.mime_type if ref and ref.mime_type else None) or item.get("mime_type"),
+                filename=item.get("filename"),
+                caption=item.get("caption"),
+                data=item.get("data") if isinstance(item.get("data"), dict) else None,
+                media=StoredMedia.of(ref) if ref is not None else None,
+            )
+        )
+    return out
+
+
 class TimelineEntry(ResponseBody):
     """A message, reply or note in the customer's timeline, across channels and conversations."""
 
@@ -180,6 +242,7 @@ class TimelineEntry(ResponseBody):
     external_id: str | MISSING | None = Field(
         default=MISSING, description="The provider's message id; the customer's timeline only."
     )
+    attachments: list[TimelineAttachment] = Field(description="In the order the message carries them.")
 
     @classmethod
     def of(cls, entry: TimelineRecord) -> TimelineEntry:
@@ -203,6 +266,7 @@ def _common(entry: TimelineRecord) -> dict[str, Any]:
         "text": entry.text,
         "agent_id": entry.agent_id,
         "delivery_state": entry.delivery_state,
+        "attachments": _attachments(entry),
     }
 
 

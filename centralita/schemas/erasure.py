@@ -43,6 +43,9 @@ class ErasureCounts(ResponseBody):
     messages: int = Field(description="Timeline rows scrubbed: messages, replies, notes, system notices.")
     texts: int = Field(description="Of those, rows that had a text.")
     attachments: int = Field(description="Attachment entries (metadata, URLs) removed.")
+    media: int = Field(
+        description="Files kept in the media store: not served any more; the media worker deletes them."
+    )
     replies_cancelled: int = Field(description="Queued replies that became failed (customer_erased).")
     raw_deliveries: int = Field(description="Raw webhook bodies deleted.")
     other_messages_unlinked: int = Field(

@@ -31,6 +31,7 @@ from storage.export import (
     RawDeliveryFacts,
     SuggestionFacts,
 )
+from storage.media import MediaRecord
 
 __all__ = [
     "BUNDLE_NOTES",
@@ -72,9 +73,10 @@ UtcTime = Annotated[
 """A time in UTC, written ``2026-12-07T02:40:00+00:00``."""
 
 BUNDLE_NOTES = (
-    "media: the product keeps no media files yet; attachments are listed with the metadata the "
-    "channel sent (kind, mime type, file name, size, SHA-256, the provider's media id or URL) in "
-    "each timeline entry's attachments, and media is empty.",
+    "media: the person's attachments the engine fetched into its media store, with their type, "
+    "size and SHA-256; the files themselves come from GET /api/media/{id} (url) or, with "
+    "`centralita customers export-one --out DIR`, are written beside the bundle (file). "
+    "Attachments that were never fetched, failed or were erased are listed without a file.",
     "raw_deliveries: the webhook deliveries the person's messages were parsed from; a delivery "
     "that also carried another customer's message is listed without its body (shared). Delivery "
     "status webhooks are not linked to a message and are not included.",
@@ -489,12 +491,36 @@ class BundleAuditEntry(ResponseBody):
 
 
 class BundleMedia(ResponseBody):
-    """A media file written beside the bundle (none yet: the product stores no media)."""
+    """One of the person's attachments as the media store holds it."""
 
+    id: UUID
     message_id: UUID
-    file: str = Field(description="The file's name, beside the bundle.")
+    position: int = Field(description="Its index among the message's attachments.")
+    kind: str
+    status: str = Field(description="stored, pending, failed or erased.")
     mime_type: str | None
+    size: int | None
     sha256: str | None
+    url: str | None = Field(description="GET it while stored (same authorization as the export).")
+    file: str | None = Field(
+        description="Its file beside the bundle (media/<id>), when the CLI wrote the bundle to a directory."
+    )
+
+    @classmethod
+    def of(cls, media: MediaRecord) -> Self:
+        stored = media.status == "stored"
+        return cls(
+            id=media.id,
+            message_id=media.message_id,
+            position=media.position,
+            kind=media.kind,
+            status=media.status,
+            mime_type=media.mime_type,
+            size=media.size,
+            sha256=media.sha256,
+            url=f"/api/media/{media.id}" if stored else None,
+            file=None,
+        )
 
 
 class CustomerBundle(ResponseBody):
@@ -543,7 +569,7 @@ class CustomerBundle(ResponseBody):
             timeline=[BundleMessage.of(m) for m in data.messages],
             raw_deliveries=[BundleRawDelivery.of(r) for r in data.raw_deliveries],
             audit=[BundleAuditEntry.of(a) for a in data.audit],
-            media=[],
+            media=[BundleMedia.of(m) for m in data.media],
             notes=list(BUNDLE_NOTES),
         )
 

@@ -22,7 +22,15 @@ from core.channel import (
     ReplyWindow,
     WebhookRequest,
 )
-from core.events import AddressKind, AttachmentKind, DeliveryReceipt, InboundEvent, OutboundMessage
+from core.events import (
+    AddressKind,
+    Attachment,
+    AttachmentKind,
+    DeliveryReceipt,
+    InboundEvent,
+    OutboundMessage,
+)
+from core.media import FetchedMedia
 
 __all__ = ["CAPABILITIES", "InstagramAdapter"]
 
@@ -65,6 +73,9 @@ class InstagramAdapter:
                 self._context, partial(self._client.send_one, body, account), channel=self.name
             )
         return self._client.receipt(message, external_id)
+
+    async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:
+        return await self._client.fetch_media(attachment, account)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -20,7 +20,8 @@ from channels.instagram.errors import classify_instagram_error
 from channels.meta.transport import GraphTransport
 from core.channel import AdapterContext, ChannelAccount
 from core.errors import PermanentChannelError
-from core.events import AddressKind, AttachmentKind, DeliveryReceipt, OutboundMessage
+from core.events import AddressKind, Attachment, AttachmentKind, DeliveryReceipt, OutboundMessage
+from core.media import FetchedMedia
 
 __all__ = [
     "FACEBOOK_GRAPH_URL",
@@ -110,6 +111,14 @@ class InstagramClient:
         self._context = context
         self._clock = clock or (lambda: datetime.now(UTC))
         self._transport = GraphTransport(context, provider="Instagram", classify=classify_instagram_error)
+
+    async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:
+        """A customer's attachment from Instagram's CDN URL (no token: the URL is signed and
+        expires within days)."""
+        if not attachment.url:
+            raise PermanentChannelError("the attachment has no URL")
+        data, kind = await self._transport.get_bytes(attachment.url, token=None)
+        return FetchedMedia(data, kind or attachment.mime_type, attachment.filename)
 
     async def send_one(self, body: dict[str, Any], account: ChannelAccount) -> str:
         """One Send API call; the message id Instagram gave it."""

@@ -19,12 +19,19 @@ the answer until ``release()`` or ``stop()``: the provider has the message, the 
 know yet — for killing a sender in between.  ``whatsapp_status(entry, "delivered")`` is the
 ``statuses[]`` item Meta would send later for an accepted WhatsApp send, with the send's
 ``biz_opaque_callback_data`` echoed back.
+
+Media: ``add_media(media_id, data, mime_type)`` makes a customer's WhatsApp media retrievable as
+the Cloud API serves it — ``GET /{version}/{media-id}`` describes it (``url``, ``mime_type``,
+``sha256``, ``file_size``) and that ``url`` gives the bytes, both with a known access token —
+and ``cdn_url(name)`` serves bytes without a token, like Instagram's CDN.  ``downloads`` counts
+the byte downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -189,11 +196,16 @@ class GraphPeer:
         self._arrived = asyncio.Condition()
         self._closing = asyncio.Event()
         self._released = asyncio.Event()
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.downloads = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{version}/{node}/messages", self._messages)
+        app.router.add_get("/media-download/{media_id}", self._download)
+        app.router.add_get("/cdn/{media_id}", self._cdn)
+        app.router.add_get("/{version}/{media_id}", self._describe)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, 0)
@@ -282,6 +294,58 @@ class GraphPeer:
         else:
             failure["times"] = times - 1
         return failure
+
+    # -- the media edge ------------------------------------------------------------------------
+    def add_media(self, media_id: str, data: bytes, mime_type: str) -> None:
+        self.media[media_id] = (data, mime_type)
+
+    def cdn_url(self, media_id: str) -> str:
+        return f"{self.base_url}/cdn/{media_id}"
+
+    def _token_known(self, request: web.Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and token in self.tokens.values()
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        if not self._token_known(request):
+            status, body = _bad(
+                "Invalid OAuth access token - Cannot parse access token", status=401, code=190
+            )
+            return web.json_response(body, status=status)
+        media_id = request.match_info["media_id"]
+        found = self.media.get(media_id)
+        if found is None:
+            status, body = _bad(
+                f"Unsupported get request. Object with ID '{media_id}' does not exist", code=100
+            )
+            return web.json_response(body, status=status)
+        data, kind = found
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{self.base_url}/media-download/{media_id}",
+                "mime_type": kind,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": len(data),
+                "id": media_id,
+            }
+        )
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if not self._token_known(request):
+            return web.Response(status=401, text="unauthorized")
+        found = self.media.get(request.match_info["media_id"])
+        if found is None:
+            return web.Response(status=404, text="not found")
+        self.downloads += 1
+        return web.Response(body=found[0], content_type=found[1])
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        found = self.media.get(request.match_info["media_id"])
+        if found is None:
+            return web.Response(status=404, text="not found")
+        self.downloads += 1
+        return web.Response(body=found[0], content_type=found[1])
 
     async def _messages(self, request: web.Request) -> web.Response:
         version = request.match_info["version"]

@@ -1,4 +1,4 @@
-"""POSTing JSON to the Graph API over aiohttp.
+"""Calling the Graph API over aiohttp: POSTing JSON, GETting JSON and media bytes.
 
 The session is created on the first send (inside the running loop, never at import) and closed by
 ``aclose``.  Connection failures and timeouts become ``TransientChannelError``; a refused call is
@@ -37,14 +37,16 @@ class GraphTransport:
             )
         return self._session
 
-    async def post_json(self, url: str, *, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, method: str, url: str, *, token: str | None, payload: dict[str, Any] | None = None
+    ) -> tuple[int, bytes, str | None]:
         session = self._client()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            async with session.post(
-                url, json=payload, headers={"Authorization": f"Bearer {token}"}
-            ) as response:
+            async with session.request(method, url, json=payload, headers=headers) as response:
                 status = response.status
                 raw = await response.read()
+                kind = response.headers.get("Content-Type")
         except TimeoutError as exc:
             raise TransientChannelError(
                 f"{self._provider} did not answer within {self._context.http_timeout_s} s",
@@ -56,6 +58,9 @@ class GraphTransport:
             ) from exc
         if status >= 400:
             raise self._classify(status, raw)
+        return status, raw, kind
+
+    def _object(self, status: int, raw: bytes) -> dict[str, Any]:
         try:
             data = json.loads(raw)
         except ValueError as exc:
@@ -69,6 +74,19 @@ class GraphTransport:
                 details={"http_status": status},
             )
         return data
+
+    async def post_json(self, url: str, *, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+        status, raw, _kind = await self._call("POST", url, token=token, payload=payload)
+        return self._object(status, raw)
+
+    async def get_json(self, url: str, *, token: str | None) -> dict[str, Any]:
+        status, raw, _kind = await self._call("GET", url, token=token)
+        return self._object(status, raw)
+
+    async def get_bytes(self, url: str, *, token: str | None) -> tuple[bytes, str | None]:
+        """A file's bytes and its Content-Type (media downloads)."""
+        _status, raw, kind = await self._call("GET", url, token=token)
+        return raw, kind
 
     async def aclose(self) -> None:
         if self._session is not None:

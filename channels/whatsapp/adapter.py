@@ -21,7 +21,15 @@ from core.channel import (
     ReplyWindow,
     WebhookRequest,
 )
-from core.events import AddressKind, AttachmentKind, DeliveryReceipt, InboundEvent, OutboundMessage
+from core.events import (
+    AddressKind,
+    Attachment,
+    AttachmentKind,
+    DeliveryReceipt,
+    InboundEvent,
+    OutboundMessage,
+)
+from core.media import FetchedMedia
 
 __all__ = ["CAPABILITIES", "WhatsAppAdapter"]
 
@@ -71,6 +79,9 @@ class WhatsAppAdapter:
         return await send_with_retries(
             self._context, lambda: self._client.send_once(message, account), channel=self.name
         )
+
+    async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:
+        return await self._client.fetch_media(attachment, account)
 
     async def aclose(self) -> None:
         await self._client.aclose()

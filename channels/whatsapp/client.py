@@ -13,8 +13,9 @@ from typing import Any
 from channels.meta.transport import GraphTransport
 from channels.whatsapp.errors import classify_whatsapp_error
 from core.channel import AdapterContext, ChannelAccount
-from core.errors import PermanentChannelError
+from core.errors import ChannelError, PermanentChannelError
 from core.events import AddressKind, Attachment, AttachmentKind, DeliveryReceipt, OutboundMessage, Template
+from core.media import FetchedMedia
 
 __all__ = ["WhatsAppClient", "message_body", "messages_url", "template_object"]
 
@@ -153,6 +154,34 @@ class WhatsAppClient:
             external_id=external_id,
             channel="whatsapp",
             accepted_at=self._clock(),
+        )
+
+    async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:
+        """A customer's media: its id → a short-lived URL (``GET /{media-id}``) → the bytes, both
+        with the account's token (Cloud API "Retrieve media URL" and "Download media")."""
+        if not attachment.media_id:
+            raise PermanentChannelError("the attachment names no WhatsApp media id")
+        if not account.access_token:
+            raise PermanentChannelError(f"WhatsApp account {account.address} has no access token configured")
+        base = f"{self._context.graph_base_url.rstrip('/')}/{self._context.graph_version}"
+        try:
+            described = await self._transport.get_json(
+                f"{base}/{attachment.media_id}", token=account.access_token
+            )
+            url = described.get("url")
+            if not isinstance(url, str) or not url:
+                raise PermanentChannelError("WhatsApp described the media without a URL")
+            data, kind = await self._transport.get_bytes(url, token=account.access_token)
+        except ChannelError as exc:
+            said = exc.details.get("message") or exc.message
+            raise type(exc)(
+                f"WhatsApp could not give the media: {said}",
+                provider_code=exc.provider_code,
+                details=exc.details,
+            ) from exc
+        declared = described.get("mime_type")
+        return FetchedMedia(
+            data, declared if isinstance(declared, str) else kind or attachment.mime_type, attachment.filename
         )
 
     async def aclose(self) -> None:

@@ -18,9 +18,9 @@ here once and applied in batches by the retention job (``centralita.retention``)
   content is what the privacy laws (LFPDPPP, Ley 1581, LGPD, Ley 25.326) ask it to stop keeping
   once the purpose is served; deleting the rows would silently rewrite past reports.
 
-There is no ``media_days``: media are not stored apart from the provider's references in a
-message's payload (which ``closed_conversations_days`` already removes), so such a period could
-not do anything real; the section refuses it like any unknown key.
+Media fetched into the media store go with their message's content under
+``closed_conversations_days`` (marked erased with it; the media worker deletes the files).  There
+is no separate ``media_days``: the section refuses it like any unknown key.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ embedded backend and on PostgreSQL + RabbitMQ."""
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +38,23 @@ SECRET = "desk-app-secret"
 WA_TOKEN = "EAA-desk"
 PASSWORD = "una clave larga de prueba"
 CUSTOMER = "5215512348800"
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+RECEIPT = _png(240, 150, (30, 120, 200))  # a receipt's thumbnail, as far as the desk knows
 
 MANIFEST = f"""\
 apiVersion: centralita/v1
@@ -96,7 +116,7 @@ async def graph() -> AsyncIterator[GraphPeer]:
 
 @pytest.fixture
 async def scene(
-    backend_settings: Settings, graph: GraphPeer, start_routing_scene: StartRoutingScene
+    backend_settings: Settings, graph: GraphPeer, start_routing_scene: StartRoutingScene, tmp_path: Path
 ) -> RoutingScene:
     # The browser counts down with its own clock: the server's starts at the real time.
     found = await start_routing_scene(
@@ -110,6 +130,8 @@ async def scene(
         config_poll_s=3600.0,
         session_idle_s=3 * 86400.0,  # one test moves the clock a day on
         session_absolute_s=3 * 86400.0,
+        media_dir=str(tmp_path / "media"),
+        media_poll_s=0.1,
     )
     async with found.database.transaction() as session:
         for email in ("ana@escritorio.example", "sofia@escritorio.example"):
@@ -188,6 +210,16 @@ async def test_an_agent_answers_a_whatsapp_customer_from_the_desk_and_closes_wit
     await b(
         expect(timeline.locator("li.entry.in").last).to_contain_text("plazo hasta el viernes")
     )  # no reload
+    graph.add_media("1479537139650973", RECEIPT, "image/png")
+    picture = {
+        "type": "image",
+        "image": {"id": "1479537139650973", "mime_type": "image/png", "caption": "El recibo"},
+    }
+    await scene.customer_sends(SECRET, PHONE_NUMBER_ID, CUSTOMER, picture)
+    shown = timeline.locator("li.entry.in").last.locator("img.att-img")
+    await b(expect(shown).to_have_attribute("alt", "El recibo"))
+    await b(expect(timeline.locator("li.entry.in").last.locator("figcaption")).to_have_text("El recibo"))
+    await b(page.wait_for_function("() => document.querySelector('img.att-img')?.naturalWidth === 240"))
 
     await b(page.locator("#reply").fill("Claro, Marta. ¿Qué monto podrías pagar el viernes?"))
     await b(page.locator("#reply").press("Control+Enter"))

@@ -246,10 +246,26 @@ class RoutingScene:
     ) -> ConversationId:
         """A signed WhatsApp webhook, stamped with the scene's clock; returns the conversation the
         pipeline opened (or continued) once the router handled its nudge."""
+        return await self.customer_sends(
+            secret, phone_number_id, wa_id, {"type": "text", "text": {"body": text}}, name=name
+        )
+
+    async def customer_sends(
+        self,
+        secret: str,
+        phone_number_id: str,
+        wa_id: str,
+        content: dict[str, Any],
+        *,
+        name: str = "Ana Pérez",
+    ) -> ConversationId:
+        """As ``customer_writes``, for any message ``content`` (``{"type": "image", "image": {…}}``)."""
         at = self.clock()
-        body = whatsapp_text(phone_number_id, wa_id, f"wamid.{new_id().hex}", text, name=name)
+        body = whatsapp_text(phone_number_id, wa_id, f"wamid.{new_id().hex}", "", name=name)
         data = json.loads(body)
-        data["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(at.timestamp()))
+        message = data["entry"][0]["changes"][0]["value"]["messages"][0]
+        message.pop("text", None)
+        message.update(content, timestamp=str(int(at.timestamp())))
         body = json.dumps(data).encode()
         seen = len(self.reports)
         response = await self.client.post("/webhooks/whatsapp", data=body, headers=signed(body, secret))

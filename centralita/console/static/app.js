@@ -387,7 +387,7 @@ function renderOffers() {
               ),
               h("div", { class: "muted" }, t("offer_for", { queue: offer.preview.queue || "—" })),
               offer.preview.text ? h("q", { class: "preview" }, offer.preview.text) : null,
-              offer.preview.attachments?.length ? h("div", { class: "muted" }, t("attachment", { kind: offer.preview.attachments.join(", ") })) : null,
+              offer.preview.attachments?.length ? h("div", { class: "muted" }, t("attachment", { kind: offer.preview.attachments.map((k) => t(`kind_${k}`)).join(", ") })) : null,
               h("div", { class: "countdown", dataset: { deadline: offer.expires_at, kind: "offer" } }, t("expires_in", { s: Math.ceil(secondsUntil(offer.expires_at)) })),
               h("div", { class: "actions" },
                 h("button", { type: "button", class: "primary", onclick: () => answer(offer, true) }, t("accept")),
@@ -476,11 +476,39 @@ function renderConversation() {
 
 const TICKS = { queued: "🕓", sending: "🕓", unknown: "?", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
 
+function attachmentView(a) {
+  const label = a.caption || a.filename || t(`kind_${a.kind}`);
+  const media = a.media;
+  if (a.kind === "location" && a.data) {
+    const where = [a.data.name, a.data.address].filter(Boolean).join(" · ");
+    return h("div", { class: "att location" }, `📍 ${where || ""} (${a.data.latitude}, ${a.data.longitude})`);
+  }
+  if (a.kind === "contacts" && a.data) {
+    return h("div", { class: "att contacts" }, `👤 ${JSON.stringify(a.data).slice(0, 200)}`);
+  }
+  if (!media) return h("div", { class: "att muted" }, t("attachment", { kind: t(`kind_${a.kind}`) }));
+  if (media.status === "pending") return h("div", { class: "att muted", dataset: { pending: "1" } }, t("media_pending", { kind: t(`kind_${a.kind}`) }));
+  if (media.status !== "stored") return h("div", { class: "att warn" }, t("media_failed", { why: media.error || media.status }));
+  const type = media.mime_type || "";
+  let shown;
+  if (type.startsWith("image/")) shown = h("img", { src: media.url, alt: label, loading: "lazy", class: "att-img" });
+  else if (type.startsWith("audio/")) shown = h("audio", { src: media.url, controls: true, preload: "none", "aria-label": label });
+  else if (type.startsWith("video/")) shown = h("video", { src: media.url, controls: true, preload: "none", class: "att-video", "aria-label": label });
+  else shown = h("a", { href: media.url, download: a.filename || "", class: "att-doc" }, `📄 ${label}`);
+  return h("figure", { class: "att" }, shown, a.caption ? h("figcaption", {}, a.caption) : null);
+}
+
 function entryBody(entry) {
   if (entry.kind === "deleted") return h("em", {}, t("deleted"));
   if (entry.kind === "reaction") return t("reaction", { emoji: entry.text || "" });
-  return entry.text ?? "";
+  const captions = new Set((entry.attachments || []).map((a) => a.caption).filter(Boolean));
+  return [
+    ...(entry.attachments || []).map(attachmentView),
+    entry.text && !captions.has(entry.text) ? h("span", {}, entry.text) : null,
+  ];
 }
+
+let mediaPoll = null;
 
 function renderTimeline(keepScroll = false) {
   const list = document.getElementById("timeline");
@@ -509,6 +537,12 @@ function renderTimeline(keepScroll = false) {
     ),
   );
   if (!keepScroll || nearBottom) list.scrollTop = list.scrollHeight;
+  // Media still being fetched from the provider: read the conversation again shortly.
+  clearTimeout(mediaPoll);
+  if (list.querySelector("[data-pending]")) {
+    const id = state.current;
+    mediaPoll = setTimeout(() => { if (state.current === id) openConversation(id, { keepScroll: true }); }, 1000);
+  }
 }
 
 function windowOpen(detail) {
