@@ -329,6 +329,26 @@ class InboundStore:
         )
         return MessageId(inserted[0]) if inserted else None
 
+    async def status_of(
+        self, message_id: MessageId, status: str, errors: Sequence[dict[str, Any]]
+    ) -> StatusApplied:
+        """A status just applied to our message ``message_id``: its conversation and agent."""
+        row = (
+            await self.session.execute(
+                sa.select(MSG.c.conversation_id, CONV.c.agent_id)
+                .select_from(MSG)
+                .outerjoin(CONV, CONV.c.id == MSG.c.conversation_id)
+                .where(MSG.c.id == message_id)
+            )
+        ).first()
+        return StatusApplied(
+            message_id,
+            ConversationId(row.conversation_id) if row is not None and row.conversation_id else None,
+            AgentId(row.agent_id) if row is not None and row.agent_id else None,
+            status,
+            tuple(errors),
+        )
+
     async def apply_status(
         self, channel: str, external_id: str, status: str, errors: Sequence[dict[str, Any]]
     ) -> StatusApplied | None:

@@ -51,7 +51,7 @@ from core.ids import (
     new_id,
 )
 from core.logging import get_logger
-from core.records import OpenConversation
+from core.records import OpenConversation, StatusApplied
 from core.states import ConversationStatus, RawDeliveryStatus
 from core.supervise import supervise
 from core.text import storable
@@ -428,6 +428,8 @@ class Pipeline:
         if isinstance(event, DeliveryStatus):
             errors = [e.model_dump(exclude_none=True) for e in event.errors]
             applied = await store.apply_status(event.channel, event.external_id, event.status, errors)
+            if applied is None:
+                applied = await self._reconcile(store, event, errors)
             if applied is not None:
                 outcome.statuses += 1
                 if applied.agent_id is not None and applied.conversation_id is not None:
@@ -438,8 +440,6 @@ class Pipeline:
                         errors=list(applied.errors),
                     )
                     outcome.pushes.append((applied.agent_id, push))
-            elif await self._reconcile(store, event, errors):
-                outcome.statuses += 1
             return
         if not isinstance(event, _OPENS + _TIMELINE_ONLY):
             return  # echoes of our own sends, ignored webhook fields
@@ -653,21 +653,23 @@ class Pipeline:
             is not None
         ]
 
-    async def _reconcile(self, store: InboundStore, event: DeliveryStatus, errors: list[Any]) -> bool:
-        """A status for a row whose provider id was never recorded, named by the client
-        reference we sent (``unknown`` or ``sending`` rows only)."""
+    async def _reconcile(
+        self, store: InboundStore, event: DeliveryStatus, errors: list[Any]
+    ) -> StatusApplied | None:
+        """A status for a row whose provider id was not recorded (yet), named by the client
+        reference we sent (``unknown`` or ``sending`` rows only) — a status can outrun the
+        outbound worker's record of the send."""
         try:
             message_id = MessageId(uuid.UUID(event.client_reference or ""))
         except ValueError:
-            return False
+            return None
         reconciled = await OutboundStore(store.session).reconcile(
             event.channel, message_id, event.external_id, event.status, errors
         )
-        if reconciled:
-            log.info(
-                "reply_reconciled", message_id=str(message_id), channel=event.channel, status=event.status
-            )
-        return reconciled
+        if not reconciled:
+            return None
+        log.info("reply_reconciled", message_id=str(message_id), channel=event.channel, status=event.status)
+        return await store.status_of(message_id, event.status, errors)
 
     async def send_auto_replies(self, orders: Sequence[AutoReplyOrder]) -> None:
         """After the commit: nudge the outbound workers about the committed auto-replies (they

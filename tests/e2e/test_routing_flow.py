@@ -198,6 +198,30 @@ async def test_the_desk_hears_the_customers_next_message_and_the_ticks_of_its_re
     ana.assert_modelled()
 
 
+async def test_a_tick_that_outruns_the_record_of_its_send_still_reaches_the_desk(
+    scene: RoutingScene, graph: GraphPeer
+) -> None:
+    ana = await scene.connect("ana@flujo.example")
+    conversation = await scene.customer_writes(SECRET, PHONE_NUMBER_ID, "5215512349003", "Hola")
+    await ana.answer(await ana.next("offer", conversation_id=conversation))
+    await ana.next("assigned", conversation_id=conversation)
+    token = await issue_token(scene.database, "flujo", "agent", ana.agent_id)
+    graph.hold_next()  # Meta has the message; our worker has not heard back yet
+    reply = await scene.client.post(
+        f"/api/conversations/{conversation}/messages",
+        json={"text": "Enseguida"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    message_id = (await reply.json())["id"]
+    (sent,) = await graph.wait_for(1, within_s=10)
+    body = webhook_body(PHONE_NUMBER_ID, statuses=[GraphPeer.whatsapp_status(sent, "delivered")])
+    headers = {"X-Hub-Signature-256": sign_body(body, SECRET), "Content-Type": "application/json"}
+    assert (await scene.client.post("/webhooks/whatsapp", data=body, headers=headers)).status == 200
+    tick = await ana.next("message_status", message_id=message_id)
+    assert tick["delivery_state"] == "delivered"
+    graph.release()
+
+
 async def test_the_socket_needs_an_agent_token(scene: RoutingScene) -> None:
     missing = await scene.client.get("/ws/agent")
     assert missing.status == 401
