@@ -336,10 +336,13 @@ class WorkStore:
         status: str | None = None,
         queue_id: uuid.UUID | None = None,
         agent_id: uuid.UUID | None = None,
+        channel: str | None = None,
+        entered_before: datetime | None = None,
         limit: int = 50,
         before: Cursor | None = None,
     ) -> tuple[list[WorkConversation], Cursor | None]:
-        """Newest first by ``opened_at``.  ``visible_to``: only what that agent may see."""
+        """Newest first by ``opened_at``.  ``visible_to``: only what that agent may see.
+        ``entered_before``: only those that entered their queue before it (waiting longer)."""
         query = _conversation_from(sa.select(*_conversation_columns())).where(CONV.c.workspace_id == ws)
         if visible_to is not None:
             offered = sa.select(OFFER.c.conversation_id).where(
@@ -354,6 +357,10 @@ class WorkStore:
             query = query.where(CONV.c.queue_id == queue_id)
         if agent_id is not None:
             query = query.where(CONV.c.agent_id == agent_id)
+        if channel is not None:
+            query = query.where(CONV.c.channel == channel)
+        if entered_before is not None:
+            query = query.where(CONV.c.enqueued_at < entered_before)
         query = query.where(_before(CONV.c.opened_at, CONV.c.id, before))
         rows = (
             await self.session.execute(

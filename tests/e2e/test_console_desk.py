@@ -424,3 +424,35 @@ async def test_a_supervisor_of_another_workspace_sees_none_of_it(
     await b(expect(page.locator("article.tile h2")).to_have_text(["ventas"]))
     await b(expect(page.locator("article.tile [data-stat='waiting']")).to_have_text(["0"]))
     assert "mora" not in await b(page.locator("main").inner_text())
+
+
+async def test_a_supervisor_finds_a_waiting_conversation_reads_it_and_force_assigns_it(
+    chromium: ChromiumThread, page: Page, scene: RoutingScene
+) -> None:
+    b = chromium.run
+    ana = await scene.connect("ana@escritorio.example", presence="away")  # nobody takes offers
+    conversation = await scene.customer_writes(
+        SECRET, PHONE_NUMBER_ID, CUSTOMER, "Necesito hablar con alguien", name="Marta Gómez"
+    )
+    await _sign_in(chromium, page, scene, "sofia@escritorio.example")
+    await b(expect(page.locator("#agents tr[data-agent]").first).to_be_visible())
+    await b(expect(page.locator(f'#agents tr[data-agent="{ana.agent_id}"]')).to_contain_text("Ausente"))
+    row = page.locator(f'#results tr[data-conversation="{conversation}"]')
+    await b(expect(row).to_contain_text("en espera"))
+    await b(page.locator("#search-channel").select_option("instagram"))
+    await b(page.get_by_role("button", name="Buscar").click())
+    await b(expect(page.locator("#results")).to_have_text("Ninguna conversación con esos filtros."))
+    await b(page.locator("#search-channel").select_option("whatsapp"))
+    await b(page.get_by_role("button", name="Buscar").click())
+    await b(row.get_by_role("button", name="Marta Gómez").click())
+    await b(expect(page.locator("#reader")).to_contain_text("Necesito hablar con alguien"))
+    await chromium.screenshot(page, "wall-search")
+    await b(row.locator("select.assign-agent").select_option(label="Ana Ruiz"))
+    await b(row.get_by_role("button", name="Asignar").click())
+    await b(expect(page.locator("#toast")).to_have_text("Asignación enviada al enrutador."))
+    pushed = await ana.next("assigned", conversation_id=conversation)
+    assert pushed["forced"] is True
+    await b(page.locator("#search-status").select_option("assigned"))
+    await b(page.get_by_role("button", name="Buscar").click())
+    await b(expect(row).to_contain_text("asignada"))
+    await b(expect(row).to_contain_text("Ana Ruiz"))

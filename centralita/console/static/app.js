@@ -214,7 +214,7 @@ async function start(session) {
     await loadConversations();
     connect();
   } else {
-    await loadStats();
+    await Promise.all([loadStats(), loadAgents()]);
   }
   render();
 }
@@ -700,9 +700,24 @@ async function loadStats() {
 }
 
 function wallView() {
-  const tiles = h("div", { id: "tiles", class: "tiles" });
-  const view = h("div", {}, header(h("span", { class: "who" }, state.session.agent?.name || state.session.workspace)), h("main", { id: "main" }, h("h1", {}, t("wall_title")), tiles));
-  queueMicrotask(renderTiles);
+  const tiles = h("div", { id: "tiles", class: "tiles", "aria-label": t("queues") });
+  const view = h(
+    "div",
+    {},
+    header(h("span", { class: "who" }, state.session.agent?.name || state.session.workspace)),
+    h(
+      "main",
+      { id: "main", class: "wall" },
+      h("h1", {}, t("wall_title")),
+      tiles,
+      h("div", { class: "wall-grid" },
+        h("section", { id: "agents", class: "card", "aria-labelledby": "agents-h" }),
+        h("section", { id: "search", class: "card", "aria-labelledby": "search-h" }, searchForm(), h("div", { id: "results" })),
+      ),
+      h("section", { id: "reader", class: "card reader", hidden: true }),
+    ),
+  );
+  queueMicrotask(() => { renderTiles(); renderAgents(); search(); });
   return view;
 }
 
@@ -727,10 +742,133 @@ function renderTiles() {
   );
 }
 
+async function loadAgents() {
+  const list = await attempt(() => api("GET", "/api/agents"), { quiet: true });
+  if (list) state.agents = list.items;
+}
+
+function renderAgents() {
+  const box = document.getElementById("agents");
+  if (!box) return;
+  const agents = state.agents || [];
+  box.replaceChildren(
+    h("h2", { id: "agents-h" }, t("agents")),
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, t("agent")), h("th", {}, t("presence")), h("th", {}, t("load")), h("th", {}, t("offers")))),
+      h("tbody", {}, agents.map((a) =>
+        h("tr", { dataset: { agent: a.id } },
+          h("td", {}, a.name),
+          h("td", {}, h("span", { class: `presence ${a.presence}` }, t(a.presence)), a.connected ? "" : ` (${t("not_connected")})`),
+          h("td", {}, Object.entries(a.load).map(([ch, n]) => `${ch} ${n}/${a.capacity[ch] ?? "—"}`).join(" · ") || "0"),
+          h("td", {}, String(a.pending_offers)),
+        ))),
+    ),
+  );
+}
+
+function searchForm() {
+  const queues = state.stats?.queues || [];
+  const status = h("select", { name: "status", id: "search-status" },
+    ["", "waiting", "offered", "assigned", "triage", "closed"].map((v) => h("option", { value: v, selected: v === "waiting" }, v ? t(`status_${v}`) : t("any"))));
+  const queue = h("select", { name: "queue_id", id: "search-queue" }, h("option", { value: "" }, t("any")), queues.map((q) => h("option", { value: q.queue_id }, q.display_name || q.name)));
+  const channel = h("select", { name: "channel", id: "search-channel" }, ["", "whatsapp", "instagram", "email"].map((v) => h("option", { value: v }, v || t("any"))));
+  const waited = h("input", { type: "number", name: "waiting_min", id: "search-waited", min: "0", step: "1", inputmode: "numeric" });
+  return h(
+    "form",
+    { class: "search", onsubmit: (e) => { e.preventDefault(); search(); } },
+    h("h2", { id: "search-h" }, t("search_title")),
+    h("div", { class: "row" },
+      field(t("status"), status), field(t("queue"), queue), field(t("channel"), channel), field(t("waiting_more_than_min"), waited),
+    ),
+    h("button", { type: "submit", class: "primary" }, t("search")),
+  );
+}
+
+async function search() {
+  const form = document.querySelector("form.search");
+  if (!form) return;
+  const params = new URLSearchParams({ limit: "50" });
+  for (const [key, value] of new FormData(form)) {
+    if (!value) continue;
+    if (key === "waiting_min") params.set("waiting_longer_than_s", String(Number(value) * 60));
+    else params.set(key, String(value));
+  }
+  const page = await attempt(() => api("GET", `/api/conversations?${params}`));
+  if (!page) return;
+  state.found = page.items;
+  renderResults();
+}
+
+function renderResults() {
+  const box = document.getElementById("results");
+  if (!box) return;
+  const agents = state.agents || [];
+  const items = state.found || [];
+  if (!items.length) return box.replaceChildren(h("p", { class: "muted" }, t("no_results")));
+  box.replaceChildren(
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, [t("customer"), t("channel"), t("queue"), t("status"), t("agent"), t("waiting_col"), ""].map((x) => h("th", {}, x)))),
+      h("tbody", {}, items.map((c) => {
+        const who = agents.find((a) => a.id === c.agent_id);
+        const pick = h("select", { "aria-label": t("assign_to"), class: "assign-agent" }, agents.map((a) => h("option", { value: a.id }, a.name)));
+        return h("tr", { dataset: { conversation: c.id } },
+          h("td", {}, h("button", { type: "button", class: "link-dark", onclick: () => readConversation(c.id) }, c.customer.name || t("unknown_customer"))),
+          h("td", {}, h("span", { class: `chip ${c.channel}` }, c.channel)),
+          h("td", {}, c.queue?.name || "—"),
+          h("td", {}, t(`status_${c.status}`)),
+          h("td", {}, who?.name || "—"),
+          h("td", {}, c.enqueued_at && c.status !== "closed" ? duration((Date.now() - new Date(c.enqueued_at)) / 1000) : "—"),
+          h("td", { class: "actions" },
+            c.status === "closed" ? null : [
+              pick,
+              h("button", { type: "button", class: "assign", onclick: () => move(c.id, "assign", { agent_id: pick.value }) }, t("assign")),
+              c.status === "assigned" || c.status === "offered" ? h("button", { type: "button", class: "requeue", onclick: () => move(c.id, "requeue", {}) }, t("requeue")) : null,
+            ],
+          ),
+        );
+      })),
+    ),
+  );
+}
+
+async function move(id, how, body) {
+  const done = await attempt(() => api("POST", `/api/conversations/${id}/${how}`, body));
+  if (done) {
+    toast(t(how === "assign" ? "assigned_ok" : "requeued_ok"), "ok");
+    setTimeout(search, 400);
+    setTimeout(search, 1500);
+  }
+}
+
+async function readConversation(id) {
+  const detail = await attempt(() => api("GET", `/api/conversations/${id}?limit=100`));
+  const box = document.getElementById("reader");
+  if (!detail || !box) return;
+  box.hidden = false;
+  box.replaceChildren(
+    h("div", { class: "conv-head" },
+      h("h2", {}, detail.customer.name || t("unknown_customer")),
+      h("span", { class: `chip ${detail.channel}` }, detail.channel),
+      h("span", { class: "muted" }, t(`status_${detail.status}`)),
+      h("button", { type: "button", onclick: () => { box.hidden = true; } }, t("close_reader")),
+    ),
+    h("ol", { class: "timeline reader-timeline" }, detail.timeline.map((entry) =>
+      h("li", { class: `entry ${entry.direction} ${entry.kind}` },
+        entry.direction === "note" ? h("span", { class: "tag" }, t("note_tag")) : null,
+        h("div", { class: "text" }, entryBody(entry)),
+        h("div", { class: "meta" }, h("time", { datetime: entry.at }, clock(entry.at)), " ", entry.channel,
+          entry.direction === "out" && entry.delivery_state ? ` ${TICKS[entry.delivery_state] || ""} ${t(entry.delivery_state)}` : ""),
+      ))),
+  );
+  box.scrollIntoView({ block: "nearest" });
+}
+
+let wallTick = 0;
 setInterval(async () => {
   if (state.session && state.session.role !== "agent" && document.getElementById("tiles")) {
     await loadStats();
     renderTiles();
+    if (wallTick++ % 3 === 0) { await loadAgents(); renderAgents(); }
   }
 }, 1000);
 

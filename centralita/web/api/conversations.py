@@ -153,6 +153,12 @@ async def load_conversation(
         Param("status", "Only this status.", ConversationStatus),
         Param("queue_id", "Only this queue.", uuid.UUID),
         Param("agent_id", "Only this agent's.", uuid.UUID),
+        Param("channel", "Only those the customer last wrote on this channel (whatsapp, email, …)."),
+        Param(
+            "waiting_longer_than_s",
+            "Only those that entered their queue more than this many seconds ago.",
+            {"type": "integer", "minimum": 0},
+        ),
         *_PAGINATION,
     ),
 )
@@ -166,6 +172,8 @@ async def list_conversations(request: web.Request) -> web.Response:
         raise InvalidInput(f"status must be one of {', '.join(ConversationStatus)}", field="status") from None
     queue_id = _query_uuid(request, "queue_id")
     agent_id = _query_uuid(request, "agent_id")
+    channel = request.query.get("channel") or None
+    waited = query_int(request, "waiting_longer_than_s", -1, low=0, high=366 * 86400)
     limit = query_int(request, "limit", 50, high=200)
     visible_to = None
     if principal.role == "agent":
@@ -180,6 +188,8 @@ async def list_conversations(request: web.Request) -> web.Response:
             status=status,
             queue_id=queue_id,
             agent_id=agent_id,
+            channel=channel,
+            entered_before=runtime.clock() - timedelta(seconds=waited) if waited >= 0 else None,
             limit=limit,
             before=decode_cursor(request),
         )
