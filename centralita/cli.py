@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from core.channel import ChannelAdapter
 from core.errors import CentralitaError, InvalidInput
@@ -38,19 +38,30 @@ def _settings() -> Settings:
 
 
 # ---------------------------------------------------------------- serve
-async def _serve(settings: Settings) -> None:
+async def _serve(
+    settings: Settings,
+    *,
+    customize: Callable[[Any], None] | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; ``customize(app)`` adds to the app first (the demo's
+    simulator), ``on_listening(url)`` hears where it listens."""
     from aiohttp import web
 
     from centralita.web.app import create_app
     from centralita.web.server import app_runner
 
     app = create_app(settings)
+    if customize is not None:
+        customize(app)
     runner = app_runner(app, settings, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.port
+        if on_listening is not None:
+            on_listening(f"http://{settings.host}:{port}")
         log.info(
             "serving",
             url=f"http://{settings.host}:{port}",

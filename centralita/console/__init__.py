@@ -17,7 +17,7 @@ from aiohttp import web
 
 from centralita.web.spec import documented
 
-__all__ = ["STATIC", "setup"]
+__all__ = ["STATIC", "page", "page_headers", "setup"]
 
 STATIC = Path(str(resources.files(__package__) / "static"))
 
@@ -29,7 +29,8 @@ _CSP = (
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
-def _headers(response: web.StreamResponse) -> web.StreamResponse:
+def page_headers(response: web.StreamResponse) -> web.StreamResponse:
+    """The console's security headers on a page or file."""
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -59,11 +60,16 @@ def _files() -> dict[str, tuple[bytes, str]]:
 _FILES = web.AppKey("console_files", dict[str, tuple[bytes, str]])
 
 
+def page(request: web.Request, name: str) -> web.StreamResponse:
+    """One of the console's HTML pages, with the console's headers."""
+    body, kind = request.app[_FILES][name]
+    return page_headers(web.Response(body=body, content_type=kind, charset="utf-8"))
+
+
 @documented(None, {200: ("The console's page.", _HTML)}, response_type="text/html")
-async def page(request: web.Request) -> web.StreamResponse:
+async def shell(request: web.Request) -> web.StreamResponse:
     """The console's shell: the script decides which view (sign-in, desk, wall) to show."""
-    body, kind = request.app[_FILES]["index.html"]
-    return _headers(web.Response(body=body, content_type=kind, charset="utf-8"))
+    return page(request, "index.html")
 
 
 @documented(
@@ -77,13 +83,13 @@ async def asset(request: web.Request) -> web.StreamResponse:
     if found is None:
         raise web.HTTPNotFound(reason="no such file")
     body, kind = found
-    return _headers(web.Response(body=body, content_type=kind, charset="utf-8"))
+    return page_headers(web.Response(body=body, content_type=kind, charset="utf-8"))
 
 
 def setup(app: web.Application) -> None:
     app[_FILES] = _files()
     app.router.add_get("/", root)
     app.router.add_get("/console", root)
-    app.router.add_get("/console/", page)
-    app.router.add_get("/console/invitation", page)
+    app.router.add_get("/console/", shell)
+    app.router.add_get("/console/invitation", shell)
     app.router.add_get("/console/static/{name}", asset)

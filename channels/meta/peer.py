@@ -34,7 +34,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -197,6 +197,8 @@ class GraphPeer:
         self._closing = asyncio.Event()
         self._released = asyncio.Event()
         self.media: dict[str, tuple[bytes, str]] = {}
+        # Called with each accepted send's entry (the demo answers with delivery statuses).
+        self.on_accepted: list[Callable[[dict[str, Any]], None]] = []
         self.downloads = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -378,6 +380,9 @@ class GraphPeer:
         async with self._arrived:
             self.received.append(entry)
             self._arrived.notify_all()
+        if status < 300:
+            for hook in self.on_accepted:
+                hook(entry)
         if failure is not None and failure.get("hold"):
             closing = asyncio.ensure_future(self._closing.wait())
             released = asyncio.ensure_future(self._released.wait())

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from centralita.web.api.openapi import live_routes
 from centralita.web.spec import operation_of
 from core.ids import new_id
-from storage.tables import ApiTokenRow, IdentityBlockRow, MessageRow, SuggestionRow
+from storage.tables import ApiTokenRow, IdentityBlockRow, MediaRow, MessageRow, SuggestionRow
 from storage.tokens import ROLES
 from tests.e2e.conftest import Engine, StartWorkspaces
 from tests.support.work import Workspace
@@ -75,7 +75,24 @@ async def scene(start_workspaces: StartWorkspaces) -> Scene:
                 workspace_id=b.id, key=BLOCKED_KEY, reason="manual", actor="test", created_at=NOW
             )
         )
+    media = new_id()
+    async with db.transaction() as session:
+        session.add(
+            MediaRow(
+                id=media,
+                workspace_id=b.id,
+                message_id=message,
+                customer_id=customer,
+                position=0,
+                kind="image",
+                status="stored",
+                mime_type="image/png",
+                storage_key=media.hex,
+                created_at=NOW,
+            )
+        )
     b_ids = {
+        "media_id": str(media),
         "conversation_id": str(conversation),
         "customer_id": str(customer),
         "message_id": str(message),

@@ -235,5 +235,10 @@ def test_demo_once_migrates_applies_the_example_and_exits(tmp_path: Path) -> Non
         return [await verify_password(a.password_hash, DEMO_PASSWORD) for a in found]
 
     assert asyncio.run(passwords_work()) == [True, True]  # what the banner prints signs in
+    assert "/console/simulator" in result.stdout
+    # The demo opens the queues around the clock; the file keeps the university's office hours,
+    # and that is all a plan of the file would change.
     again = runner("campaign", "plan", str(EXAMPLE))
-    assert again.stdout.startswith("No changes")
+    changes = [line for line in again.stdout.splitlines() if line.startswith("~")]
+    assert changes and all("business_hours" in line for line in changes), again.stdout
+    assert "0 to add, 5 to change, 0 to remove." in again.stdout  # the five queues
