@@ -77,16 +77,21 @@ class MediaWorker:
                 pass
 
     async def run_due(self) -> int:
-        """Delete the files of erased media, fetch what is due now; how many rows were handled."""
+        """Delete the files of erased media, fetch what is due now; how many rows were handled.
+        An idle pass only reads (one short read session): no write lock every ``media_poll_s``."""
+        now = self.runtime.clock()
         async with self.runtime.database.session() as session:
-            erased = await MediaRows(session).files_to_delete(limit=100)
+            rows = MediaRows(session)
+            erased = await rows.files_to_delete(limit=100)
+            due = await rows.any_due(now)
         for media_id, key in erased:
             await self.runtime.media.delete(key)
             async with self.runtime.database.transaction() as session:
                 await MediaRows(session).file_deleted(media_id)
         if erased:
             log.info("media.files_deleted", files=len(erased))
-        now = self.runtime.clock()
+        if not due:
+            return len(erased)
         async with self.runtime.database.transaction() as session:
             items = await MediaRows(session).claim_due(now, limit=_BATCH, lease=_LEASE)
         for item in items:

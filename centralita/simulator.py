@@ -16,7 +16,6 @@ state the simulated statuses gave each answer.  Everything listens on and talks 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,11 @@ from centralita.console import page
 from centralita.schemas.simulator import SimulatedMessage, SimulatedThread, SimulatorSend
 from centralita.web.api._json import parse_body, respond
 from centralita.web.spec import documented
+from channels.instagram.testing import text_webhook_body as instagram_text_webhook
 from channels.meta.peer import GraphPeer
 from channels.meta.signature import sign_body
+from channels.whatsapp.testing import contact, text_message
+from channels.whatsapp.testing import webhook_body as whatsapp_webhook
 from core.channel import ChannelAccount
 from core.errors import InvalidInput, NotFound
 from core.logging import get_logger
@@ -111,7 +113,7 @@ class DemoMeta:
         for state, after_s in _TICKS:
             await asyncio.sleep(after_s)
             status = GraphPeer.whatsapp_status(entry, state, timestamp=int(datetime.now(UTC).timestamp()))
-            body = _whatsapp_body(account.address, statuses=[status])
+            body = whatsapp_webhook(account.address, statuses=[status])
             try:
                 await self.post_webhook("whatsapp", body)
             except aiohttp.ClientError as exc:
@@ -125,33 +127,21 @@ class DemoMeta:
         now = datetime.now(UTC)
         mid = secrets.token_hex(12)
         if send.channel == "whatsapp":
-            body = _whatsapp_body(
+            body = whatsapp_webhook(
                 account.address,
-                contacts=[{"profile": {"name": send.name}, "wa_id": send.customer}],
+                contacts=[contact(send.customer, send.name)],
                 messages=[
-                    {
-                        "from": send.customer,
-                        "id": f"wamid.{mid}",
-                        "timestamp": str(int(now.timestamp())),
-                        "type": "text",
-                        "text": {"body": send.text},
-                    }
+                    text_message(send.customer, f"wamid.{mid}", send.text, timestamp=int(now.timestamp()))
                 ],
             )
         else:
-            at_ms = int(now.timestamp() * 1000)
-            event = {
-                "sender": {"id": send.customer},
-                "recipient": {"id": account.address},
-                "timestamp": at_ms,
-                "message": {"mid": f"m_{mid}", "text": send.text},
-            }
-            body = json.dumps(
-                {
-                    "object": "instagram",
-                    "entry": [{"time": at_ms, "id": account.address, "messaging": [event]}],
-                }
-            ).encode()
+            body = instagram_text_webhook(
+                account.address,
+                send.customer,
+                f"m_{mid}",
+                send.text,
+                timestamp_ms=int(now.timestamp() * 1000),
+            )
         status = await self.post_webhook(send.channel, body)
         if status == 200:
             self.written.setdefault((send.channel, send.customer), []).append(_Written(send.text, now))
@@ -183,20 +173,6 @@ class DemoMeta:
 
 
 DEMO_META = web.AppKey("demo_meta", DemoMeta)
-
-
-def _whatsapp_body(phone_number_id: str, **value: Any) -> bytes:
-    change = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "", "phone_number_id": phone_number_id},
-    }
-    change.update(value)
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "demo", "changes": [{"field": "messages", "value": change}]}],
-        }
-    ).encode()
 
 
 def _recipient(channel: str, sent: dict[str, Any]) -> str | None:

@@ -118,6 +118,17 @@ class MediaRows:
             await self.session.execute(sa.insert(MEDIA), rows)
         return len(rows)
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether a fetch is due (read only: an idle worker takes no write lock)."""
+        found = (
+            await self.session.execute(
+                sa.select(MEDIA.c.id)
+                .where(MEDIA.c.status == MediaStatus.PENDING.value, MEDIA.c.due_at <= now)
+                .limit(1)
+            )
+        ).first()
+        return found is not None
+
     async def claim_due(self, now: datetime, *, limit: int, lease: timedelta) -> list[MediaItem]:
         """Up to ``limit`` due rows, each pushed ``lease`` into the future (a worker that dies
         mid-fetch leaves it due again then) and its attempt counted."""

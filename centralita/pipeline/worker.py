@@ -512,7 +512,7 @@ class Pipeline:
                 kind=event.kind,
                 channel=event.channel,
                 text=getattr(event, "text", None),
-                attachments=[a.kind.value for a in getattr(event, "attachments", ())],
+                attachments=[a.kind.value for a in attachments],
                 created_at=event.timestamp,
             )
             outcome.pushes.append((existing.agent_id, message))
