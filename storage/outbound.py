@@ -4,7 +4,9 @@ The outbound rows are the outbox: a reply is a ``queued`` row written in the tra
 decided it, due at ``due_at``.  Workers claim due rows (``claim_due``: ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL; one conditional ``UPDATE`` on SQLite, whose writers are serialized) by moving them
 to ``sending`` with ``claimed_at`` as their lease; a lease nobody renewed (``expire_leases``)
-makes the row ``unknown`` — never ``queued`` again, which could send it twice.
+makes the row ``unknown`` — never ``queued`` again, which could send it twice.  A conversation's
+replies are claimed one at a time, in the order they were written, so a customer reads them in
+that order.
 
 ``OutboundStore`` works inside the caller's session/transaction.  Rows come back as the small
 frozen records below, never as ORM rows.  Times come back aware UTC (``storage.types.UtcDateTime``),
@@ -389,15 +391,35 @@ class OutboundStore:
 
     # ------------------------------------------------------------------ the worker's steps
     async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
-        """Move up to ``limit`` due ``queued`` rows to ``sending`` (lease ``claimed_at=now``)."""
+        """Move up to ``limit`` due ``queued`` rows to ``sending`` (lease ``claimed_at=now``).
+
+        A conversation's replies leave one at a time in the order they were written: a row is
+        claimed only while no other reply of its conversation is ``sending`` and none written
+        before it is still ``queued`` (waiting for its retry, say).  A failed or unconfirmed
+        reply holds nothing back."""
+        other = MSG.alias("other")
+        held_back = sa.exists().where(
+            other.c.conversation_id == MSG.c.conversation_id,
+            other.c.direction == MessageDirection.OUT,
+            other.c.id != MSG.c.id,
+            sa.or_(
+                other.c.delivery_state == DeliveryState.SENDING.value,
+                sa.and_(
+                    other.c.delivery_state == DeliveryState.QUEUED.value,
+                    sa.tuple_(other.c.created_at, other.c.stored_at, other.c.id)
+                    < sa.tuple_(MSG.c.created_at, MSG.c.stored_at, MSG.c.id),
+                ),
+            ),
+        )
         due = (
             sa.select(MSG.c.id)
             .where(
                 MSG.c.delivery_state == DeliveryState.QUEUED.value,
                 MSG.c.due_at <= now,
                 MSG.c.direction == MessageDirection.OUT,
+                ~held_back,
             )
-            .order_by(MSG.c.due_at)
+            .order_by(MSG.c.due_at, MSG.c.created_at, MSG.c.stored_at)
             .limit(limit)
         )
         if self.session.get_bind().dialect.name == "postgresql":

@@ -111,7 +111,8 @@ async def test_a_closed_conversation_cannot_be_moved(scene: Scene) -> None:
 
 async def test_routing_shows_every_stored_decision_in_order(scene: Scene) -> None:
     db = scene.engine.database
-    conversation = await scene.conversation(status="waiting", agent=None, assigned_ago_s=None)
+    # Closed, so the scene's live router adds no decision of its own (a waiting one gets "no_agent").
+    conversation = await scene.conversation(closed=True, agent=None, assigned_ago_s=None)
     first = {
         "candidates": 3,
         "filtered": [{"agent_id": str(scene.ws.agents["beto"]), "reason": "proficiency"}],

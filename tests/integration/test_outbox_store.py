@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from core.delivery import DeliveryState
 from core.ids import MessageId, WorkspaceId, new_id
 from storage.database import Database
 from storage.outbound import OutboundStore
-from storage.tables import MessageRow, WorkspaceRow
+from storage.tables import ConversationRow, CustomerRow, MessageRow, WorkspaceRow
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
-async def _queued(database: Database, count: int, *, at: datetime = NOW) -> list[MessageId]:
-    """``count`` queued outbound rows (no conversation: the store does not need one)."""
+async def _queued(
+    database: Database, count: int, *, at: datetime = NOW, conversations: int = 0
+) -> list[MessageId]:
+    """``count`` queued outbound rows, written one after the other at the same clock time: without
+    ``conversations`` they belong to none (the store does not need one); with it they go round-robin
+    to that many conversations."""
     workspace_id = WorkspaceId(new_id())
     ids = [MessageId(new_id()) for _ in range(count)]
+    owners: list[uuid.UUID | None] = [None]
     async with database.transaction() as session:
         session.add(WorkspaceRow(id=workspace_id, slug=f"ws-{workspace_id.hex[:8]}", name="outbox"))
         await session.flush()
+        if conversations:
+            customer_id = new_id()
+            session.add(CustomerRow(id=customer_id, workspace_id=workspace_id))
+            await session.flush()
+            owners = [new_id() for _ in range(conversations)]
+            session.add_all(
+                ConversationRow(id=c, workspace_id=workspace_id, customer_id=customer_id, channel="whatsapp")
+                for c in owners
+            )
+            await session.flush()
         session.add_all(
             MessageRow(
                 id=message_id,
                 workspace_id=workspace_id,
+                conversation_id=owners[n % len(owners)],
                 direction="out",
                 kind="message",
                 channel="whatsapp",
@@ -32,10 +49,10 @@ async def _queued(database: Database, count: int, *, at: datetime = NOW) -> list
                 payload={},
                 delivery_state="queued",
                 created_at=at,
-                stored_at=at,
+                stored_at=at + timedelta(microseconds=n),  # the order they were written in
                 due_at=at,
             )
-            for message_id in ids
+            for n, message_id in enumerate(ids)
         )
     return ids
 
@@ -64,6 +81,30 @@ async def test_workers_claiming_at_the_same_time_never_claim_one_row_twice(datab
     assert await _claim(database, NOW, 10) == []
     row = await _state(database, ids[0])
     assert (row.delivery_state, row.attempts) == (DeliveryState.SENDING, 1)
+
+
+async def test_a_conversations_replies_go_out_one_at_a_time_in_the_order_they_were_written(
+    database: Database,
+) -> None:
+    # Two conversations, three replies each, all due now and all written at the same clock time.
+    a1, b1, a2, b2, a3, b3 = await _queued(database, 6, conversations=2)
+    assert sorted(await _claim(database, NOW, 10)) == sorted([a1, b1])  # the first of each only
+    assert await _claim(database, NOW, 10) == []  # nothing more while those are being sent
+    async with database.transaction() as session:
+        store = OutboundStore(session)
+        await store.mark_sent(a1, "wamid.a1")
+        await store.retry_later(b1, NOW + timedelta(seconds=30), {"code": "provider_unavailable"})
+    assert await _claim(database, NOW, 10) == [a2]  # b2 waits behind b1's retry, not around it
+    async with database.transaction() as session:
+        await OutboundStore(session).mark_failed(a2, {"code": "undeliverable"})
+    assert await _claim(database, NOW, 10) == [a3]  # a failed reply does not hold the next one
+    assert await _claim(database, NOW + timedelta(seconds=30), 10) == [b1]
+    async with database.transaction() as session:
+        await OutboundStore(session).expire_leases(NOW + timedelta(hours=1))  # b1 and a3: unknown
+    assert await _claim(database, NOW + timedelta(hours=1), 10) == [b2]
+    async with database.transaction() as session:
+        await OutboundStore(session).mark_sent(b2, "wamid.b2")
+    assert await _claim(database, NOW + timedelta(hours=1), 10) == [b3]
 
 
 async def test_a_row_due_later_is_not_claimed_before_its_time(database: Database) -> None:
