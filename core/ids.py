@@ -24,9 +24,11 @@ AgentId = NewType("AgentId", uuid.UUID)
 QueueId = NewType("QueueId", uuid.UUID)
 OfferId = NewType("OfferId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+AlertId = NewType("AlertId", uuid.UUID)
 
 __all__ = [
     "AgentId",
+    "AlertId",
     "CampaignId",
     "ChannelAccountId",
     "ConversationId",

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     token_recheck_s: float = Field(default=5.0, gt=0, le=600)
     token_touch_s: float = Field(default=60.0, ge=0, le=86400)
 
+    # The supervisors' wall socket (/ws/supervisor, centralita/web/wall.py): every wall_push_s
+    # the server re-reads the figures of each workspace a wall watches and sends what changed.
+    wall_push_s: float = Field(default=1.0, gt=0, le=60)
+
     # The console's sign-in (centralita/web/signin.py): a signed-in browser holds a session token
     # (an api_token of kind "session") in an HttpOnly, SameSite=Strict cookie.  It is refused
     # after session_absolute_s from sign-in, or once unused for session_idle_s (an open socket

@@ -22,6 +22,7 @@ __all__ = [
     "CUSTOMER_KINDS",
     "OPEN_CONVERSATION_STATUSES",
     "ROUTABLE_CONVERSATION_STATUSES",
+    "AlertKind",
     "ConversationStatus",
     "DeliveryState",
     "MessageDirection",
@@ -105,6 +106,12 @@ class MediaStatus(StrEnum):
     STORED = "stored"  # in the media store: served by GET /api/media/{id}
     FAILED = "failed"  # given up (too big, a refused type, the link expired, …): ``error`` says why
     ERASED = "erased"  # its bytes were deleted (erasure, retention)
+
+
+class AlertKind(StrEnum):
+    """What an alert on the supervisors' wall reports."""
+
+    SLA_BREACH = "sla_breach"  # a conversation waited past its queue's answer_within_s unanswered
 
 
 class RawDeliveryStatus(StrEnum):

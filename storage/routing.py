@@ -48,8 +48,10 @@ from core.states import (
     OfferStatus,
     Presence,
 )
+from storage.alerts import AlertDraft
 from storage.tables import (
     AgentRow,
+    AlertRow,
     AssignmentRow,
     CampaignRow,
     ChannelAccountRow,
@@ -82,6 +84,7 @@ ACCOUNT = ChannelAccountRow.__table__  # type: ignore[attr-defined]
 OFFER = OfferRow.__table__  # type: ignore[attr-defined]
 ASSIGNMENT = AssignmentRow.__table__  # type: ignore[attr-defined]
 DECISION = RoutingDecisionRow.__table__  # type: ignore[attr-defined]
+ALERT = AlertRow.__table__  # type: ignore[attr-defined]
 EPOCH = RouterEpochRow.__table__  # type: ignore[attr-defined]
 CUSTOMER = CustomerRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
@@ -522,6 +525,7 @@ class RoutingWrites:
         self._closed: list[ConversationId] = []
         self._agents: dict[AgentId, dict[str, Any]] = {}
         self._decisions: list[DecisionRecord] = []
+        self._alerts: list[AlertDraft] = []
 
     def status(self, conversation_id: ConversationId) -> ConversationStatus | None:
         row = self._rows.get(conversation_id)
@@ -722,6 +726,10 @@ class RoutingWrites:
     def decision(self, decision: DecisionRecord) -> None:
         self._decisions.append(decision)
 
+    def alert(self, alert: AlertDraft) -> None:
+        """Raise an alert for the supervisors (once per kind, conversation and queue)."""
+        self._alerts.append(alert)
+
     # -- writing ------------------------------------------------------------------------------
 
     async def flush(self) -> None:
@@ -775,6 +783,24 @@ class RoutingWrites:
                     }
                     for d in self._decisions
                 ],
+            )
+        if self._alerts:
+            await insert_ignore(
+                session,
+                ALERT,
+                [
+                    {
+                        "id": new_id(),
+                        "workspace_id": self.workspace_id,
+                        "kind": a.kind.value,
+                        "queue_id": a.queue_id,
+                        "conversation_id": a.conversation_id,
+                        "raised_at": a.raised_at,
+                        "details": dict(a.details or {}),
+                    }
+                    for a in self._alerts
+                ],
+                conflict=("kind", "conversation_id", "queue_id"),
             )
 
     async def _write_conversations(self, dirty: list[tuple[ConversationId, _ConvRow]]) -> None:

@@ -23,6 +23,7 @@ from storage.types import UtcDateTime
 
 __all__ = [
     "AgentRow",
+    "AlertRow",
     "ApiTokenRow",
     "AssignmentRow",
     "AuditRow",
@@ -490,6 +491,24 @@ class RoutingDecisionRow(SQLModel, table=True):
     decided_at: datetime = Field(sa_column=_ts(nullable=False))
     outcome: str = Field(max_length=40)
     explanation: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+
+
+class AlertRow(SQLModel, table=True):
+    """An alert for the workspace's supervisors (the wall's feed): an SLA breach, for now.  A
+    conversation raises one alert of a kind per queue, however often the router restarts."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "conversation_id", "queue_id", name="uq_alert_subject"),
+        sa.Index("ix_alert_workspace_time", "workspace_id", "raised_at"),
+    )
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id")
+    kind: str = Field(max_length=40)  # an AlertKind
+    queue_id: uuid.UUID | None = Field(default=None, foreign_key="queue.id")
+    conversation_id: uuid.UUID | None = Field(default=None, foreign_key="conversation.id")
+    raised_at: datetime = Field(sa_column=_ts(nullable=False))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
 
 
 class RouterEpochRow(SQLModel, table=True):

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from centralita import console
 from centralita.runtime import Clock, open_runtime, utc_now
-from centralita.web import health, webhooks, ws
+from centralita.web import health, wall, webhooks, ws
 from centralita.web.api import all_routes
 from centralita.web.errors import error_middleware
 from centralita.web.keys import FOLLOWUPS, INGRESS, OUTBOUND, PIPELINE, RUNTIME
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
 
     app.cleanup_ctx.append(runtime_ctx)
     ws.setup(app)
+    wall.setup(app)
     app.add_routes(health.routes)
     app.add_routes(webhooks.routes)
     console.setup(app)

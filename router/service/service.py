@@ -47,7 +47,7 @@ from pydantic import BaseModel, ValidationError
 from core.errors import BrokerUnavailable, DatabaseConflict, DatabaseUnavailable, InvalidInput
 from core.ids import AgentId, ConversationId, CustomerId, MessageId, OfferId, QueueId, WorkspaceId
 from core.logging import get_logger
-from core.states import ROUTABLE_CONVERSATION_STATUSES, ConversationStatus, OfferStatus
+from core.states import ROUTABLE_CONVERSATION_STATUSES, AlertKind, ConversationStatus, OfferStatus
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import (
@@ -129,6 +129,7 @@ from router.wire import (
     UnassignedPush,
     decode_router_input,
 )
+from storage.alerts import AlertDraft
 from storage.routing import (
     AgentRecord,
     ConversationRecord,
@@ -1072,6 +1073,15 @@ class RouterService:
                 conversation_id=str(op.conversation_id),
                 queue_id=str(op.queue_id),
                 waited_s=round(op.waited_s, 1),
+            )
+            writes.alert(
+                AlertDraft(
+                    kind=AlertKind(op.kind),
+                    raised_at=at,
+                    queue_id=op.queue_id,
+                    conversation_id=op.conversation_id,
+                    details={"waited_s": round(op.waited_s, 1)},
+                )
             )
             queue = self._queues.get(op.queue_id)
             alert = {

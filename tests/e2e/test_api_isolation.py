@@ -5,7 +5,10 @@ On the embedded backend and on PostgreSQL + RabbitMQ."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +20,7 @@ import sqlalchemy as sa
 from centralita.web.api.openapi import live_routes
 from centralita.web.spec import operation_of
 from core.ids import new_id
-from storage.tables import ApiTokenRow, IdentityBlockRow, MediaRow, MessageRow, SuggestionRow
+from storage.tables import AlertRow, ApiTokenRow, IdentityBlockRow, MediaRow, MessageRow, SuggestionRow
 from storage.tokens import ROLES
 from tests.e2e.conftest import Engine, StartWorkspaces
 from tests.support.work import Workspace
@@ -163,6 +166,41 @@ async def test_lists_and_stats_never_show_another_workspaces_rows(scene: Scene) 
     assert {q["queue_id"] for q in (await response.json())["queues"]} == {
         str(i) for i in scene.a.queues.values()
     }
+
+
+async def test_a_wall_sees_its_own_workspace_only(scene: Scene) -> None:
+    """B's queues, agents and alerts never reach A's wall socket, snapshot or feed."""
+    db = scene.engine.database
+    async with db.transaction() as session:
+        session.add(
+            AlertRow(
+                workspace_id=scene.b.id,
+                kind="sla_breach",
+                queue_id=scene.b.queues["mora"],
+                conversation_id=uuid.UUID(scene.b_ids["conversation_id"]),
+                raised_at=NOW,
+                details={"waited_s": 90.0},
+            )
+        )
+    ws = await scene.engine.client.ws_connect("/ws/supervisor", headers=scene.a.auth("carla"))
+    try:
+        snapshot = json.loads((await ws.receive(timeout=10)).data)
+        assert snapshot["type"] == "wall" and snapshot["alerts"] == []
+        assert {q["queue_id"] for q in snapshot["queues"]["queues"]} == {
+            str(i) for i in scene.a.queues.values()
+        }
+        assert {a["id"] for a in snapshot["agents"]} <= {str(i) for i in scene.a.agents.values()}
+        await scene.b.add_conversation(db, now=NOW, status="waiting", agent=None, assigned_ago_s=None)
+        seen = json.dumps(snapshot)
+        with contextlib.suppress(TimeoutError):
+            while True:  # the feed's next rounds (1 s each): whatever they send is A's
+                seen += (await ws.receive(timeout=2.5)).data
+    finally:
+        await ws.close()
+    for b_id in (str(scene.b.id), *map(str, scene.b.queues.values()), *map(str, scene.b.agents.values())):
+        assert b_id not in seen
+    response = await scene.engine.client.get("/api/alerts", headers=scene.a.auth("carla"))
+    assert (await response.json())["items"] == []
 
 
 async def test_ids_of_another_workspace_in_a_body_are_404_naming_the_field(scene: Scene) -> None:

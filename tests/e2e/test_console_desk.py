@@ -296,19 +296,26 @@ async def test_a_wrong_password_is_said_plainly_and_the_desk_speaks_english_one_
     await b(expect(page.get_by_role("heading", name="Mis conversaciones")).to_be_visible())
 
 
-async def test_a_supervisors_queue_tile_counts_an_arrival_within_two_seconds(
+async def test_a_supervisors_wall_counts_an_arrival_within_two_seconds_and_shows_its_sla_breach(
     chromium: ChromiumThread, page: Page, scene: RoutingScene
 ) -> None:
     b = chromium.run
     await _sign_in(chromium, page, scene, "sofia@escritorio.example")
+    await b(expect(page.locator("#live")).to_have_text("● En vivo"))  # over /ws/supervisor
     tile = page.locator(f'article.tile[data-queue="{scene.queues["mora"]}"]')
     await b(expect(tile.locator("h2")).to_have_text("mora"))
     await b(expect(tile.locator('[data-stat="waiting"]')).to_have_text("0"))
+    await b(expect(page.locator("#alerts")).to_contain_text("Sin alertas por ahora."))
     await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Hay alguien?", name="Marta Gómez")
     await b(
         expect(tile.locator('[data-stat="waiting"]')).to_have_text("1", timeout=2000)
     )  # nobody is available
+    await scene.advance(61)  # past the queue's answer_within_s: 60
+    alert = page.locator("#alerts li.alert.sla_breach")
+    await b(expect(alert).to_contain_text("SLA vencido en mora: esperó 1 min (meta 1 min)"))
     await chromium.screenshot(page, "wall")
+    await b(alert.get_by_role("button", name="Leer").click())
+    await b(expect(page.locator("#reader")).to_contain_text("¿Hay alguien?"))
 
 
 async def test_an_invited_agent_opens_the_link_chooses_a_password_and_lands_on_the_desk(

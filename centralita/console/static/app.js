@@ -17,6 +17,7 @@ const state = {
   live: false,
   retry: 0,
   stats: null,
+  alerts: [], // the wall's alert feed, newest first
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -214,7 +215,7 @@ async function start(session) {
     await loadConversations();
     connect();
   } else {
-    await Promise.all([loadStats(), loadAgents()]);
+    connectWall();
   }
   render();
 }
@@ -694,9 +695,74 @@ function transferForm() {
 
 // ------------------------------------------------------------------------------ the wall
 
-async function loadStats() {
-  const stats = await attempt(() => api("GET", "/api/queues/stats"), { quiet: true });
-  if (stats) state.stats = stats;
+// The wall arrives over /ws/supervisor (the session cookie; this workspace only): a snapshot on
+// connect, then the queues' figures and the agents when they change, and each new alert.
+function connectWall() {
+  if (state.socket && state.socket.readyState <= 1) return;
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/supervisor`);
+  state.socket = socket;
+  socket.addEventListener("open", () => { state.live = true; state.retry = 0; renderLive(); });
+  socket.addEventListener("message", (event) => onWallFrame(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    state.live = false;
+    renderLive();
+    if (!state.session || event.code === 4401) {
+      if (event.code === 4401) { state.session = null; render(); toast(t("unauthenticated")); }
+      return;
+    }
+    setTimeout(connectWall, Math.min(10000, 500 * 2 ** state.retry++));
+  });
+}
+
+function onWallFrame(frame) {
+  switch (frame.type) {
+    case "wall":
+      state.stats = frame.queues;
+      state.agents = frame.agents;
+      state.alerts = frame.alerts;
+      renderTiles(); renderAgents(); renderAlerts(); renderQueueChoices();
+      break;
+    case "queue_stats":
+      state.stats = frame.queues;
+      renderTiles();
+      break;
+    case "agents":
+      state.agents = frame.agents;
+      renderAgents();
+      break;
+    case "alert":
+      state.alerts = [frame.alert, ...state.alerts].slice(0, 50);
+      renderAlerts();
+      break;
+    case "error":
+      toast(frame.error.message);
+      break;
+  }
+}
+
+function renderAlerts() {
+  const box = document.getElementById("alerts");
+  if (!box) return;
+  const items = state.alerts || [];
+  box.replaceChildren(
+    h("h2", { id: "alerts-h" }, t("alerts")),
+    items.length
+      ? h("ol", { class: "alerts" }, items.map((a) =>
+          h("li", { class: `alert ${a.kind}`, dataset: { alert: a.id } },
+            h("time", { datetime: a.raised_at }, clock(a.raised_at)), " ",
+            h("strong", {}, t(`alert_${a.kind}`)), " ",
+            t("alert_sla_text", { queue: a.queue_name || "—", waited: duration(a.waited_s ?? 0), target: duration(a.sla_threshold_s ?? 0) }),
+            a.conversation_id ? [" ", h("button", { type: "button", class: "link-dark", onclick: () => readConversation(a.conversation_id) }, t("read_conversation"))] : null,
+          )))
+      : h("p", { class: "muted" }, t("no_alerts")),
+  );
+}
+
+function renderQueueChoices() {
+  // The search form's queue list follows the snapshot (the form may be drawn before it arrives).
+  const select = document.getElementById("search-queue");
+  if (!select || select.options.length > 1) return;
+  for (const q of state.stats?.queues || []) select.append(h("option", { value: q.queue_id }, q.display_name || q.name));
 }
 
 function wallView() {
@@ -704,12 +770,16 @@ function wallView() {
   const view = h(
     "div",
     {},
-    header(h("span", { class: "who" }, state.session.agent?.name || state.session.workspace)),
+    header([
+      h("span", { class: "who" }, state.session.agent?.name || state.session.workspace),
+      h("span", { id: "live", class: "live", role: "status" }),
+    ]),
     h(
       "main",
       { id: "main", class: "wall" },
       h("h1", {}, t("wall_title")),
       tiles,
+      h("section", { id: "alerts", class: "card", "aria-labelledby": "alerts-h", "aria-live": "polite" }),
       h("div", { class: "wall-grid" },
         h("section", { id: "agents", class: "card", "aria-labelledby": "agents-h" }),
         h("section", { id: "search", class: "card", "aria-labelledby": "search-h" }, searchForm(), h("div", { id: "results" })),
@@ -717,7 +787,7 @@ function wallView() {
       h("section", { id: "reader", class: "card reader", hidden: true }),
     ),
   );
-  queueMicrotask(() => { renderTiles(); renderAgents(); search(); });
+  queueMicrotask(() => { renderLive(); renderTiles(); renderAgents(); renderAlerts(); search(); });
   return view;
 }
 
@@ -740,11 +810,6 @@ function renderTiles() {
       ),
     ),
   );
-}
-
-async function loadAgents() {
-  const list = await attempt(() => api("GET", "/api/agents"), { quiet: true });
-  if (list) state.agents = list.items;
 }
 
 function renderAgents() {
@@ -862,15 +927,6 @@ async function readConversation(id) {
   );
   box.scrollIntoView({ block: "nearest" });
 }
-
-let wallTick = 0;
-setInterval(async () => {
-  if (state.session && state.session.role !== "agent" && document.getElementById("tiles")) {
-    await loadStats();
-    renderTiles();
-    if (wallTick++ % 3 === 0) { await loadAgents(); renderAgents(); }
-  }
-}, 1000);
 
 // ------------------------------------------------------------------------------ timers, keys
 

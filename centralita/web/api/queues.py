@@ -31,10 +31,11 @@ from centralita.web.api._json import respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
+from core.ids import WorkspaceId
 from core.states import Presence
 from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
-__all__ = ["eligible", "queue_day", "routes"]
+__all__ = ["eligible", "queue_day", "read_queue_stats", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -125,18 +126,24 @@ async def queue_stats(request: web.Request) -> web.Response:
     """Live statistics per queue: waiting, longest wait, agents, answered and SLA % today."""
     principal = await require(request, "supervisor")
     runtime = request.app[RUNTIME]
-    now = runtime.clock()
     async with runtime.database.session() as session:
-        store = WorkStore(session)
-        queues = await store.queues(principal.workspace_id)
-        live = await store.queue_live(principal.workspace_id)
-        agents = await store.agents(principal.workspace_id)
-        since = min((queue_day(q, now)[1] for q in queues), default=now)
-        answered = await store.answered_since(principal.workspace_id, since)
-    return respond(
-        QueueStatsList(
-            workspace_id=principal.workspace_id,
-            at=now,
-            queues=[_queue_stats(q, live.get(q.id, QueueLive()), answered, agents, now) for q in queues],
-        )
+        stats, _agents = await read_queue_stats(WorkStore(session), principal.workspace_id, runtime.clock())
+    return respond(stats)
+
+
+async def read_queue_stats(
+    store: WorkStore, workspace_id: WorkspaceId, now: datetime
+) -> tuple[QueueStatsList, Sequence[AgentRecord]]:
+    """The workspace's queue statistics at ``now``, and the agents they were counted from (the
+    wall's socket sends both)."""
+    queues = await store.queues(workspace_id)
+    live = await store.queue_live(workspace_id)
+    agents = await store.agents(workspace_id)
+    since = min((queue_day(q, now)[1] for q in queues), default=now)
+    answered = await store.answered_since(workspace_id, since)
+    stats = QueueStatsList(
+        workspace_id=workspace_id,
+        at=now,
+        queues=[_queue_stats(q, live.get(q.id, QueueLive()), answered, agents, now) for q in queues],
     )
+    return stats, agents
