@@ -301,3 +301,30 @@ async def test_a_send_that_uploaded_and_then_failed_is_retried_whole(
             "upload_id": upload["id"],
         }
     ]
+
+
+async def test_a_reply_whose_file_meta_refused_is_resent_with_the_file_and_shows_it_again(
+    scene: RoutingScene, graph: GraphPeer
+) -> None:
+    conversation, ana = await _assigned_to_ana(scene)
+    _status, upload = await _upload(scene, conversation, ana, _form(PNG, "recibo.png", "image/png"))
+    refusal = {"error": {"message": "(#131053) Media upload error", "type": "OAuthException", "code": 131053}}
+    graph.upload_failures.append({"status": 400, "body": refusal})
+    replied = await _reply(scene, conversation, ana, {"attachments": [{"upload_id": upload["id"]}]})
+    failed = await _timeline_entry(scene, conversation, ana, (await replied.json())["id"])
+    assert failed["delivery_state"] == "failed" and graph.received == []
+    assert "WhatsApp did not take the file" in failed["delivery_error"]["message"]
+
+    resent = await scene.client.post(
+        f"/api/conversations/{conversation}/messages/{failed['id']}/resend",
+        headers={"Authorization": f"Bearer {ana}"},
+    )
+    assert resent.status == 202, await resent.text()
+    entry = await _timeline_entry(scene, conversation, ana, (await resent.json())["id"])
+    assert entry["delivery_state"] == "sent"
+    assert graph.received[-1]["json"]["image"]["id"] == graph.uploads[-1]["media_id"]
+    assert graph.uploads[-1]["data"] == PNG
+    (shown,) = entry["attachments"]
+    assert shown["media"]["status"] == "stored" and shown["media"]["sha256"] == upload["sha256"]
+    served = await scene.client.get(shown["media"]["url"], headers={"Authorization": f"Bearer {ana}"})
+    assert await served.read() == PNG
