@@ -43,6 +43,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 
 from centralita.runtime import Runtime
+from centralita.uploads import take_uploads, with_content
 from core.channel import Capabilities, ChannelAccount
 from core.delivery import RESENDABLE, DeliveryState
 from core.errors import (
@@ -54,6 +55,7 @@ from core.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PermanentChannelError,
     ServiceUnavailable,
     TransientChannelError,
 )
@@ -65,6 +67,7 @@ from core.states import ConversationStatus, MessageDirection
 from core.supervise import supervise
 from core.transport.protocol import Consumer, Delivery, Message
 from core.transport.topology import OUTBOUND_QUEUE
+from storage.media import MediaRows
 from storage.outbound import Claimed, ConversationFacts, IdentifierFacts, OutboundRecord, OutboundStore
 
 __all__ = [
@@ -265,6 +268,16 @@ async def queue_reply(
     account, ident = await _pick_route(runtime, store, conversation, channel_account_id, identifier_id)
     adapter = runtime.adapters.get(account.channel)
     capabilities = adapter.capabilities
+    taken = await take_uploads(
+        MediaRows(store.session),
+        workspace_id=workspace_id,
+        conversation_id=conversation.id,
+        attachments=attachments,
+        capabilities=capabilities,
+        channel=account.channel,
+        max_bytes=runtime.settings.media_upload_max_bytes,
+    )
+    attachments = taken.attachments
     _check_content(capabilities, account.channel, text, template, attachments)
     last = await store.last_customer_message(account.id, [ident.id])
     state = window_state(capabilities, last.created_at if last else None, now)
@@ -310,6 +323,7 @@ async def queue_reply(
         payload=payload,
         at=now,
     )
+    await taken.attach(MediaRows(store.session), message_id)
     log.info(
         "reply_queued",
         message_id=str(message_id),
@@ -470,6 +484,7 @@ async def resend_reply(
                 at=now,
                 resend_of=message_id,
             )
+            await MediaRows(session).copy_to(message_id, new_message_id, now=now)
     except IntegrityError as exc:  # a concurrent resend of the same message won
         raise Conflict("the message was already resent", field="message_id") from exc
     log.info(
@@ -679,9 +694,15 @@ class OutboundWorker:
             }
             await self._fail(record, error)
             return SendOutcome(message_id, "failed", attempt, error=error)
+        try:  # an agent's files, from the media store (read like the row above: before the send)
+            message = await with_content(self.runtime, _outbound_message(record, account, ident))
+        except PermanentChannelError as exc:
+            error = _error_dict(exc, attempt)
+            await self._fail(record, error)
+            return SendOutcome(message_id, "failed", attempt, error=error)
         try:
             adapter = self.runtime.adapters.get(record.channel)
-            receipt = await adapter.send(_outbound_message(record, account, ident), account)
+            receipt = await adapter.send(message, account)
         except TransientChannelError as exc:
             error = _error_dict(exc, attempt)
             if attempt < self.max_attempts:

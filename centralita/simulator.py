@@ -197,6 +197,9 @@ def _shown_text(sent: dict[str, Any]) -> str:
         for section in action.get("sections") or []:
             options += [r.get("title") for r in section.get("rows") or []]
         return "\n".join([body, *(f"• {o}" for o in options if o)])
+    if kind in ("image", "video", "audio", "document"):  # an agent's file, by the media id it uploaded
+        media = sent.get(kind) or {}
+        return " ".join(str(p) for p in (f"[{kind}]", media.get("filename"), media.get("caption")) if p)
     message = sent.get("message")
     if isinstance(message, dict):  # Instagram
         return str(message.get("text") or "[adjunto]")

@@ -32,6 +32,7 @@ __all__ = [
     "ListeningAdapter",
     "ManifestAccount",
     "ManifestSection",
+    "OutboundMedia",
     "ReplyWindow",
     "WebhookRequest",
 ]
@@ -53,12 +54,27 @@ class ReplyWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundMedia:
+    """Files an agent may upload and send on a channel: these types, as this attachment kind,
+    up to ``max_bytes`` each (the provider's own limit; the engine's setting may be lower)."""
+
+    kind: AttachmentKind
+    mime_types: frozenset[str]
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     address_kind: AddressKind  # what a customer's address on this channel is
     reply_window: ReplyWindow | None = None  # None: replies are always allowed (email)
     templates: bool = False  # approved templates can open a closed window
     max_text_length: int = 4096
     attachments: frozenset[AttachmentKind] = frozenset()
+    # The files an agent may upload and send (the adapter's ``send`` takes their bytes in
+    # ``Attachment.content``); empty: the channel sends no uploaded files, and
+    # ``outbound_media_refusal`` says why.
+    outbound_media: tuple[OutboundMedia, ...] = ()
+    outbound_media_refusal: str = ""
     threading: bool = False  # subject + References threading (email)
     webhook_handshake: bool = False  # GET hub.challenge handshake (Meta)
     display_name: str = ""

@@ -34,6 +34,7 @@ __all__ = [
     "TooManyAttempts",
     "TransientChannelError",
     "UnknownChannel",
+    "UnsupportedMediaType",
 ]
 
 
@@ -69,6 +70,13 @@ class InvalidInput(CentralitaError):
 class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
     http_status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A file of a type the channel does not send (or not the type it claims)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
 
 
 class RequestTimeout(InvalidInput):

@@ -98,6 +98,12 @@ class Attachment(_Frozen):
     caption: str | None = None
     content_id: str | None = None  # email inline image Content-ID
     data: dict[str, Any] | None = None  # structured payloads: location, shared contacts
+    # An agent's upload (POST /api/conversations/{id}/attachments): its media row's id.  The
+    # outbound worker reads the bytes from the media store into ``content`` just before the
+    # adapter's ``send`` (which uploads them to the provider or puts them in the mail); the
+    # bytes are never serialized (not on the broker, not in the outbox row, not in a repr).
+    upload_id: str | None = None
+    content: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class Referral(_Frozen):

@@ -10,18 +10,23 @@ and keeps it behind ``MediaStore`` (a directory by default).  Nothing here does 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from core.channel import ChannelAccount
-from core.events import Attachment
+from core.channel import ChannelAccount, OutboundMedia
+from core.events import Attachment, AttachmentKind
 
 __all__ = [
     "ALLOWED_TYPES",
+    "AcceptedUpload",
     "FetchedMedia",
     "MediaFetcher",
     "MediaRefused",
     "MediaStore",
+    "MediaTooLarge",
+    "MediaTypeRefused",
+    "check_upload",
     "checked_media",
     "sniff_type",
 ]
@@ -67,6 +72,14 @@ class MediaRefused(Exception):
     """The media cannot be kept (too big, a type not allowed, bytes that are not what they claim)."""
 
 
+class MediaTooLarge(MediaRefused):
+    """More bytes than the engine or the channel takes."""
+
+
+class MediaTypeRefused(MediaRefused):
+    """A type the channel does not send, or bytes that are not the type they claim."""
+
+
 @dataclass(frozen=True, slots=True)
 class FetchedMedia:
     data: bytes
@@ -108,6 +121,91 @@ def checked_media(fetched: FetchedMedia, *, max_bytes: int) -> CheckedMedia:
     if claims_signature and sniffed != kind:
         raise MediaRefused(f"the bytes are not {kind} (they look like {sniffed or 'something else'})")
     return CheckedMedia(fetched.data, kind, hashlib.sha256(fetched.data).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedUpload:
+    """An agent's file as the channel will send it."""
+
+    kind: AttachmentKind
+    mime_type: str
+    sha256: str
+    size: int
+    filename: str | None
+
+
+_GENERIC = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# The type a file name says, for the accepted types (when a browser sends no better one).
+_EXTENSIONS = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "amr": "audio/amr",
+    "mp4": "video/mp4",
+    "3gp": "video/3gpp",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt": "application/vnd.ms-powerpoint",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+
+def _claimed_type(declared: str | None, filename: str | None) -> str:
+    kind = (declared or "").split(";", 1)[0].strip().lower()
+    if kind in _GENERIC and filename:
+        kind = _EXTENSIONS.get(filename.rpartition(".")[2].lower(), "") if "." in filename else ""
+    return "" if kind in _GENERIC else kind
+
+
+def check_upload(
+    data: bytes,
+    *,
+    declared: str | None,
+    filename: str | None,
+    accepted: Sequence[OutboundMedia],
+    max_bytes: int,
+    channel_name: str,
+    refusal: str = "",
+) -> AcceptedUpload:
+    """An agent's upload checked against what the channel sends (``Capabilities.outbound_media``)
+    and the engine's own limit.
+
+    The type is the bytes' own signature when they have one (a PNG named ``.jpg`` is a PNG), else
+    the declared type, else the file name's; a file that claims a type with a signature and does
+    not carry it is refused.  Raises ``MediaRefused`` (empty), ``MediaTypeRefused`` or
+    ``MediaTooLarge``, each saying why in words an agent reads."""
+    if not data:
+        raise MediaRefused("the file is empty")
+    if not accepted:
+        raise MediaTypeRefused(refusal or f"{channel_name} does not send uploaded files")
+    claimed = _claimed_type(declared, filename)
+    sniffed = sniff_type(data)
+    if sniffed is None and any(claimed == k for k, _, _ in _SIGNATURES):
+        raise MediaTypeRefused(f"the bytes are not {claimed}")
+    kind = sniffed or claimed
+    rule = next((r for r in accepted if kind in r.mime_types), None) if kind in ALLOWED_TYPES else None
+    if rule is None:
+        types = sorted({t for r in accepted for t in r.mime_types})
+        raise MediaTypeRefused(
+            f"{channel_name} does not send {kind or 'files of an unknown type'}; it sends {', '.join(types)}"
+        )
+    limit = min(max_bytes, rule.max_bytes)
+    if len(data) > limit:
+        raise MediaTooLarge(
+            f"the file has {len(data)} bytes; {channel_name} takes a {kind} of at most {limit} bytes"
+        )
+    return AcceptedUpload(rule.kind, kind, hashlib.sha256(data).hexdigest(), len(data), filename)
 
 
 @runtime_checkable

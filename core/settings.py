@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     media_poll_s: float = Field(default=1.0, gt=0, le=600)
     media_attempts: int = Field(default=6, ge=1, le=100)
     media_retry_s: float = Field(default=5.0, gt=0, le=3600)
+    # An agent's upload (POST /api/conversations/{id}/attachments): at most this many bytes, and
+    # never more than the conversation's channel takes for the file's type.
+    media_upload_max_bytes: int = Field(default=16_000_000, ge=1)
 
     # Channels
     graph_base_url: str = "https://graph.facebook.com"

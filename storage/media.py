@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.ids import AgentId, ChannelAccountId, CustomerId, MessageId, WorkspaceId, new_id
+from core.ids import AgentId, ChannelAccountId, ConversationId, CustomerId, MessageId, WorkspaceId, new_id
 from core.states import MediaStatus
 from storage.tables import ConversationRow, MediaRow, MessageRow
 
@@ -34,7 +34,7 @@ class MediaRecord:
 
     id: uuid.UUID
     workspace_id: WorkspaceId
-    message_id: MessageId
+    message_id: MessageId | None  # None: an agent's upload not sent yet
     customer_id: CustomerId | None
     position: int
     kind: str
@@ -44,6 +44,8 @@ class MediaRecord:
     sha256: str | None
     storage_key: str | None
     error: str | None
+    conversation_id: ConversationId | None = None  # an agent's upload: where it was uploaded
+    filename: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ def _record(r: Any) -> MediaRecord:
     return MediaRecord(
         id=r.id,
         workspace_id=WorkspaceId(r.workspace_id),
-        message_id=MessageId(r.message_id),
+        message_id=MessageId(r.message_id) if r.message_id else None,
         customer_id=CustomerId(r.customer_id) if r.customer_id else None,
         position=int(r.position),
         kind=r.kind,
@@ -80,6 +82,8 @@ def _record(r: Any) -> MediaRecord:
         sha256=r.sha256,
         storage_key=r.storage_key,
         error=r.error,
+        conversation_id=ConversationId(r.conversation_id) if r.conversation_id else None,
+        filename=r.filename,
     )
 
 
@@ -117,6 +121,80 @@ class MediaRows:
         if rows:
             await self.session.execute(sa.insert(MEDIA), rows)
         return len(rows)
+
+    # -- agents' uploads ---------------------------------------------------------------------
+
+    async def add_upload(
+        self,
+        media_id: uuid.UUID,
+        *,
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        customer_id: CustomerId,
+        uploaded_by: AgentId | None,
+        kind: str,
+        mime_type: str,
+        size: int,
+        sha256: str,
+        filename: str | None,
+        now: datetime,
+    ) -> MediaRecord:
+        """An agent's file, already in the media store under ``media_id``'s key: a stored row
+        that no message names yet."""
+        values = {
+            "id": media_id,
+            "workspace_id": workspace_id,
+            "message_id": None,
+            "customer_id": customer_id,
+            "conversation_id": conversation_id,
+            "uploaded_by": uploaded_by,
+            "filename": filename,
+            "position": 0,
+            "kind": kind,
+            "status": MediaStatus.STORED.value,
+            "mime_type": mime_type,
+            "size": size,
+            "sha256": sha256,
+            "storage_key": media_id.hex,
+            "attempts": 0,
+            "created_at": now,
+            "stored_at": now,
+        }
+        await self.session.execute(sa.insert(MEDIA).values(**values))
+        found = await self.get(media_id, workspace_id)
+        assert found is not None
+        return found
+
+    async def take_upload(self, media_id: uuid.UUID, *, message_id: MessageId, position: int) -> bool:
+        """The upload becomes attachment ``position`` of the reply ``message_id``; False when
+        another reply took it first."""
+        result = await self.session.execute(
+            sa.update(MEDIA)
+            .where(MEDIA.c.id == media_id, MEDIA.c.message_id.is_(None))
+            .values(message_id=message_id, position=position)
+        )
+        return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def copy_to(self, source: MessageId, target: MessageId, *, now: datetime) -> int:
+        """The stored media of ``source`` shown on ``target`` too (a resent reply): rows of their
+        own over the same files."""
+        rows = (
+            await self.session.execute(
+                sa.select(MEDIA).where(MEDIA.c.message_id == source).order_by(MEDIA.c.position)
+            )
+        ).all()
+        copies = [
+            {
+                **{c: getattr(r, c) for c in MEDIA.c.keys()},
+                "id": new_id(),
+                "message_id": target,
+                "created_at": now,
+            }
+            for r in rows
+        ]
+        if copies:
+            await self.session.execute(sa.insert(MEDIA), copies)
+        return len(copies)
 
     async def any_due(self, now: datetime) -> bool:
         """Whether a fetch is due (read only: an idle worker takes no write lock)."""
@@ -283,11 +361,22 @@ class MediaRows:
         return await self._erase(MEDIA.c.message_id.in_(ids)) if ids else 0
 
     async def files_to_delete(self, *, limit: int) -> list[tuple[uuid.UUID, str]]:
-        """Erased rows whose file is still in the media store: (row id, storage key)."""
+        """Erased rows whose file is still in the media store: (row id, storage key).  A file
+        another row still shows (a resent reply's copy) is left until that row is erased too."""
+        other = MEDIA.alias("other")
+        shown_elsewhere = (
+            sa.select(other.c.id)
+            .where(other.c.storage_key == MEDIA.c.storage_key, other.c.status != MediaStatus.ERASED.value)
+            .exists()
+        )
         rows = (
             await self.session.execute(
                 sa.select(MEDIA.c.id, MEDIA.c.storage_key)
-                .where(MEDIA.c.status == MediaStatus.ERASED.value, MEDIA.c.storage_key.is_not(None))
+                .where(
+                    MEDIA.c.status == MediaStatus.ERASED.value,
+                    MEDIA.c.storage_key.is_not(None),
+                    ~shown_elsewhere,
+                )
                 .order_by(MEDIA.c.id)
                 .limit(limit)
             )

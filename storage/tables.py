@@ -440,9 +440,15 @@ class MediaRow(SQLModel, table=True):
     )
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id", index=True)
-    message_id: uuid.UUID = Field(foreign_key="message.id", index=True)
+    # None: an agent's upload not sent yet (the reply that sends it sets it, and ``position``).
+    message_id: uuid.UUID | None = Field(default=None, foreign_key="message.id", index=True)
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
     channel_account_id: uuid.UUID | None = Field(default=None, foreign_key="channel_account.id")
+    # An agent's upload: the conversation it was uploaded to, by whom (None: a supervisor's or
+    # an admin's token), the file's name.
+    conversation_id: uuid.UUID | None = Field(default=None, foreign_key="conversation.id")
+    uploaded_by: uuid.UUID | None = Field(default=None, foreign_key="agent.id")
+    filename: str | None = Field(default=None, max_length=255)
     position: int  # the attachment's index in the message
     kind: str = Field(max_length=40)  # an AttachmentKind
     status: str = Field(default=MediaStatus.PENDING, max_length=20)  # a MediaStatus

@@ -494,7 +494,7 @@ class BundleMedia(ResponseBody):
     """One of the person's attachments as the media store holds it."""
 
     id: UUID
-    message_id: UUID
+    message_id: UUID | None = Field(description="null: an agent's upload that no reply sent.")
     position: int = Field(description="Its index among the message's attachments.")
     kind: str
     status: str = Field(description="stored, pending, failed or erased.")

@@ -16,6 +16,7 @@ from centralita.schemas.conversations import ReplyWindow
 from core.delivery import RESENDABLE
 from core.events import Attachment, AttachmentKind, Template
 from core.states import MessageDirection
+from storage.media import MediaRecord
 from storage.outbound import OutboundRecord, shown_error
 
 if TYPE_CHECKING:  # the service module is not needed to read or write the shapes
@@ -28,6 +29,7 @@ __all__ = [
     "ReplyRequest",
     "TemplateParameters",
     "TemplateRequest",
+    "UploadedFile",
 ]
 
 
@@ -81,29 +83,71 @@ class TemplateRequest(RequestBody):
 
 
 class AttachmentRequest(RequestBody):
-    """A file to send, by its URL or the provider's media id."""
+    """A file to send: an upload of this conversation (``upload_id``), or by its URL or the
+    provider's media id (then ``kind`` is required)."""
 
-    kind: AttachmentKind
+    upload_id: UUID | None = Field(
+        default=None,
+        description="The id POST /api/conversations/{id}/attachments answered ; kind and type from it.",
+    )
+    kind: AttachmentKind | None = None
     url: str | None = None
-    media_id: str | None = None
+    media_id: str | None = Field(default=None, description="The provider's media id (WhatsApp).")
     filename: str | None = None
     caption: str | None = None
     mime_type: str | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> Self:
+        if self.upload_id is not None:
+            if self.url or self.media_id:
+                raise ValueError("an upload_id goes without url or media_id")
+            return self
         if not self.url and not self.media_id:
-            raise ValueError("needs a url or a media_id")
+            raise ValueError("needs an upload_id, a url or a media_id")
+        if self.kind is None:
+            raise ValueError("kind is required with a url or a media_id")
         return self
 
     def attachment(self) -> Attachment:
+        if self.upload_id is not None:  # the rest is filled in from the upload's row
+            return Attachment(
+                kind=self.kind or AttachmentKind.FILE, upload_id=str(self.upload_id), caption=self.caption
+            )
         return Attachment(
-            kind=self.kind,
+            kind=self.kind or AttachmentKind.FILE,
             url=self.url,
             media_id=self.media_id,
             filename=self.filename,
             caption=self.caption,
             mime_type=self.mime_type,
+        )
+
+
+class UploadedFile(ResponseBody):
+    """An agent's file, kept for a reply: name its ``id`` as ``attachments[].upload_id``."""
+
+    id: UUID = Field(description="The upload's media id; GET url serves it.")
+    conversation_id: UUID
+    kind: AttachmentKind = Field(description="How the channel will send it: image, video, audio, document.")
+    mime_type: str = Field(description="The type its bytes carry (sniffed), not only the one declared.")
+    size: int
+    sha256: str
+    filename: str | None
+    url: str = Field(examples=["/api/media/01a1fccc-bc55-72e1-8259-a26d585c88f7"])
+
+    @classmethod
+    def of(cls, record: MediaRecord) -> UploadedFile:
+        assert record.conversation_id is not None and record.mime_type and record.sha256
+        return cls(
+            id=record.id,
+            conversation_id=record.conversation_id,
+            kind=AttachmentKind(record.kind),
+            mime_type=record.mime_type,
+            size=record.size or 0,
+            sha256=record.sha256,
+            filename=record.filename,
+            url=f"/api/media/{record.id}",
         )
 
 

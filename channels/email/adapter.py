@@ -26,6 +26,7 @@ from core.channel import (
     ChannelAccount,
     IngressSink,
     ManifestSection,
+    OutboundMedia,
     WebhookRequest,
 )
 from core.errors import NotFound
@@ -38,10 +39,28 @@ from core.events import (
     OutboundMessage,
 )
 from core.logging import get_logger
+from core.media import ALLOWED_TYPES
 
 __all__ = ["EMAIL_CAPABILITIES", "EmailAdapter"]
 
 log = get_logger(__name__)
+
+_MB = 1024 * 1024
+
+
+def _kind_of(mime_type: str) -> AttachmentKind:
+    for prefix, kind in (("image/", AttachmentKind.IMAGE), ("audio/", AttachmentKind.AUDIO)):
+        if mime_type.startswith(prefix):
+            return kind
+    return AttachmentKind.VIDEO if mime_type.startswith("video/") else AttachmentKind.DOCUMENT
+
+
+# An agent's file goes as a MIME part of the reply; 10 MB each keeps the mail (base64: a third
+# more) under the size most relays accept.
+OUTBOUND_MEDIA = tuple(
+    OutboundMedia(kind, frozenset(t for t in sorted(ALLOWED_TYPES) if _kind_of(t) is kind), 10 * _MB)
+    for kind in (AttachmentKind.IMAGE, AttachmentKind.AUDIO, AttachmentKind.VIDEO, AttachmentKind.DOCUMENT)
+)
 
 EMAIL_CAPABILITIES = Capabilities(
     address_kind=AddressKind.EMAIL,
@@ -57,6 +76,7 @@ EMAIL_CAPABILITIES = Capabilities(
             AttachmentKind.VIDEO,
         }
     ),
+    outbound_media=OUTBOUND_MEDIA,
     threading=True,
     webhook_handshake=False,
     display_name="Email",

@@ -11,8 +11,9 @@
   retried send keeps its id and replies to it find the conversation.
 * Auto-replies (``message.auto_reply``) carry ``Auto-Submitted: auto-replied`` and
   ``X-Auto-Response-Suppress: All`` (RFC 3834; keeps out-of-office robots from answering).
-* Body: plain text, UTF-8, quoted-printable.  Attachments that have a URL are listed as links;
-  email has no templates.
+* Body: plain text, UTF-8, quoted-printable.  An agent's files (``Attachment.content``) follow
+  as MIME parts (``multipart/mixed``, base64, their type and file name); attachments that have a
+  URL are listed as links; email has no templates.
 """
 
 from __future__ import annotations
@@ -80,11 +81,17 @@ def _body(message: OutboundMessage) -> str:
     text = (message.text or "").replace("\r\n", "\n")
     links = []
     for attachment in message.attachments:
+        if attachment.content is not None:
+            continue  # a MIME part of its own (compose_reply)
         if not attachment.url:
-            raise InvalidInput("email attachments need a URL to link to", field="attachments")
+            raise InvalidInput("email attachments need a URL to link to, or a file", field="attachments")
         links.append(f"- {attachment.filename or attachment.caption or 'archivo'}: {attachment.url}")
     if links:
         text = f"{text}\n\nAdjuntos:\n" + "\n".join(links) if text else "Adjuntos:\n" + "\n".join(links)
+    if not text.strip() and any(a.content is not None for a in message.attachments):
+        text = "Adjuntos:\n" + "\n".join(
+            f"- {a.filename or a.caption or 'archivo'}" for a in message.attachments if a.content is not None
+        )
     if not text.strip():
         raise InvalidInput("nothing to send: the message has no text", field="text")
     return text if text.endswith("\n") else text + "\n"
@@ -118,6 +125,16 @@ def compose_reply(
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     mail.set_content(_body(message), subtype="plain", charset="utf-8", cte="quoted-printable")
+    for index, attachment in enumerate(message.attachments):
+        if attachment.content is None:
+            continue
+        maintype, _, subtype = (attachment.mime_type or "application/octet-stream").partition("/")
+        mail.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename or f"adjunto-{index + 1}",
+        )
     return ComposedMail(
         mail=mail,
         message_id=message_id,

@@ -42,6 +42,13 @@ CAPABILITIES = Capabilities(
     attachments=frozenset(
         {AttachmentKind.IMAGE, AttachmentKind.VIDEO, AttachmentKind.AUDIO, AttachmentKind.FILE}
     ),
+    # Meta's Attachment Upload API takes images only from a public URL, never from a server:
+    # an agent's upload (kept behind the engine's authenticated media API) cannot be sent.
+    outbound_media=(),
+    outbound_media_refusal=(
+        "Instagram no recibe archivos subidos: Meta toma las imágenes solo de una URL pública / "
+        "Instagram does not take uploaded files: Meta takes images only from a public URL"
+    ),
     webhook_handshake=True,
     display_name="Instagram",
     extra={"attachments_per_message": 1},

@@ -1,4 +1,4 @@
-"""A loopback Graph API: the messages edge of the WhatsApp Cloud API and the Instagram Send API.
+"""A loopback Graph API: the messages and media edges of the WhatsApp Cloud API, the Instagram Send API.
 
 Product code in the spirit of ``httpx.MockTransport``: tests, benchmarks and the demo point an
 adapter's ``graph_base_url`` at it instead of Meta.  It listens on 127.0.0.1 (port 0, chosen by
@@ -24,7 +24,11 @@ Media: ``add_media(media_id, data, mime_type)`` makes a customer's WhatsApp medi
 the Cloud API serves it — ``GET /{version}/{media-id}`` describes it (``url``, ``mime_type``,
 ``sha256``, ``file_size``) and that ``url`` gives the bytes, both with a known access token —
 and ``cdn_url(name)`` serves bytes without a token, like Instagram's CDN.  ``downloads`` counts
-the byte downloads.
+the byte downloads.  ``POST /{version}/{phone-number-id}/media`` takes a business's upload as
+the Cloud API does (multipart ``file``, ``type``, ``messaging_product=whatsapp``; the node's
+token), answers ``{"id": media_id}`` and records it in ``uploads`` (``data``, ``type``,
+``filename``, ``content_type``, ``media_id``), apart from ``received``; the media is then
+retrievable like a customer's.  ``upload_failures`` (same shape as ``failures``) fails uploads.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from core.channel import AdapterContext
 
@@ -197,6 +201,8 @@ class GraphPeer:
         self._closing = asyncio.Event()
         self._released = asyncio.Event()
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.uploads: list[dict[str, Any]] = []
+        self.upload_failures: list[dict[str, Any]] = []
         # Called with each accepted send's entry (the demo answers with delivery statuses).
         self.on_accepted: list[Callable[[dict[str, Any]], None]] = []
         self.downloads = 0
@@ -205,6 +211,7 @@ class GraphPeer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{version}/{node}/messages", self._messages)
+        app.router.add_post("/{version}/{node}/media", self._upload)
         app.router.add_get("/media-download/{media_id}", self._download)
         app.router.add_get("/cdn/{media_id}", self._cdn)
         app.router.add_get("/{version}/{media_id}", self._describe)
@@ -286,16 +293,79 @@ class GraphPeer:
         return list(self.received)
 
     # -- the messages edge ---------------------------------------------------------------------
-    def _take_failure(self) -> dict[str, Any] | None:
-        if not self.failures:
+    def _take_failure(self, failures: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        failures = self.failures if failures is None else failures
+        if not failures:
             return None
-        failure = self.failures[0]
+        failure = failures[0]
         times = int(failure.get("times", 1))
         if times <= 1:
-            self.failures.pop(0)
+            failures.pop(0)
         else:
             failure["times"] = times - 1
         return failure
+
+    # -- the media upload edge (WhatsApp) ------------------------------------------------------
+    def _node_refusal(self, node: str, authorization: str | None) -> tuple[int, dict[str, Any]] | None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return _bad(
+                "An active access token must be used to query information about the current user.",
+                code=2500,
+            )
+        if node not in self.tokens:
+            return _bad(
+                f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to "
+                "missing permissions, or does not support this operation.",
+                subcode=33,
+                error_type="GraphMethodException",
+            )
+        if self.tokens[node] != token:
+            return _bad("Invalid OAuth access token - Cannot parse access token", status=401, code=190)
+        return None
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        entry: dict[str, Any] = {
+            "path": request.path,
+            "node_id": node,
+            "authorization": request.headers.get("Authorization"),
+        }
+        fields: dict[str, str] = {}
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "file":
+                    entry["data"] = await part.read()
+                    entry["filename"] = part.filename
+                    entry["content_type"] = part.headers.get("Content-Type")
+                elif part.name:
+                    fields[part.name] = await part.text()
+        entry["messaging_product"] = fields.get("messaging_product")
+        entry["type"] = fields.get("type")
+        failure = self._take_failure(self.upload_failures)
+        refused = self._node_refusal(node, entry["authorization"])
+        if failure is not None and "status" in failure:
+            status, body = int(failure["status"]), dict(failure.get("body") or {})
+        elif refused is not None:
+            status, body = refused
+        elif entry["messaging_product"] != "whatsapp":
+            status, body = _bad("(#100) The parameter messaging_product is required.")
+        elif not entry.get("data"):
+            status, body = _bad("(#100) The parameter file is required.")
+        elif not entry["type"]:
+            status, body = _bad("(#100) The parameter type is required.")
+        else:
+            media_id = str(int.from_bytes(os.urandom(7), "big"))
+            self.media[media_id] = (entry["data"], entry["type"])
+            entry["media_id"] = media_id
+            status, body = 200, {"id": media_id}
+        entry["status"] = status
+        entry["answer"] = body
+        self.uploads.append(entry)
+        return web.json_response(body, status=status)
 
     # -- the media edge ------------------------------------------------------------------------
     def add_media(self, media_id: str, data: bytes, mime_type: str) -> None:

@@ -1,4 +1,4 @@
-"""Calling the Graph API over aiohttp: POSTing JSON, GETting JSON and media bytes.
+"""Calling the Graph API over aiohttp: POSTing JSON and files, GETting JSON and media bytes.
 
 The session is created on the first send (inside the running loop, never at import) and closed by
 ``aclose``.  Connection failures and timeouts become ``TransientChannelError``; a refused call is
@@ -38,12 +38,18 @@ class GraphTransport:
         return self._session
 
     async def _call(
-        self, method: str, url: str, *, token: str | None, payload: dict[str, Any] | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None,
+        payload: dict[str, Any] | None = None,
+        form: aiohttp.FormData | None = None,
     ) -> tuple[int, bytes, str | None]:
         session = self._client()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            async with session.request(method, url, json=payload, headers=headers) as response:
+            async with session.request(method, url, json=payload, data=form, headers=headers) as response:
                 status = response.status
                 raw = await response.read()
                 kind = response.headers.get("Content-Type")
@@ -77,6 +83,17 @@ class GraphTransport:
 
     async def post_json(self, url: str, *, token: str, payload: dict[str, Any]) -> dict[str, Any]:
         status, raw, _kind = await self._call("POST", url, token=token, payload=payload)
+        return self._object(status, raw)
+
+    async def post_file(
+        self, url: str, *, token: str, fields: dict[str, str], data: bytes, filename: str, mime_type: str
+    ) -> dict[str, Any]:
+        """A ``multipart/form-data`` POST of ``fields`` and one ``file`` part (media uploads)."""
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        form.add_field("file", data, filename=filename, content_type=mime_type)
+        status, raw, _kind = await self._call("POST", url, token=token, form=form)
         return self._object(status, raw)
 
     async def get_json(self, url: str, *, token: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from core.channel import (
     Capabilities,
     ChannelAccount,
     ManifestSection,
+    OutboundMedia,
     ReplyWindow,
     WebhookRequest,
 )
@@ -32,6 +33,35 @@ from core.events import (
 from core.media import FetchedMedia
 
 __all__ = ["CAPABILITIES", "WhatsAppAdapter"]
+
+_MB = 1024 * 1024
+# What the Cloud API takes as uploaded media ("Supported media types"): an agent's file is
+# uploaded to POST /{phone-number-id}/media and sent by the id Meta answers.
+OUTBOUND_MEDIA = (
+    OutboundMedia(AttachmentKind.IMAGE, frozenset({"image/jpeg", "image/png"}), 5 * _MB),
+    OutboundMedia(AttachmentKind.VIDEO, frozenset({"video/mp4", "video/3gpp"}), 16 * _MB),
+    OutboundMedia(
+        AttachmentKind.AUDIO,
+        frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+        16 * _MB,
+    ),
+    OutboundMedia(
+        AttachmentKind.DOCUMENT,
+        frozenset(
+            {
+                "application/pdf",
+                "text/plain",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.ms-powerpoint",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            }
+        ),
+        100 * _MB,
+    ),
+)
 
 CAPABILITIES = Capabilities(
     address_kind=AddressKind.PHONE,
@@ -49,6 +79,7 @@ CAPABILITIES = Capabilities(
             AttachmentKind.LOCATION,
         }
     ),
+    outbound_media=OUTBOUND_MEDIA,
     webhook_handshake=True,
     display_name="WhatsApp",
     triage_menu=True,
@@ -76,8 +107,21 @@ class WhatsAppAdapter:
         return parse_webhook(body, received_at=received_at)
 
     async def send(self, message: OutboundMessage, account: ChannelAccount) -> DeliveryReceipt:
+        """Upload an agent's file first (retried on its own, so a retried message post does not
+        upload it again), then send the message naming the media id Meta answered."""
+        attachments = []
+        for attachment in message.attachments:
+            if attachment.content is not None:
+                media_id = await send_with_retries(
+                    self._context,
+                    lambda a=attachment: self._client.upload_media(a, account),  # type: ignore[misc]
+                    channel=self.name,
+                )
+                attachment = attachment.model_copy(update={"media_id": media_id, "content": None})
+            attachments.append(attachment)
+        ready = message.model_copy(update={"attachments": tuple(attachments)})
         return await send_with_retries(
-            self._context, lambda: self._client.send_once(message, account), channel=self.name
+            self._context, lambda: self._client.send_once(ready, account), channel=self.name
         )
 
     async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:

@@ -1,4 +1,6 @@
-"""Sending through the WhatsApp Cloud API: ``POST {base}/{version}/{phone_number_id}/messages``.
+"""Sending through the WhatsApp Cloud API: ``POST {base}/{version}/{phone_number_id}/messages``,
+and an agent's file first through ``POST …/{phone_number_id}/media`` (multipart: ``file``,
+``type``, ``messaging_product=whatsapp``), which answers the media id the message names.
 
 ``message_body`` and ``messages_url`` are pure (what goes on the wire); ``WhatsAppClient`` does
 one attempt over aiohttp (retries are the adapter's, see ``channels.meta.retry``).
@@ -17,7 +19,7 @@ from core.errors import ChannelError, PermanentChannelError
 from core.events import AddressKind, Attachment, AttachmentKind, DeliveryReceipt, OutboundMessage, Template
 from core.media import FetchedMedia
 
-__all__ = ["WhatsAppClient", "message_body", "messages_url", "template_object"]
+__all__ = ["WhatsAppClient", "media_url", "message_body", "messages_url", "template_object"]
 
 _MEDIA_TYPES: dict[AttachmentKind, str] = {
     AttachmentKind.IMAGE: "image",
@@ -33,6 +35,10 @@ _CAPTIONED = frozenset({"image", "video", "document"})
 
 def messages_url(context: AdapterContext, account: ChannelAccount) -> str:
     return f"{context.graph_base_url.rstrip('/')}/{context.graph_version}/{account.address}/messages"
+
+
+def media_url(context: AdapterContext, account: ChannelAccount) -> str:
+    return f"{context.graph_base_url.rstrip('/')}/{context.graph_version}/{account.address}/media"
 
 
 def _refuse(message: str, field: str) -> PermanentChannelError:
@@ -155,6 +161,36 @@ class WhatsAppClient:
             channel="whatsapp",
             accepted_at=self._clock(),
         )
+
+    async def upload_media(self, attachment: Attachment, account: ChannelAccount) -> str:
+        """An agent's file (``attachment.content``) uploaded to the Cloud API: its media id."""
+        if attachment.content is None or not attachment.mime_type:
+            raise _refuse("the attachment carries no file to upload", "attachments")
+        if not account.access_token:
+            raise _refuse(
+                f"WhatsApp account {account.address} has no access token configured", "access_token"
+            )
+        try:
+            answer = await self._transport.post_file(
+                media_url(self._context, account),
+                token=account.access_token,
+                fields={"messaging_product": "whatsapp", "type": attachment.mime_type},
+                data=attachment.content,
+                filename=attachment.filename or "archivo",
+                mime_type=attachment.mime_type,
+            )
+        except ChannelError as exc:
+            said = exc.details.get("message") or exc.message
+            raise type(exc)(
+                f"WhatsApp did not take the file: {said}",
+                provider_code=exc.provider_code,
+                details=exc.details,
+                field="attachments",
+            ) from exc
+        media_id = answer.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise PermanentChannelError("WhatsApp took the file but returned no media id")
+        return media_id
 
     async def fetch_media(self, attachment: Attachment, account: ChannelAccount) -> FetchedMedia:
         """A customer's media: its id → a short-lived URL (``GET /{media-id}``) → the bytes, both

@@ -463,3 +463,56 @@ async def test_a_supervisor_finds_a_waiting_conversation_reads_it_and_force_assi
     await b(page.get_by_role("button", name="Buscar").click())
     await b(expect(row).to_contain_text("asignada"))
     await b(expect(row).to_contain_text("Ana Ruiz"))
+
+
+async def test_an_agent_attaches_an_image_sees_it_before_sending_and_in_the_timeline_after(
+    chromium: ChromiumThread, page: Page, scene: RoutingScene, graph: GraphPeer
+) -> None:
+    b = chromium.run
+    await _sign_in(chromium, page, scene)
+    await _available(chromium, page, scene)
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Me manda el recibo?", name="Marta Gómez")
+    await b(page.locator("li.offer").get_by_role("button", name="Aceptar").click())
+    picker = page.get_by_label("Adjuntar archivo")
+    await b(expect(picker).to_be_visible())
+
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + b"\x00" * 24 + b";"
+    await b(picker.set_input_files({"name": "saludo.gif", "mimeType": "image/gif", "buffer": gif}))
+    await b(page.locator("#reply").fill("Aquí está su recibo"))
+    await b(page.locator("#send").click())
+    refused = page.locator(".attach-error[role=alert]")
+    await b(expect(refused).to_contain_text("Este canal no envía ese tipo de archivo"))
+    await b(expect(refused).to_contain_text("image/gif"))
+    assert graph.uploads == [] and graph.received == []
+    await b(page.get_by_role("button", name="Quitar archivo").click())
+    await b(expect(page.locator(".attach-chosen")).to_have_count(0))
+    await b(expect(picker).to_be_focused())
+
+    await b(picker.set_input_files({"name": "recibo.png", "mimeType": "image/png", "buffer": RECEIPT}))
+    chosen = page.locator(".attach-chosen")
+    await b(expect(chosen).to_contain_text("recibo.png"))
+    await b(expect(chosen.locator("img.attach-thumb")).to_have_attribute("alt", "recibo.png"))
+    await chromium.screenshot(page, "desk-attach-chosen")
+    await b(page.locator("#send").click())
+    (sent,) = await graph.wait_for(1, within_s=10)
+    (uploaded,) = graph.uploads
+    assert (uploaded["data"], uploaded["type"]) == (RECEIPT, "image/png")
+    assert sent["json"]["image"] == {"id": uploaded["media_id"], "caption": "Aquí está su recibo"}
+
+    mine = page.locator("#timeline li.entry.out").last
+    await b(expect(mine.locator("img.att-img")).to_have_attribute("alt", "recibo.png"))
+    await b(
+        page.wait_for_function(
+            "() => document.querySelector('li.entry.out img.att-img')?.naturalWidth === 240"
+        )
+    )
+    await b(expect(mine).to_contain_text("Aquí está su recibo"))
+    await _status(scene, sent, "delivered")
+    await b(expect(mine.locator(".tick")).to_have_attribute("data-state", "delivered"))
+    await b(expect(page.locator(".attach-chosen")).to_have_count(0))
+    await b(expect(page.locator("#reply")).to_have_value(""))
+    await chromium.screenshot(page, "desk-attach-sent")
+    await b(page.set_viewport_size({"width": 390, "height": 844}))
+    await b(picker.set_input_files({"name": "recibo.png", "mimeType": "image/png", "buffer": RECEIPT}))
+    await b(expect(page.locator(".attach-chosen")).to_be_visible())
+    await chromium.screenshot(page, "desk-attach-phone")

@@ -14,8 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -571,3 +574,50 @@ async def test_an_email_reply_threads_under_the_customers_mail(scene: Scene) -> 
     assert "Sí, hay modalidad en línea." in delivered["text"]
     row = await _row(scene.engine, queued["id"])
     assert row.delivery_state == "sent" and row.external_id == delivered["message_id"].strip("<>")
+
+
+# ------------------------------------------------------------------ an agent's file
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+async def _upload(scene: Scene, conversation_id: uuid.UUID, data: bytes, name: str, kind: str) -> Any:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type=kind)
+    return await scene.engine.client.post(
+        f"/api/conversations/{conversation_id}/attachments", data=form, headers=scene.auth()
+    )
+
+
+async def test_an_agents_pdf_reaches_the_customers_mailbox_as_a_mime_attachment(scene: Scene) -> None:
+    mail = _mail("CAJx-cliente-2@mail.correo.example", datetime.now(UTC) - timedelta(hours=2))
+    response = await scene.engine.client.post(
+        "/webhooks/email", data=mail, headers={"Authorization": f"Bearer {EMAIL_TOKEN}"}
+    )
+    assert response.status == 200, await response.text()
+    await scene.engine.next_outcome()
+    conversation_id = await _conversation(scene.engine)
+    await _assign(scene.engine, conversation_id, scene.agent_id)
+
+    uploaded = await _upload(scene, conversation_id, PDF, "temario.pdf", "application/pdf")
+    assert uploaded.status == 201, await uploaded.text()
+    upload = await uploaded.json()
+    assert (upload["kind"], upload["mime_type"]) == ("document", "application/pdf")
+    body = {"text": "Le envío el temario.", "attachments": [{"upload_id": upload["id"]}]}
+    assert (await _reply(scene, conversation_id, body)).status == 202
+    assert (await scene.next_send()).state == "sent"
+    parsed = BytesParser(policy=policy.default).parsebytes(scene.smtp.delivered[-1]["raw"])
+    text, attached = parsed.iter_parts()
+    assert "Le envío el temario." in text.get_content()
+    assert (attached.get_content_type(), attached.get_filename()) == ("application/pdf", "temario.pdf")
+    assert attached.get_content() == PDF
+
+
+async def test_instagram_takes_no_uploaded_file_and_the_upload_says_why(scene: Scene) -> None:
+    conversation_id = await _instagram_customer(scene, hours_ago=1)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    refused = await _upload(scene, conversation_id, png, "foto.png", "image/png")
+    assert refused.status == 415
+    error = (await refused.json())["error"]
+    assert error["field"] == "file" and "public URL" in error["message"]

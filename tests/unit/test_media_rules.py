@@ -6,7 +6,17 @@ import hashlib
 
 import pytest
 
-from core.media import FetchedMedia, MediaRefused, checked_media, sniff_type
+from channels.whatsapp.adapter import CAPABILITIES
+from core.events import AttachmentKind
+from core.media import (
+    FetchedMedia,
+    MediaRefused,
+    MediaTooLarge,
+    MediaTypeRefused,
+    check_upload,
+    checked_media,
+    sniff_type,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
@@ -58,3 +68,84 @@ def test_signatures() -> None:
         "image/webp",
         None,
     ]
+
+
+# -- an agent's upload, checked against what the channel sends -------------------------------
+
+WHATSAPP = CAPABILITIES.outbound_media
+
+
+def test_an_upload_takes_the_kind_the_channel_sends_it_as() -> None:
+    accepted = check_upload(
+        PDF,
+        declared="application/pdf",
+        filename="estado.pdf",
+        accepted=WHATSAPP,
+        max_bytes=10**6,
+        channel_name="WhatsApp",
+    )
+    assert (accepted.kind, accepted.mime_type, accepted.size) == (
+        AttachmentKind.DOCUMENT,
+        "application/pdf",
+        len(PDF),
+    )
+
+
+def test_a_png_named_jpg_is_a_png_and_a_generic_type_is_read_from_the_name() -> None:
+    png = check_upload(
+        PNG,
+        declared="image/jpeg",
+        filename="foto.jpg",
+        accepted=WHATSAPP,
+        max_bytes=10**6,
+        channel_name="WhatsApp",
+    )
+    docx = check_upload(
+        b"PK\x03\x04" + b"\x00" * 20,
+        declared="application/octet-stream",
+        filename="Carta.DOCX",
+        accepted=WHATSAPP,
+        max_bytes=10**6,
+        channel_name="WhatsApp",
+    )
+    assert (png.mime_type, docx.kind) == ("image/png", AttachmentKind.DOCUMENT)
+
+
+def test_an_upload_is_refused_by_type_by_claim_by_size_and_by_a_channel_that_takes_none() -> None:
+    with pytest.raises(MediaTypeRefused, match="does not send image/gif"):
+        check_upload(
+            b"GIF89a" + b"\x00" * 9,
+            declared="image/gif",
+            filename=None,
+            accepted=WHATSAPP,
+            max_bytes=10**6,
+            channel_name="WhatsApp",
+        )
+    with pytest.raises(MediaTypeRefused, match="the bytes are not image/png"):
+        check_upload(
+            b"<html>",
+            declared="image/png",
+            filename="x.png",
+            accepted=WHATSAPP,
+            max_bytes=10**6,
+            channel_name="WhatsApp",
+        )
+    with pytest.raises(MediaTooLarge, match="at most 5242880 bytes"):
+        check_upload(
+            PNG + b"\x00" * 5 * 1024 * 1024,
+            declared="image/png",
+            filename=None,
+            accepted=WHATSAPP,
+            max_bytes=10**8,
+            channel_name="WhatsApp",
+        )
+    with pytest.raises(MediaTypeRefused, match="public URL"):
+        check_upload(
+            PNG,
+            declared="image/png",
+            filename=None,
+            accepted=(),
+            max_bytes=10**6,
+            channel_name="Instagram",
+            refusal="only from a public URL",
+        )

@@ -563,6 +563,7 @@ function renderComposer() {
     text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); reply(text); } });
     box.replaceChildren(
       field(t("composer"), text),
+      attachPicker(),
       h("div", { class: "actions" }, h("button", { type: "button", class: "primary", id: "send", onclick: () => reply(text) }, t("send")), note),
     );
     return;
@@ -613,11 +614,119 @@ async function sendReply(body) {
 
 async function reply(text) {
   const value = text.value.trim();
-  if (!value) return;
+  if (!value && !attached.file) return;
   text.disabled = true;
-  const sent = await sendReply({ text: value });
+  const sent = attached.file ? await sendWithAttachment(value) : await sendReply({ text: value });
   text.disabled = false;
   if (sent) { const again = document.getElementById("reply"); if (again) { again.value = ""; again.focus(); } }
+}
+
+// ------------------------------------------------------------------------------ composer attachments
+// One file per reply: chosen with a real <input type=file>, shown (name, size, a thumbnail for an
+// image) and removable until sent; sending uploads it (POST …/attachments) and names it in the
+// reply.  The API's 413/415/400 are shown beside the file, in the page's language.
+
+const attached = { file: null, preview: null, conversation: null };
+
+function forgetAttachment() {
+  if (attached.preview) URL.revokeObjectURL(attached.preview);
+  attached.file = null;
+  attached.preview = null;
+  attached.conversation = null;
+}
+
+function fileSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+function attachPicker() {
+  if (attached.conversation !== state.current) forgetAttachment();
+  const input = h("input", { type: "file", id: "attach", class: "attach-input", "aria-describedby": "attach-hint" });
+  input.addEventListener("change", () => {
+    forgetAttachment();
+    const file = input.files?.[0];
+    if (file) {
+      attached.file = file;
+      attached.conversation = state.current;
+      if (file.type.startsWith("image/")) attached.preview = URL.createObjectURL(file);
+    }
+    renderChosenFile();
+  });
+  return h("div", { class: "attach" },
+    h("label", { for: "attach", class: "attach-label" }, t("attach_label")),
+    input,
+    h("small", { id: "attach-hint", class: "hint" }, t("attach_hint")),
+    h("div", { id: "attach-chosen", "aria-live": "polite" }, chosenFileView()),
+  );
+}
+
+function chosenFileView(error, status) {
+  const file = attached.file;
+  if (!file) return [];
+  return h("div", { class: "attach-chosen", role: "group", "aria-label": t("attach_chosen") },
+    attached.preview ? h("img", { src: attached.preview, alt: file.name, class: "attach-thumb" }) : h("span", { class: "attach-icon", "aria-hidden": "true" }, "📄"),
+    h("span", { class: "attach-name" }, file.name),
+    h("span", { class: "muted small" }, fileSize(file.size)),
+    h("button", { type: "button", id: "attach-remove", onclick: () => removeAttachment() }, t("attach_remove")),
+    error ? h("p", { class: "warn attach-error", role: "alert" }, error) : null,
+    status ? h("p", { class: "muted small attach-error" }, status) : null,
+  );
+}
+
+function renderChosenFile(error, status) {
+  document.getElementById("attach-chosen")?.replaceChildren(...[chosenFileView(error, status)].flat());
+}
+
+function removeAttachment() {
+  forgetAttachment();
+  const input = document.getElementById("attach");
+  if (input) { input.value = ""; input.focus(); }
+  renderChosenFile();
+}
+
+function uploadError(error) {
+  const why = error instanceof ApiError ? error.message : t("error_generic");
+  if (error instanceof ApiError && error.status === 413) return t("attach_too_large", { why });
+  if (error instanceof ApiError && error.status === 415) return t("attach_type", { why });
+  return t("attach_refused", { why });
+}
+
+async function uploadAttachment(file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const headers = { Accept: "application/json" };
+  if (state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  const response = await fetch(`/api/conversations/${state.current}/attachments`, {
+    method: "POST", headers, credentials: "same-origin", body: form,
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data?.error, response.headers);
+  return data;
+}
+
+async function sendWithAttachment(text) {
+  const file = attached.file;
+  renderChosenFile(null, t("attach_uploading", { name: file.name }));
+  let upload;
+  try {
+    upload = await uploadAttachment(file);
+  } catch (error) {
+    renderChosenFile(uploadError(error));
+    if (error instanceof ApiError && error.status === 401) await attempt(() => Promise.reject(error));
+    return undefined;
+  }
+  // A WhatsApp audio carries no caption: the text follows as a message of its own.
+  const apart = upload.kind === "audio" && text;
+  const sent = await sendReply({ ...(text && !apart ? { text } : {}), attachments: [{ upload_id: upload.id }] });
+  if (!sent) { renderChosenFile(); return undefined; }
+  forgetAttachment();
+  const input = document.getElementById("attach");
+  if (input) input.value = "";
+  renderChosenFile();
+  if (apart) await sendReply({ text });
+  return sent;
 }
 
 async function postNote(text) {

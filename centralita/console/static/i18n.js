@@ -130,6 +130,15 @@ const WORDS = {
     open: "Abierta",
     closed_now: "Cerrada",
     shortcuts: "Atajos: Ctrl+Enter envía · Alt+A acepta la primera oferta · Alt+N nota",
+    // -- composer attachments (h-attach) --
+    attach_label: "Adjuntar archivo",
+    attach_hint: "Imagen, documento, audio o video; se envía con el texto como leyenda.",
+    attach_chosen: "Archivo elegido",
+    attach_remove: "Quitar archivo",
+    attach_uploading: "Subiendo {name}…",
+    attach_too_large: "El archivo es demasiado grande: {why}",
+    attach_type: "Este canal no envía ese tipo de archivo: {why}",
+    attach_refused: "No se pudo adjuntar el archivo: {why}",
   },
   en: {
     skip: "Skip to content",
@@ -261,6 +270,15 @@ const WORDS = {
     open: "Open",
     closed_now: "Closed",
     shortcuts: "Shortcuts: Ctrl+Enter sends · Alt+A accepts the first offer · Alt+N note",
+    // -- composer attachments (h-attach) --
+    attach_label: "Attach a file",
+    attach_hint: "An image, document, audio or video; the text goes as its caption.",
+    attach_chosen: "Chosen file",
+    attach_remove: "Remove file",
+    attach_uploading: "Uploading {name}…",
+    attach_too_large: "The file is too large: {why}",
+    attach_type: "This channel does not send that type of file: {why}",
+    attach_refused: "The file could not be attached: {why}",
   },
 };
 

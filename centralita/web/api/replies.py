@@ -2,7 +2,8 @@
 ``POST …/messages/{message_id}/resend``.
 
 POST body: ``{"text": "..."}`` or ``{"template": {"name", "language", "parameters"}}``, plus
-optional ``"attachments"`` (``[{"kind", "url"|"media_id", "filename"?, "caption"?}]``),
+optional ``"attachments"`` (``[{"upload_id", "caption"?}]`` for a file uploaded with ``POST
+…/attachments``, or ``[{"kind", "url"|"media_id", "filename"?, "caption"?}]``),
 ``"channel_account_id"`` / ``"identifier_id"`` (write through another of the customer's
 identities) and ``"reply_to_message_id"`` (quote a customer message).  Answers 202 with the
 queued message and its reply window; 422 ``reply_window_closed`` with the approved templates

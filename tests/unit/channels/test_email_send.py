@@ -14,7 +14,7 @@ from channels.email.adapter import EmailAdapter
 from channels.email.testing import SmtpPeer, smtp_peer
 from core.channel import AdapterContext, ChannelAccount
 from core.errors import InvalidInput, PermanentChannelError, TransientChannelError
-from core.events import Address, AddressKind, OutboundMessage
+from core.events import Address, AddressKind, Attachment, AttachmentKind, OutboundMessage
 from core.ids import ChannelAccountId, MessageId, WorkspaceId
 
 ACCOUNT = ChannelAccount(
@@ -223,3 +223,27 @@ async def test_a_server_that_never_answers_is_a_transient_timeout(peer: SmtpPeer
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_an_agents_file_goes_as_a_mime_attachment_beside_the_text(
+    adapter: EmailAdapter, peer: SmtpPeer
+) -> None:
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    document = Attachment(
+        kind=AttachmentKind.DOCUMENT,
+        mime_type="application/pdf",
+        filename="estado-de-cuenta.pdf",
+        upload_id="0198f100-0000-7000-8000-0000000000d1",
+        content=pdf,
+    )
+    await adapter.send(reply(attachments=(document,)), ACCOUNT)
+    (mail,) = peer.delivered
+    parsed = BytesParser(policy=policy.default).parsebytes(mail["raw"])
+    assert parsed.get_content_type() == "multipart/mixed"
+    body, attached = parsed.iter_parts()
+    assert body.get_content().replace("\r\n", "\n") == TEXT + "\n"
+    assert (attached.get_content_type(), attached.get_filename()) == (
+        "application/pdf",
+        "estado-de-cuenta.pdf",
+    )
+    assert attached.get_content() == pdf

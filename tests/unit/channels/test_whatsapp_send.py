@@ -246,3 +246,67 @@ async def test_the_peer_answers_an_unknown_phone_number_id_with_subcode_33(peer:
     ):
         answer = await r.json()
     assert (r.status, answer["error"]["code"], answer["error"]["error_subcode"]) == (400, 100, 33)
+
+
+# -- an agent's file: uploaded to the media edge, then sent by the id Meta answered -----------
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108020000009077"
+    "53de0000000c4944415408d763f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def uploaded_image(caption: str | None = None) -> Attachment:
+    return Attachment(
+        kind=AttachmentKind.IMAGE,
+        mime_type="image/png",
+        filename="recibo.png",
+        caption=caption,
+        upload_id=str(uuid.uuid4()),
+        content=PNG,
+    )
+
+
+async def test_an_agents_file_is_uploaded_to_the_media_edge_and_sent_by_the_returned_id(
+    peer: GraphPeer, adapter: WhatsAppAdapter
+) -> None:
+    await adapter.send(outbound(text="Su recibo", attachments=(uploaded_image(),)), ACCOUNT)
+    (upload,) = peer.uploads
+    assert upload["path"] == f"/v21.0/{ACCOUNT.address}/media"
+    assert upload["authorization"] == f"Bearer {ACCOUNT.access_token}"
+    assert (upload["messaging_product"], upload["type"], upload["filename"]) == (
+        "whatsapp",
+        "image/png",
+        "recibo.png",
+    )
+    assert upload["data"] == PNG and upload["content_type"] == "image/png"
+    (sent,) = peer.received
+    assert sent["json"]["type"] == "image"
+    assert sent["json"]["image"] == {"id": upload["media_id"], "caption": "Su recibo"}
+
+
+async def test_a_message_post_retried_after_the_upload_does_not_upload_the_file_again(
+    peer: GraphPeer, adapter: WhatsAppAdapter
+) -> None:
+    peer.failures.append(server_error())
+    await adapter.send(outbound(attachments=(uploaded_image("Recibo"),)), ACCOUNT)
+    assert len(peer.uploads) == 1
+    assert [r["status"] for r in peer.received] == [500, 200]
+    assert peer.received[-1]["json"]["image"]["id"] == peer.uploads[0]["media_id"]
+
+
+async def test_a_refused_upload_is_permanent_and_sends_no_message(
+    peer: GraphPeer, adapter: WhatsAppAdapter
+) -> None:
+    peer.upload_failures.append(
+        {"status": 400, "body": {"error": {"message": "(#131053) Media upload error", "code": 131053}}}
+    )
+    with pytest.raises(PermanentChannelError, match="WhatsApp did not take the file"):
+        await adapter.send(outbound(attachments=(uploaded_image(),)), ACCOUNT)
+    assert peer.received == []
+
+
+def test_the_files_bytes_never_leave_in_json_or_a_repr() -> None:
+    attachment = uploaded_image()
+    assert "content" not in attachment.model_dump(mode="json")
+    assert "content=" not in repr(attachment) and "PNG" not in repr(attachment)
