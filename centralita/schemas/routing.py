@@ -15,6 +15,7 @@ __all__ = [
     "AssignRequest",
     "NamedRef",
     "RequeueRequest",
+    "RoutedQueue",
     "RoutingDecision",
     "RoutingDecisions",
     "TransferRequest",
@@ -63,6 +64,12 @@ class NamedRef(ResponseBody):
     name: str
 
 
+class RoutedQueue(NamedRef):
+    """A queue the explanations mention, with the skills it asks for (before any expansion step)."""
+
+    required_skills: dict[str, int]
+
+
 class RoutingDecisions(ResponseBody):
     """Every routing decision stored for a conversation, oldest first, and the names of the
     agents and queues their explanations mention (so a desk can say it in words)."""
@@ -70,7 +77,7 @@ class RoutingDecisions(ResponseBody):
     conversation_id: UUID
     decisions: list[RoutingDecision]
     agents: list[NamedRef] = Field(description="The workspace's agents the explanations name.")
-    queues: list[NamedRef] = Field(description="The queues the explanations name.")
+    queues: list[RoutedQueue] = Field(description="The queues the explanations name.")
 
     @classmethod
     def of(
@@ -78,7 +85,7 @@ class RoutingDecisions(ResponseBody):
         conversation_id: UUID,
         records: list[RoutingDecisionRecord],
         agents: Mapping[UUID, str],
-        queues: Mapping[UUID, str],
+        queues: Mapping[UUID, tuple[str, Mapping[str, int]]],
     ) -> RoutingDecisions:
         named_agents: set[UUID] = set()
         named_queues: set[UUID] = set()
@@ -94,7 +101,11 @@ class RoutingDecisions(ResponseBody):
             conversation_id=conversation_id,
             decisions=[RoutingDecision.of(r) for r in records],
             agents=[NamedRef(id=i, name=agents[i]) for i in sorted(named_agents, key=str) if i in agents],
-            queues=[NamedRef(id=i, name=queues[i]) for i in sorted(named_queues, key=str) if i in queues],
+            queues=[
+                RoutedQueue(id=i, name=queues[i][0], required_skills=dict(queues[i][1]))
+                for i in sorted(named_queues, key=str)
+                if i in queues
+            ],
         )
 
 

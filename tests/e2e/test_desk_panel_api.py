@@ -47,7 +47,9 @@ async def test_an_agent_reads_why_their_conversation_was_routed_to_them_in_names
     assert body["agents"] == sorted(
         [{"id": ana, "name": "Ana"}, {"id": beto, "name": "Beto"}], key=lambda a: a["id"]
     )
-    assert body["queues"] == [{"id": str(scene.ws.queues["mora"]), "name": "mora"}]
+    assert body["queues"] == [
+        {"id": str(scene.ws.queues["mora"]), "name": "mora", "required_skills": {"mora": 6}}
+    ]
 
 
 async def test_an_agent_cannot_read_the_routing_of_a_conversation_not_assigned_to_them(scene: Scene) -> None:

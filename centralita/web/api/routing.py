@@ -47,6 +47,13 @@ __all__ = ["routes"]
 routes = web.RouteTableDef()
 
 
+def _levels(raw: object) -> dict[str, int]:
+    """A queue's ``required_skills`` as stored (``{skill: level}``), readable parts only."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 def _open(conv: WorkConversation) -> None:
     if conv.status == ConversationStatus.CLOSED:
         raise Conflict("the conversation is closed", field="conversation_id")
@@ -155,5 +162,8 @@ async def routing_decisions(request: web.Request) -> web.Response:
         store = WorkStore(session)
         decisions = await store.routing_decisions(ws, conv.id)
         agents: dict[uuid.UUID, str] = {a.id: a.name for a in await store.agents(ws)}
-        queues: dict[uuid.UUID, str] = {q.id: q.name for q in await store.queues(ws, active_only=False)}
+        queues: dict[uuid.UUID, tuple[str, dict[str, int]]] = {
+            q.id: (q.name, _levels(q.config.get("required_skills")))
+            for q in await store.queues(ws, active_only=False)
+        }
     return respond(RoutingDecisions.of(conv.id, decisions, agents, queues))
