@@ -252,6 +252,10 @@ class TimelineEntry(ResponseBody):
     deleted: bool = Field(
         default=False, description="The customer deleted this message (a deletion on the same page says so)."
     )
+    edited: bool = Field(
+        default=False,
+        description="The customer edited this message (an entry of kind edited has the new text).",
+    )
 
     @classmethod
     def of(cls, entry: TimelineRecord) -> TimelineEntry:
@@ -265,12 +269,13 @@ class TimelineEntry(ResponseBody):
 
     @classmethod
     def page(cls, entries: Sequence[TimelineRecord], *, customer: bool = False) -> list[TimelineEntry]:
-        """A page of entries, each reaction and deletion tied to its message when that is on the
-        page (``about_id``), and the messages the customer deleted marked ``deleted``."""
+        """A page of entries, each reaction, deletion and edit tied to its message when that is on
+        the page (``about_id``), and the messages the customer deleted or edited marked so."""
         make = cls.in_customer_timeline if customer else cls.of
         by_external = {(e.channel, e.external_id): e.id for e in entries if e.external_id}
         about: dict[UUID, UUID] = {}
         deleted: set[UUID] = set()
+        edited: set[UUID] = set()
         for e in entries:
             target = e.payload.get("target_external_id") if isinstance(e.payload, dict) else None
             found = by_external.get((e.channel, target)) if isinstance(target, str) else None
@@ -279,11 +284,14 @@ class TimelineEntry(ResponseBody):
             about[e.id] = found
             if e.kind == MessageKind.DELETED:
                 deleted.add(found)
+            elif e.kind == MessageKind.EDITED:
+                edited.add(found)
         out = []
         for e in entries:
             shown = make(e)
-            if e.id in about or e.id in deleted:
-                shown = shown.model_copy(update={"about_id": about.get(e.id), "deleted": e.id in deleted})
+            if e.id in about or e.id in deleted or e.id in edited:
+                marks = {"about_id": about.get(e.id), "deleted": e.id in deleted, "edited": e.id in edited}
+                shown = shown.model_copy(update=marks)
             out.append(shown)
         return out
 

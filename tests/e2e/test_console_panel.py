@@ -19,7 +19,7 @@ from channels.meta.peer import GraphPeer
 from core.settings import Settings
 from router.service import ManualClock
 from storage.signin import SignInStore
-from storage.tables import ConversationRow
+from storage.tables import ConversationRow, MessageRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.browser import ChromiumThread
 from tests.support.routing import RoutingScene
@@ -259,3 +259,55 @@ async def test_at_a_phones_width_the_panel_folds_away_and_opens_on_demand(
     await b(expect(page.locator("#panel-routing")).to_contain_text("Cola: mora"))
     await b(page.locator("#customer-panel").scroll_into_view_if_needed())
     await chromium.screenshot(page, "desk-panel-phone")
+
+
+async def test_a_message_the_customer_edited_or_deleted_is_marked_on_the_timeline(
+    chromium: ChromiumThread, scene: RoutingScene, pages: list[Page]
+) -> None:
+    b = chromium.run
+    page = await _desk(chromium, scene)
+    pages.append(page)
+    conversation = await scene.customer_writes(
+        SECRET, PHONE_NUMBER_ID, MAIN_PHONE, "Puedo pagar el lunes", name="Marta Gómez"
+    )
+    await _accept(chromium, page, "Puedo pagar el lunes")
+    await scene.customer_writes(SECRET, PHONE_NUMBER_ID, MAIN_PHONE, "Mi clave es 1234", name="Marta Gómez")
+    timeline = page.locator("#timeline")
+    await b(expect(timeline).to_contain_text("Mi clave es 1234"))
+    # As the pipeline stores a channel's edit and deletion (Instagram's message_edit and unsend;
+    # their webhooks are tested in test_desk_panel_api).
+    async with scene.database.transaction() as session:
+        said = {
+            r.text: r
+            for r in (
+                await session.execute(sa.select(MessageRow).where(MessageRow.conversation_id == conversation))
+            ).scalars()
+        }
+        for kind, target, text in (
+            ("edited", said["Puedo pagar el lunes"], "Puedo pagar el martes"),
+            ("deleted", said["Mi clave es 1234"], None),
+        ):
+            session.add(
+                MessageRow(
+                    workspace_id=target.workspace_id,
+                    conversation_id=conversation,
+                    customer_id=target.customer_id,
+                    direction="in",
+                    kind=kind,
+                    channel="whatsapp",
+                    external_id=f"{target.external_id}#{kind}",
+                    text=text,
+                    payload={"kind": kind, "target_external_id": target.external_id},
+                    created_at=scene.clock(),
+                    stored_at=scene.clock(),
+                )
+            )
+    await b(page.locator("button.conv.current").click())  # the desk reads the conversation again
+    edited = timeline.locator("li.entry", has_text="Puedo pagar el martes")
+    await b(expect(edited.locator(".marker.edited")).to_have_text(" · editado"))
+    await b(expect(edited.locator(".was-text")).to_have_text("Antes decía: Puedo pagar el lunes"))
+    deleted = timeline.locator("li.entry.was-deleted")
+    await b(expect(deleted).to_contain_text("Mi clave es 1234"))
+    await b(expect(deleted.locator(".marker.deleted")).to_have_text(" · eliminado"))
+    await b(expect(timeline.locator("li.entry")).to_have_count(2))  # edit, deletion: said on theirs
+    await chromium.screenshot(page, "desk-markers")

@@ -1,8 +1,8 @@
 """What the desk's customer panel and transfer dialog read through HTTP: "why was this routed to
 me" for the agent holding the conversation (and no one else's), the customer's past
 conversations with their queue, disposition and follow-up, the agents a conversation can be
-transferred to, and a deleted message marked on the timeline.  On the embedded backend and on
-PostgreSQL + RabbitMQ."""
+transferred to, and the messages a customer edited or deleted marked on the timeline.  On the
+embedded backend and on PostgreSQL + RabbitMQ."""
 
 from __future__ import annotations
 
@@ -11,9 +11,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from channels.instagram.testing import webhook_body as ig_webhook_body
 from core.ids import new_id
 from storage.tables import MessageRow
-from tests.e2e.conftest import StartWorkScene
+from tests.e2e.conftest import StartEngine, StartWorkScene
+from tests.e2e.test_identity_story import (
+    IG_ACCOUNT,
+    PATIENT_IGSID,
+    T0,
+    _secrets,  # noqa: F401  (the channel secrets, autouse)
+    api,
+    customer_by,
+    instagram_body,
+    send_instagram,
+    start_clinic,
+)
 from tests.support.work import WorkScene
 
 PHONE_NUMBER_ID = "113829475016309"
@@ -137,3 +149,34 @@ async def test_a_message_the_customer_deleted_is_marked_and_its_deletion_points_
     assert entries[str(said)]["deleted"] is True
     assert entries[str(deletion)]["kind"] == "deleted" and entries[str(deletion)]["about_id"] == str(said)
     assert entries[str(kept)]["deleted"] is False and entries[str(kept)]["about_id"] is None
+
+
+async def test_an_instagram_edit_and_unsend_mark_the_customers_messages(start_engine: StartEngine) -> None:
+    """Through Instagram's signed webhooks: the customer edits one message and unsends another."""
+    engine, clinic = await start_clinic(start_engine)
+    await send_instagram(engine, instagram_body("mid.beca", "¿Tienen becas?", at_ms=T0 * 1000))
+    await send_instagram(engine, instagram_body("mid.tel", "Mi tarjeta es 4111", at_ms=(T0 + 10) * 1000))
+    people = {"sender": {"id": PATIENT_IGSID}, "recipient": {"id": IG_ACCOUNT}}
+    for event in (
+        {
+            **people,
+            "timestamp": (T0 + 20) * 1000,
+            "message_edit": {"mid": "mid.beca", "text": "¿Tienen becas para el doctorado?", "num_edit": 1},
+        },
+        {**people, "timestamp": (T0 + 30) * 1000, "message": {"mid": "mid.tel", "is_deleted": True}},
+    ):
+        await send_instagram(engine, ig_webhook_body(IG_ACCOUNT, [event], time_ms=(T0 + 30) * 1000))
+
+    customer = await customer_by(engine, clinic, f"instagram_id:{IG_ACCOUNT}:{PATIENT_IGSID}")
+    page = await api(engine, clinic, "GET", f"/api/customers/{customer['id']}/timeline")
+    by_external = {e["external_id"]: e for e in page["entries"]}
+    asked, card = by_external["mid.beca"], by_external["mid.tel"]
+    assert (asked["text"], asked["edited"], asked["deleted"]) == ("¿Tienen becas?", True, False)
+    assert (card["edited"], card["deleted"]) == (False, True)
+    edit = by_external["mid.beca#edit:1"]
+    assert (edit["kind"], edit["text"], edit["about_id"]) == (
+        "edited",
+        "¿Tienen becas para el doctorado?",
+        asked["id"],
+    )
+    assert by_external["mid.tel#deleted"]["about_id"] == card["id"]

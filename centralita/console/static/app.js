@@ -517,13 +517,14 @@ function renderTimeline(keepScroll = false) {
   const list = document.getElementById("timeline");
   if (!list || !state.detail) return;
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const edits = latestEdits(state.detail.timeline);
   list.replaceChildren(
     ...state.detail.timeline.filter(shownInTimeline).map((entry) =>
       h(
         "li",
         { class: `entry ${entry.direction} ${entry.kind}${entry.deleted ? " was-deleted" : ""}`, dataset: { message: entry.id } },
         entry.direction === "note" ? h("span", { class: "tag" }, t("note_tag")) : null,
-        h("div", { class: "text" }, entryBody(entry)),
+        h("div", { class: "text" }, timelineBody(entry, edits)),
         h(
           "div",
           { class: "meta" },
@@ -914,12 +915,28 @@ function transferAgentLabel(agent) {
 }
 
 function shownInTimeline(entry) {
-  // A deletion whose message is on screen is said on that message ("eliminado").
-  return !(entry.kind === "deleted" && entry.about_id);
+  // A deletion or an edit whose message is on screen is said on that message.
+  return !((entry.kind === "deleted" || entry.kind === "edited") && entry.about_id);
+}
+
+function latestEdits(timeline) {
+  const edits = new Map(); // message id → its latest edit (the timeline is oldest first)
+  for (const entry of timeline) if (entry.kind === "edited" && entry.about_id) edits.set(entry.about_id, entry);
+  return edits;
+}
+
+function timelineBody(entry, edits) {
+  const edit = edits.get(entry.id);
+  if (entry.kind === "edited") return h("span", {}, entry.text || "");
+  if (!edit) return entryBody(entry);
+  return [entryBody({ ...entry, text: edit.text }), entry.text ? h("div", { class: "was-text muted small" }, t("edited_before", { text: entry.text })) : null].flat();
 }
 
 function entryMarkers(entry) {
-  return entry.deleted ? h("span", { class: "marker deleted" }, ` · ${t("marker_deleted")}`) : null;
+  return [
+    entry.deleted ? h("span", { class: "marker deleted" }, ` · ${t("marker_deleted")}`) : null,
+    entry.edited || entry.kind === "edited" ? h("span", { class: "marker edited" }, ` · ${t("marker_edited")}`) : null,
+  ];
 }
 
 // ------------------------------------------------------------------------------ the desk: keyboard
