@@ -4,7 +4,7 @@ Every channel adapter turns what its provider delivers into these types, and eve
 the adapters (pipeline, identity, router, timeline) speaks only these.  They are frozen, typed
 and travel over the broker as JSON (``encode_event`` / ``decode_event``).
 
-Inbound kinds: ``message``, ``status``, ``reaction``, ``deleted``, ``postback``, ``read``,
+Inbound kinds: ``message``, ``status``, ``reaction``, ``deleted``, ``edited``, ``postback``, ``read``,
 ``system``, ``echo``, ``ignored``, ``unsupported``.  Outbound: ``OutboundMessage`` and ``DeliveryReceipt``.
 """
 
@@ -32,6 +32,7 @@ __all__ = [
     "InboundEvent",
     "InboundMessage",
     "MessageDeleted",
+    "MessageEdited",
     "OutboundEcho",
     "OutboundMessage",
     "Postback",
@@ -178,6 +179,16 @@ class MessageDeleted(_InboundBase):
     target_external_id: str
 
 
+class MessageEdited(_InboundBase):
+    """The customer edited a message they sent: ``text`` is its new text."""
+
+    kind: Literal["edited"] = "edited"
+    sender: Address
+    target_external_id: str
+    text: str | None = None
+    edit_count: int | None = None  # the provider's count of edits so far, when it gives one
+
+
 class Postback(_InboundBase):
     """A button, list row or quick reply the customer tapped."""
 
@@ -246,6 +257,7 @@ InboundEvent: TypeAlias = Annotated[
     | DeliveryStatus
     | Reaction
     | MessageDeleted
+    | MessageEdited
     | Postback
     | ReadReceipt
     | SystemNotice
@@ -303,6 +315,7 @@ Event: TypeAlias = Annotated[
     | DeliveryStatus
     | Reaction
     | MessageDeleted
+    | MessageEdited
     | Postback
     | ReadReceipt
     | SystemNotice

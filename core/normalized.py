@@ -11,6 +11,7 @@ from core.events import (
     InboundEvent,
     InboundMessage,
     MessageDeleted,
+    MessageEdited,
     OutboundEcho,
     Postback,
     Reaction,
@@ -79,6 +80,10 @@ def to_normalized(event: InboundEvent) -> dict[str, Any]:
         out["emoji"] = event.emoji
     elif isinstance(event, MessageDeleted):
         out.update(sender=event.sender.value, reply_to=event.target_external_id)
+    elif isinstance(event, MessageEdited):
+        out.update(sender=event.sender.value, text=event.text, reply_to=event.target_external_id)
+        if event.edit_count is not None:
+            out["edit_count"] = event.edit_count
     elif isinstance(event, Postback):
         out.update(sender=event.sender.value, text=event.text, reply_to=event.reply_to)
         out["payload"] = event.payload

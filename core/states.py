@@ -88,6 +88,7 @@ class MessageKind(StrEnum):
     MESSAGE = "message"
     REACTION = "reaction"
     DELETED = "deleted"
+    EDITED = "edited"  # the customer edited a message they sent (its new text)
     POSTBACK = "postback"  # a button or menu answer
     READ = "read"
     SYSTEM = "system"

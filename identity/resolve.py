@@ -27,6 +27,7 @@ from core.errors import InvalidInput
 from core.events import (
     InboundMessage,
     MessageDeleted,
+    MessageEdited,
     Postback,
     Reaction,
     ReadReceipt,
@@ -57,7 +58,16 @@ __all__ = [
     "resolve",
 ]
 
-SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice | Unsupported
+SenderEvent = (
+    InboundMessage
+    | Postback
+    | Reaction
+    | ReadReceipt
+    | MessageDeleted
+    | MessageEdited
+    | SystemNotice
+    | Unsupported
+)
 
 
 class MatchKind(StrEnum):

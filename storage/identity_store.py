@@ -58,6 +58,7 @@ from core.ids import (
     ConversationId,
     CustomerId,
     IdentityId,
+    QueueId,
     WorkspaceId,
     new_id,
 )
@@ -98,6 +99,7 @@ from storage.tables import (
     IdentityAuditCustomerRow,
     IdentityBlockRow,
     MessageRow,
+    QueueRow,
     SuggestionRow,
 )
 from storage.timeline import Towards, timeline_page
@@ -126,6 +128,7 @@ AUDCUST = IdentityAuditCustomerRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
+QUEUE = QueueRow.__table__  # type: ignore[attr-defined]
 
 MAX_ATTEMPTS = 12
 _RETRY_SQLSTATES = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialization, lock not available
@@ -312,6 +315,11 @@ class CustomerConversation:
     channel: str
     agent_id: AgentId | None
     opened_at: datetime
+    queue_id: QueueId | None = None
+    queue_name: str | None = None
+    closed_at: datetime | None = None
+    disposition: dict[str, Any] | None = None
+    follow_up_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1154,7 +1162,13 @@ class IdentityStore:
                 CONV.c.channel,
                 CONV.c.agent_id,
                 CONV.c.opened_at,
+                CONV.c.queue_id,
+                QUEUE.c.name.label("queue_name"),
+                CONV.c.closed_at,
+                CONV.c.disposition,
+                CONV.c.follow_up_at,
             )
+            .select_from(CONV.outerjoin(QUEUE, QUEUE.c.id == CONV.c.queue_id))
             .where(CONV.c.workspace_id == ws, CONV.c.customer_id == customer_id)
             .order_by(CONV.c.opened_at, CONV.c.id)
         )
@@ -1166,6 +1180,11 @@ class IdentityStore:
                 channel=r.channel,
                 agent_id=AgentId(r.agent_id) if r.agent_id else None,
                 opened_at=as_utc(r.opened_at),
+                queue_id=QueueId(r.queue_id) if r.queue_id else None,
+                queue_name=r.queue_name,
+                closed_at=as_utc(r.closed_at) if r.closed_at is not None else None,
+                disposition=dict(r.disposition) if r.disposition else None,
+                follow_up_at=as_utc(r.follow_up_at) if r.follow_up_at is not None else None,
             )
             for r in rows
         ]

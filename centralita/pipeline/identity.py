@@ -18,6 +18,7 @@ from core.events import (
     AddressKind,
     InboundMessage,
     MessageDeleted,
+    MessageEdited,
     Postback,
     Reaction,
     ReadReceipt,
@@ -35,7 +36,16 @@ __all__ = [
     "region_of",
 ]
 
-SenderEvent = InboundMessage | Postback | Reaction | ReadReceipt | MessageDeleted | SystemNotice | Unsupported
+SenderEvent = (
+    InboundMessage
+    | Postback
+    | Reaction
+    | ReadReceipt
+    | MessageDeleted
+    | MessageEdited
+    | SystemNotice
+    | Unsupported
+)
 
 
 def identifier_key(address: Address) -> str:

@@ -34,6 +34,7 @@ from core.events import (
     InboundEvent,
     InboundMessage,
     MessageDeleted,
+    MessageEdited,
     Postback,
     Reaction,
     ReadReceipt,
@@ -78,7 +79,7 @@ T = TypeVar("T")
 
 # Customer traffic that opens (or continues) a conversation; the rest only joins an open one.
 _OPENS = (InboundMessage, Postback)
-_TIMELINE_ONLY = (Reaction, MessageDeleted, ReadReceipt, SystemNotice, Unsupported)
+_TIMELINE_ONLY = (Reaction, MessageDeleted, MessageEdited, ReadReceipt, SystemNotice, Unsupported)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ absent from the other's entries (``MISSING``), never ``null``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Self
@@ -20,7 +21,7 @@ from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
 from core.records import MediaRef
 from core.records import TimelineEntry as TimelineRecord
 from core.reply_window import WindowState
-from core.states import ConversationStatus, MediaStatus, MessageDirection
+from core.states import ConversationStatus, MediaStatus, MessageDirection, MessageKind, Presence
 from storage.tokens import Principal
 from storage.work import PendingOffer, WorkConversation
 
@@ -40,6 +41,7 @@ __all__ = [
     "ReplyWindow",
     "TemplateOption",
     "TimelineEntry",
+    "TransferAgent",
     "Window",
 ]
 
@@ -243,6 +245,17 @@ class TimelineEntry(ResponseBody):
         default=MISSING, description="The provider's message id; the customer's timeline only."
     )
     attachments: list[TimelineAttachment] = Field(description="In the order the message carries them.")
+    about_id: UUID | None = Field(
+        default=None,
+        description="A reaction's or a deletion's message, when that message is on the same page.",
+    )
+    deleted: bool = Field(
+        default=False, description="The customer deleted this message (a deletion on the same page says so)."
+    )
+    edited: bool = Field(
+        default=False,
+        description="The customer edited this message (an entry of kind edited has the new text).",
+    )
 
     @classmethod
     def of(cls, entry: TimelineRecord) -> TimelineEntry:
@@ -253,6 +266,34 @@ class TimelineEntry(ResponseBody):
     def in_customer_timeline(cls, entry: TimelineRecord) -> TimelineEntry:
         """As the customer's timeline shows it (with ``external_id``)."""
         return cls(**_common(entry), external_id=entry.external_id)
+
+    @classmethod
+    def page(cls, entries: Sequence[TimelineRecord], *, customer: bool = False) -> list[TimelineEntry]:
+        """A page of entries, each reaction, deletion and edit tied to its message when that is on
+        the page (``about_id``), and the messages the customer deleted or edited marked so."""
+        make = cls.in_customer_timeline if customer else cls.of
+        by_external = {(e.channel, e.external_id): e.id for e in entries if e.external_id}
+        about: dict[UUID, UUID] = {}
+        deleted: set[UUID] = set()
+        edited: set[UUID] = set()
+        for e in entries:
+            target = e.payload.get("target_external_id") if isinstance(e.payload, dict) else None
+            found = by_external.get((e.channel, target)) if isinstance(target, str) else None
+            if found is None or found == e.id:
+                continue
+            about[e.id] = found
+            if e.kind == MessageKind.DELETED:
+                deleted.add(found)
+            elif e.kind == MessageKind.EDITED:
+                edited.add(found)
+        out = []
+        for e in entries:
+            shown = make(e)
+            if e.id in about or e.id in deleted or e.id in edited:
+                marks = {"about_id": about.get(e.id), "deleted": e.id in deleted, "edited": e.id in edited}
+                shown = shown.model_copy(update=marks)
+            out.append(shown)
+        return out
 
 
 def _common(entry: TimelineRecord) -> dict[str, Any]:
@@ -287,9 +328,7 @@ class ConversationDetail(Conversation):
     def with_timeline(
         cls, conversation: Conversation, entries: list[TimelineRecord], next_cursor: str | None
     ) -> ConversationDetail:
-        return cls(
-            **dict(conversation), timeline=[TimelineEntry.of(e) for e in entries], next_cursor=next_cursor
-        )
+        return cls(**dict(conversation), timeline=TimelineEntry.page(entries), next_cursor=next_cursor)
 
 
 # ------------------------------------------------------------------------------------ requests
@@ -403,3 +442,16 @@ class ConversationOptions(ResponseBody):
     dispositions: list[DispositionOption]
     templates: list[TemplateOption]
     queues: list[QueueRef] = Field(description="The campaign's queues (to transfer to).")
+    agents: list[TransferAgent] = Field(
+        description="The workspace's other agents who take this channel (to transfer to)."
+    )
+
+
+class TransferAgent(ResponseBody):
+    """An agent a conversation may be transferred to: the router offers it to them when they are
+    available and have room (it waits for them a while, then the queue takes it)."""
+
+    id: UUID
+    name: str
+    presence: Presence = Field(description="As the live router last stored it.")
+    free: int = Field(description="Conversations of this channel they can still take now (capacity - load).")

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
-from centralita.schemas.conversations import TimelineEntry
+from centralita.schemas.conversations import QueueRef, TimelineEntry
 from core.events import AddressKind
 from core.ids import CustomerId
 from core.records import TimelineEntry as TimelineRecord
@@ -158,15 +158,24 @@ class Suggestion(ResponseBody):
 
 
 class CustomerConversation(ResponseBody):
+    """One of the customer's conversations: where it was, how it ended, what follows."""
+
     id: UUID
     campaign_id: UUID | None
     status: ConversationStatus
     channel: str
     agent_id: UUID | None
     opened_at: IsoDateTime
+    queue: QueueRef | None
+    closed_at: IsoDateTime | None
+    disposition: dict[str, Any] | None = Field(
+        description="As closed: code, label, date, amount, note, closed_by and the follow-up scheduled."
+    )
+    follow_up_at: IsoDateTime | None = Field(description="When a follow-up re-enters routing.")
 
     @classmethod
     def of(cls, conversation: ConversationRecord) -> Self:
+        queue_id = conversation.queue_id
         return cls(
             id=conversation.id,
             campaign_id=conversation.campaign_id,
@@ -174,6 +183,10 @@ class CustomerConversation(ResponseBody):
             channel=conversation.channel,
             agent_id=conversation.agent_id,
             opened_at=conversation.opened_at,
+            queue=QueueRef(id=queue_id, name=conversation.queue_name) if queue_id is not None else None,
+            closed_at=conversation.closed_at,
+            disposition=conversation.disposition,
+            follow_up_at=conversation.follow_up_at,
         )
 
 
@@ -257,7 +270,7 @@ class CustomerTimeline(_OfCustomer):
     ) -> Self:
         return cls(
             **_resolved(live, requested),
-            entries=[TimelineEntry.in_customer_timeline(e) for e in entries],
+            entries=TimelineEntry.page(entries, customer=True),
             next_cursor=next_cursor,
         )
 

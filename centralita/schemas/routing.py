@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +11,15 @@ from pydantic import Field
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
 from storage.work import RoutingDecisionRecord
 
-__all__ = ["AssignRequest", "RequeueRequest", "RoutingDecision", "RoutingDecisions", "TransferRequest"]
+__all__ = [
+    "AssignRequest",
+    "NamedRef",
+    "RequeueRequest",
+    "RoutedQueue",
+    "RoutingDecision",
+    "RoutingDecisions",
+    "TransferRequest",
+]
 
 
 class TransferRequest(RequestBody):
@@ -48,8 +57,63 @@ class RoutingDecision(ResponseBody):
         )
 
 
+class NamedRef(ResponseBody):
+    """An id the explanations mention, and what people call it."""
+
+    id: UUID
+    name: str
+
+
+class RoutedQueue(NamedRef):
+    """A queue the explanations mention, with the skills it asks for (before any expansion step)."""
+
+    required_skills: dict[str, int]
+
+
 class RoutingDecisions(ResponseBody):
-    """Every routing decision stored for a conversation, oldest first."""
+    """Every routing decision stored for a conversation, oldest first, and the names of the
+    agents and queues their explanations mention (so a desk can say it in words)."""
 
     conversation_id: UUID
     decisions: list[RoutingDecision]
+    agents: list[NamedRef] = Field(description="The workspace's agents the explanations name.")
+    queues: list[RoutedQueue] = Field(description="The queues the explanations name.")
+
+    @classmethod
+    def of(
+        cls,
+        conversation_id: UUID,
+        records: list[RoutingDecisionRecord],
+        agents: Mapping[UUID, str],
+        queues: Mapping[UUID, tuple[str, Mapping[str, int]]],
+    ) -> RoutingDecisions:
+        named_agents: set[UUID] = set()
+        named_queues: set[UUID] = set()
+        for record in records:
+            doc = record.explanation
+            named_queues |= _ids([doc.get("queue_id")])
+            named_agents |= _ids([doc.get("winner")])
+            for key in ("candidates", "filtered"):
+                rows = doc.get(key)
+                if isinstance(rows, list):
+                    named_agents |= _ids([r.get("agent_id") for r in rows if isinstance(r, dict)])
+        return cls(
+            conversation_id=conversation_id,
+            decisions=[RoutingDecision.of(r) for r in records],
+            agents=[NamedRef(id=i, name=agents[i]) for i in sorted(named_agents, key=str) if i in agents],
+            queues=[
+                RoutedQueue(id=i, name=queues[i][0], required_skills=dict(queues[i][1]))
+                for i in sorted(named_queues, key=str)
+                if i in queues
+            ],
+        )
+
+
+def _ids(values: list[Any]) -> set[UUID]:
+    out: set[UUID] = set()
+    for value in values:
+        try:
+            out.add(UUID(str(value)))
+        except ValueError:
+            continue
+    return out

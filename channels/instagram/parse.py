@@ -44,6 +44,7 @@ from core.events import (
     InboundEvent,
     InboundMessage,
     MessageDeleted,
+    MessageEdited,
     OutboundEcho,
     Postback,
     Reaction,
@@ -264,7 +265,20 @@ def _messaging(item: dict[str, Any], received_at: datetime, path: str) -> Inboun
             referral=referral,
             provider_type="referral",
         )
-    # message_edit, optin, handovers, ...: customer traffic this adapter does not read yet.
+    if "message_edit" in item:
+        edited = req_object(item, "message_edit", path)
+        epath = f"{path}.message_edit"
+        mid = req_str(edited, "mid", epath)
+        count = edited.get("num_edit")
+        count = count if isinstance(count, int) and not isinstance(count, bool) else None
+        return MessageEdited(
+            **common,
+            external_id=f"{mid}#edit:{count if count is not None else raw_time}",
+            target_external_id=mid,
+            text=opt_str(edited, "text", epath),
+            edit_count=count,
+        )
+    # optin, handovers, ...: customer traffic this adapter does not read yet.
     kind = _item_kind(item)
     return _unsupported(item, sender_id, recipient_id, kind, f"unknown messaging event {kind!r}", received_at)
 

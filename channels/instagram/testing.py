@@ -189,6 +189,20 @@ SAMPLES: tuple[SampleSpec, ...] = (
         "unsend", "unsend", [_event("deleted", None, reply_to=f"{_MID}01", external_id=f"{_MID}01#deleted")]
     ),
     SampleSpec(
+        "message_edit",
+        "message_edit",
+        [
+            _event(
+                "edited",
+                None,
+                reply_to=f"{_MID}01",
+                external_id=f"{_MID}01#edit:1",
+                text="Hola, ¿tienen becas para el doctorado?",
+                edit_count=1,
+            )
+        ],
+    ),
+    SampleSpec(
         "echo_of_our_own_message",
         "echo",
         [_event("echo", 9, sender=CUSTOMER, text="¡Hola! Con gusto te ayudamos.")],

@@ -42,7 +42,7 @@ from tests.e2e.conftest import Engine, StartEngine
 
 RECEIVED_AT = datetime(2026, 3, 10, tzinfo=UTC)
 # Timeline kinds the pipeline stores; the rest (status, echo, ignored) never become rows.
-STORED_KINDS = frozenset({"message", "postback", "reaction", "deleted", "read", "system"})
+STORED_KINDS = frozenset({"message", "postback", "reaction", "deleted", "edited", "read", "system"})
 _EVENTS: TypeAdapter[Any] = TypeAdapter(InboundEvent)
 
 

@@ -165,7 +165,7 @@ async def test_an_instagram_batch_with_an_unknown_event_kind_keeps_the_message_a
             {
                 **people,
                 "timestamp": T0 * 1000 + 1,
-                "message_edit": {"mid": "mid.hola", "text": "Hola!", "num_edit": 1},
+                "pass_thread_control": {"new_owner_app_id": "263902037430900", "metadata": "x"},
             },
             {**people, "timestamp": T0 * 1000 + 2, "message": {"mid": 12}},
         ],

@@ -18,6 +18,8 @@ const state = {
   retry: 0,
   stats: null,
   alerts: [], // the wall's alert feed, newest first
+  panel: null, // the customer panel: { conversation, customer, routing }
+  panelOpen: !window.matchMedia("(max-width: 760px)").matches,
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -353,7 +355,7 @@ function deskView() {
         { class: "side", "aria-label": t("my_conversations") },
         h("section", { id: "offers", "aria-labelledby": "offers-h" }),
         h("section", { id: "list", "aria-labelledby": "list-h" }),
-        h("p", { class: "hint" }, t("shortcuts")),
+        h("p", { class: "hint" }, t("shortcuts"), " ", h("button", { type: "button", class: "link-dark", id: "shortcuts-help", onclick: openShortcuts }, t("shortcuts_more"))),
       ),
       h("section", { id: "conversation", class: "conversation" }),
     ),
@@ -469,10 +471,11 @@ function renderConversation() {
     ),
     h("ol", { id: "timeline", class: "timeline", "aria-live": "polite" }),
     h("div", { id: "composer", class: "composer" }),
-    h("div", { class: "wrap" }, closeForm(), transferForm()),
+    h("div", { class: "wrap" }, customerPanel(), closeForm(), transferForm()),
   );
   renderTimeline();
   renderComposer();
+  loadPanel(detail.id);
 }
 
 const TICKS = { queued: "🕓", sending: "🕓", unknown: "?", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
@@ -515,19 +518,21 @@ function renderTimeline(keepScroll = false) {
   const list = document.getElementById("timeline");
   if (!list || !state.detail) return;
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const edits = latestEdits(state.detail.timeline);
   list.replaceChildren(
-    ...state.detail.timeline.map((entry) =>
+    ...state.detail.timeline.filter(shownInTimeline).map((entry) =>
       h(
         "li",
-        { class: `entry ${entry.direction} ${entry.kind}`, dataset: { message: entry.id } },
+        { class: `entry ${entry.direction} ${entry.kind}${entry.deleted ? " was-deleted" : ""}`, dataset: { message: entry.id } },
         entry.direction === "note" ? h("span", { class: "tag" }, t("note_tag")) : null,
-        h("div", { class: "text" }, entryBody(entry)),
+        h("div", { class: "text" }, timelineBody(entry, edits)),
         h(
           "div",
           { class: "meta" },
           h("time", { datetime: entry.at }, clock(entry.at)),
           " ",
           entry.channel,
+          entryMarkers(entry),
           entry.direction === "out" && entry.delivery_state
             ? h("span", { class: `tick ${entry.delivery_state}`, title: t(entry.delivery_state), dataset: { state: entry.delivery_state } },
                 ` ${TICKS[entry.delivery_state] || ""} ${t(entry.delivery_state)}`,
@@ -764,7 +769,11 @@ function closeForm() {
         event.preventDefault();
         const disposition = { code: picker.value };
         for (const input of fields.querySelectorAll("input, textarea")) if (input.value) disposition[input.name] = input.value;
-        const closed = await attempt(() => api("POST", `/api/conversations/${state.current}/close`, { disposition }));
+        const body = { disposition };
+        const followUp = followUpAt(event.target);
+        if (followUp === false) return;
+        if (followUp) body.follow_up_at = followUp;
+        const closed = await attempt(() => api("POST", `/api/conversations/${state.current}/close`, body));
         if (closed) {
           toast(t("closed_ok"), "ok");
           state.current = null;
@@ -778,28 +787,328 @@ function closeForm() {
     h("h3", {}, t("close_title")),
     field(t("disposition"), picker),
     fields,
+    followUpField(),
     h("button", { type: "submit", id: "close" }, t("close")),
   );
 }
 
 function transferForm() {
   const queues = (state.options?.queues || []).filter((q) => q.id !== state.detail?.queue?.id);
-  if (!queues.length) return null;
-  const picker = h("select", { id: "transfer-queue" }, queues.map((q) => h("option", { value: q.id }, q.name)));
+  const agents = state.options?.agents || [];
+  if (!queues.length && !agents.length) return null;
+  const picker = h(
+    "select",
+    { id: "transfer-target" },
+    queues.length ? h("optgroup", { label: t("transfer_queues") }, queues.map((q) => h("option", { value: `queue:${q.id}` }, q.name))) : null,
+    agents.length ? h("optgroup", { label: t("transfer_agents") }, agents.map((a) => h("option", { value: `agent:${a.id}`, dataset: { agent: a.id } }, transferAgentLabel(a)))) : null,
+  );
   return h(
     "form",
     {
       class: "card",
+      id: "transfer-form",
       onsubmit: async (event) => {
         event.preventDefault();
-        const moved = await attempt(() => api("POST", `/api/conversations/${state.current}/transfer`, { queue_id: picker.value }));
+        const [kind, id] = picker.value.split(":");
+        const target = kind === "agent" ? { agent_id: id } : { queue_id: id };
+        const moved = await attempt(() => api("POST", `/api/conversations/${state.current}/transfer`, target));
         if (moved) { toast(t("transferred_ok"), "ok"); state.current = null; state.detail = null; await loadConversations(); renderList(); renderConversation(); }
       },
     },
     h("h3", {}, t("transfer_title")),
-    field(t("transfer_to"), picker),
+    field(t("transfer_to_target"), picker),
     h("button", { type: "submit" }, t("transfer")),
   );
+}
+
+// ------------------------------------------------------------------------------ the desk: customer panel
+
+function when(iso, withTime = true) {
+  if (!iso) return "—";
+  const options = withTime
+    ? { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" }
+    : { day: "numeric", month: "short", year: "numeric" };
+  return new Date(iso).toLocaleString(lang === "es" ? "es-MX" : "en-US", options);
+}
+
+function customerPanel() {
+  const body = h("div", { id: "customer-panel-body", hidden: !state.panelOpen }, h("p", { class: "muted" }, t("panel_loading")));
+  const toggle = h("button", {
+    type: "button", class: "panel-toggle", id: "panel-toggle", "aria-expanded": String(state.panelOpen), "aria-controls": "customer-panel-body",
+    onclick: () => togglePanel(),
+  }, state.panelOpen ? t("panel_hide") : t("panel_show"));
+  return h("section", { class: "card panel", id: "customer-panel", "aria-labelledby": "customer-panel-h" },
+    h("div", { class: "panel-head" }, h("h3", { id: "customer-panel-h" }, t("panel_title")), toggle),
+    body,
+  );
+}
+
+function togglePanel(open = !state.panelOpen) {
+  state.panelOpen = open;
+  const body = document.getElementById("customer-panel-body");
+  const toggle = document.getElementById("panel-toggle");
+  if (body) body.hidden = !open;
+  if (toggle) { toggle.setAttribute("aria-expanded", String(open)); toggle.textContent = open ? t("panel_hide") : t("panel_show"); }
+}
+
+async function loadPanel(conversationId) {
+  const detail = state.detail;
+  if (!detail || detail.id !== conversationId) return;
+  const [customer, routing] = await Promise.all([
+    attempt(() => api("GET", `/api/customers/${detail.customer.id}`), { quiet: true }),
+    attempt(() => api("GET", `/api/conversations/${conversationId}/routing`), { quiet: true }),
+  ]);
+  if (state.current !== conversationId) return; // the agent moved on meanwhile
+  state.panel = { conversation: conversationId, customer, routing };
+  renderPanel();
+}
+
+function renderPanel() {
+  const body = document.getElementById("customer-panel-body");
+  const panel = state.panel;
+  if (!body || !panel || panel.conversation !== state.current) return;
+  const customer = panel.customer;
+  if (!customer) return body.replaceChildren(h("p", { class: "muted" }, t("panel_unavailable")));
+  body.replaceChildren(
+    ...[
+      h("p", { class: "panel-name" }, h("strong", {}, state.detail?.customer?.name || t("unknown_customer"))),
+      panelIdentities(customer),
+      panelSuggestions(customer),
+      panelHistory(customer),
+      panelRouting(panel.routing),
+    ].filter(Boolean),
+  );
+}
+
+function identityLabel(identifier) {
+  return `${t(`identity_${identifier.kind}`)}: ${identifier.value}`;
+}
+
+function panelIdentities(customer) {
+  return h("div", { class: "panel-part", id: "panel-identities" },
+    h("h4", {}, t("panel_identities")),
+    h("ul", { class: "plain" }, customer.identifiers.map((i) =>
+      h("li", { dataset: { key: i.key } }, identityLabel(i), i.blocked ? h("span", { class: "chip" }, t("identity_blocked")) : null))),
+  );
+}
+
+function panelSuggestions(customer) {
+  const pending = customer.suggestions || [];
+  if (!pending.length) return null;
+  return h("div", { class: "panel-part", id: "panel-suggestions" },
+    h("h4", {}, t("panel_suggestions")),
+    h("ul", { class: "plain" }, pending.map((s) =>
+      h("li", { class: "suggestion", dataset: { suggestion: s.id } },
+        h("div", {}, t("suggestion_text", { other: identityLabel(s.other), mine: s.identifier.value })),
+        h("div", { class: "muted small" },
+          t(`evidence_${s.evidence.source}`), " · ",
+          s.other_customer_id ? t("suggestion_other_customer") : t("suggestion_no_customer")),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "primary", onclick: () => decideSuggestion(s, true) }, t("suggestion_confirm")),
+          h("button", { type: "button", onclick: () => decideSuggestion(s, false) }, t("suggestion_reject")),
+        ),
+      ))),
+  );
+}
+
+async function decideSuggestion(suggestion, confirm) {
+  const done = await attempt(() => api("POST", `/api/suggestions/${suggestion.id}/${confirm ? "confirm" : "reject"}`));
+  if (!done) return;
+  toast(t(confirm ? "suggestion_confirmed" : "suggestion_rejected"), "ok");
+  const id = state.current;
+  await openConversation(id, { keepScroll: true }); // a merge brings the other customer's timeline
+  await loadPanel(id);
+}
+
+function dispositionText(d) {
+  if (!d) return null;
+  const parts = [d.label || d.code];
+  if (d.date) parts.push(d.date);
+  if (d.amount) parts.push(`$${d.amount}`);
+  return parts.join(" · ");
+}
+
+function panelHistory(customer) {
+  const past = (customer.conversations || []).filter((c) => c.id !== state.current).reverse();
+  return h("div", { class: "panel-part", id: "panel-history" },
+    h("h4", {}, t("panel_history")),
+    past.length === 0
+      ? h("p", { class: "muted small" }, t("panel_no_history"))
+      : h("ul", { class: "plain history" }, past.map((c) =>
+          h("li", { dataset: { conversation: c.id } },
+            h("div", {},
+              h("span", { class: `chip ${c.channel}` }, c.channel), " ",
+              h("span", {}, when(c.opened_at, false)), " · ",
+              c.queue?.name || "—", " · ",
+              t(`status_${c.status}`)),
+            c.disposition ? h("div", { class: "small" }, dispositionText(c.disposition)) : null,
+            c.follow_up_at ? h("div", { class: "small follow-up" }, t("follow_up_on", { when: when(c.follow_up_at) })) : null,
+          ))),
+  );
+}
+
+function filteredReason(reason) {
+  const [klass, rest] = reason.split(":");
+  if (klass === "missing_skill") {
+    if (!rest) return t("why_missing_skill_any");
+    const [skill, level] = rest.split("<");
+    return t("why_missing_skill", { skill, level });
+  }
+  if (klass === "at_capacity") return t("why_at_capacity", { channel: rest || "" });
+  const key = `why_${klass}`;
+  const said = t(key);
+  return said === key ? reason : said;
+}
+
+function panelRouting(routing) {
+  const box = h("div", { class: "panel-part", id: "panel-routing" }, h("h4", {}, t("panel_routing")));
+  const decisions = routing?.decisions || [];
+  const me = state.session?.agent?.id || state.me?.agent?.id;
+  const decision = [...decisions].reverse().find((d) => d.explanation?.winner === me) || decisions[decisions.length - 1];
+  if (!decision) {
+    box.append(h("p", { class: "muted small" }, t("why_none")));
+    return box;
+  }
+  const x = decision.explanation || {};
+  const names = new Map((routing.agents || []).map((a) => [a.id, a.name]));
+  const queue = (routing.queues || []).find((q) => q.id === x.queue_id);
+  const mine = (x.candidates || []).find((c) => c.agent_id === me);
+  const skills = state.me?.agent?.skills || {};
+  const required = Object.entries(queue?.required_skills || {});
+  const others = (x.candidates || []).filter((c) => c.agent_id !== me);
+  const lines = [
+    h("li", {}, t("why_queue", { queue: queue?.name || state.detail?.queue?.name || "—" })),
+    h("li", {}, t("why_when", { when: when(decision.decided_at), trigger: t(`trigger_${x.trigger}`) === `trigger_${x.trigger}` ? x.trigger || "—" : t(`trigger_${x.trigger}`) })),
+    required.length
+      ? h("li", {}, t("why_skills", { list: required.map(([skill, level]) => t("why_skill", { skill, mine: skills[skill] ?? 0, level: Math.min(level, x.min_proficiency ?? level) })).join(", ") }))
+      : null,
+    mine ? h("li", {}, t("why_score", { score: mine.score })) : null,
+    x.winner === me ? null : h("li", {}, t("why_not_winner")),
+    others.length
+      ? h("li", {}, t("why_others", { list: others.map((c) => `${names.get(c.agent_id) || "?"} (${c.score})`).join(", ") }))
+      : null,
+  ];
+  const filtered = x.filtered || [];
+  if (filtered.length) {
+    lines.push(h("li", {}, t("why_filtered"),
+      h("ul", {}, filtered.map((f) => h("li", {}, `${names.get(f.agent_id) || "?"}: ${filteredReason(f.reason)}`)))));
+  } else if (x.detail === "summary" && x.filtered_counts) {
+    const counts = Object.entries(x.filtered_counts).filter(([, n]) => n > 0);
+    if (counts.length) lines.push(h("li", {}, t("why_filtered_counts", { list: counts.map(([k, n]) => `${filteredReason(k)} ${n}`).join(", ") })));
+  }
+  box.append(h("ul", { class: "why" }, lines));
+  return box;
+}
+
+// ------------------------------------------------------------------------------ the desk: follow-up, transfer, markers
+
+function followUpField() {
+  const input = h("input", { type: "datetime-local", name: "follow_up_at", id: "follow-up" });
+  return field(t("follow_up_field"), input, t("follow_up_hint"));
+}
+
+/** The follow-up's time as the API wants it (ISO 8601 with offset), null when none, false when wrong. */
+function followUpAt(form) {
+  const input = form.querySelector("#follow-up");
+  if (!input?.value) return null;
+  const at = new Date(input.value); // the browser's local time
+  if (Number.isNaN(at.getTime()) || at.getTime() <= Date.now()) {
+    toast(t("follow_up_future"));
+    input.focus();
+    return false;
+  }
+  return at.toISOString();
+}
+
+function transferAgentLabel(agent) {
+  return `${agent.name} — ${t(agent.presence)}${agent.presence === "available" ? `, ${t("transfer_free", { n: agent.free })}` : ""}`;
+}
+
+function shownInTimeline(entry) {
+  // A deletion or an edit whose message is on screen is said on that message.
+  return !((entry.kind === "deleted" || entry.kind === "edited") && entry.about_id);
+}
+
+function latestEdits(timeline) {
+  const edits = new Map(); // message id → its latest edit (the timeline is oldest first)
+  for (const entry of timeline) if (entry.kind === "edited" && entry.about_id) edits.set(entry.about_id, entry);
+  return edits;
+}
+
+function timelineBody(entry, edits) {
+  const edit = edits.get(entry.id);
+  if (entry.kind === "edited") return h("span", {}, entry.text || "");
+  if (!edit) return entryBody(entry);
+  return [entryBody({ ...entry, text: edit.text }), entry.text ? h("div", { class: "was-text muted small" }, t("edited_before", { text: entry.text })) : null].flat();
+}
+
+function entryMarkers(entry) {
+  return [
+    entry.deleted ? h("span", { class: "marker deleted" }, ` · ${t("marker_deleted")}`) : null,
+    entry.edited || entry.kind === "edited" ? h("span", { class: "marker edited" }, ` · ${t("marker_edited")}`) : null,
+  ];
+}
+
+// ------------------------------------------------------------------------------ the desk: keyboard
+
+const SHORTCUTS = [
+  ["Alt+A", "key_accept"],
+  ["Alt+D", "key_decline"],
+  ["Alt+N", "key_composer"],
+  ["Ctrl+Enter", "key_send"],
+  ["Alt+↓ / Alt+↑", "key_next"],
+  ["Alt+P", "key_panel"],
+  ["Alt+C", "key_close"],
+  ["Alt+T", "key_transfer"],
+  ["?", "key_help"],
+  ["Esc", "key_escape"],
+];
+
+function openShortcuts() {
+  let dialog = document.getElementById("shortcuts");
+  if (!dialog) {
+    dialog = h("dialog", { id: "shortcuts", "aria-labelledby": "shortcuts-h" });
+    document.body.append(dialog);
+  }
+  dialog.replaceChildren(
+    h("h2", { id: "shortcuts-h" }, t("shortcuts_title")),
+    h("dl", { class: "keys" }, SHORTCUTS.flatMap(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, t(what))])),
+    h("form", { method: "dialog" }, h("button", { type: "submit", class: "primary", id: "shortcuts-close" }, t("close_reader"))),
+  );
+  if (!dialog.open) dialog.showModal();
+}
+
+function typing(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+}
+
+function stepConversation(by) {
+  const list = state.conversations;
+  if (!list.length) return;
+  const at = list.findIndex((c) => c.id === state.current);
+  const next = list[(at + by + list.length) % list.length] || list[0];
+  openConversation(next.id).then(() => document.querySelector(`button.conv[data-conversation="${next.id}"]`)?.focus());
+}
+
+function deskShortcut(event) {
+  if (state.session?.role !== "agent") return;
+  if (!event.altKey && !event.ctrlKey && !event.metaKey && event.key === "?" && !typing(event.target)) {
+    event.preventDefault();
+    openShortcuts();
+    return;
+  }
+  if (!event.altKey || event.ctrlKey || event.metaKey) return;
+  const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+  const first = [...state.offers.values()][0];
+  const focus = (selector) => { const node = document.querySelector(selector); if (node) { event.preventDefault(); node.focus(); } };
+  if (key === "a" && first) { event.preventDefault(); answer(first, true); }
+  else if (key === "d" && first) { event.preventDefault(); answer(first, false); }
+  else if (key === "n") focus("#reply");
+  else if (key === "c") focus("#disposition");
+  else if (key === "t") focus("#transfer-target");
+  else if (key === "p" && document.getElementById("customer-panel")) { event.preventDefault(); togglePanel(); }
+  else if (key === "ArrowDown") { event.preventDefault(); stepConversation(1); }
+  else if (key === "ArrowUp") { event.preventDefault(); stepConversation(-1); }
 }
 
 // ------------------------------------------------------------------------------ the wall
@@ -1051,16 +1360,7 @@ setInterval(() => {
   }
 }, 1000);
 
-document.addEventListener("keydown", (event) => {
-  if (!event.altKey) return;
-  if (event.key === "a" || event.key === "A") {
-    const first = [...state.offers.values()][0];
-    if (first) { event.preventDefault(); answer(first, true); }
-  } else if (event.key === "n" || event.key === "N") {
-    const box = document.getElementById("reply");
-    if (box) { event.preventDefault(); box.focus(); }
-  }
-});
+document.addEventListener("keydown", deskShortcut);
 
 // ------------------------------------------------------------------------------ boot
 

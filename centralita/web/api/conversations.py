@@ -41,6 +41,7 @@ from centralita.schemas.conversations import (
     QueueRef,
     TemplateOption,
     TimelineEntry,
+    TransferAgent,
 )
 from centralita.web.api._json import parse_body, path_uuid, query_int, respond
 from centralita.web.api._publish import publish_router_inputs
@@ -237,6 +238,13 @@ async def get_conversation_options(request: web.Request) -> web.Response:
         store = WorkStore(session)
         manifest, _timezone = await store.campaign(conv.campaign_id)
         queues = [q for q in await store.queues(principal.workspace_id) if q.campaign_id == conv.campaign_id]
+        agents = [
+            a
+            for a in await store.agents(principal.workspace_id)
+            if a.active
+            and a.id not in (principal.agent_id, conv.agent_id)
+            and a.capacity.get(conv.channel, 0) > 0
+        ]
     account = runtime.directory.by_id(conv.channel_account_id) if conv.channel_account_id else None
     templates = templates_from_manifest(manifest, account.name if account is not None else None)
     return respond(
@@ -261,6 +269,15 @@ async def get_conversation_options(request: web.Request) -> web.Response:
                 for t in templates
             ],
             queues=[QueueRef(id=q.id, name=q.name) for q in queues],
+            agents=[
+                TransferAgent(
+                    id=a.id,
+                    name=a.name,
+                    presence=a.presence,
+                    free=max(0, a.capacity.get(conv.channel, 0) - a.load.get(conv.channel, 0)),
+                )
+                for a in agents
+            ],
         )
     )
 

@@ -7,7 +7,9 @@
 - ``POST /api/conversations/{conversation_id}/requeue`` ``{"queue_id"?}`` — supervisor: back to
   waiting (in another queue if given): publishes ``RequeueInput``; 202.
 - ``GET /api/conversations/{conversation_id}/routing`` — every stored routing decision for the
-  conversation, oldest first: candidates, who was filtered and why, scores, winner.
+  conversation, oldest first: candidates, who was filtered and why, scores, winner, and the
+  names of the agents and queues they mention.  A supervisor reads any conversation's; an agent
+  only those of the conversations assigned to them ("why was this routed to me").
 
 The router carries the moves out and writes the new state; 202 means it was told (confirmed by
 the broker).  Ids in bodies are looked up in the token's workspace: unknown ones are a 404
@@ -24,7 +26,6 @@ from centralita.schemas.common import Accepted
 from centralita.schemas.routing import (
     AssignRequest,
     RequeueRequest,
-    RoutingDecision,
     RoutingDecisions,
     TransferRequest,
 )
@@ -44,6 +45,13 @@ from storage.work import WorkConversation, WorkStore
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+
+
+def _levels(raw: object) -> dict[str, int]:
+    """A queue's ``required_skills`` as stored (``{skill: level}``), readable parts only."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _open(conv: WorkConversation) -> None:
@@ -138,13 +146,24 @@ async def requeue(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/conversations/{conversation_id}/routing")
-@documented("supervisor", {200: ("Oldest first.", RoutingDecisions)})
+@documented(
+    "agent",
+    {200: ("Oldest first.", RoutingDecisions)},
+    authorization="Supervisors and admins: any conversation of the workspace; agents: those "
+    "assigned to them (else 403).",
+)
 async def routing_decisions(request: web.Request) -> web.Response:
-    """Every routing decision stored for the conversation, oldest first, with its explanation."""
-    principal = await require(request, "supervisor")
-    conv = await load_conversation(request, principal)
+    """Every routing decision stored for the conversation, oldest first, with its explanation
+    (a supervisor: any of the workspace; an agent: a conversation assigned to them)."""
+    principal = await require(request, "agent")
+    conv = await load_conversation(request, principal, assigned=True)
+    ws = principal.workspace_id
     async with request.app[RUNTIME].database.session() as session:
-        decisions = await WorkStore(session).routing_decisions(principal.workspace_id, conv.id)
-    return respond(
-        RoutingDecisions(conversation_id=conv.id, decisions=[RoutingDecision.of(d) for d in decisions])
-    )
+        store = WorkStore(session)
+        decisions = await store.routing_decisions(ws, conv.id)
+        agents: dict[uuid.UUID, str] = {a.id: a.name for a in await store.agents(ws)}
+        queues: dict[uuid.UUID, tuple[str, dict[str, int]]] = {
+            q.id: (q.name, _levels(q.config.get("required_skills")))
+            for q in await store.queues(ws, active_only=False)
+        }
+    return respond(RoutingDecisions.of(conv.id, decisions, agents, queues))

@@ -33,10 +33,10 @@ KNOWN_REACTION = {**PEOPLE, "reaction": {"mid": "mid.text", "action": "react", "
 
 # name → (the item, the provider type its Unsupported names, the reason)
 UNKNOWN_ITEMS: dict[str, tuple[dict[str, Any], str, str]] = {
-    "message_edit": (
-        {**PEOPLE, "message_edit": {"mid": "mid.text", "text": "Hola!", "num_edit": 1}},
-        "message_edit",
-        "unknown messaging event 'message_edit'",
+    "pass_thread_control": (
+        {**PEOPLE, "pass_thread_control": {"new_owner_app_id": "263902037430900", "metadata": "x"}},
+        "pass_thread_control",
+        "unknown messaging event 'pass_thread_control'",
     ),
     "optin": (
         {**PEOPLE, "optin": {"type": "notification_messages"}},
