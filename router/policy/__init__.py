@@ -16,6 +16,8 @@ from router.policy.commands import (
     Refused,
     Requeued,
     SendAutoReply,
+    WindowClosed,
+    WindowClosing,
     WithdrawOffer,
 )
 from router.policy.config import (
@@ -100,6 +102,8 @@ __all__ = [
     "Timestamp",
     "TransferRequested",
     "WeeklyInterval",
+    "WindowClosed",
+    "WindowClosing",
     "WithdrawOffer",
     "from_epoch",
     "random_offer_ids",

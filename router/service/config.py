@@ -51,6 +51,7 @@ def router_config(settings: Settings) -> RouterConfig:
         requeue_open_on_offline=settings.router_requeue_on_offline,
         sticky_wait_s=settings.router_sticky_wait_s,
         transfer_wait_s=settings.router_transfer_wait_s,
+        window_warning_s=settings.window_warning_s,
     )
 
 

@@ -362,3 +362,44 @@ async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboard
             alert = await alerts.get()
         assert alert["kind"] == "sla_breach" and alert["conversation_id"] == str(conversation)
         assert alert["queue"] == "ventas" and alert["waited_s"] >= 60
+
+
+ONE_AGENT = "  - {email: ana@r.example, name: Ana, skills: {ventas: 7}, capacity: {whatsapp: 1}}"
+
+
+async def _quiet_until_now(s: RoutingScene) -> None:
+    """The router has run a round at the scene's current time (its timers up to now fired)."""
+    await s.processed(lambda r: r.at >= to_epoch(s.clock()))
+
+
+async def test_the_agent_is_warned_once_before_the_reply_window_closes_and_again_after_the_customer_writes(
+    scene: Scene,
+) -> None:
+    s = await scene(SIMPLE_QUEUE, ONE_AGENT)  # CENTRALITA_WINDOW_WARNING_S: its default, 3600 s
+    ana = await s.connect("ana@r.example")
+    conversation = await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "Hola")
+    closes = s.clock() + timedelta(hours=24)
+    await ana.answer(await ana.next("offer", conversation_id=conversation))
+    await ana.next("assigned", conversation_id=conversation)
+
+    await s.advance(23 * 3600 - 1)  # 1 h and 1 s before the close
+    await _quiet_until_now(s)
+    assert ana.received("window_warning") == []
+    await s.advance(1)
+    warning = await ana.next("window_warning", conversation_id=conversation)
+    assert datetime.fromisoformat(warning["closes_at"]) == closes
+
+    await s.advance(1800)
+    await _quiet_until_now(s)
+    assert len(ana.received("window_warning")) == 1  # once per window
+    assert ana.received("window_closed") == []
+    await s.advance(1800)
+    closed = await ana.next("window_closed", conversation_id=conversation)
+    assert datetime.fromisoformat(closed["closed_at"]) == closes
+
+    await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "¿Siguen ahí?")
+    reopened = s.clock() + timedelta(hours=24)
+    await s.advance(23 * 3600)
+    again = await ana.next("window_warning", conversation_id=conversation)
+    assert datetime.fromisoformat(again["closes_at"]) == reopened
+    assert len(ana.received("window_warning")) == 2 and len(ana.received("window_closed")) == 1

@@ -50,6 +50,10 @@ const WORDS = {
     note: "Nota interna",
     add_note: "Agregar nota",
     window_closed_templates: "La ventana de respuesta de este canal está cerrada: solo puedes enviar una plantilla aprobada.",
+    // Window warnings (desk).
+    window_warning: "La ventana de 24 h cierra en {t} — {after}",
+    window_warning_after_templates: "después solo plantillas",
+    window_warning_after_text: "después no se podrá responder con texto libre",
     template: "Plantilla",
     choose_template: "Elige una plantilla",
     no_templates: "Esta campaña no tiene plantillas aprobadas para este número.",
@@ -175,6 +179,10 @@ const WORDS = {
     note: "Internal note",
     add_note: "Add note",
     window_closed_templates: "This channel's reply window is closed: only an approved template can be sent.",
+    // Window warnings (desk).
+    window_warning: "The 24 h window closes in {t} — {after}",
+    window_warning_after_templates: "templates only after that",
+    window_warning_after_text: "no free-form replies after that",
     template: "Template",
     choose_template: "Choose a template",
     no_templates: "This campaign has no approved templates for this number.",
