@@ -1034,7 +1034,21 @@ class RouterState:
         if config.overflow is not None and config.overflow.after_s is not None:
             self._at(conv.queue_entered_at + config.overflow.after_s, _OVERFLOW, conv, conv.queue_epoch)
         if config.sla is not None and not conv.escalated and not conv.answered:
-            self._at(conv.enqueued_at + config.sla.threshold_s, _SLA, conv, conv.queue_epoch)
+            hours = config.hours
+            due = (
+                conv.enqueued_at + config.sla.threshold_s
+                if hours is None
+                else hours.after_open_seconds(conv.enqueued_at, config.sla.threshold_s)
+            )
+            if due is not None:
+                self._at(due, _SLA, conv, conv.queue_epoch)
+
+    @staticmethod
+    def _sla_waited(conv: ConvRt, now: float) -> float:
+        """How long the conversation has waited as its queue's SLA counts it: only while the queue
+        is open (its business hours), since it entered routing."""
+        hours = conv.queue.config.hours
+        return now - conv.enqueued_at if hours is None else hours.open_seconds(conv.enqueued_at, now)
 
     def _enqueue(self, conv: ConvRt, now: float, trigger: str, out: list[Command]) -> None:
         """Put a conversation (new, declined, requeued, transferred, overflowed) up for routing."""
@@ -1346,7 +1360,7 @@ class RouterState:
         self._roll_day(queue, now)
         queue.answered += 1
         sla = queue.config.sla
-        if sla is not None and now - conv.enqueued_at <= sla.threshold_s:
+        if sla is not None and self._sla_waited(conv, now) <= sla.threshold_s:
             queue.within_sla += 1
 
     def _longest_wait(self, queue: QueueRt, now: float) -> float:
