@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
+from centralita.schemas.queues import NotOfferedNow
 from storage.work import RoutingDecisionRecord
 
 __all__ = ["AssignRequest", "RequeueRequest", "RoutingDecision", "RoutingDecisions", "TransferRequest"]
@@ -53,3 +54,7 @@ class RoutingDecisions(ResponseBody):
 
     conversation_id: UUID
     decisions: list[RoutingDecision]
+    not_offered: NotOfferedNow | None = Field(
+        description="While the conversation waits: why it is not being offered now (null: it is "
+        "not waiting, or it is being routed)."
+    )

@@ -315,7 +315,9 @@ async def test_a_supervisors_queue_tile_counts_an_arrival_within_two_seconds(
     await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Hay alguien?", name="Marta Gómez")
     await b(
         expect(tile.locator('[data-stat="waiting"]')).to_have_text("1", timeout=2000)
-    )  # nobody is available
+    )  # nobody is available, and the tile says why
+    reason = tile.locator(".not-offered")
+    await b(expect(reason).to_have_text("No se ofrece: ningún agente de la cola ha entrado"))
     await chromium.screenshot(page, "wall")
 
 

@@ -781,9 +781,21 @@ function renderTiles() {
           h("dt", {}, t("agents_available")), h("dd", {}, String(q.agents.available)),
           h("dt", {}, t("agents_busy")), h("dd", {}, String(q.agents.busy)),
         ),
+        notOfferedLine(q),
       ),
     ),
   );
+}
+
+// Why the queue's waiting conversations are not offered (GET /api/queues/stats: not_offered).
+function notOfferedLine(q) {
+  const why = q.not_offered;
+  if (!why) return null;
+  const when = why.next_opening_at
+    ? new Date(why.next_opening_at).toLocaleString(lang === "es" ? "es-MX" : "en-US", { weekday: "short", hour: "2-digit", minute: "2-digit" })
+    : null;
+  const text = why.reason === "queue_closed" && when ? t("not_offered_queue_closed_until", { when }) : t(`not_offered_${why.reason}`);
+  return h("p", { class: "warn not-offered", dataset: { reason: why.reason } }, text);
 }
 
 async function loadAgents() {

@@ -128,6 +128,13 @@ const WORDS = {
     open: "Abierta",
     closed_now: "Cerrada",
     shortcuts: "Atajos: Ctrl+Enter envía · Alt+A acepta la primera oferta · Alt+N nota",
+    // Why waiting work is not offered (wall).
+    not_offered_queue_closed: "No se ofrece: la cola está cerrada",
+    not_offered_queue_closed_until: "No se ofrece: la cola está cerrada, abre {when}",
+    not_offered_no_eligible_agent: "No se ofrece: ningún agente tiene las habilidades y el canal",
+    not_offered_no_agent_signed_in: "No se ofrece: ningún agente de la cola ha entrado",
+    not_offered_no_agent_available: "No se ofrece: los agentes están ausentes o en cierre",
+    not_offered_all_at_capacity: "No se ofrece: todos los agentes están al máximo de su capacidad",
   },
   en: {
     skip: "Skip to content",
@@ -257,6 +264,13 @@ const WORDS = {
     open: "Open",
     closed_now: "Closed",
     shortcuts: "Shortcuts: Ctrl+Enter sends · Alt+A accepts the first offer · Alt+N note",
+    // Why waiting work is not offered (wall).
+    not_offered_queue_closed: "Not offered: the queue is closed",
+    not_offered_queue_closed_until: "Not offered: the queue is closed, opens {when}",
+    not_offered_no_eligible_agent: "Not offered: no agent has the skills and the channel",
+    not_offered_no_agent_signed_in: "Not offered: no agent of the queue is signed in",
+    not_offered_no_agent_available: "Not offered: the agents are away or wrapping up",
+    not_offered_all_at_capacity: "Not offered: every agent is at capacity",
   },
 };
 

@@ -7,7 +7,8 @@
 - ``POST /api/conversations/{conversation_id}/requeue`` ``{"queue_id"?}`` — supervisor: back to
   waiting (in another queue if given): publishes ``RequeueInput``; 202.
 - ``GET /api/conversations/{conversation_id}/routing`` — every stored routing decision for the
-  conversation, oldest first: candidates, who was filtered and why, scores, winner.
+  conversation, oldest first: candidates, who was filtered and why, scores, winner; and, while it
+  waits, why it is not being offered now (``not_offered``, as in ``GET /api/queues/stats``).
 
 The router carries the moves out and writes the new state; 202 means it was told (confirmed by
 the broker).  Ids in bodies are looked up in the token's workspace: unknown ones are a 404
@@ -21,6 +22,7 @@ import uuid
 from aiohttp import web
 
 from centralita.schemas.common import Accepted
+from centralita.schemas.queues import NotOfferedNow
 from centralita.schemas.routing import (
     AssignRequest,
     RequeueRequest,
@@ -31,6 +33,7 @@ from centralita.schemas.routing import (
 from centralita.web.api._json import parse_body, respond
 from centralita.web.api._publish import publish_router_inputs
 from centralita.web.api.conversations import actor_of, load_conversation
+from centralita.web.api.queues import not_offered
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
@@ -143,8 +146,21 @@ async def routing_decisions(request: web.Request) -> web.Response:
     """Every routing decision stored for the conversation, oldest first, with its explanation."""
     principal = await require(request, "supervisor")
     conv = await load_conversation(request, principal)
-    async with request.app[RUNTIME].database.session() as session:
-        decisions = await WorkStore(session).routing_decisions(principal.workspace_id, conv.id)
+    runtime = request.app[RUNTIME]
+    now = runtime.clock()
+    why = None
+    async with runtime.database.session() as session:
+        store = WorkStore(session)
+        decisions = await store.routing_decisions(principal.workspace_id, conv.id)
+        if conv.status == ConversationStatus.WAITING and conv.queue_id is not None:
+            queue = await store.queue(principal.workspace_id, conv.queue_id)
+            if queue is not None:
+                agents = await store.agents(principal.workspace_id)
+                why = not_offered(queue, agents, frozenset({conv.channel}), now)
     return respond(
-        RoutingDecisions(conversation_id=conv.id, decisions=[RoutingDecision.of(d) for d in decisions])
+        RoutingDecisions(
+            conversation_id=conv.id,
+            decisions=[RoutingDecision.of(d) for d in decisions],
+            not_offered=NotOfferedNow.of(why),
+        )
     )
