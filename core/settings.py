@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     router_stats_interval_s: float = Field(default=5.0, gt=0, le=3600)  # queue.stats.<ws> events
     router_scan_s: float = Field(default=30.0, gt=0, le=3600)  # look for new workspaces
     router_batch_max: int = Field(default=500, ge=1, le=10_000)  # inputs handled per transaction
+    # The agent holding a conversation is warned this long before its reply window closes
+    # (a ``window_warning`` frame on /ws/agent), once per window; 0: no warning.
+    window_warning_s: float = Field(default=3600.0, ge=0, le=86400)
 
     @property
     def uses_sqlite(self) -> bool:

@@ -35,6 +35,7 @@ __all__ = [
     "RouterInput",
     "TransferInput",
     "UnassignedPush",
+    "WindowClosedPush",
     "WindowWarningPush",
     "decode_agent_push",
     "decode_router_input",
@@ -195,9 +196,19 @@ class MessageStatusPush(_Wire):
 
 
 class WindowWarningPush(_Wire):
+    """The reply window of one of the agent's conversations closes soon (once per window)."""
+
     type: Literal["window_warning"] = "window_warning"
     conversation_id: UUID
     closes_at: datetime
+
+
+class WindowClosedPush(_Wire):
+    """The reply window of one of the agent's conversations has closed: templates only now."""
+
+    type: Literal["window_closed"] = "window_closed"
+    conversation_id: UUID
+    closed_at: datetime
 
 
 AgentPush: TypeAlias = Annotated[
@@ -207,7 +218,8 @@ AgentPush: TypeAlias = Annotated[
     | UnassignedPush
     | MessagePush
     | MessageStatusPush
-    | WindowWarningPush,
+    | WindowWarningPush
+    | WindowClosedPush,
     Field(discriminator="type"),
 ]
 

@@ -176,6 +176,7 @@ class QueueLive:
     waiting: int = 0
     offered: int = 0
     oldest_enqueued_at: datetime | None = None
+    waiting_channels: frozenset[str] = frozenset()  # the channels of the waiting (not offered) ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +561,7 @@ class WorkStore:
                 sa.select(
                     CONV.c.queue_id,
                     CONV.c.status,
+                    CONV.c.channel,
                     sa.func.count().label("n"),
                     sa.func.min(CONV.c.enqueued_at).label("oldest"),
                 )
@@ -568,7 +570,7 @@ class WorkStore:
                     CONV.c.queue_id.is_not(None),
                     CONV.c.status.in_((ConversationStatus.WAITING, ConversationStatus.OFFERED)),
                 )
-                .group_by(CONV.c.queue_id, CONV.c.status)
+                .group_by(CONV.c.queue_id, CONV.c.status, CONV.c.channel)
             )
         ).all()
         out: dict[QueueId, QueueLive] = {}
@@ -578,10 +580,12 @@ class WorkStore:
             oldest = as_utc(r.oldest)
             if live.oldest_enqueued_at is not None and (oldest is None or live.oldest_enqueued_at < oldest):
                 oldest = live.oldest_enqueued_at
+            waiting = r.status == ConversationStatus.WAITING
             out[queue_id] = QueueLive(
-                waiting=live.waiting + (int(r.n) if r.status == ConversationStatus.WAITING else 0),
-                offered=live.offered + (int(r.n) if r.status == ConversationStatus.OFFERED else 0),
+                waiting=live.waiting + (int(r.n) if waiting else 0),
+                offered=live.offered + (int(r.n) if not waiting else 0),
                 oldest_enqueued_at=oldest,
+                waiting_channels=live.waiting_channels | {r.channel} if waiting else live.waiting_channels,
             )
         return out
 

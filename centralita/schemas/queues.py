@@ -8,8 +8,9 @@ from uuid import UUID
 from pydantic import Field
 
 from centralita.schemas.common import IsoDateTime, ResponseBody
+from router.policy import NotOffered, NotOfferedReason, from_epoch
 
-__all__ = ["QueueAgents", "QueueStats", "QueueStatsList"]
+__all__ = ["NotOfferedNow", "QueueAgents", "QueueStats", "QueueStatsList"]
 
 
 class QueueAgents(ResponseBody):
@@ -19,6 +20,27 @@ class QueueAgents(ResponseBody):
     busy: int = Field(description="Available with work or a pending offer, or in wrap-up.")
     away: int
     offline: int
+
+
+class NotOfferedNow(ResponseBody):
+    """Why waiting conversations are not being offered right now."""
+
+    reason: NotOfferedReason = Field(
+        description="queue_closed (outside business hours), no_eligible_agent (nobody has the "
+        "queue's skills and capacity on the channel), no_agent_signed_in (the eligible agents are "
+        "all offline), no_agent_available (signed in, but away, in wrap-up or reconnecting), "
+        "all_at_capacity (the available ones have no room left)."
+    )
+    next_opening_at: IsoDateTime | None = Field(
+        description="With queue_closed: when the queue opens next (null: no opening scheduled)."
+    )
+
+    @classmethod
+    def of(cls, found: NotOffered | None) -> NotOfferedNow | None:
+        if found is None:
+            return None
+        opening = from_epoch(found.next_opening) if found.next_opening is not None else None
+        return cls(reason=found.reason, next_opening_at=opening)
 
 
 class QueueStats(ResponseBody):
@@ -40,6 +62,10 @@ class QueueStats(ResponseBody):
     sla_pct_today: float | None = Field(description="Their percentage (null before the first answer).")
     sla_target_pct: float | None
     sla_threshold_s: float | None
+    not_offered: NotOfferedNow | None = Field(
+        description="Why the queue's waiting conversations are not being offered (null: nothing "
+        "waits, or the work is flowing)."
+    )
 
 
 class QueueStatsList(ResponseBody):

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
+from centralita.schemas.queues import NotOfferedNow
 from storage.work import RoutingDecisionRecord
 
 __all__ = [
@@ -78,6 +79,10 @@ class RoutingDecisions(ResponseBody):
     decisions: list[RoutingDecision]
     agents: list[NamedRef] = Field(description="The workspace's agents the explanations name.")
     queues: list[RoutedQueue] = Field(description="The queues the explanations name.")
+    not_offered: NotOfferedNow | None = Field(
+        description="While the conversation waits: why it is not being offered now (null: it is "
+        "not waiting, or it is being routed)."
+    )
 
     @classmethod
     def of(
@@ -86,6 +91,7 @@ class RoutingDecisions(ResponseBody):
         records: list[RoutingDecisionRecord],
         agents: Mapping[UUID, str],
         queues: Mapping[UUID, tuple[str, Mapping[str, int]]],
+        not_offered: NotOfferedNow | None = None,
     ) -> RoutingDecisions:
         named_agents: set[UUID] = set()
         named_queues: set[UUID] = set()
@@ -106,6 +112,7 @@ class RoutingDecisions(ResponseBody):
                 for i in sorted(named_queues, key=str)
                 if i in queues
             ],
+            not_offered=not_offered,
         )
 
 

@@ -1,9 +1,9 @@
 """The agent's WebSocket (``/ws/agent``): one model per frame, each named by its ``type``.
 
 ``ServerFrame`` is what the server sends: the router's pushes for the agent (``offer``,
-``offer_withdrawn``, ``assigned``, ``unassigned``) and the pipeline's (``message``,
-``message_status``), built from the broker's ``router.wire`` models with each frame's ``of``,
-and the answers to the agent's own frames (``pong``, ``error``).
+``offer_withdrawn``, ``assigned``, ``unassigned``, ``window_warning``, ``window_closed``) and
+the pipeline's (``message``, ``message_status``), built from the broker's ``router.wire``
+models with each frame's ``of``, and the answers to the agent's own frames (``pong``, ``error``).
 ``ClientFrame`` is what an agent may send (``presence``, ``offer_answer``, ``ping``); the gateway
 parses it with ``parse_client_frame`` and turns it into the router's input with
 ``router_input``.  These are not the broker's models: a field added on the broker reaches the
@@ -36,6 +36,8 @@ from router.wire import (
     OfferWithdrawnPush,
     PresenceInput,
     UnassignedPush,
+    WindowClosedPush,
+    WindowWarningPush,
 )
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
     "PushFrame",
     "ServerFrame",
     "UnassignedFrame",
+    "WindowClosedFrame",
+    "WindowWarningFrame",
     "frame_of_push",
     "frames_json_schema",
     "parse_client_frame",
@@ -224,6 +228,34 @@ class MessageStatusFrame(_Sent):
         )
 
 
+class WindowWarningFrame(_Sent):
+    """The reply window of one of the agent's conversations closes soon: sent
+    ``CENTRALITA_WINDOW_WARNING_S`` (3600 s) before ``closes_at``, once per window (a new message
+    from the customer opens a new one), or when the agent takes a conversation inside that time."""
+
+    type: Literal["window_warning"] = "window_warning"
+    conversation_id: UUID
+    closes_at: datetime = Field(description="When free-form replies stop being possible.")
+
+    @classmethod
+    def of(cls, push: WindowWarningPush) -> WindowWarningFrame:
+        return cls(conversation_id=push.conversation_id, closes_at=push.closes_at)
+
+
+class WindowClosedFrame(_Sent):
+    """The reply window of one of the agent's conversations has closed: from now on only what
+    the channel allows outside it (approved templates on WhatsApp); ``GET
+    /api/conversations/{conversation_id}`` and ``…/options`` say what."""
+
+    type: Literal["window_closed"] = "window_closed"
+    conversation_id: UUID
+    closed_at: datetime
+
+    @classmethod
+    def of(cls, push: WindowClosedPush) -> WindowClosedFrame:
+        return cls(conversation_id=push.conversation_id, closed_at=push.closed_at)
+
+
 class PongFrame(_Sent):
     """The answer to ``ping``."""
 
@@ -270,6 +302,8 @@ ServerFrame: TypeAlias = Annotated[
     | UnassignedFrame
     | MessageFrame
     | MessageStatusFrame
+    | WindowWarningFrame
+    | WindowClosedFrame
     | PongFrame
     | ErrorFrame,
     Field(discriminator="type"),
@@ -277,7 +311,14 @@ ServerFrame: TypeAlias = Annotated[
 
 
 PushFrame: TypeAlias = (
-    OfferFrame | OfferWithdrawnFrame | AssignedFrame | UnassignedFrame | MessageFrame | MessageStatusFrame
+    OfferFrame
+    | OfferWithdrawnFrame
+    | AssignedFrame
+    | UnassignedFrame
+    | MessageFrame
+    | MessageStatusFrame
+    | WindowWarningFrame
+    | WindowClosedFrame
 )
 
 
@@ -296,6 +337,10 @@ def frame_of_push(push: AgentPush) -> PushFrame | None:
         return MessageFrame.of(push)
     if isinstance(push, MessageStatusPush):
         return MessageStatusFrame.of(push)
+    if isinstance(push, WindowWarningPush):
+        return WindowWarningFrame.of(push)
+    if isinstance(push, WindowClosedPush):
+        return WindowClosedFrame.of(push)
     return None
 
 

@@ -16,6 +16,8 @@ from router.policy.commands import (
     Refused,
     Requeued,
     SendAutoReply,
+    WindowClosed,
+    WindowClosing,
     WithdrawOffer,
 )
 from router.policy.config import (
@@ -48,6 +50,7 @@ from router.policy.events import (
     TransferRequested,
 )
 from router.policy.hours import BusinessHours, WeeklyInterval
+from router.policy.not_offered import AgentFacts, NotOffered, NotOfferedReason, why_not_offered
 from router.policy.offer_ids import OfferIdFactory, random_offer_ids, sequential_offer_ids
 from router.policy.snapshots import AgentSnapshot, ConversationSnapshot, ConversationStatus, QueueStats
 from router.policy.state import RouterState
@@ -55,6 +58,7 @@ from router.policy.state import RouterState
 __all__ = [
     "AgentConnected",
     "AgentDisconnected",
+    "AgentFacts",
     "AgentLeaseExpired",
     "AgentPresenceChanged",
     "AgentProfile",
@@ -75,6 +79,8 @@ __all__ = [
     "Explained",
     "FilteredAgent",
     "ForceAssign",
+    "NotOffered",
+    "NotOfferedReason",
     "Offer",
     "OfferAccepted",
     "OfferDeclined",
@@ -100,9 +106,12 @@ __all__ = [
     "Timestamp",
     "TransferRequested",
     "WeeklyInterval",
+    "WindowClosed",
+    "WindowClosing",
     "WithdrawOffer",
     "from_epoch",
     "random_offer_ids",
     "sequential_offer_ids",
     "to_epoch",
+    "why_not_offered",
 ]

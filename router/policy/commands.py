@@ -12,6 +12,8 @@ explanations, send auto-replies, push presence); the simulator interprets them. 
 - ``SendAutoReply`` — send the campaign's auto-reply of ``kind`` (``outside_hours``), once per conversation.
 - ``Escalated`` — a conversation breached its queue's SLA threshold unanswered.
 - ``PresenceSet`` — the router changed an agent's presence (wrap-up start/end, lost connection).
+- ``WindowClosing`` — tell the agent holding a conversation that its reply window closes soon
+  (once per window and agent); ``WindowClosed`` — that it has closed (templates only from now).
 - ``Explained`` — a routing decision that found no agent (the ones that did ride on ``Offer``).
 - ``Refused`` — an event could not be carried out (unknown conversation, agent at capacity, …).
 """
@@ -39,6 +41,8 @@ __all__ = [
     "Refused",
     "Requeued",
     "SendAutoReply",
+    "WindowClosed",
+    "WindowClosing",
     "WithdrawOffer",
 ]
 
@@ -188,6 +192,20 @@ class PresenceSet:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WindowClosing:
+    conversation_id: ConversationId
+    agent_id: AgentId
+    closes_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowClosed:
+    conversation_id: ConversationId
+    agent_id: AgentId
+    closed_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Explained:
     decision: Decision
 
@@ -211,6 +229,8 @@ Command = (
     | SendAutoReply
     | Escalated
     | PresenceSet
+    | WindowClosing
+    | WindowClosed
     | Explained
     | Refused
 )

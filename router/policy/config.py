@@ -175,6 +175,9 @@ class RouterConfig:
     # A conversation whose reply window closes within ``window_margin_s`` gains ``window_priority_boost``.
     window_margin_s: float = 3600.0
     window_priority_boost: int = 5
+    # The agent holding a conversation is warned this long before its reply window closes
+    # (``WindowClosing``), and told when it has closed (``WindowClosed``); 0: no warning.
+    window_warning_s: float = 3600.0
     max_overflow_hops: int = 3
     explain: ExplainDetail = ExplainDetail.AUTO
     explain_full_max_agents: int = 50
@@ -199,6 +202,7 @@ class RouterConfig:
             "sticky_wait_s",
             "transfer_wait_s",
             "window_margin_s",
+            "window_warning_s",
         ):
             if getattr(self, name) < 0:
                 raise InvalidInput(f"{name} cannot be negative", field=name)

@@ -9,6 +9,7 @@ handled by ``zoneinfo``: intervals are local wall-clock times.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +74,41 @@ class BusinessHours:
                     return False, start
             day += timedelta(days=_WINDOW_DAYS - 1)
         return False, None
+
+    def open_seconds(self, start: float, end: float) -> float:
+        """How long the hours are open between ``start`` and ``end`` (epoch seconds): what a wait
+        counts against an SLA, which does not run while the queue is closed."""
+        total = 0.0
+        for span_start, span_end in self._spans_from(start):
+            if span_start >= end:
+                break
+            total += max(0.0, min(span_end, end) - max(span_start, start))
+        return total
+
+    def after_open_seconds(self, start: float, seconds: float) -> float | None:
+        """The instant at which the hours have been open ``seconds`` since ``start`` (``None``:
+        never, within the horizon): when an SLA started at ``start`` is breached."""
+        left = seconds
+        for span_start, span_end in self._spans_from(start):
+            begin = max(span_start, start)
+            if begin + left <= span_end:
+                return begin + left
+            left -= max(0.0, span_end - begin)
+        return None
+
+    def _spans_from(self, start: float) -> Iterator[tuple[float, float]]:
+        """The open spans that end after ``start``, in order, up to the horizon."""
+        zone = self.zone
+        day = datetime.fromtimestamp(start, tz=zone).date() - timedelta(days=1)
+        horizon = day + timedelta(days=_HORIZON_DAYS)
+        last_end = start
+        while day < horizon:
+            for span_start, span_end in self._spans(day, day + timedelta(days=_WINDOW_DAYS - 1), zone):
+                if span_end <= last_end:
+                    continue  # seen in the previous window (or before ``start``)
+                yield max(span_start, last_end), span_end
+                last_end = span_end
+            day += timedelta(days=_WINDOW_DAYS)
 
     def local_midnight_after(self, now: float) -> float:
         """The start of the next local day after ``now`` (daily counters roll over there)."""

@@ -233,6 +233,7 @@ class ConvRt:
         "hops",
         "id",
         "key",
+        "notice_token",
         "offer",
         "priority",
         "queue",
@@ -249,6 +250,7 @@ class ConvRt:
         "step",
         "units",
         "version",
+        "warned_for",
         "window_closes_at",
         "window_token",
         "ws",
@@ -276,6 +278,8 @@ class ConvRt:
         self.seq = seq
         self.window_closes_at = window_closes_at
         self.window_token = 0
+        self.notice_token = 0  # window warning / closed timers
+        self.warned_for: tuple[float, AgentId] | None = None  # (window closes_at, agent) warned
         self.state = WAITING
         self.version = 0
         self.key: ConvKey = (0.0, enqueued_at, seq)

@@ -53,6 +53,8 @@ from router.policy.commands import (
     Refused,
     Requeued,
     SendAutoReply,
+    WindowClosed,
+    WindowClosing,
     WithdrawOffer,
 )
 from router.policy.config import AgentProfile, ExplainDetail, QueueConfig, RouterConfig, Selection
@@ -95,7 +97,7 @@ from router.policy.snapshots import AgentSnapshot, ConversationSnapshot, QueueSt
 __all__ = ["RouterState"]
 
 # Timer kinds.  A timer is (when, seq, kind, object, token); it is live while its token matches.
-_PROMOTE, _OFFER, _GRACE, _WRAP, _RAMP, _OVERFLOW, _WINDOW, _STICKY, _HOURS, _SLA = range(10)
+_PROMOTE, _OFFER, _GRACE, _WRAP, _RAMP, _OVERFLOW, _WINDOW, _STICKY, _HOURS, _SLA, _WARN, _SHUT = range(12)
 
 _TimerObj = AgentRt | ConvRt | OfferRt | QueueRt
 _Timer = tuple[float, int, int, _TimerObj, int]
@@ -351,6 +353,9 @@ class RouterState:
         if kind == _HOURS:
             assert isinstance(obj, QueueRt)
             return obj.hours_token == token
+        if kind == _WARN or kind == _SHUT:
+            assert isinstance(obj, ConvRt)
+            return obj.state == ASSIGNED and obj.notice_token == token
         assert isinstance(obj, ConvRt)  # _SLA
         return obj.state in (WAITING, OFFERED) and not obj.escalated and obj.queue_epoch == token
 
@@ -365,6 +370,10 @@ class RouterState:
                 self._rekey(obj, now)
             elif kind == _STICKY:
                 self._release_reservation(obj, now, out)
+            elif kind == _WARN:
+                self._warn(obj, now, out)
+            elif kind == _SHUT:
+                self._window_shut(obj, out)
             else:
                 obj.escalated = True
                 queue = obj.queue
@@ -560,8 +569,10 @@ class RouterState:
             conv.agent = restored
             conv.answered = True
             self._refresh(restored, now)
+            self._schedule_notices(conv, now, restored=True)
             return
         self._schedule_window(conv, now)
+        self._schedule_notices(conv, now)
         preferred = self._agents.get(event.preferred_agent_id) if event.preferred_agent_id else None
         if preferred is not None and preferred.ws == conv.ws:
             wait = self.config.sticky_wait_s if event.sticky_wait_s is None else event.sticky_wait_s
@@ -575,6 +586,7 @@ class RouterState:
             return
         conv.window_closes_at = event.closes_at
         self._schedule_window(conv, now)
+        self._schedule_notices(conv, now)
         if conv.state == WAITING:
             self._rekey(conv, now)
 
@@ -600,6 +612,7 @@ class RouterState:
                 waited_s=now - conv.enqueued_at,
             )
         )
+        self._warn(conv, now, out)
         self._serve(agent, now, out)
 
     def _on_declined(self, event: OfferDeclined, now: float, out: list[Command]) -> None:
@@ -753,6 +766,7 @@ class RouterState:
                 forced=True,
             )
         )
+        self._warn(conv, now, out)
         self._refresh(agent, now)
         if previous is not None and previous is not agent:
             self._serve(previous, now, out)
@@ -965,6 +979,42 @@ class RouterState:
             if when > now:
                 self._at(when, _WINDOW, conv, conv.window_token)
 
+    def _schedule_notices(self, conv: ConvRt, now: float, *, restored: bool = False) -> None:
+        """The agent-facing timers of a reply window: the warning ``window_warning_s`` before it
+        closes and the notice at its close (both fire only while the conversation is assigned).
+        A conversation restored by a router taking over, already inside its warning period,
+        counts as warned: its previous router said so."""
+        conv.notice_token += 1
+        closes = conv.window_closes_at
+        if closes is None:
+            return
+        warning = self.config.window_warning_s
+        if warning > 0:
+            when = closes - warning
+            if when > now:
+                self._at(when, _WARN, conv, conv.notice_token)
+            elif restored and now < closes and conv.agent is not None:
+                conv.warned_for = (closes, conv.agent.id)
+        if closes > now:
+            self._at(closes, _SHUT, conv, conv.notice_token)
+
+    def _warn(self, conv: ConvRt, now: float, out: list[Command]) -> None:
+        """Warn the agent holding ``conv`` when its window closes within ``window_warning_s``:
+        once per window and agent (a new customer message opens a new window)."""
+        closes, agent, warning = conv.window_closes_at, conv.agent, self.config.window_warning_s
+        if closes is None or agent is None or conv.state != ASSIGNED or warning <= 0:
+            return
+        if not closes - warning <= now < closes or conv.warned_for == (closes, agent.id):
+            return
+        conv.warned_for = (closes, agent.id)
+        out.append(WindowClosing(conversation_id=conv.id, agent_id=agent.id, closes_at=closes))
+
+    @staticmethod
+    def _window_shut(conv: ConvRt, out: list[Command]) -> None:
+        closes, agent = conv.window_closes_at, conv.agent
+        if closes is not None and agent is not None and conv.state == ASSIGNED:
+            out.append(WindowClosed(conversation_id=conv.id, agent_id=agent.id, closed_at=closes))
+
     def _reserve(self, conv: ConvRt, agent: AgentRt, until: float, kind: str, *, needs_skills: bool) -> None:
         if conv.reserved_for is not None:
             conv.reserved_for.reserved.pop(conv.id, None)
@@ -984,7 +1034,21 @@ class RouterState:
         if config.overflow is not None and config.overflow.after_s is not None:
             self._at(conv.queue_entered_at + config.overflow.after_s, _OVERFLOW, conv, conv.queue_epoch)
         if config.sla is not None and not conv.escalated and not conv.answered:
-            self._at(conv.enqueued_at + config.sla.threshold_s, _SLA, conv, conv.queue_epoch)
+            hours = config.hours
+            due = (
+                conv.enqueued_at + config.sla.threshold_s
+                if hours is None
+                else hours.after_open_seconds(conv.enqueued_at, config.sla.threshold_s)
+            )
+            if due is not None:
+                self._at(due, _SLA, conv, conv.queue_epoch)
+
+    @staticmethod
+    def _sla_waited(conv: ConvRt, now: float) -> float:
+        """How long the conversation has waited as its queue's SLA counts it: only while the queue
+        is open (its business hours), since it entered routing."""
+        hours = conv.queue.config.hours
+        return now - conv.enqueued_at if hours is None else hours.open_seconds(conv.enqueued_at, now)
 
     def _enqueue(self, conv: ConvRt, now: float, trigger: str, out: list[Command]) -> None:
         """Put a conversation (new, declined, requeued, transferred, overflowed) up for routing."""
@@ -1296,7 +1360,7 @@ class RouterState:
         self._roll_day(queue, now)
         queue.answered += 1
         sla = queue.config.sla
-        if sla is not None and now - conv.enqueued_at <= sla.threshold_s:
+        if sla is not None and self._sla_waited(conv, now) <= sla.threshold_s:
             queue.within_sla += 1
 
     def _longest_wait(self, queue: QueueRt, now: float) -> float:

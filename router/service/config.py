@@ -37,7 +37,7 @@ from router.policy import (
 )
 from storage.routing import AgentRecord, QueueRecord
 
-__all__ = ["agent_profile", "queue_config", "router_config"]
+__all__ = ["agent_profile", "business_hours", "queue_config", "router_config"]
 
 
 def router_config(settings: Settings) -> RouterConfig:
@@ -51,6 +51,7 @@ def router_config(settings: Settings) -> RouterConfig:
         requeue_open_on_offline=settings.router_requeue_on_offline,
         sticky_wait_s=settings.router_sticky_wait_s,
         transfer_wait_s=settings.router_transfer_wait_s,
+        window_warning_s=settings.window_warning_s,
     )
 
 
@@ -78,7 +79,9 @@ def _clock(minutes: int) -> time:
     return time(0, 0) if minutes >= 24 * 60 else time(minutes // 60, minutes % 60)
 
 
-def _hours(raw: Any, default_timezone: str) -> BusinessHours | None:
+def business_hours(raw: Any, default_timezone: str) -> BusinessHours | None:
+    """A canonical queue's ``business_hours`` as the policy's ``BusinessHours`` (``None``: open
+    around the clock)."""
     if not isinstance(raw, Mapping):
         return None
     intervals: list[WeeklyInterval] = []
@@ -150,7 +153,7 @@ def queue_config(record: QueueRecord, ids_by_name: Mapping[str, QueueId]) -> Que
             preferred_skills=preferred,
             priority=int(priority) if isinstance(priority, int) else 5,
             sla=sla,
-            hours=_hours(raw.get("business_hours"), record.timezone),
+            hours=business_hours(raw.get("business_hours"), record.timezone),
             overflow=overflow,
             bullseye=bullseye,
         )

@@ -92,6 +92,8 @@ from router.policy import (
     SendAutoReply,
     Tick,
     TransferRequested,
+    WindowClosed,
+    WindowClosing,
     WithdrawOffer,
     from_epoch,
     to_epoch,
@@ -127,6 +129,8 @@ from router.wire import (
     Resync,
     TransferInput,
     UnassignedPush,
+    WindowClosedPush,
+    WindowWarningPush,
     decode_router_input,
 )
 from storage.alerts import AlertDraft
@@ -146,6 +150,7 @@ log = get_logger("router.service")
 
 _RETRY_S = 0.5
 _SLOW_ROUND_S = 0.05  # a round slower than this says where its time went (router.slow_round)
+_NOTICES = (WindowClosing, WindowClosed)  # pushes only: they write nothing, so they lock nothing
 
 
 class _Superseded(Exception):
@@ -891,7 +896,11 @@ class RouterService:
     async def _commit(self, ops: Sequence[Command | Op], now: float) -> _Outcome:
         outcome = _Outcome()
         at = from_epoch(now)
-        touched = [cid for op in ops if (cid := getattr(op, "conversation_id", None)) is not None]
+        touched = [
+            cid
+            for op in ops
+            if not isinstance(op, _NOTICES) and (cid := getattr(op, "conversation_id", None)) is not None
+        ]
         async with self.deps.database.transaction() as session:
             store = RoutingStore(session)
             if not await store.check_epoch(self.workspace_id, self._epoch):
@@ -1061,6 +1070,26 @@ class RouterService:
             writes.presence(op.agent_id, op.presence.value, until)
             log.info(
                 "router.presence_set", agent_id=str(op.agent_id), presence=op.presence.value, reason=op.reason
+            )
+        elif isinstance(op, WindowClosing):
+            closes_at = from_epoch(op.closes_at)
+            warning = WindowWarningPush(conversation_id=op.conversation_id, closes_at=closes_at)
+            pushes.append(self._push(op.agent_id, warning))
+            log.info(
+                "router.window_warning",
+                workspace_id=str(ws),
+                conversation_id=str(op.conversation_id),
+                agent_id=str(op.agent_id),
+                closes_at=warning.closes_at.isoformat(),
+            )
+        elif isinstance(op, WindowClosed):
+            closed = WindowClosedPush(conversation_id=op.conversation_id, closed_at=from_epoch(op.closed_at))
+            pushes.append(self._push(op.agent_id, closed))
+            log.info(
+                "router.window_closed",
+                workspace_id=str(ws),
+                conversation_id=str(op.conversation_id),
+                agent_id=str(op.agent_id),
             )
         elif isinstance(op, Explained):
             writes.decision(

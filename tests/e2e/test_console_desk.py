@@ -263,9 +263,17 @@ async def test_outside_the_reply_window_the_composer_offers_only_the_approved_te
     await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "Hola", name="Marta Gómez")
     await b(page.locator("li.offer").get_by_role("button", name="Aceptar").click())
     await b(expect(page.locator("#reply")).to_be_visible())
-    scene.clock.advance(25 * 3600)  # the customer has not written for a day: WhatsApp's window closed
-    await b(page.locator("button.conv.current").click())  # the desk reads the conversation again
+    # An hour before WhatsApp's window closes the router warns; the browser counts down on the
+    # same time (moved first, so the warning finds it there).
+    await b(page.clock.set_system_time(scene.clock() + timedelta(hours=23)))
+    scene.clock.advance(23 * 3600)
+    banner = page.locator("#window-banner")
+    await b(expect(banner).to_have_text("La ventana de 24 h cierra en 60 min — después solo plantillas"))
+    await chromium.screenshot(page, "desk-window-warning")
+    await b(page.clock.set_system_time(scene.clock() + timedelta(hours=1)))
+    scene.clock.advance(3600)  # closed: the desk switches to templates by itself
     await b(expect(page.locator("#window-closed")).to_be_visible())
+    await b(expect(banner).to_be_hidden())
     await b(expect(page.locator("#reply[placeholder]")).to_have_count(0))  # no free text
     options = await b(page.locator("#template option").all_text_contents())
     assert options == ["Elige una plantilla", "recordatorio_pago (es_CO)"]
@@ -309,7 +317,9 @@ async def test_a_supervisors_wall_counts_an_arrival_within_two_seconds_and_shows
     await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Hay alguien?", name="Marta Gómez")
     await b(
         expect(tile.locator('[data-stat="waiting"]')).to_have_text("1", timeout=2000)
-    )  # nobody is available
+    )  # nobody is available, and the tile says why
+    reason = tile.locator(".not-offered")
+    await b(expect(reason).to_have_text("No se ofrece: ningún agente de la cola ha entrado"))
     await scene.advance(61)  # past the queue's answer_within_s: 60
     alert = page.locator("#alerts li.alert.sla_breach")
     await b(expect(alert).to_contain_text("SLA vencido en mora: esperó 1 min (meta 1 min)"))

@@ -22,6 +22,7 @@ from router.service import ManualClock
 from router.wire import ConversationNudge
 from storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
 from tests.e2e.conftest import StartRoutingScene
+from tests.support.campaigns import issue_token
 from tests.support.routing import RoutingScene
 
 PHONE_NUMBER_ID = "106540352255001"
@@ -362,3 +363,121 @@ async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboard
             alert = await alerts.get()
         assert alert["kind"] == "sla_breach" and alert["conversation_id"] == str(conversation)
         assert alert["queue"] == "ventas" and alert["waited_s"] >= 60
+
+
+ONE_AGENT = "  - {email: ana@r.example, name: Ana, skills: {ventas: 7}, capacity: {whatsapp: 1}}"
+
+
+async def _quiet_until_now(s: RoutingScene) -> None:
+    """The router has run a round at the scene's current time (its timers up to now fired)."""
+    await s.processed(lambda r: r.at >= to_epoch(s.clock()))
+
+
+async def test_the_agent_is_warned_once_before_the_reply_window_closes_and_again_after_the_customer_writes(
+    scene: Scene,
+) -> None:
+    s = await scene(SIMPLE_QUEUE, ONE_AGENT)  # CENTRALITA_WINDOW_WARNING_S: its default, 3600 s
+    ana = await s.connect("ana@r.example")
+    conversation = await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "Hola")
+    closes = s.clock() + timedelta(hours=24)
+    await ana.answer(await ana.next("offer", conversation_id=conversation))
+    await ana.next("assigned", conversation_id=conversation)
+
+    await s.advance(23 * 3600 - 1)  # 1 h and 1 s before the close
+    await _quiet_until_now(s)
+    assert ana.received("window_warning") == []
+    await s.advance(1)
+    warning = await ana.next("window_warning", conversation_id=conversation)
+    assert datetime.fromisoformat(warning["closes_at"]) == closes
+
+    await s.advance(1800)
+    await _quiet_until_now(s)
+    assert len(ana.received("window_warning")) == 1  # once per window
+    assert ana.received("window_closed") == []
+    await s.advance(1800)
+    closed = await ana.next("window_closed", conversation_id=conversation)
+    assert datetime.fromisoformat(closed["closed_at"]) == closes
+
+    await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "¿Siguen ahí?")
+    reopened = s.clock() + timedelta(hours=24)
+    await s.advance(23 * 3600)
+    again = await ana.next("window_warning", conversation_id=conversation)
+    assert datetime.fromisoformat(again["closes_at"]) == reopened
+    assert len(ana.received("window_warning")) == 2 and len(ana.received("window_closed")) == 1
+
+
+CLOSED_ON_SUNDAY = """\
+  - name: ventas
+    required_skills: {ventas: 5}
+    channels: [whatsapp]
+    sla: {answer_within_s: 60, target_pct: 80}
+    business_hours:
+      weekly: {mon: ["09:00-18:00"], tue: ["09:00-18:00"]}
+"""
+SUNDAY_NOON = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)  # Sunday 12:00 in Mexico City
+MONDAY_9 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+async def _get(s: RoutingScene, path: str) -> dict[str, Any]:
+    token = await issue_token(s.database, s.workspace, "supervisor")
+    response = await s.client.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def _why(s: RoutingScene, conversation: Any) -> tuple[Any, Any]:
+    """What the wall's queue tile and the conversation's routing page say about it now."""
+    stats = await _get(s, "/api/queues/stats")
+    tile = next(q for q in stats["queues"] if q["name"] == "ventas")
+    routing = await _get(s, f"/api/conversations/{conversation}/routing")
+    assert tile["not_offered"] == routing["not_offered"]
+    return tile["not_offered"], tile
+
+
+async def test_stats_and_routing_say_why_a_waiting_conversation_is_not_offered(scene: Scene) -> None:
+    s = await scene(CLOSED_ON_SUNDAY, ONE_AGENT, at=SUNDAY_NOON)
+    waiting = await s.conversation(queue="ventas")
+    await s.input_handled(lambda i: isinstance(i, ConversationNudge) and i.conversation_id == waiting)
+    why, _ = await _why(s, waiting)
+    assert why == {"reason": "queue_closed", "next_opening_at": MONDAY_9.isoformat()}
+
+    await s.advance((MONDAY_9 - SUNDAY_NOON).total_seconds())
+    await _quiet_until_now(s)
+    assert (await _why(s, waiting))[0] == {"reason": "no_agent_signed_in", "next_opening_at": None}
+    ana = await s.connect("ana@r.example", presence="away")
+    assert (await _why(s, waiting))[0]["reason"] == "no_agent_available"
+
+    busy = await s.conversation(queue="ventas", status="assigned", agent="ana@r.example")
+    await s.input_handled(lambda i: isinstance(i, ConversationNudge) and i.conversation_id == busy)
+    await s.presence(ana, "available")  # her one place is taken
+    assert (await _why(s, waiting))[0]["reason"] == "all_at_capacity"
+
+    await s.close(busy)
+    await ana.next("offer", conversation_id=waiting)
+    routing = await _get(s, f"/api/conversations/{waiting}/routing")
+    assert routing["not_offered"] is None  # offered: flowing
+
+
+async def test_the_sla_does_not_run_while_the_queue_is_closed(scene: Scene) -> None:
+    s = await scene(CLOSED_ON_SUNDAY, ONE_AGENT, at=SUNDAY_NOON)
+    async with s.events(alert_key(str(s.workspace_id))) as alerts:
+        early = await s.conversation(queue="ventas")  # 21 h before the opening
+        await s.input_handled(lambda i: isinstance(i, ConversationNudge) and i.conversation_id == early)
+        await s.advance((MONDAY_9 - SUNDAY_NOON).total_seconds() + 30)
+        await _quiet_until_now(s)
+        assert alerts.empty()  # 30 s of open time so far: no breach
+
+        ana = await s.connect("ana@r.example")
+        await ana.answer(await ana.next("offer", conversation_id=early))
+        await ana.next("assigned", conversation_id=early)
+        late = await s.conversation(queue="ventas")  # ana is full: this one waits
+        await s.input_handled(lambda i: isinstance(i, ConversationNudge) and i.conversation_id == late)
+        await s.advance(61)
+        async with asyncio.timeout(10):
+            alert = await alerts.get()
+        assert alert["conversation_id"] == str(late)  # the early one never breached
+        assert alerts.empty()
+
+    _, tile = await _why(s, late)
+    assert (tile["answered_today"], tile["answered_within_sla_today"], tile["sla_pct_today"]) == (1, 1, 100.0)

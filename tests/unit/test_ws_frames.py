@@ -8,7 +8,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import jsonschema
 import pytest
@@ -30,12 +30,14 @@ from centralita.schemas.ws import (
 from core.errors import BrokerUnavailable
 from core.ids import new_id
 from router.wire import (
+    AgentPush,
     AssignedPush,
     MessagePush,
     MessageStatusPush,
     OfferPush,
     OfferWithdrawnPush,
     UnassignedPush,
+    WindowClosedPush,
     WindowWarningPush,
 )
 from storage.tokens import Principal
@@ -138,6 +140,8 @@ def _pushes() -> list[BaseModel]:
             created_at=AT,
         ),
         MessageStatusPush(conversation_id=conversation, message_id=new_id(), delivery_state="delivered"),
+        WindowWarningPush(conversation_id=conversation, closes_at=AT),
+        WindowClosedPush(conversation_id=conversation, closed_at=AT),
         MessageStatusPush(
             conversation_id=conversation,
             message_id=new_id(),
@@ -155,8 +159,9 @@ def test_a_push_reaches_the_socket_as_the_same_json_the_router_published(push: B
     assert parse_server_frame(frame.model_dump_json()) == frame
 
 
-def test_a_push_no_frame_carries_is_not_forwarded() -> None:
-    assert frame_of_push(WindowWarningPush(conversation_id=new_id(), closes_at=AT)) is None
+def test_every_push_of_the_wire_has_its_frame() -> None:
+    pushed = {p.model_fields["type"].default for p in get_args(get_args(AgentPush)[0])}
+    assert pushed <= set(SERVER_FRAME_TYPES)
 
 
 def test_an_error_frame_leaves_out_the_field_when_none_is_at_fault() -> None:
@@ -287,4 +292,5 @@ def test_the_e2e_check_refuses_a_frame_the_models_do_not_describe() -> None:
     assert unmodelled('{"type": "pong", "at": "now"}') is not None  # a field the model lacks
     missing_reason = json.dumps({"type": "unassigned", "conversation_id": str(new_id())})
     assert unmodelled(missing_reason) is not None
-    assert unmodelled('{"type": "window_warning"}') is not None  # no such frame
+    assert unmodelled('{"type": "window_warning"}') is not None  # its fields missing
+    assert unmodelled('{"type": "window_reopened"}') is not None  # no such frame

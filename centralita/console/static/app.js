@@ -20,6 +20,7 @@ const state = {
   alerts: [], // the wall's alert feed, newest first
   panel: null, // the customer panel: { conversation, customer, routing }
   panelOpen: !window.matchMedia("(max-width: 760px)").matches,
+  windowWarnings: new Map(), // conversation_id → closes_at (window_warning frames)
 };
 
 // ------------------------------------------------------------------------------ helpers
@@ -298,6 +299,12 @@ async function onFrame(frame) {
         }
       }
       break;
+    case "window_warning":
+      onWindowWarning(frame);
+      break;
+    case "window_closed":
+      await onWindowClosed(frame);
+      break;
     case "error":
       toast(frame.error.message);
       break;
@@ -468,15 +475,52 @@ function renderConversation() {
       h("h2", {}, detail.customer.name || t("unknown_customer")),
       h("span", { class: `chip ${detail.channel}` }, detail.channel),
       detail.queue ? h("span", { class: "muted" }, `${t("queue")}: ${detail.queue.name}`) : null,
+      h("p", { id: "window-banner", class: "warn banner", role: "status", hidden: true }),
     ),
     h("ol", { id: "timeline", class: "timeline", "aria-live": "polite" }),
     h("div", { id: "composer", class: "composer" }),
     h("div", { class: "wrap" }, customerPanel(), closeForm(), transferForm()),
   );
+  renderWindowBanner();
   renderTimeline();
   renderComposer();
   loadPanel(detail.id);
 }
+
+// ------------------------------------------------------------------------------ the desk: window warnings
+
+function onWindowWarning(frame) {
+  state.windowWarnings.set(frame.conversation_id, frame.closes_at);
+  renderWindowBanner();
+  renderList();
+}
+
+async function onWindowClosed(frame) {
+  state.windowWarnings.delete(frame.conversation_id);
+  if (frame.conversation_id !== state.current) return;
+  state.options = null; // ask again what may go out now (the approved templates)
+  await openConversation(frame.conversation_id, { keepScroll: true });
+  renderWindowBanner();
+}
+
+// The banner over the open conversation while its reply window is about to close.
+function renderWindowBanner() {
+  const banner = document.getElementById("window-banner");
+  if (!banner) return;
+  const closes = state.windowWarnings.get(state.current);
+  const left = closes ? secondsUntil(closes) : 0;
+  if (left <= 0 || !state.detail || state.detail.status === "closed") {
+    banner.hidden = true;
+    banner.textContent = "";
+    return;
+  }
+  const after = state.detail.window?.templates_allowed === false ? "window_warning_after_text" : "window_warning_after_templates";
+  const minutes = left < 7200 ? `${Math.max(1, Math.ceil(left / 60))} min` : duration(left);
+  banner.textContent = t("window_warning", { t: minutes, after: t(after) });
+  banner.hidden = false;
+}
+
+setInterval(renderWindowBanner, 15000);
 
 const TICKS = { queued: "🕓", sending: "🕓", unknown: "?", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
 
@@ -1225,9 +1269,21 @@ function renderTiles() {
           h("dt", {}, t("agents_available")), h("dd", {}, String(q.agents.available)),
           h("dt", {}, t("agents_busy")), h("dd", {}, String(q.agents.busy)),
         ),
+        notOfferedLine(q),
       ),
     ),
   );
+}
+
+// Why the queue's waiting conversations are not offered (GET /api/queues/stats: not_offered).
+function notOfferedLine(q) {
+  const why = q.not_offered;
+  if (!why) return null;
+  const when = why.next_opening_at
+    ? new Date(why.next_opening_at).toLocaleString(lang === "es" ? "es-MX" : "en-US", { weekday: "short", hour: "2-digit", minute: "2-digit" })
+    : null;
+  const text = why.reason === "queue_closed" && when ? t("not_offered_queue_closed_until", { when }) : t(`not_offered_${why.reason}`);
+  return h("p", { class: "warn not-offered", dataset: { reason: why.reason } }, text);
 }
 
 function renderAgents() {

@@ -50,6 +50,10 @@ const WORDS = {
     note: "Nota interna",
     add_note: "Agregar nota",
     window_closed_templates: "La ventana de respuesta de este canal está cerrada: solo puedes enviar una plantilla aprobada.",
+    // Window warnings (desk).
+    window_warning: "La ventana de 24 h cierra en {t} — {after}",
+    window_warning_after_templates: "después solo plantillas",
+    window_warning_after_text: "después no se podrá responder con texto libre",
     template: "Plantilla",
     choose_template: "Elige una plantilla",
     no_templates: "Esta campaña no tiene plantillas aprobadas para este número.",
@@ -198,6 +202,13 @@ const WORDS = {
     key_accept: "Aceptar la primera oferta", key_decline: "Rechazar la primera oferta", key_composer: "Ir a la respuesta",
     key_send: "Enviar la respuesta", key_next: "Conversación siguiente / anterior", key_panel: "Mostrar u ocultar el cliente",
     key_close: "Ir al cierre", key_transfer: "Ir a transferir", key_help: "Esta ayuda", key_escape: "Cerrar esta ayuda",
+    // Why waiting work is not offered (wall).
+    not_offered_queue_closed: "No se ofrece: la cola está cerrada",
+    not_offered_queue_closed_until: "No se ofrece: la cola está cerrada, abre {when}",
+    not_offered_no_eligible_agent: "No se ofrece: ningún agente tiene las habilidades y el canal",
+    not_offered_no_agent_signed_in: "No se ofrece: ningún agente de la cola ha entrado",
+    not_offered_no_agent_available: "No se ofrece: los agentes están ausentes o en cierre",
+    not_offered_all_at_capacity: "No se ofrece: todos los agentes están al máximo de su capacidad",
   },
   en: {
     skip: "Skip to content",
@@ -249,6 +260,10 @@ const WORDS = {
     note: "Internal note",
     add_note: "Add note",
     window_closed_templates: "This channel's reply window is closed: only an approved template can be sent.",
+    // Window warnings (desk).
+    window_warning: "The 24 h window closes in {t} — {after}",
+    window_warning_after_templates: "templates only after that",
+    window_warning_after_text: "no free-form replies after that",
     template: "Template",
     choose_template: "Choose a template",
     no_templates: "This campaign has no approved templates for this number.",
@@ -397,6 +412,13 @@ const WORDS = {
     key_accept: "Accept the first offer", key_decline: "Decline the first offer", key_composer: "Go to the reply",
     key_send: "Send the reply", key_next: "Next / previous conversation", key_panel: "Show or hide the customer",
     key_close: "Go to closing", key_transfer: "Go to transfer", key_help: "This help", key_escape: "Close this help",
+    // Why waiting work is not offered (wall).
+    not_offered_queue_closed: "Not offered: the queue is closed",
+    not_offered_queue_closed_until: "Not offered: the queue is closed, opens {when}",
+    not_offered_no_eligible_agent: "Not offered: no agent has the skills and the channel",
+    not_offered_no_agent_signed_in: "Not offered: no agent of the queue is signed in",
+    not_offered_no_agent_available: "Not offered: the agents are away or wrapping up",
+    not_offered_all_at_capacity: "Not offered: every agent is at capacity",
   },
 };
 

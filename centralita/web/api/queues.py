@@ -12,7 +12,10 @@ active router).  Per active queue:
 - ``answered_today``: conversations of the queue first assigned since the start of the queue's
   local day (its business-hours time zone, else its campaign's, else UTC);
   ``answered_within_sla_today``: of those, assigned within the SLA's ``answer_within_s`` of
-  entering the queue; ``sla_pct_today``: their percentage (``null`` before the first answer).
+  entering the queue, counting only the time the queue was open (its business hours);
+  ``sla_pct_today``: their percentage (``null`` before the first answer).
+- ``not_offered``: why its waiting conversations are not being offered (``why_not_offered``:
+  queue closed, no eligible agent, none signed in, none available, all at capacity), or ``null``.
 
 The live router publishes the same figures (``QueueStats``) on the ``events`` topic exchange with
 routing key ``queue.stats.<workspace_id>`` every few seconds, for dashboards (docs/api.md).
@@ -26,16 +29,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from centralita.schemas.queues import QueueAgents, QueueStats, QueueStatsList
+from centralita.schemas.queues import NotOfferedNow, QueueAgents, QueueStats, QueueStatsList
 from centralita.web.api._json import respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
+from core.errors import InvalidInput
 from core.ids import WorkspaceId
 from core.states import Presence
+from router.policy import AgentFacts, BusinessHours, NotOffered, to_epoch, why_not_offered
+from router.service.config import business_hours
 from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
-__all__ = ["eligible", "queue_day", "read_queue_stats", "routes"]
+__all__ = ["eligible", "not_offered", "queue_day", "queue_hours", "read_queue_stats", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -56,9 +62,24 @@ def queue_day(queue: QueueRecord, now: datetime) -> tuple[ZoneInfo, datetime]:
     return zone, datetime.combine(local.date(), time(0, 0), tzinfo=zone).astimezone(UTC)
 
 
+def queue_hours(queue: QueueRecord) -> BusinessHours | None:
+    """The queue's business hours as the router keeps them (``None``: open around the clock)."""
+    try:
+        return business_hours(queue.config.get("business_hours"), queue.campaign_timezone or "UTC")
+    except (InvalidInput, ValueError):
+        return None  # the router skips such a queue too (router.queue_skipped)
+
+
 def eligible(agent: AgentRecord, queue: QueueRecord) -> bool:
     """Could the agent ever serve the queue: required skills at the loosest expansion step and
     capacity on one of its channels."""
+    if not _skilled(agent, queue):
+        return False
+    channels = [str(c) for c in queue.config.get("channels") or []]
+    return not channels or any(agent.capacity.get(c, 0) > 0 for c in channels)
+
+
+def _skilled(agent: AgentRecord, queue: QueueRecord) -> bool:
     if not agent.active:
         return False
     required = queue.config.get("required_skills") or {}
@@ -68,8 +89,39 @@ def eligible(agent: AgentRecord, queue: QueueRecord) -> bool:
         need = int(level) if loosest is None else min(int(level), loosest)
         if agent.skills.get(str(skill), 0) < need:
             return False
-    channels = [str(c) for c in queue.config.get("channels") or []]
-    return not channels or any(agent.capacity.get(c, 0) > 0 for c in channels)
+    return True
+
+
+def not_offered(
+    queue: QueueRecord, agents: Sequence[AgentRecord], waiting_channels: frozenset[str], now: datetime
+) -> NotOffered | None:
+    """Why the queue's conversations waiting on ``waiting_channels`` are not offered at ``now``:
+    the facts from the database, the reading by the router's ``why_not_offered``."""
+    if not waiting_channels:
+        return None
+    hours = queue_hours(queue)
+    is_open, next_change = hours.state_at(to_epoch(now)) if hours is not None else (True, None)
+    facts = [
+        AgentFacts(
+            presence=a.presence,
+            connected=a.connected,
+            capacity=a.capacity,
+            load=a.load,
+            pending_offers=a.pending_offers,
+        )
+        for a in agents
+        if _skilled(a, queue)
+    ]
+    return why_not_offered(
+        waiting_channels=waiting_channels, open=is_open, next_opening=next_change, agents=facts
+    )
+
+
+def _waited_for_sla(hours: BusinessHours | None, answer: AnsweredConversation) -> float:
+    """The wait the SLA counts: from entering routing to the assignment, while the queue was open."""
+    if hours is None:
+        return (answer.assigned_at - answer.enqueued_at).total_seconds()
+    return hours.open_seconds(to_epoch(answer.enqueued_at), to_epoch(answer.assigned_at))
 
 
 def _agent_counts(agents: Sequence[AgentRecord]) -> QueueAgents:
@@ -94,10 +146,9 @@ def _queue_stats(
     sla = queue.config.get("sla") if isinstance(queue.config.get("sla"), Mapping) else None
     threshold = float(sla["answer_within_s"]) if sla and sla.get("answer_within_s") is not None else None
     today = [a for a in answered if a.queue_id == queue.id and a.assigned_at >= day_start]
+    hours = queue_hours(queue) if threshold is not None else None
     within = (
-        sum(1 for a in today if (a.assigned_at - a.enqueued_at).total_seconds() <= threshold)
-        if threshold is not None
-        else None
+        sum(1 for a in today if _waited_for_sla(hours, a) <= threshold) if threshold is not None else None
     )
     oldest = live.oldest_enqueued_at
     return QueueStats(
@@ -117,6 +168,7 @@ def _queue_stats(
         sla_pct_today=round(100.0 * within / len(today), 2) if within is not None and today else None,
         sla_target_pct=float(sla["target_pct"]) if sla and sla.get("target_pct") is not None else None,
         sla_threshold_s=threshold,
+        not_offered=NotOfferedNow.of(not_offered(queue, agents, live.waiting_channels, now)),
     )
 
 

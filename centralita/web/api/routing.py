@@ -8,8 +8,9 @@
   waiting (in another queue if given): publishes ``RequeueInput``; 202.
 - ``GET /api/conversations/{conversation_id}/routing`` — every stored routing decision for the
   conversation, oldest first: candidates, who was filtered and why, scores, winner, and the
-  names of the agents and queues they mention.  A supervisor reads any conversation's; an agent
-  only those of the conversations assigned to them ("why was this routed to me").
+  names of the agents and queues they mention; and, while it waits, why it is not being offered
+  now (``not_offered``, as in ``GET /api/queues/stats``).  A supervisor reads any conversation's;
+  an agent only those of the conversations assigned to them ("why was this routed to me").
 
 The router carries the moves out and writes the new state; 202 means it was told (confirmed by
 the broker).  Ids in bodies are looked up in the token's workspace: unknown ones are a 404
@@ -23,6 +24,7 @@ import uuid
 from aiohttp import web
 
 from centralita.schemas.common import Accepted
+from centralita.schemas.queues import NotOfferedNow
 from centralita.schemas.routing import (
     AssignRequest,
     RequeueRequest,
@@ -32,6 +34,7 @@ from centralita.schemas.routing import (
 from centralita.web.api._json import parse_body, respond
 from centralita.web.api._publish import publish_router_inputs
 from centralita.web.api.conversations import actor_of, load_conversation
+from centralita.web.api.queues import not_offered
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
@@ -158,12 +161,20 @@ async def routing_decisions(request: web.Request) -> web.Response:
     principal = await require(request, "agent")
     conv = await load_conversation(request, principal, assigned=True)
     ws = principal.workspace_id
-    async with request.app[RUNTIME].database.session() as session:
+    runtime = request.app[RUNTIME]
+    now = runtime.clock()
+    why = None
+    async with runtime.database.session() as session:
         store = WorkStore(session)
         decisions = await store.routing_decisions(ws, conv.id)
-        agents: dict[uuid.UUID, str] = {a.id: a.name for a in await store.agents(ws)}
+        workspace_agents = await store.agents(ws)
+        agents: dict[uuid.UUID, str] = {a.id: a.name for a in workspace_agents}
+        all_queues = await store.queues(ws, active_only=False)
         queues: dict[uuid.UUID, tuple[str, dict[str, int]]] = {
-            q.id: (q.name, _levels(q.config.get("required_skills")))
-            for q in await store.queues(ws, active_only=False)
+            q.id: (q.name, _levels(q.config.get("required_skills"))) for q in all_queues
         }
-    return respond(RoutingDecisions.of(conv.id, decisions, agents, queues))
+        if conv.status == ConversationStatus.WAITING and conv.queue_id is not None:
+            queue = await store.queue(ws, conv.queue_id)
+            if queue is not None:
+                why = not_offered(queue, workspace_agents, frozenset({conv.channel}), now)
+    return respond(RoutingDecisions.of(conv.id, decisions, agents, queues, NotOfferedNow.of(why)))

@@ -92,3 +92,24 @@ def test_hours_follow_daylight_saving_time_in_the_queues_zone() -> None:
     # 09:00 in Madrid is 08:00 UTC in winter (CET) and 07:00 UTC after the switch on 2024-03-31 (CEST)
     assert madrid.next_change(at(2024, 3, 24, 12, zone=utc)) == at(2024, 3, 25, 8, zone=utc)
     assert madrid.next_change(at(2024, 3, 31, 12, zone=utc)) == at(2024, 4, 1, 7, zone=utc)
+
+
+def test_open_seconds_count_only_the_time_the_hours_are_open() -> None:
+    friday_17 = at(2024, 3, 15, 17)
+    assert WEEKDAYS_9_TO_18.open_seconds(friday_17, at(2024, 3, 15, 17, 30)) == 1800
+    # Friday 17:00 → Tuesday 09:30 (the weekend and the holiday Monday do not count): 1 h + 30 min
+    assert WEEKDAYS_9_TO_18.open_seconds(friday_17, at(2024, 3, 19, 9, 30)) == 5400
+    assert WEEKDAYS_9_TO_18.open_seconds(at(2024, 3, 16, 10), at(2024, 3, 17, 10)) == 0  # a Saturday
+    assert NIGHT_SHIFT.open_seconds(at(2024, 3, 8, 21), at(2024, 3, 9, 7)) == 8 * 3600
+
+
+def test_after_open_seconds_is_when_that_much_open_time_has_passed() -> None:
+    # 60 s of SLA that start Friday 17:59:30 run out 30 s after Tuesday's opening
+    start = at(2024, 3, 15, 17, 59) + 30
+    assert WEEKDAYS_9_TO_18.after_open_seconds(start, 60) == at(2024, 3, 19, 9) + 30
+    # started while closed (Saturday): the whole minute after the next opening
+    assert WEEKDAYS_9_TO_18.after_open_seconds(at(2024, 3, 16, 12), 60) == at(2024, 3, 19, 9, 1)
+    assert WEEKDAYS_9_TO_18.after_open_seconds(at(2024, 3, 4, 10), 60) == at(2024, 3, 4, 10, 1)
+    # longer than a week of opening hours: across the windows the spans are computed in
+    assert WEEKDAYS_9_TO_18.after_open_seconds(at(2024, 3, 4, 9), 6 * 9 * 3600) == at(2024, 3, 11, 18)
+    assert BusinessHours(timezone="UTC", intervals=()).after_open_seconds(0.0, 60) is None

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from router.policy import ConversationClosed, Escalated, OfferAccepted, SlaTarget
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from router.policy import (
+    BusinessHours,
+    ConversationClosed,
+    Escalated,
+    OfferAccepted,
+    SlaTarget,
+    WeeklyInterval,
+)
 from tests.unit.router.harness import CHAT, Harness, conv_id, of_type, queue_id
 
 
@@ -45,3 +55,33 @@ def test_daily_counters_roll_over_at_local_midnight() -> None:
     assert h.state.queue_stats(queue_id(1)).answered == 1
     h.advance(86400)
     assert h.state.queue_stats(queue_id(1)).answered == 0
+
+
+MX_WEEKDAYS = BusinessHours(
+    timezone="America/Mexico_City",
+    intervals=tuple(WeeklyInterval(day, time(9), time(18)) for day in range(5)),
+)
+SATURDAY_NOON_MX = datetime(2024, 3, 9, 12, tzinfo=ZoneInfo("America/Mexico_City")).timestamp()
+MONDAY_9_MX = datetime(2024, 3, 11, 9, tzinfo=ZoneInfo("America/Mexico_City")).timestamp()
+
+
+def test_the_sla_does_not_run_while_the_queue_is_closed() -> None:
+    h = Harness(start=SATURDAY_NOON_MX)
+    h.queue(sla=SlaTarget(0.8, 60), hours=MX_WEEKDAYS)
+    h.arrive(1)  # Saturday noon: closed until Monday 09:00
+    assert of_type(h.advance(MONDAY_9_MX + 59 - h.now), Escalated) == []
+    escalated = of_type(h.advance(2), Escalated)
+    assert [e.conversation_id for e in escalated] == [conv_id(1)]  # 60 s after the opening
+    assert escalated[0].waited_s == MONDAY_9_MX + 60 - SATURDAY_NOON_MX  # the real wait, reported
+
+
+def test_an_answer_soon_after_opening_counts_within_the_sla() -> None:
+    h = Harness(start=SATURDAY_NOON_MX)
+    h.queue(sla=SlaTarget(0.8, 60), hours=MX_WEEKDAYS)
+    h.arrive(1)
+    h.advance(MONDAY_9_MX - h.now)
+    h.agent(1)  # signs in at the opening and is offered it
+    h.advance(20)
+    h.accept(h.offers())  # answered 20 s into the day, 45 hours after it arrived
+    stats = h.state.queue_stats(queue_id(1))
+    assert (stats.answered, stats.answered_within_sla, stats.escalated) == (1, 1, 0)
