@@ -66,6 +66,10 @@ class QueueStats(ResponseBody):
         description="Why the queue's waiting conversations are not being offered (null: nothing "
         "waits, or the work is flowing)."
     )
+    open: bool = Field(description="Open now by its business hours (true: it has none, around the clock).")
+    next_change_at: IsoDateTime | None = Field(
+        description="When it next closes (open) or opens (closed) by its business hours; null: never."
+    )
 
 
 class QueueStatsList(ResponseBody):

@@ -313,6 +313,7 @@ async def test_a_supervisors_wall_counts_an_arrival_within_two_seconds_and_shows
     tile = page.locator(f'article.tile[data-queue="{scene.queues["mora"]}"]')
     await b(expect(tile.locator("h2")).to_have_text("mora"))
     await b(expect(tile.locator('[data-stat="waiting"]')).to_have_text("0"))
+    await b(expect(tile.locator(".hours")).to_have_text("Abierta todo el día"))  # no business hours
     await b(expect(page.locator("#alerts")).to_contain_text("Sin alertas por ahora."))
     await scene.customer_writes(SECRET, PHONE_NUMBER_ID, CUSTOMER, "¿Hay alguien?", name="Marta Gómez")
     await b(

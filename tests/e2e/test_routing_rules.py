@@ -439,12 +439,15 @@ async def test_stats_and_routing_say_why_a_waiting_conversation_is_not_offered(s
     s = await scene(CLOSED_ON_SUNDAY, ONE_AGENT, at=SUNDAY_NOON)
     waiting = await s.conversation(queue="ventas")
     await s.input_handled(lambda i: isinstance(i, ConversationNudge) and i.conversation_id == waiting)
-    why, _ = await _why(s, waiting)
+    why, tile = await _why(s, waiting)
     assert why == {"reason": "queue_closed", "next_opening_at": MONDAY_9.isoformat()}
+    assert (tile["open"], tile["next_change_at"]) == (False, MONDAY_9.isoformat())
 
     await s.advance((MONDAY_9 - SUNDAY_NOON).total_seconds())
     await _quiet_until_now(s)
-    assert (await _why(s, waiting))[0] == {"reason": "no_agent_signed_in", "next_opening_at": None}
+    why, tile = await _why(s, waiting)
+    assert why == {"reason": "no_agent_signed_in", "next_opening_at": None}
+    assert (tile["open"], tile["next_change_at"]) == (True, "2026-11-24T00:00:00+00:00")  # 18:00 there
     ana = await s.connect("ana@r.example", presence="away")
     assert (await _why(s, waiting))[0]["reason"] == "no_agent_available"
 

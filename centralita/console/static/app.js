@@ -1268,11 +1268,25 @@ function renderTiles() {
           h("dt", {}, t("sla_today")), h("dd", {}, q.sla_pct_today == null ? "—" : `${Math.round(q.sla_pct_today)} %`),
           h("dt", {}, t("agents_available")), h("dd", {}, String(q.agents.available)),
           h("dt", {}, t("agents_busy")), h("dd", {}, String(q.agents.busy)),
+          h("dt", {}, t("away")), h("dd", {}, String(q.agents.away)),
+          h("dt", {}, t("offline")), h("dd", {}, String(q.agents.offline)),
         ),
+        hoursLine(q),
         notOfferedLine(q),
       ),
     ),
   );
+}
+
+// Open or closed by the queue's business hours, and when that changes.
+function hoursLine(q) {
+  const when = q.next_change_at
+    ? new Date(q.next_change_at).toLocaleString(lang === "es" ? "es-MX" : "en-US", { weekday: "short", hour: "2-digit", minute: "2-digit" })
+    : null;
+  const text = q.open
+    ? (when ? t("queue_open_until", { when }) : t("queue_open_always"))
+    : (when ? t("queue_closed_until", { when }) : t("queue_closed"));
+  return h("p", { class: `hours ${q.open ? "open" : "closed"}`, dataset: { open: String(q.open) } }, text);
 }
 
 // Why the queue's waiting conversations are not offered (GET /api/queues/stats: not_offered).

@@ -203,6 +203,10 @@ const WORDS = {
     key_send: "Enviar la respuesta", key_next: "Conversación siguiente / anterior", key_panel: "Mostrar u ocultar el cliente",
     key_close: "Ir al cierre", key_transfer: "Ir a transferir", key_help: "Esta ayuda", key_escape: "Cerrar esta ayuda",
     // Why waiting work is not offered (wall).
+    queue_open_until: "Abierta · cierra {when}",
+    queue_open_always: "Abierta todo el día",
+    queue_closed_until: "Cerrada · abre {when}",
+    queue_closed: "Cerrada",
     not_offered_queue_closed: "No se ofrece: la cola está cerrada",
     not_offered_queue_closed_until: "No se ofrece: la cola está cerrada, abre {when}",
     not_offered_no_eligible_agent: "No se ofrece: ningún agente tiene las habilidades y el canal",
@@ -413,6 +417,10 @@ const WORDS = {
     key_send: "Send the reply", key_next: "Next / previous conversation", key_panel: "Show or hide the customer",
     key_close: "Go to closing", key_transfer: "Go to transfer", key_help: "This help", key_escape: "Close this help",
     // Why waiting work is not offered (wall).
+    queue_open_until: "Open · closes {when}",
+    queue_open_always: "Open around the clock",
+    queue_closed_until: "Closed · opens {when}",
+    queue_closed: "Closed",
     not_offered_queue_closed: "Not offered: the queue is closed",
     not_offered_queue_closed_until: "Not offered: the queue is closed, opens {when}",
     not_offered_no_eligible_agent: "Not offered: no agent has the skills and the channel",

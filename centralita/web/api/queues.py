@@ -16,6 +16,7 @@ active router).  Per active queue:
   ``sla_pct_today``: their percentage (``null`` before the first answer).
 - ``not_offered``: why its waiting conversations are not being offered (``why_not_offered``:
   queue closed, no eligible agent, none signed in, none available, all at capacity), or ``null``.
+- ``open``, ``next_change_at``: open now by its business hours, and when that next changes.
 
 The live router publishes the same figures (``QueueStats``) on the ``events`` topic exchange with
 routing key ``queue.stats.<workspace_id>`` every few seconds, for dashboards (docs/api.md).
@@ -37,7 +38,7 @@ from centralita.web.spec import documented
 from core.errors import InvalidInput
 from core.ids import WorkspaceId
 from core.states import Presence
-from router.policy import AgentFacts, BusinessHours, NotOffered, to_epoch, why_not_offered
+from router.policy import AgentFacts, BusinessHours, NotOffered, from_epoch, to_epoch, why_not_offered
 from router.service.config import business_hours
 from storage.work import AgentRecord, AnsweredConversation, QueueLive, QueueRecord, WorkStore
 
@@ -151,6 +152,8 @@ def _queue_stats(
         sum(1 for a in today if _waited_for_sla(hours, a) <= threshold) if threshold is not None else None
     )
     oldest = live.oldest_enqueued_at
+    business = queue_hours(queue)
+    is_open, change = business.state_at(to_epoch(now)) if business is not None else (True, None)
     return QueueStats(
         queue_id=queue.id,
         name=queue.name,
@@ -169,6 +172,8 @@ def _queue_stats(
         sla_target_pct=float(sla["target_pct"]) if sla and sla.get("target_pct") is not None else None,
         sla_threshold_s=threshold,
         not_offered=NotOfferedNow.of(not_offered(queue, agents, live.waiting_channels, now)),
+        open=is_open,
+        next_change_at=from_epoch(change) if change is not None else None,
     )
 
 
