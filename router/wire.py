@@ -8,17 +8,18 @@ router service translates between them at its edge.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
 
 from core.states import Presence
 
 __all__ = [
     "AgentConnection",
     "AgentPush",
+    "AlertEvent",
     "AssignedPush",
     "ConfigChanged",
     "ConversationClosedInput",
@@ -30,6 +31,8 @@ __all__ = [
     "OfferPush",
     "OfferWithdrawnPush",
     "PresenceInput",
+    "QueueStatsEvent",
+    "QueueStatsItem",
     "RequeueInput",
     "Resync",
     "RouterInput",
@@ -44,6 +47,55 @@ __all__ = [
 
 class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+_Iso = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")]
+
+
+# ------------------------------------------------- for dashboards: the events exchange (topic)
+class QueueStatsItem(_Wire):
+    """One queue as the live router sees it (``router.policy.QueueStats``)."""
+
+    queue_id: UUID
+    name: str
+    open: bool
+    waiting: int
+    offered: int
+    longest_wait_s: float
+    agents_available: int
+    agents_busy: int
+    agents_away: int
+    agents_offline: int
+    day: date
+    answered: int
+    answered_within_sla: int
+    abandoned: int
+    escalated: int
+    sla_target: float | None
+    sla_threshold_s: float | None
+    sla_fraction: float | None
+
+
+class QueueStatsEvent(_Wire):
+    """``queue.stats.<workspace_id>``: the router's view of the workspace's queues, every few seconds."""
+
+    type: Literal["queue.stats"] = "queue.stats"
+    workspace_id: UUID
+    at: _Iso
+    queues: list[QueueStatsItem]
+
+
+class AlertEvent(_Wire):
+    """``alert.<kind>.<workspace_id>``: published once, when the router raises an alert."""
+
+    type: Literal["alert"] = "alert"
+    kind: str
+    workspace_id: UUID
+    conversation_id: UUID
+    queue_id: UUID
+    queue: str | None = Field(description="The queue's name.")
+    waited_s: float
+    at: _Iso
 
 
 # ---------------------------------------------------------------- into the router: route.<ws>

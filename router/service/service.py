@@ -32,7 +32,6 @@ flight is withdrawn (the agent is told) and the conversation routed again.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import uuid
@@ -113,9 +112,10 @@ from router.service.ops import (
     StaleOffer,
     Unassign,
 )
-from router.service.stats import stats_to_dict
+from router.service.stats import stats_item
 from router.wire import (
     AgentConnection,
+    AlertEvent,
     AssignedPush,
     ConfigChanged,
     ConversationClosedInput,
@@ -125,6 +125,7 @@ from router.wire import (
     OfferPush,
     OfferWithdrawnPush,
     PresenceInput,
+    QueueStatsEvent,
     RequeueInput,
     Resync,
     TransferInput,
@@ -399,17 +400,14 @@ class RouterService:
         now = self._now()
         stats = self._state.workspace_stats(self.workspace_id, now)
         self.latest_stats = stats
-        body = {
-            "type": "queue.stats",
-            "workspace_id": str(self.workspace_id),
-            "at": from_epoch(now).isoformat(),
-            "queues": [stats_to_dict(s) for s in stats],
-        }
+        event = QueueStatsEvent(
+            workspace_id=self.workspace_id, at=from_epoch(now), queues=[stats_item(s) for s in stats]
+        )
         try:
             await self.deps.transport.publish(
                 [
                     Message(
-                        body=json.dumps(body).encode(),
+                        body=event.model_dump_json().encode(),
                         exchange=EVENTS_EXCHANGE,
                         routing_key=queue_stats_key(str(self.workspace_id)),
                     )
@@ -1113,19 +1111,18 @@ class RouterService:
                 )
             )
             queue = self._queues.get(op.queue_id)
-            alert = {
-                "type": "alert",
-                "kind": op.kind,
-                "workspace_id": str(ws),
-                "conversation_id": str(op.conversation_id),
-                "queue_id": str(op.queue_id),
-                "queue": queue.name if queue else None,
-                "waited_s": round(op.waited_s, 1),
-                "at": at.isoformat(),
-            }
+            alert = AlertEvent(
+                kind=op.kind,
+                workspace_id=ws,
+                conversation_id=op.conversation_id,
+                queue_id=op.queue_id,
+                queue=queue.name if queue else None,
+                waited_s=round(op.waited_s, 1),
+                at=at,
+            )
             pushes.append(
                 Message(
-                    body=json.dumps(alert).encode(),
+                    body=alert.model_dump_json().encode(),
                     exchange=EVENTS_EXCHANGE,
                     routing_key=alert_key(str(ws), op.kind),
                 )

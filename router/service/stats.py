@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from router.policy import QueueStats
+from router.wire import QueueStatsItem
 
-__all__ = ["stats_to_dict"]
+__all__ = ["stats_item", "stats_to_dict"]
+
+
+def stats_item(stats: QueueStats) -> QueueStatsItem:
+    """The queue's figures as the ``queue.stats`` event carries them."""
+    return QueueStatsItem.model_validate(stats_to_dict(stats))
 
 
 def stats_to_dict(stats: QueueStats) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from channels.whatsapp.testing import webhook_body
 from core.settings import Settings
 from core.transport.topology import queue_stats_key
 from router.service import ManualClock
-from router.wire import AgentConnection, ConversationClosedInput
+from router.wire import AgentConnection, ConversationClosedInput, QueueStatsEvent
 from storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
@@ -270,4 +270,5 @@ async def test_queue_statistics_are_published_on_the_events_exchange(scene: Rout
                 if queues and queues[0]["agents_busy"] == 1:
                     break
         assert event["workspace_id"] == str(scene.workspace_id)
+        assert QueueStatsEvent.model_validate(event).model_dump(mode="json") == event  # its model, exactly
         assert queues[0]["name"] == "informes" and queues[0]["offered"] == 1

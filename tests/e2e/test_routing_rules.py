@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.transport.topology import alert_key
 from router.policy import Assigned, to_epoch
 from router.service import ManualClock
-from router.wire import ConversationNudge
+from router.wire import AlertEvent, ConversationNudge
 from storage.tables import AssignmentRow, ConversationRow, MessageRow, RoutingDecisionRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
@@ -362,6 +362,7 @@ async def test_a_conversation_waiting_past_its_sla_raises_an_alert_for_dashboard
         async with asyncio.timeout(10):
             alert = await alerts.get()
         assert alert["kind"] == "sla_breach" and alert["conversation_id"] == str(conversation)
+        assert AlertEvent.model_validate(alert).model_dump(mode="json") == alert  # its model, exactly
         assert alert["queue"] == "ventas" and alert["waited_s"] >= 60
 
 
