@@ -40,6 +40,7 @@ __all__ = [
     "Reaction",
     "ReadReceipt",
     "Referral",
+    "SenderEvent",
     "SystemNotice",
     "Template",
     "Unsupported",
@@ -251,6 +252,18 @@ class Unsupported(_InboundBase):
     reason: str  # what the adapter could not read: a type name or a JSON path, never content
     raw: dict[str, Any]  # the JSON object this part came from
 
+
+SenderEvent: TypeAlias = (
+    InboundMessage
+    | Postback
+    | Reaction
+    | ReadReceipt
+    | MessageDeleted
+    | MessageEdited
+    | SystemNotice
+    | Unsupported
+)
+"""The inbound events a customer sends: each names its sender (identity resolves them)."""
 
 InboundEvent: TypeAlias = Annotated[
     InboundMessage

@@ -26,13 +26,8 @@ from enum import StrEnum
 from core.errors import InvalidInput
 from core.events import (
     InboundMessage,
-    MessageDeleted,
-    MessageEdited,
-    Postback,
-    Reaction,
-    ReadReceipt,
+    SenderEvent,
     SystemNotice,
-    Unsupported,
 )
 from core.ids import CustomerId
 from identity.extract import extract_signature, extract_stated
@@ -57,17 +52,6 @@ __all__ = [
     "observe_event",
     "resolve",
 ]
-
-SenderEvent = (
-    InboundMessage
-    | Postback
-    | Reaction
-    | ReadReceipt
-    | MessageDeleted
-    | MessageEdited
-    | SystemNotice
-    | Unsupported
-)
 
 
 class MatchKind(StrEnum):

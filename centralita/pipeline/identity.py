@@ -16,14 +16,7 @@ from core.errors import InvalidInput
 from core.events import (
     Address,
     AddressKind,
-    InboundMessage,
-    MessageDeleted,
-    MessageEdited,
-    Postback,
-    Reaction,
-    ReadReceipt,
-    SystemNotice,
-    Unsupported,
+    SenderEvent,
 )
 from identity import Identifier, IdentityPolicy, Observation, email_identifier, observe_event
 
@@ -35,17 +28,6 @@ __all__ = [
     "observation_for",
     "region_of",
 ]
-
-SenderEvent = (
-    InboundMessage
-    | Postback
-    | Reaction
-    | ReadReceipt
-    | MessageDeleted
-    | MessageEdited
-    | SystemNotice
-    | Unsupported
-)
 
 
 def identifier_key(address: Address) -> str:

@@ -225,19 +225,19 @@ async function start(session) {
 
 // ------------------------------------------------------------------------------ the desk: live
 
-function connect() {
+// One live socket per page (the desk's or the wall's): "● En vivo" while open; after a drop it
+// reconnects, backing off up to 10 s; a refused session (4401) goes back to the sign-in.
+function openSocket(path, onOpen, onMessage, again) {
   if (state.socket && state.socket.readyState <= 1) return;
-  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/agent`);
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`);
   state.socket = socket;
   socket.addEventListener("open", async () => {
     state.live = true;
     state.retry = 0;
-    // Back after a drop: the database holds every message; read what we may have missed.
-    await loadConversations();
-    if (state.current) await openConversation(state.current, { keepScroll: true });
+    await onOpen();
     renderLive();
   });
-  socket.addEventListener("message", (event) => onFrame(JSON.parse(event.data)));
+  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
   socket.addEventListener("close", (event) => {
     state.live = false;
     renderLive();
@@ -245,9 +245,16 @@ function connect() {
       if (event.code === 4401) { state.session = null; render(); toast(t("unauthenticated")); }
       return;
     }
-    const wait = Math.min(10000, 500 * 2 ** state.retry++);
-    setTimeout(connect, wait);
+    setTimeout(again, Math.min(10000, 500 * 2 ** state.retry++));
   });
+}
+
+function connect() {
+  openSocket("/ws/agent", async () => {
+    // Back after a drop: the database holds every message; read what we may have missed.
+    await loadConversations();
+    if (state.current) await openConversation(state.current, { keepScroll: true });
+  }, onFrame, connect);
 }
 
 function send(frame) {
@@ -1160,20 +1167,7 @@ function deskShortcut(event) {
 // The wall arrives over /ws/supervisor (the session cookie; this workspace only): a snapshot on
 // connect, then the queues' figures and the agents when they change, and each new alert.
 function connectWall() {
-  if (state.socket && state.socket.readyState <= 1) return;
-  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/supervisor`);
-  state.socket = socket;
-  socket.addEventListener("open", () => { state.live = true; state.retry = 0; renderLive(); });
-  socket.addEventListener("message", (event) => onWallFrame(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    state.live = false;
-    renderLive();
-    if (!state.session || event.code === 4401) {
-      if (event.code === 4401) { state.session = null; render(); toast(t("unauthenticated")); }
-      return;
-    }
-    setTimeout(connectWall, Math.min(10000, 500 * 2 ** state.retry++));
-  });
+  openSocket("/ws/supervisor", async () => {}, onWallFrame, connectWall);
 }
 
 function onWallFrame(frame) {
