@@ -19,7 +19,8 @@ import hypothesis
 import pytest
 import structlog
 
-from storage.database import Database, upgrade_schema
+from storage.database import Database
+from tests.support.schema import migrated
 
 PG_HOST = os.environ.get("PGHOST_TEST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PGPORT_TEST", "5432"))
@@ -98,7 +99,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """A migrated database (``alembic upgrade head``) on each backend."""
-    await asyncio.to_thread(upgrade_schema, database_url)
+    await migrated(database_url)
     db = Database(database_url)
     try:
         yield db

@@ -18,10 +18,11 @@ from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.settings import Settings
 from router.service import ManualClock
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from tests.support.browser import ChromiumThread, chromium_path
 from tests.support.log_scan import personal_data_stays_out_of_logs  # noqa: F401  (autouse: logs scanned)
 from tests.support.routing import RoutingScene, start_scene
+from tests.support.schema import migrated
 from tests.support.work import WORK_SECRETS, WorkScene, Workspace, router_active, seed_workspace_of
 
 
@@ -81,7 +82,7 @@ async def start_engine(backend: str, backend_settings: Settings) -> AsyncIterato
         seed: Callable[[Database], Awaitable[Any]] | None = None, *, clock: Clock = utc_now, **overrides: Any
     ) -> Engine:
         s = settings.model_copy(update=overrides) if overrides else settings
-        await asyncio.to_thread(upgrade_schema, s.database_url)
+        await migrated(s.database_url)
         if seed is not None:
             db = Database(s.database_url)
             try:

@@ -22,9 +22,10 @@ from core.settings import Settings
 from core.transport import Delivery
 from core.transport.deadletters import parked_copy
 from core.transport.topology import ingest_queue
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import AgentRow
 from storage.tokens import TokenStore
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 SECRET = "dlq-app-secret"
@@ -88,7 +89,7 @@ async def start_server(backend: str, backend_settings: Settings) -> AsyncIterato
         if backend != "embedded":
             update |= {"broker_ephemeral": True, "broker_quorum": False}
         settings = backend_settings.model_copy(update=update)
-        await asyncio.to_thread(upgrade_schema, settings.database_url)
+        await migrated(settings.database_url)
         db = Database(settings.database_url)
         try:
             await _seed(db, tokens)

@@ -6,7 +6,6 @@ Embedded default (SQLite + in-process broker), as ``make demo`` runs."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,9 +22,10 @@ from centralita.passwords import hash_password
 from centralita.runtime import utc_now
 from centralita.web.app import create_app
 from core.settings import Settings
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.signin import SignInStore
 from tests.support.browser import ChromiumThread
+from tests.support.schema import migrated
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def demo(
 ) -> AsyncIterator[tuple[TestClient, simulator.DemoMeta]]:
     for name, value in DEMO_ENV.items():
         monkeypatch.setenv(name, value)
-    await asyncio.to_thread(upgrade_schema, sqlite_url)
+    await migrated(sqlite_url)
     database = Database(sqlite_url)
     try:
         manifest = demo_manifest()

@@ -5,7 +5,6 @@ to the first server through the router of the second."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,11 +17,12 @@ from centralita.web.app import create_app
 from centralita.web.keys import PIPELINE, RUNTIME
 from core.ids import new_id
 from core.settings import Settings
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import AgentRow
 from tests.e2e.test_routing_flow import MANIFEST, PHONE_NUMBER_ID, SECRET, _secrets  # noqa: F401
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
 from tests.support.routing import AgentSocket, delete_broker_state
+from tests.support.schema import migrated
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -41,7 +41,7 @@ def settings(postgres_url: str, rabbitmq_url: str, unique_prefix: str) -> Settin
 
 @pytest.fixture
 async def servers(settings: Settings) -> AsyncIterator[tuple[TestClient, TestClient]]:
-    await asyncio.to_thread(upgrade_schema, settings.database_url)
+    await migrated(settings.database_url)
     db = Database(settings.database_url)
     try:
         await apply_text(db, MANIFEST)

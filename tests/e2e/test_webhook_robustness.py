@@ -25,9 +25,10 @@ from centralita.web.keys import PIPELINE
 from channels.meta.signature import sign_body
 from channels.whatsapp.testing import text_webhook_body
 from core.settings import Settings
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import MessageRow, RawDeliveryRow
 from tests.e2e.conftest import Engine, StartEngine
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
 
@@ -177,7 +178,7 @@ async def proxied_engine(postgres_url: str, unique_prefix: str) -> AsyncIterator
         broker_ephemeral=True,
         ingest_partitions=2,
     )
-    await asyncio.to_thread(upgrade_schema, settings.database_url)
+    await migrated(settings.database_url)
     db = Database(settings.database_url)
     try:
         await _seed(db)

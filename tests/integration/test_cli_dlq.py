@@ -11,8 +11,8 @@ import pytest
 from broker.rabbitmq import RabbitMQTransport
 from core.transport.deadletters import parked_copy
 from core.transport.topology import app_topology
-from storage.database import upgrade_schema
 from tests.integration.test_cli import _run
+from tests.support.schema import migrated
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -59,7 +59,7 @@ def _env(rabbitmq_url: str, prefix: str, sqlite_url: str) -> dict[str, str]:
 async def test_dlq_list_show_and_replay_work_the_parked_deliveries(
     parked: RabbitMQTransport, rabbitmq_url: str, unique_prefix: str, sqlite_url: str
 ) -> None:
-    await asyncio.to_thread(upgrade_schema, sqlite_url)
+    await migrated(sqlite_url)
     env = _env(rabbitmq_url, unique_prefix, sqlite_url)
 
     listed = await asyncio.to_thread(_run, "dlq", "list", **env)

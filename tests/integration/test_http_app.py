@@ -13,14 +13,15 @@ from sqlalchemy.engine import make_url
 from centralita.web.app import create_app
 from core.ids import WorkspaceId
 from core.settings import Settings
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tokens import TokenStore
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
 
 
 async def _client(settings: Settings) -> TestClient:
-    await asyncio.to_thread(upgrade_schema, settings.database_url)
+    await migrated(settings.database_url)
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()
     return client
@@ -104,7 +105,7 @@ async def test_readyz_names_the_broker_while_rabbitmq_is_down_and_recovers_witho
 async def test_an_api_call_while_postgresql_is_unreachable_answers_503_naming_the_database(
     postgres_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url)
     try:
         seeded = await seed_workspace(db, "caida", [])

@@ -22,8 +22,9 @@ from centralita.web.keys import RUNTIME
 from centralita.web.server import app_runner
 from core.ids import WorkspaceId
 from core.settings import Settings
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tokens import TokenStore
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 HEADER_TIMEOUT_S = 0.5
@@ -39,7 +40,7 @@ async def server(sqlite_url: str) -> AsyncIterator[tuple[int, str]]:
         http_header_timeout_s=HEADER_TIMEOUT_S,
         http_body_timeout_s=BODY_TIMEOUT_S,
     )
-    await asyncio.to_thread(upgrade_schema, settings.database_url)
+    await migrated(settings.database_url)
     db = Database(settings.database_url)
     try:
         seeded = await seed_workspace(db, "dura", [])

@@ -20,9 +20,10 @@ from identity import (
     observe_event,
     phone_identifier,
 )
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.identity_store import IdentityStore
 from storage.tables import AuditRow, CustomerRow, EvidenceRow, IdentifierRow, SuggestionRow
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -110,7 +111,7 @@ async def test_a_merge_and_its_unmerge_are_in_the_audit_log_and_restore_the_reco
 async def test_parallel_workers_meeting_the_same_new_identifier_create_one_customer(
     postgres_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url, pool_size=WORKERS)
     try:
         ws = await workspace_of(db)
@@ -136,7 +137,7 @@ async def test_parallel_workers_meeting_the_same_new_identifier_create_one_custo
 async def test_overlapping_parallel_merges_end_in_one_customer_and_lose_no_evidence(
     postgres_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url, pool_size=WORKERS)
     try:
         ws = await workspace_of(db)

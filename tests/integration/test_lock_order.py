@@ -28,10 +28,11 @@ from core.ids import AgentId, ConversationId, OfferId, QueueId, RawDeliveryId, W
 from core.settings import Settings
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
 from identity import Observation, email_identifier, phone_identifier
-from storage.database import Database, sqlstate, upgrade_schema
+from storage.database import Database, sqlstate
 from storage.identity_store import IdentityStore
 from storage.routing import RoutingStore
 from storage.tables import AgentRow, ConversationRow, IdentifierRow, QueueRow
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]
@@ -103,7 +104,7 @@ async def test_router_rounds_against_pipeline_batches_on_the_same_conversations_
     postgres_url: str,
 ) -> None:
     dsn = _plain(postgres_url)
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url)
     seeded = await seed_workspace(
         db, "cerrojos", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}]
@@ -242,7 +243,7 @@ async def test_a_merge_against_a_router_round_on_the_same_two_conversations_neve
     Taken in the merge's write order these two wait on each other; the merge locks both by id
     first, so it waits for the round instead."""
     dsn = _plain(postgres_url)
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url)
     seeded = await seed_workspace(db, "fusiones", [])
     ws = WorkspaceId(seeded.workspace_id)

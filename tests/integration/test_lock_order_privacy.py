@@ -28,10 +28,11 @@ from core.errors import DatabaseConflict, DatabaseUnavailable
 from core.ids import WorkspaceId, new_id
 from core.settings import Settings
 from identity import phone_identifier
-from storage.database import Database, sqlstate, upgrade_schema
+from storage.database import Database, sqlstate
 from storage.erasure import ConversationOpen, erase_customer
 from storage.tables import CampaignRow, ConversationRow, IdentifierRow, MessageRow
 from tests.integration.test_lock_order import PHONE_NUMBER_ID, _Delivery, _plain, _stat
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]
@@ -92,7 +93,7 @@ async def test_pipeline_batches_erasures_and_retention_passes_on_one_campaign_ne
     postgres_url: str,
 ) -> None:
     dsn = _plain(postgres_url)
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url)
     seeded = await seed_workspace(
         db, "privacidad", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}]

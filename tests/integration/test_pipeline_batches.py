@@ -19,8 +19,9 @@ from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
 from core.transport.protocol import Delivery
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import MessageRow, RawDeliveryRow
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
 pytestmark = [pytest.mark.postgres]
@@ -64,7 +65,7 @@ async def test_a_delivery_the_database_refuses_is_parked_and_its_batch_neighbour
     postgres_url: str,
 ) -> None:
     settings = Settings(database_url=postgres_url, broker_url="memory://", ingest_partitions=1)
-    await asyncio.to_thread(upgrade_schema, postgres_url)
+    await migrated(postgres_url)
     db = Database(postgres_url)
     await seed_workspace(db, "lotes", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}])
     await db.dispose()

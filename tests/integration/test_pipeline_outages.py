@@ -28,10 +28,11 @@ from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
 from core.transport.protocol import Message
 from core.transport.topology import INGEST_EXCHANGE, ROUTE_EXCHANGE, ingest_queue
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.inbound import InboundStore
 from storage.tables import ConversationRow, MessageRow, RawDeliveryRow
 from tests.support.floor import dead_letters
+from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 from tests.support.tcpproxy import TcpProxy
 
@@ -43,7 +44,7 @@ def _webhook(wamid: str, wa_id: str, text: str = "Hola") -> bytes:
 
 
 async def _prepare(url: str) -> None:
-    await asyncio.to_thread(upgrade_schema, url)
+    await migrated(url)
     db = Database(url)
     try:
         await seed_workspace(

@@ -19,9 +19,10 @@ from core.settings import Settings
 from core.transport.protocol import Message
 from core.transport.topology import ROUTE_EXCHANGE, route_queue
 from router.wire import ConversationNudge
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import AgentRow, AssignmentRow, ChannelAccountRow, ConversationRow, CustomerRow
 from tests.support.campaigns import apply_text
+from tests.support.schema import migrated
 
 __all__ = [
     "Floor",
@@ -81,7 +82,7 @@ class Floor:
 
 
 async def seed_floor(settings: Settings, agents: int) -> Floor:
-    await asyncio.to_thread(upgrade_schema, settings.database_url)
+    await migrated(settings.database_url)
     db = Database(settings.database_url)
     applied = await apply_text(db, manifest(agents))
     async with db.session() as session:

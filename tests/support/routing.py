@@ -33,9 +33,10 @@ from core.transport.topology import (
 )
 from router.service import BatchReport, ManualClock
 from router.wire import ConversationClosedInput, ConversationNudge
-from storage.database import Database, upgrade_schema
+from storage.database import Database
 from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
+from tests.support.schema import migrated
 from tests.support.ws_frames import unmodelled
 
 __all__ = ["AgentSocket", "RoutingScene", "delete_broker_state", "start_scene"]
@@ -318,7 +319,7 @@ async def start_scene(
 ) -> RoutingScene:
     """Migrate, apply ``manifest``, start the app with ``clock``; wait for the router to be active."""
     s = settings.model_copy(update=overrides) if overrides else settings
-    await asyncio.to_thread(upgrade_schema, s.database_url)
+    await migrated(s.database_url)
     db = Database(s.database_url)
     try:
         await apply_text(db, manifest)
