@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,6 +30,7 @@ from centralita.gateway import TOKEN_REFUSED, Close, Send
 from centralita.runtime import Runtime
 from centralita.schemas.agents import Agent
 from centralita.schemas.alerts import Alert
+from centralita.schemas.queues import QueueStatsList
 from centralita.schemas.wall import (
     AgentsFrame,
     AlertFrame,
@@ -42,10 +43,10 @@ from centralita.web.api.queues import read_queue_stats
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import Param, documented
-from core.errors import DatabaseConflict, DatabaseUnavailable, Forbidden, InvalidInput
+from core.errors import DatabaseConflict, DatabaseUnavailable, InvalidInput
 from core.ids import WorkspaceId
 from core.logging import get_logger
-from storage.alerts import AlertStore
+from storage.alerts import AlertRecord, AlertStore
 from storage.tokens import Principal, TokenStore
 from storage.work import WorkStore
 
@@ -141,11 +142,17 @@ class WallHub:
 
     # ---------------------------------------------------------------------- the feed
 
-    async def _snapshot(self, ws: WorkspaceId) -> tuple[WallFrame, str, str, datetime | None]:
+    async def _read(
+        self, ws: WorkspaceId, *, alerts: int, after: datetime | None = None
+    ) -> tuple[QueueStatsList, list[Agent], Sequence[AlertRecord]]:
+        """The workspace's figures now: queue statistics, its active agents, its latest alerts."""
         async with self.runtime.database.session() as session:
             stats, agents = await read_queue_stats(WorkStore(session), ws, self.runtime.clock())
-            alerts = await AlertStore(session).recent(ws, limit=ALERTS_ON_CONNECT)
-        listed = [Agent.of(a) for a in agents if a.active]
+            raised = await AlertStore(session).recent(ws, limit=alerts, after=after)
+        return stats, [Agent.of(a) for a in agents if a.active], raised
+
+    async def _snapshot(self, ws: WorkspaceId) -> tuple[WallFrame, str, str, datetime | None]:
+        stats, listed, alerts = await self._read(ws, alerts=ALERTS_ON_CONNECT)
         frame = WallFrame(queues=stats, agents=listed, alerts=[Alert.of(a) for a in alerts])
         newest = alerts[0].raised_at if alerts else None
         return frame, _figures(stats), _json(listed), newest
@@ -155,9 +162,7 @@ class WallHub:
         sent = 0
         for ws, seen in list(self._workspaces.items()):
             try:
-                async with self.runtime.database.session() as session:
-                    stats, agents = await read_queue_stats(WorkStore(session), ws, self.runtime.clock())
-                    alerts = await AlertStore(session).recent(ws, limit=100, after=seen.alerts_after)
+                stats, listed, alerts = await self._read(ws, alerts=100, after=seen.alerts_after)
             except (DatabaseUnavailable, DatabaseConflict) as exc:
                 log.warning("wall.not_refreshed", workspace_id=str(ws), reason=exc.message)
                 continue
@@ -166,7 +171,6 @@ class WallHub:
             if figures != seen.stats:
                 seen.stats = figures
                 frames.append(QueueStatsFrame(queues=stats))
-            listed = [Agent.of(a) for a in agents if a.active]
             listed_json = _json(listed)
             if listed_json != seen.agents:
                 seen.agents = listed_json
@@ -247,9 +251,7 @@ _SOCKETS = web.AppKey("wall_sockets", weakref.WeakSet[web.WebSocketResponse])
 )
 async def supervisor_socket(request: web.Request) -> web.StreamResponse:
     """The supervisors' wall (WebSocket): queue statistics, agents and alerts, live."""
-    principal = await require(request, "supervisor")
-    if not principal.at_least("supervisor"):
-        raise Forbidden("this socket is for supervisors")
+    principal = await require(request, "supervisor")  # agents: 403 before the upgrade
     hub = request.app[HUB]
     socket = web.WebSocketResponse(heartbeat=30.0)
     await socket.prepare(request)

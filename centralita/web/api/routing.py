@@ -173,8 +173,7 @@ async def routing_decisions(request: web.Request) -> web.Response:
         queues: dict[uuid.UUID, tuple[str, dict[str, int]]] = {
             q.id: (q.name, _levels(q.config.get("required_skills"))) for q in all_queues
         }
-        if conv.status == ConversationStatus.WAITING and conv.queue_id is not None:
-            queue = await store.queue(ws, conv.queue_id)
-            if queue is not None:
-                why = not_offered(queue, workspace_agents, frozenset({conv.channel}), now)
+    queue = next((q for q in all_queues if q.id == conv.queue_id), None)
+    if conv.status == ConversationStatus.WAITING and queue is not None:
+        why = not_offered(queue, workspace_agents, frozenset({conv.channel}), now)
     return respond(RoutingDecisions.of(conv.id, decisions, agents, queues, NotOfferedNow.of(why)))
