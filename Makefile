@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
+# The suite runs on this many processes (pytest-xdist); every test has its own databases, queue
+# names and browser context, so they never meet.  TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install browser lint typecheck unit bench-quick clean
@@ -37,8 +40,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy core storage broker identity router channels centralita
 
+# Bytecode is cached even where the environment says not to: the suite starts the CLI and the
+# engine as subprocesses hundreds of times, and each would compile every module again.
 test: lint typecheck browser
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick --only ceilings,stripped,routing

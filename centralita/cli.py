@@ -172,7 +172,11 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given the arguments, only what their command needs (a built-in command
+    imports no command module, ``centralita token …`` only ``centralita.commands.token``)."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    command = words[0] if words else None
     parser = argparse.ArgumentParser(
         prog="centralita",
         description="Omnichannel contact-center routing engine (WhatsApp, email, Instagram).",
@@ -200,16 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--channel", default=None, help="skip detection (whatsapp, instagram, email, ...)")
     norm.set_defaults(func=cmd_normalize)
 
+    if command in sub.choices:
+        return parser
     from centralita.commands import registrars
 
-    for register in registrars():
+    for register in registrars(command):
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(Settings().log_level if _env_ok() else "INFO", _log_format())
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

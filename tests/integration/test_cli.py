@@ -33,8 +33,27 @@ def _free_port() -> int:
 def test_help_lists_the_commands() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("serve", "db", "normalize"):
+    for command in ("serve", "db", "normalize", "campaign", "token", "customers", "simulate"):
         assert command in result.stdout
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """``centralita db upgrade`` starts without importing the engine; ``centralita token …`` imports
+    the token commands and no other group's."""
+    probe = (
+        "import sys; from centralita.cli import build_parser; build_parser(sys.argv[1:]); "
+        "print(sorted(m for m in sys.modules if m.startswith('centralita.commands.')))"
+    )
+
+    def imported(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=60, check=True
+        )
+        return done.stdout.strip()
+
+    assert imported("db", "upgrade") == "[]"
+    assert imported("token", "list") == "['centralita.commands.token']"
+    assert "centralita.commands.campaign" in imported("--help")
 
 
 @pytest.mark.parametrize(
