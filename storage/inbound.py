@@ -8,7 +8,8 @@ same new identifier at once never create two customers — identifiers are uniqu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,17 +34,18 @@ from core.records import OpenConversation, ResolvedSender, StatusApplied
 from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
-from storage.identity_store import IdentityStore
-from storage.tables import CampaignRow, ConversationRow, MessageRow, QueueRow, RawDeliveryRow
+from storage.identity_store import IdentityStore, KnownSender
+from storage.tables import CampaignRow, ConversationRow, IdentifierRow, MessageRow, QueueRow, RawDeliveryRow
 from storage.upsert import insert_ignore
 
-__all__ = ["InboundStore"]
+__all__ = ["InboundStore", "raw_row"]
 
 RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
 QUEUE = QueueRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
+IDENT = IdentifierRow.__table__  # type: ignore[attr-defined]
 
 # How far a provider's delivery status goes: a status never moves a row back.  ``played`` (a
 # voice note heard) ranks with ``read``, ``deleted`` with ``failed``; any other state counts 0.
@@ -58,21 +60,155 @@ _STATE_ORDER: dict[str, int] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """One of our outbound messages as a delivery status finds it."""
+
+    id: MessageId
+    delivery_state: str | None
+    conversation_id: ConversationId | None
+    agent_id: AgentId | None
+
+
+_WROTE = (
+    sa.update(CONV)
+    .where(CONV.c.id == sa.bindparam("w_conversation_id"))
+    .values(
+        last_customer_message_at=sa.bindparam("w_at"),
+        channel=sa.bindparam("w_channel"),
+        channel_account_id=sa.bindparam("w_account_id"),
+        identifier_id=sa.bindparam("w_identifier_id"),
+    )
+)
+
+
 class InboundStore:
     """``customer_wrote`` updates wait for ``flush`` (the end of the caller's batch), which writes
-    them by conversation id: the lock order the router shares (``storage.routing``)."""
+    them by conversation id: the lock order the router shares (``storage.routing``).
+
+    ``prefetch`` reads a whole batch's senders, their customers' open conversations and the
+    messages its statuses name, one query per table; the look-ups below answer from what it read
+    and keep it current with the batch's own writes.  A resolution that merges customers drops
+    it all (the look-ups then read the database, as without a prefetch).  Only for a batch in
+    one transaction: a savepoint rolled back would leave it describing writes that never were."""
 
     def __init__(self, session: AsyncSession):
         self.session = session
         self._wrote: dict[ConversationId, dict[str, Any]] = {}
+        self._senders: dict[tuple[WorkspaceId, str], KnownSender | None] = {}
+        # Customers whose every open conversation was read: (ws, customer) → {campaign: open}.
+        self._open: dict[tuple[WorkspaceId, CustomerId], dict[CampaignId | None, OpenConversation]] = {}
+        self._sent: dict[tuple[str, str], _Sent | None] = {}
+        self._batch = False  # prefetch() was called: keep what the look-ups read
 
     async def flush(self) -> None:
-        """Write the conversation updates held back so far, by id; call before the commit."""
+        """Write the conversation updates held back so far, by id, in one statement; call before
+        the commit."""
         wrote, self._wrote = self._wrote, {}
-        for conversation_id in sorted(wrote):
+        if wrote:
             await self.session.execute(
-                sa.update(CONV).where(CONV.c.id == conversation_id).values(**wrote[conversation_id])
+                _WROTE, [{"w_conversation_id": cid, **wrote[cid]} for cid in sorted(wrote)]
             )
+
+    # ------------------------------------------------------------------ a batch's reads, at once
+    async def prefetch(
+        self, senders: Iterable[tuple[WorkspaceId, str]], statuses: Iterable[tuple[str, str]]
+    ) -> None:
+        """Read the known senders among ``senders`` ((workspace, identifier key)), the open
+        conversations of their customers, and our messages that ``statuses`` ((channel, provider
+        id)) name: one query per workspace or channel and table."""
+        self._batch = True
+        by_workspace: dict[WorkspaceId, set[str]] = {}
+        for ws, key in senders:
+            if (ws, key) not in self._senders:
+                by_workspace.setdefault(ws, set()).add(key)
+        customers: dict[WorkspaceId, set[CustomerId]] = {}
+        for ws, keys in by_workspace.items():
+            found = await self.session.execute(
+                sa.select(
+                    IDENT.c.key, IDENT.c.id, IDENT.c.customer_id, IDENT.c.display_name, IDENT.c.display_names
+                ).where(IDENT.c.workspace_id == ws, IDENT.c.key.in_(sorted(keys)))
+            )
+            for key in keys:
+                self._senders[(ws, key)] = None
+            for ident in found:
+                known = KnownSender(
+                    IdentityId(ident.id),
+                    CustomerId(ident.customer_id),
+                    ident.display_name,
+                    tuple(ident.display_names or ()),
+                )
+                self._senders[(ws, ident.key)] = known
+                if (ws, known.customer_id) not in self._open:
+                    customers.setdefault(ws, set()).add(known.customer_id)
+        for ws, ids in customers.items():
+            convs = await self.session.execute(
+                sa.select(
+                    CONV.c.id,
+                    CONV.c.customer_id,
+                    CONV.c.campaign_id,
+                    CONV.c.status,
+                    CONV.c.triage_attempts,
+                    CONV.c.agent_id,
+                )
+                .where(
+                    CONV.c.workspace_id == ws,
+                    CONV.c.customer_id.in_(sorted(ids)),
+                    CONV.c.status != ConversationStatus.CLOSED,
+                )
+                .order_by(CONV.c.opened_at.desc())
+            )
+            for customer_id in ids:
+                self._open[(ws, customer_id)] = {}
+            for conv in convs:
+                latest = self._open[(ws, CustomerId(conv.customer_id))]
+                campaign = CampaignId(conv.campaign_id) if conv.campaign_id else None
+                if campaign not in latest:  # newest first: the first one seen is the open one
+                    latest[campaign] = _open_conversation(conv)
+        by_channel: dict[str, set[str]] = {}
+        for channel, external_id in statuses:
+            if (channel, external_id) not in self._sent:
+                by_channel.setdefault(channel, set()).add(external_id)
+        for channel, external_ids in by_channel.items():
+            ours = await self.session.execute(
+                sa.select(
+                    MSG.c.external_id, MSG.c.id, MSG.c.delivery_state, MSG.c.conversation_id, CONV.c.agent_id
+                )
+                .select_from(MSG)
+                .outerjoin(CONV, CONV.c.id == MSG.c.conversation_id)
+                .where(
+                    MSG.c.channel == channel,
+                    MSG.c.direction == MessageDirection.OUT,
+                    MSG.c.external_id.in_(sorted(external_ids)),
+                )
+            )
+            for external_id in external_ids:
+                self._sent[(channel, external_id)] = None
+            for msg in ours:
+                self._sent[(channel, msg.external_id)] = _sent(msg)
+
+    def _forget_all(self) -> None:
+        self._senders.clear()
+        self._open.clear()
+        self._sent.clear()
+
+    def _set_open(
+        self,
+        ws: WorkspaceId,
+        customer_id: CustomerId,
+        campaign_id: CampaignId | None,
+        conversation: OpenConversation,
+    ) -> None:
+        latest = self._open.get((ws, customer_id))
+        if latest is not None:
+            latest[campaign_id] = conversation
+
+    def _update_open(self, conversation_id: ConversationId, **changes: Any) -> None:
+        for latest in self._open.values():
+            for campaign, conversation in latest.items():
+                if conversation.id == conversation_id:
+                    latest[campaign] = replace(conversation, **changes)
+                    return
 
     async def record_raw(
         self,
@@ -93,26 +229,26 @@ class InboundStore:
         The body is kept byte for byte (``bytea`` / ``BLOB``: a NUL or a lone surrogate escaped
         in its JSON is stored as received); the headers are JSON and are made storable
         (``core.text``)."""
-        new = await insert_ignore(
-            self.session,
-            RAW,
-            [
-                {
-                    "id": raw_id,
-                    "channel": channel,
-                    "received_at": received_at,
-                    "headers": storable(dict(headers)),
-                    "body": body,
-                    "body_sha256": body_sha256,
-                    "workspace_id": workspace_id,
-                    "status": status,
-                    "error": error,
-                }
-            ],
-            conflict=("channel", "body_sha256"),
-            returning=RAW.c.id,
+        row = raw_row(
+            raw_id,
+            channel,
+            received_at,
+            headers,
+            body,
+            body_sha256,
+            workspace_id=workspace_id,
+            status=status,
+            error=error,
         )
-        return bool(new)
+        return bool(await self.record_raws([row]))
+
+    async def record_raws(self, rows: Sequence[Mapping[str, Any]]) -> set[RawDeliveryId]:
+        """Keep many deliveries (``raw_row``) in one statement: the ids of those kept, the rest
+        being bodies already kept (an earlier row of the same statement included)."""
+        new = await insert_ignore(
+            self.session, RAW, rows, conflict=("channel", "body_sha256"), returning=RAW.c.id
+        )
+        return {RawDeliveryId(i) for i in new}
 
     async def resolve_sender(
         self,
@@ -127,7 +263,7 @@ class InboundStore:
         recorded, deterministic merges applied, suggestions stored — in a savepoint retried on
         collisions, so two workers meeting the same new identifier never create two customers."""
         identities = IdentityStore(self.session)
-        known = await identities.known_sender(workspace_id, observation.sender.key)
+        known = await self._known_sender(identities, workspace_id, observation.sender.key)
         partners = {v.key for v in observation.verified}
         linked = (
             await identities.linked_keys(workspace_id, observation.sender.key, partners)
@@ -140,19 +276,39 @@ class InboundStore:
         else:
             resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
             customer_id, created = resolution.customer_id, resolution.created_customer
-            known = await identities.known_sender(workspace_id, observation.sender.key)
+            if resolution.merges:  # other senders' customers and conversations moved
+                self._forget_all()
+            self._senders.pop((workspace_id, observation.sender.key), None)
+            known = await self._known_sender(identities, workspace_id, observation.sender.key)
             if known is None:  # resolve() always writes the sender's identifier
                 raise NotFound("the sender's identifier was not stored", field="sender")
+            if created and self._batch:
+                self._open[(workspace_id, customer_id)] = {}  # a new customer has no conversation
         if display_name and display_name[:200] != known.display_name:
             await identities.remember_display_name(
                 workspace_id, observation.sender.key, customer_id, display_name
             )
+            if (workspace_id, observation.sender.key) in self._senders:
+                self._senders[(workspace_id, observation.sender.key)] = replace(
+                    known, display_name=display_name[:200]
+                )
         return ResolvedSender(customer_id, known.identifier_id, created=created)
+
+    async def _known_sender(self, identities: IdentityStore, ws: WorkspaceId, key: str) -> KnownSender | None:
+        if (ws, key) in self._senders:
+            return self._senders[(ws, key)]
+        known = await identities.known_sender(ws, key)
+        if self._batch:
+            self._senders[(ws, key)] = known
+        return known
 
     async def open_conversation_of(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, customer_id: CustomerId
     ) -> OpenConversation | None:
         """The customer's open conversation with this campaign, on any channel."""
+        latest = self._open.get((workspace_id, customer_id))
+        if latest is not None:
+            return latest.get(campaign_id)
         campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
         row = (
             await self.session.execute(
@@ -167,14 +323,7 @@ class InboundStore:
                 .limit(1)
             )
         ).first()
-        if row is None:
-            return None
-        return OpenConversation(
-            ConversationId(row.id),
-            ConversationStatus(row.status),
-            int(row.triage_attempts or 0),
-            AgentId(row.agent_id) if row.agent_id else None,
-        )
+        return _open_conversation(row) if row is not None else None
 
     async def open_conversation(
         self,
@@ -209,6 +358,8 @@ class InboundStore:
                 last_customer_message_at=at,
             )
         )
+        status = ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING
+        self._set_open(workspace_id, customer_id, campaign_id, OpenConversation(conversation_id, status))
         return conversation_id
 
     async def triage_attempt(self, conversation_id: ConversationId, attempts: int) -> None:
@@ -218,6 +369,7 @@ class InboundStore:
             .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
             .values(triage_attempts=attempts)
         )
+        self._update_open(conversation_id, triage_attempts=attempts)
 
     async def leave_triage(
         self,
@@ -241,6 +393,10 @@ class InboundStore:
             .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
             .values(**values)
         )
+        changes: dict[str, Any] = {"status": ConversationStatus.WAITING}
+        if attempts is not None:
+            changes["triage_attempts"] = attempts
+        self._update_open(conversation_id, **changes)
 
     async def queue_named(self, campaign_id: CampaignId | None, name: str) -> QueueId | None:
         """The active queue ``name`` of the campaign."""
@@ -279,10 +435,10 @@ class InboundStore:
         """The conversation continues on the channel the customer last used; its window restarts
         (written at ``flush``; the latest message of the batch wins)."""
         self._wrote[conversation_id] = {
-            "last_customer_message_at": at,
-            "channel": channel,
-            "channel_account_id": account_id,
-            "identifier_id": identifier_id,
+            "w_at": at,
+            "w_channel": channel,
+            "w_account_id": account_id,
+            "w_identifier_id": identifier_id,
         }
 
     async def add_inbound(
@@ -354,29 +510,76 @@ class InboundStore:
     ) -> StatusApplied | None:
         """A provider's delivery status for one of our outbound messages; never moves backwards.
         None: not one of ours, or older news than the state it is in."""
-        row = (
-            await self.session.execute(
-                sa.select(MSG.c.id, MSG.c.delivery_state, MSG.c.conversation_id, CONV.c.agent_id)
-                .select_from(MSG)
-                .outerjoin(CONV, CONV.c.id == MSG.c.conversation_id)
-                .where(
-                    MSG.c.channel == channel,
-                    MSG.c.direction == MessageDirection.OUT,
-                    MSG.c.external_id == external_id,
+        if (channel, external_id) in self._sent:
+            sent = self._sent[(channel, external_id)]
+        else:
+            row = (
+                await self.session.execute(
+                    sa.select(MSG.c.id, MSG.c.delivery_state, MSG.c.conversation_id, CONV.c.agent_id)
+                    .select_from(MSG)
+                    .outerjoin(CONV, CONV.c.id == MSG.c.conversation_id)
+                    .where(
+                        MSG.c.channel == channel,
+                        MSG.c.direction == MessageDirection.OUT,
+                        MSG.c.external_id == external_id,
+                    )
                 )
-            )
-        ).first()
-        if row is None:
+            ).first()
+            sent = _sent(row) if row is not None else None
+        if sent is None:
+            self._sent.pop((channel, external_id), None)  # a reconciliation may record it next
             return None
-        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(row.delivery_state or DeliveryState.QUEUED, 0):
+        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(sent.delivery_state or DeliveryState.QUEUED, 0):
             return None
         await self.session.execute(
-            sa.update(MSG).where(MSG.c.id == row.id).values(delivery_state=status, error=list(errors) or None)
+            sa.update(MSG)
+            .where(MSG.c.id == sent.id)
+            .values(delivery_state=status, error=list(errors) or None)
         )
-        return StatusApplied(
-            MessageId(row.id),
-            ConversationId(row.conversation_id) if row.conversation_id else None,
-            AgentId(row.agent_id) if row.agent_id else None,
-            status,
-            tuple(errors),
-        )
+        if (channel, external_id) in self._sent:
+            self._sent[(channel, external_id)] = replace(sent, delivery_state=status)
+        return StatusApplied(sent.id, sent.conversation_id, sent.agent_id, status, tuple(errors))
+
+
+def _open_conversation(row: Any) -> OpenConversation:
+    return OpenConversation(
+        ConversationId(row.id),
+        ConversationStatus(row.status),
+        int(row.triage_attempts or 0),
+        AgentId(row.agent_id) if row.agent_id else None,
+    )
+
+
+def _sent(row: Any) -> _Sent:
+    return _Sent(
+        MessageId(row.id),
+        row.delivery_state,
+        ConversationId(row.conversation_id) if row.conversation_id else None,
+        AgentId(row.agent_id) if row.agent_id else None,
+    )
+
+
+def raw_row(
+    raw_id: RawDeliveryId,
+    channel: str,
+    received_at: datetime,
+    headers: Mapping[str, str],
+    body: bytes,
+    body_sha256: str,
+    *,
+    workspace_id: WorkspaceId | None = None,
+    status: str = RawDeliveryStatus.PROCESSED,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """A ``raw_delivery`` row for ``InboundStore.record_raws``."""
+    return {
+        "id": raw_id,
+        "channel": channel,
+        "received_at": received_at,
+        "headers": storable(dict(headers)),
+        "body": body,
+        "body_sha256": body_sha256,
+        "workspace_id": workspace_id,
+        "status": status,
+        "error": error,
+    }

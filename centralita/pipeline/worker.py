@@ -65,9 +65,10 @@ from core.transport.topology import (
     route_queue,
     workspace_topology,
 )
+from identity import IdentityPolicy, Observation
 from router.wire import MessagePush, MessageStatusPush
 from storage.database import Failure, classify_failure, sqlstate, translate_failure
-from storage.inbound import InboundStore
+from storage.inbound import InboundStore, raw_row
 from storage.media import MediaRows
 from storage.outbound import OutboundStore
 
@@ -117,6 +118,21 @@ class Outcome:
     pushes: list[tuple[AgentId, MessagePush | MessageStatusPush]] = field(default_factory=list)
     auto_replies: list[AutoReplyOrder] = field(default_factory=list)
     triaged: list[ConversationId] = field(default_factory=list)  # waiting for a menu answer
+
+
+@dataclass
+class _BatchPlan:
+    """What a batch's deliveries need from the database, worked out before it is read in one
+    go (``InboundStore.prefetch``): each event's account and identity observation, each
+    delivery's raw row."""
+
+    accounts: dict[int, list[ChannelAccount | None]] = field(default_factory=dict)  # by id(envelope)
+    observations: dict[int, Observation] = field(default_factory=dict)  # by id(event)
+    policies: dict[WorkspaceId, IdentityPolicy] = field(default_factory=dict)
+    raw_rows: list[dict[str, Any]] = field(default_factory=list)
+    senders: set[tuple[WorkspaceId, str]] = field(default_factory=set)
+    statuses: set[tuple[str, str]] = field(default_factory=set)
+    new_raw: set[Any] = field(default_factory=set)  # the raw ids that were not kept before
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +359,11 @@ class Pipeline:
         results: list[tuple[Delivery, RawEnvelope | None, Outcome | ToPark]] = []
         async with self.runtime.database.transaction() as session:
             store = InboundStore(session)
+            plan: _BatchPlan | None = None
+            if not isolate:  # read as sets; a savepoint rolled back would leave the reads stale
+                plan = self._plan(prepared)
+                plan.new_raw = await store.record_raws(plan.raw_rows)
+                await store.prefetch(plan.senders, plan.statuses)
             for delivery, envelope, events in prepared:
                 if envelope is None:
                     results.append((delivery, envelope, ToPark("bad_envelope")))
@@ -350,8 +371,8 @@ class Pipeline:
                 if events is None:
                     results.append((delivery, envelope, ToPark("unparseable")))
                     continue
-                if not isolate:
-                    results.append((delivery, envelope, await self._process(store, envelope, events)))
+                if plan is not None:
+                    results.append((delivery, envelope, await self._process(store, envelope, events, plan)))
                     continue
                 try:
                     async with session.begin_nested():
@@ -371,6 +392,65 @@ class Pipeline:
             await store.flush()  # the batch's conversation updates, by id (the global lock order)
         return results
 
+    def _plan(
+        self, prepared: Sequence[tuple[Delivery, RawEnvelope | None, list[InboundEvent] | None]]
+    ) -> _BatchPlan:
+        plan = _BatchPlan()
+        for _delivery, envelope, events in prepared:
+            if envelope is None or events is None:
+                continue
+            accounts = self._accounts(envelope, events)
+            plan.accounts[id(envelope)] = accounts
+            plan.raw_rows.append(self._raw_row(envelope, accounts))
+            for event, account in zip(events, accounts, strict=True):
+                if account is None:
+                    continue
+                if isinstance(event, DeliveryStatus):
+                    plan.statuses.add((event.channel, event.external_id))
+                elif isinstance(event, _OPENS + _TIMELINE_ONLY):
+                    observation = self._observe(event, account, plan.policies)
+                    plan.observations[id(event)] = observation
+                    plan.senders.add((account.workspace_id, observation.sender.key))
+        return plan
+
+    def _accounts(self, envelope: RawEnvelope, events: Sequence[InboundEvent]) -> list[ChannelAccount | None]:
+        directory = self.runtime.directory
+        return [directory.find(envelope.channel, event.business_address) for event in events]
+
+    @staticmethod
+    def _raw_row(envelope: RawEnvelope, accounts: Sequence[ChannelAccount | None]) -> dict[str, Any]:
+        """The delivery's raw row, with what processing it will say (known before it starts:
+        the same transaction commits both)."""
+        known = [a for a in accounts if a is not None]
+        unroutable = not known and len(accounts) > 0
+        return raw_row(
+            envelope.raw_delivery_id,
+            envelope.channel,
+            envelope.received_at,
+            envelope.headers,
+            envelope.body,
+            envelope.body_sha256,
+            workspace_id=known[-1].workspace_id if known else None,
+            status=RawDeliveryStatus.UNROUTABLE if unroutable else RawDeliveryStatus.PROCESSED,
+            error="no channel account is configured for this address" if unroutable else None,
+        )
+
+    def _observe(
+        self, event: InboundEvent, account: ChannelAccount, policies: dict[WorkspaceId, IdentityPolicy]
+    ) -> Observation:
+        policy = policies.get(account.workspace_id)
+        if policy is None:
+            policy = identity_policy(
+                a for a in self.runtime.directory.all() if a.workspace_id == account.workspace_id
+            )
+            policies[account.workspace_id] = policy
+        return observation_for(
+            event,  # type: ignore[arg-type]
+            account,
+            default_region=self.runtime.settings.identity_default_region,
+            policy=policy,
+        )
+
     # ------------------------------------------------------------------ processing
     async def process(self, envelope: RawEnvelope) -> Outcome:
         """Process one raw delivery in its own transaction (``centralita ingest``)."""
@@ -386,25 +466,24 @@ class Pipeline:
         return outcome
 
     async def _process(
-        self, store: InboundStore, envelope: RawEnvelope, events: Sequence[InboundEvent]
+        self,
+        store: InboundStore,
+        envelope: RawEnvelope,
+        events: Sequence[InboundEvent],
+        plan: _BatchPlan | None = None,
     ) -> Outcome:
+        """One delivery; with a ``plan`` its raw row is already written and its reads made."""
         outcome = Outcome()
-        directory = self.runtime.directory
-        accounts = [directory.find(envelope.channel, event.business_address) for event in events]
-        known = [a for a in accounts if a is not None]
-        workspace: WorkspaceId | None = known[-1].workspace_id if known else None
-        unroutable = not known and len(accounts) > 0
-        if not await store.record_raw(
-            envelope.raw_delivery_id,
-            envelope.channel,
-            envelope.received_at,
-            envelope.headers,
-            envelope.body,
-            envelope.body_sha256,
-            workspace_id=workspace,
-            status=RawDeliveryStatus.UNROUTABLE if unroutable else RawDeliveryStatus.PROCESSED,
-            error="no channel account is configured for this address" if unroutable else None,
-        ):
+        if plan is None:
+            accounts = self._accounts(envelope, events)
+            row = self._raw_row(envelope, accounts)
+            new = bool(await store.record_raws([row]))
+            policies: dict[WorkspaceId, IdentityPolicy] = {}
+        else:
+            accounts = plan.accounts[id(envelope)]
+            new = envelope.raw_delivery_id in plan.new_raw
+            policies = plan.policies
+        if not new:
             outcome.duplicate = True
             return outcome
         for event, account in zip(events, accounts, strict=True):
@@ -417,13 +496,29 @@ class Pipeline:
                     kind=event.kind,
                 )
                 continue
+            observation = plan.observations.get(id(event)) if plan is not None else None
+            if observation is None and isinstance(event, _OPENS + _TIMELINE_ONLY):
+                observation = self._observe(event, account, policies)
             event = event.model_copy(update={"raw_delivery_id": envelope.raw_delivery_id})
-            await self._apply(store, account, event, outcome)
+            await self._apply(
+                store,
+                account,
+                event,
+                outcome,
+                observation,
+                policies[account.workspace_id] if observation else None,
+            )
         outcome.auto_replies[:] = await self._queue_auto_replies(store, outcome.auto_replies)
         return outcome
 
     async def _apply(
-        self, store: InboundStore, account: ChannelAccount, event: InboundEvent, outcome: Outcome
+        self,
+        store: InboundStore,
+        account: ChannelAccount,
+        event: InboundEvent,
+        outcome: Outcome,
+        observation: Observation | None,
+        policy: IdentityPolicy | None,
     ) -> None:
         now = self.runtime.clock()
         if isinstance(event, DeliveryStatus):
@@ -442,14 +537,8 @@ class Pipeline:
                     )
                     outcome.pushes.append((applied.agent_id, push))
             return
-        if not isinstance(event, _OPENS + _TIMELINE_ONLY):
+        if observation is None or not isinstance(event, _OPENS + _TIMELINE_ONLY):
             return  # echoes of our own sends, ignored webhook fields
-        policy = identity_policy(
-            a for a in self.runtime.directory.all() if a.workspace_id == account.workspace_id
-        )
-        observation = observation_for(
-            event, account, default_region=self.runtime.settings.identity_default_region, policy=policy
-        )
         sender = await store.resolve_sender(
             account.workspace_id, observation, now, policy=policy, display_name=event.sender.display_name
         )

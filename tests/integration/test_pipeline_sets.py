@@ -1,0 +1,190 @@
+"""A batch is read and written as sets: one batch of a partition mixing new customers, follow-ups,
+redeliveries, statuses of our own and of unknown messages, and a poison delivery gives each
+delivery the outcome it would have had alone, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from centralita.envelope import RawEnvelope
+from centralita.pipeline.worker import Outcome, Pipeline
+from centralita.runtime import open_runtime
+from channels.whatsapp.testing import text_webhook_body, webhook_body
+from core.ids import RawDeliveryId, new_id
+from core.settings import Settings
+from core.states import MessageDirection
+from core.transport.protocol import Delivery, Message
+from core.transport.topology import INGEST_EXCHANGE, ingest_queue
+from storage.database import Database
+from storage.tables import ConversationRow, CustomerRow, MessageRow, RawDeliveryRow
+from tests.integration.test_pipeline_batches import Recorded
+from tests.support.schema import migrated
+from tests.support.seed import seed_workspace
+
+PHONE_NUMBER_ID = "106540352242988"
+
+
+def _text(wa_id: str, wamid: str, text: str = "Hola") -> bytes:
+    return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, text, name=f"Cliente {wa_id[-2:]}", waba_id="1")
+
+
+def _status(wamid: str, status: str) -> bytes:
+    return webhook_body(
+        PHONE_NUMBER_ID,
+        statuses=[
+            {"id": wamid, "status": status, "timestamp": "1763720100", "recipient_id": "5215512349999"}
+        ],
+        waba_id="1",
+    )
+
+
+def _without_envelope(body: bytes) -> Message:
+    """A body published without the raw-delivery envelope's headers (no id, channel or time)."""
+    message = RawEnvelope(RawDeliveryId(new_id()), "whatsapp", datetime.now(UTC), body).to_message(
+        INGEST_EXCHANGE, ingest_queue(0)
+    )
+    return dataclasses.replace(message, headers={})
+
+
+async def _one_batch(runtime: Any, pipeline: Pipeline, bodies: list[bytes | Message]) -> list[Recorded]:
+    """The bodies as one partition's deliveries, in order, as the ingress would have published
+    them (a ``Message`` as it is), handled as one batch; each delivery, with how it was settled."""
+    received: list[Delivery] = []
+    arrived = asyncio.Event()
+
+    async def collect(delivery: Delivery) -> None:
+        received.append(delivery)
+        if len(received) == len(bodies):
+            arrived.set()
+
+    consumer = await runtime.transport.consume(ingest_queue(0), collect, prefetch=len(bodies))
+    now = datetime.now(UTC)
+    await runtime.transport.publish(
+        [
+            body
+            if isinstance(body, Message)
+            else RawEnvelope(RawDeliveryId(new_id()), "whatsapp", now, body).to_message(
+                INGEST_EXCHANGE, ingest_queue(0)
+            )
+            for body in bodies
+        ]
+    )
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    batch = [Recorded(d) for d in received]
+    await pipeline.handle_batch(batch)  # type: ignore[arg-type]
+    await consumer.cancel()  # after the batch is settled: a cancel gives back what is not
+    return batch
+
+
+async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: str) -> None:
+    settings = Settings(database_url=database_url, broker_url="memory://", ingest_partitions=1)
+    await migrated(database_url)
+    db = Database(database_url)
+    seeded = await seed_workspace(
+        db, "sets", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}]
+    )
+    await db.dispose()
+    known, new, twice = "5215512340201", "5215512340202", "5215512340203"
+    async with open_runtime(settings) as runtime:
+        pipeline = Pipeline(runtime)
+        outcomes: list[Outcome] = []
+        pipeline.observers.append(lambda _envelope, outcome: outcomes.append(outcome))
+        # Before the batch: a known customer with an open conversation, and one reply of ours.
+        earlier = _text(known, "wamid.known-1", "Buenos días")
+        await _one_batch(runtime, pipeline, [earlier])
+        async with runtime.database.transaction() as session:
+            await session.execute(
+                sa.insert(MessageRow).values(
+                    id=new_id(),
+                    workspace_id=seeded.workspace_id,
+                    direction=MessageDirection.OUT,
+                    kind="text",
+                    channel="whatsapp",
+                    external_id="wamid.ours",
+                    payload={},
+                    delivery_state="sent",
+                    created_at=datetime.now(UTC),
+                    stored_at=datetime.now(UTC),
+                )
+            )
+        outcomes.clear()
+
+        batch = await _one_batch(
+            runtime,
+            pipeline,
+            [
+                _text(known, "wamid.known-2", "Sigo esperando"),  # a follow-up
+                _text(new, "wamid.new-1", "Primera vez"),  # a new customer
+                _text(new, "wamid.new-2", "Otra cosa"),  # ... who writes again in the same batch
+                earlier,  # a redelivery of a body already kept
+                _text(twice, "wamid.twice"),  # a body that comes twice in this batch
+                _text(twice, "wamid.twice"),
+                _status("wamid.ours", "read"),  # a status of ours
+                _status("wamid.ours", "delivered"),  # ... and an older one, late: it changes nothing
+                _status("wamid.nobody-knows", "delivered"),  # a status of no message of ours
+                # Poison: not a raw delivery the ingress could have published.
+                _without_envelope(_text(new, "wamid.poison")),
+            ],
+        )
+
+        assert [d.outcome for d in batch] == ["ack"] * 9 + ["park"]
+        assert batch[-1].reason == "bad_envelope"
+        assert [(o.duplicate, o.stored_messages, o.statuses) for o in outcomes] == [
+            (False, 1, 0),
+            (False, 1, 0),
+            (False, 1, 0),
+            (True, 0, 0),
+            (False, 1, 0),
+            (True, 0, 0),
+            (False, 0, 1),
+            (False, 0, 0),
+            (False, 0, 0),
+        ]
+        async with runtime.database.session() as session:
+            conversations = {
+                row.external: row.conversations
+                for row in await session.execute(
+                    sa.select(
+                        MessageRow.customer_id.label("customer"),
+                        sa.func.min(MessageRow.external_id).label("external"),
+                        sa.func.count(sa.distinct(MessageRow.conversation_id)).label("conversations"),
+                    )
+                    .where(MessageRow.direction == MessageDirection.IN)
+                    .group_by(MessageRow.customer_id)
+                )
+            }
+            customers = (
+                await session.execute(sa.select(sa.func.count()).select_from(CustomerRow))
+            ).scalar_one()
+            opened = (
+                await session.execute(sa.select(sa.func.count()).select_from(ConversationRow))
+            ).scalar_one()
+            ours = (
+                await session.execute(
+                    sa.select(MessageRow.delivery_state).where(MessageRow.external_id == "wamid.ours")
+                )
+            ).scalar_one()
+            raws = (
+                await session.execute(sa.select(sa.func.count()).select_from(RawDeliveryRow))
+            ).scalar_one()
+            latest = (
+                await session.execute(
+                    sa.select(ConversationRow.last_customer_message_at)
+                    .join(MessageRow, MessageRow.conversation_id == ConversationRow.id)
+                    .where(MessageRow.external_id == "wamid.known-2")
+                )
+            ).scalar_one()
+        # Each customer's messages are in one conversation: the new customer's second message
+        # joined the conversation its first one opened in the same batch.
+        assert conversations == {"wamid.known-1": 1, "wamid.new-1": 1, "wamid.twice": 1}
+        assert customers == 3
+        assert opened == 3
+        assert ours == "read"
+        assert raws == 1 + 7  # the earlier one, then every body of the batch kept once (not the poison)
+        assert latest is not None
