@@ -4,8 +4,9 @@
 (SQLite + the in-process broker, what ``make demo`` runs).  Per run:
 
 1. a fresh database is migrated and a campaign applied (one WhatsApp number, one queue, agents
-   with 100 WhatsApp chats each), and the engine is started as its own process
-   (``centralita serve``: HTTP, pipeline workers, router, outbound worker, agent gateway);
+   with 100 WhatsApp chats each), and the engine is started as its own processes
+   (``centralita serve``; on PostgreSQL + RabbitMQ a front process for webhooks and agents, one
+   for the pipeline and outbound workers and one for the router; embedded, one process);
 2. agents connect on ``/ws/agent``, go available, accept every offer and close each
    conversation over the HTTP API a few seconds after it was assigned;
 3. an open-loop generator (``bench.loadgen``) posts correctly signed webhooks at each offered
@@ -20,8 +21,8 @@ the agent's socket, same clock), messages lost (accepted with 200 but not stored
 customer never offered), the engine's CPU, and the sustained throughput as a ratio of the
 stripped pipeline's ceiling measured in the same run.
 
-``BENCH_PROFILE=DIR`` also records the engine process with py-spy during the step nearest
-250/s and writes the collapsed stacks and the top functions there.
+``BENCH_PROFILE=DIR`` also records each of the engine's processes with py-spy during the step
+nearest 250/s and writes their collapsed stacks and top functions there.
 """
 
 from __future__ import annotations
@@ -510,7 +511,7 @@ async def _profile(engine: Engine, seconds: float, out_dir: Path) -> asyncio.sub
         "--format",
         "raw",
         "--output",
-        str(out_dir / "engine.collapsed"),
+        str(out_dir / f"{engine.log_path.stem}.collapsed"),
         "--nonblocking",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -558,14 +559,20 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
     run_id = f"{int(time.time())}"
     traffic = Traffic(run=run_id)
     env = _engine_env(database_url, broker_url, f"{ctx.prefix}engine.")
-    # On PostgreSQL + RabbitMQ the router runs in its own process, as a deployment on more than
-    # one core would (CENTRALITA_ROLES); the embedded broker lives in one process, so does it.
+    # On PostgreSQL + RabbitMQ the engine runs as a deployment on more than one core would
+    # (CENTRALITA_ROLES): the router in a process of its own, the pipeline and outbound workers
+    # in another, and the front one (webhooks, the agents' sockets and API) runs no worker.  The
+    # embedded broker lives in one process, so does the whole embedded engine.
     processes: list[Engine] = []
     if backend == "production":
-        processes.append(
-            await start_engine({**env, "CENTRALITA_ROLES": "router,config"}, ctx.workdir, "router")
-        )
-        env = {**env, "CENTRALITA_ROLES": "pipeline,outbound,followups,config"}
+        for name, roles in (("router", "router,config"), ("pipeline", "pipeline,outbound,followups,config")):
+            try:
+                processes.append(await start_engine({**env, "CENTRALITA_ROLES": roles}, ctx.workdir, name))
+            except BaseException:
+                for process in processes:
+                    await stop_engine(process)
+                raise
+        env = {**env, "CENTRALITA_ROLES": "config"}
     try:
         engine = await start_engine(env, ctx.workdir)
     except BaseException:
@@ -593,9 +600,12 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                 traffic.kinds = Counter()
                 offers_before = len(floor.offered_at)
                 cpu_before, started = sum(p.cpu_s() for p in processes), clock()
-                spy = None
+                spies: list[asyncio.subprocess.Process] = []
                 if profile_dir and not warm_up and offered == min(rates, key=lambda r: abs(r - PROFILE_RATE)):
-                    spy = await _profile(engine, duration, Path(profile_dir) / backend)
+                    for process in processes:
+                        spy = await _profile(process, duration, Path(profile_dir) / backend)
+                        if spy is not None:
+                            spies.append(spy)
                 spec = LoadSpec(
                     url=url,
                     rate=offered,
@@ -618,7 +628,7 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                     found = await stored(database_url)
                 drained_s = clock() - started - load.elapsed_s
                 cpu_share = (sum(p.cpu_s() for p in processes) - cpu_before) / max(1e-9, clock() - started)
-                if spy is not None:
+                for spy in spies:
                     await spy.wait()
                 new_indexes = {first + k for k in range(load.due) if traffic.kind(first + k) == "new"}
                 interval = 1.0 / offered
@@ -728,8 +738,9 @@ def _record(
         f"closing {HOLD_S:g} s after assignment; latency from when each request was due; "
         "failed = not answered 200 or not sent; lost = accepted but not stored, or a new customer "
         "never offered; drain = time after the last answer until all was stored and offered; "
-        "CPU = cores busy in the engine's processes (on PostgreSQL + RabbitMQ: one for HTTP, "
-        "pipeline and outbound, one for the router); ratio = achieved / stripped ceiling):",
+        "CPU = cores busy in the engine's processes (on PostgreSQL + RabbitMQ: a front one for "
+        "webhooks and agents, one for the pipeline and outbound, one for the router); "
+        "ratio = achieved / stripped ceiling):",
         [
             "offered",
             "achieved",
@@ -748,16 +759,17 @@ def _record(
         [s.row(ceiling) for s in steps],
     )
     if profile_dir:
-        collapsed = Path(profile_dir) / backend / "engine.collapsed"
-        if collapsed.exists():
+        for collapsed in sorted((Path(profile_dir) / backend).glob("*.collapsed")):
             top = top_functions(collapsed)
-            (Path(profile_dir) / backend / "top.txt").write_text(
+            if not top:
+                continue
+            (collapsed.parent / f"{collapsed.stem}.top.txt").write_text(
                 "\n".join(f"{own:6.1%} {incl:6.1%}  {name}" for name, own, incl in top) + "\n"
             )
             results.add_table(
                 bench_name,
-                "Where the engine's time goes (py-spy, the step nearest 250 msg/s; self and "
-                "inclusive share of samples):",
+                f"Where the {collapsed.stem} process's time goes (py-spy, the step nearest 250 msg/s; "
+                "self and inclusive share of samples):",
                 ["function", "self", "inclusive"],
                 [[name, f"{own:.1%}", f"{incl:.1%}"] for name, own, incl in top],
             )
