@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, engine, faults, retention, stripped
+from bench import ceilings, engine, faults, pipeline, retention, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -98,6 +98,12 @@ def benchmarks() -> list[Benchmark]:
         ),
         Benchmark(
             "engine-embedded", engine.run_embedded, "the engine end to end on SQLite + the in-process broker"
+        ),
+        Benchmark(
+            "pipeline",
+            pipeline.run,
+            "the pipeline alone: CPU and SQL statements per delivery by batch size",
+            frozenset({"postgres"}),
         ),
         Benchmark("faults", faults.run, "faults under load on private PostgreSQL + RabbitMQ (--only faults)"),
         Benchmark(

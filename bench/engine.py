@@ -432,6 +432,20 @@ class Step:
     to_offer: list[float]
     cpu_share: float
     rss_mb: float
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds of each engine process
+    client_cpu_share: float = 0.0  # cores busy in the load generator
+
+    @property
+    def cpu_ms_per_message(self) -> float:
+        """Engine CPU (all its processes, the drain included) per webhook answered 200."""
+        return 1000 * sum(self.cpu_s.values()) / self.load.ok if self.load.ok else float("nan")
+
+    def cpu_split(self) -> str:
+        total = sum(self.cpu_s.values())
+        if len(self.cpu_s) < 2 or total <= 0:
+            return f"{self.cpu_share:.2f}"
+        parts = ", ".join(f"{name} {self.cpu_share * cpu / total:.2f}" for name, cpu in self.cpu_s.items())
+        return f"{self.cpu_share:.2f} ({parts})"
 
     @property
     def sustained(self) -> bool:
@@ -458,7 +472,9 @@ class Step:
             str(self.load.failed + self.load.dropped),
             str(self.lost_messages + self.never_offered),
             f"{self.drained_s:.1f} s",
-            f"{self.cpu_share:.2f}",
+            self.cpu_split(),
+            f"{self.cpu_ms_per_message:.1f} ms",
+            f"{self.client_cpu_share:.2f}",
             f"{self.rss_mb:.0f} MB",
             "yes" if self.sustained else "no",
             ratio,
@@ -477,6 +493,9 @@ class Step:
                 "p99": round(percentile(self.to_offer, 99) * 1000, 1) if self.to_offer else None,
             },
             "engine_cpu_share": round(self.cpu_share, 2),
+            "engine_cpu_s": {name: round(cpu, 2) for name, cpu in self.cpu_s.items()},
+            "engine_cpu_ms_per_message": round(self.cpu_ms_per_message, 2) if self.load.ok else None,
+            "client_cpu_share": round(self.client_cpu_share, 2),
             "engine_rss_mb": round(self.rss_mb, 1),
             "sustained": self.sustained,
         }
@@ -574,7 +593,7 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                 raise
         env = {**env, "CENTRALITA_ROLES": "config"}
     try:
-        engine = await start_engine(env, ctx.workdir)
+        engine = await start_engine(env, ctx.workdir, "front" if processes else "engine")
     except BaseException:
         for process in processes:
             await stop_engine(process)
@@ -599,7 +618,7 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                 traffic.rate, traffic.step_first = offered, first
                 traffic.kinds = Counter()
                 offers_before = len(floor.offered_at)
-                cpu_before, started = sum(p.cpu_s() for p in processes), clock()
+                cpu_before, started = [p.cpu_s() for p in processes], clock()
                 spies: list[asyncio.subprocess.Process] = []
                 if profile_dir and not warm_up and offered == min(rates, key=lambda r: abs(r - PROFILE_RATE)):
                     for process in processes:
@@ -627,7 +646,8 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                     await asyncio.sleep(0.5)
                     found = await stored(database_url)
                 drained_s = clock() - started - load.elapsed_s
-                cpu_share = (sum(p.cpu_s() for p in processes) - cpu_before) / max(1e-9, clock() - started)
+                cpu_s = {p.log_path.stem: p.cpu_s() - b for p, b in zip(processes, cpu_before, strict=True)}
+                cpu_share = sum(cpu_s.values()) / max(1e-9, clock() - started)
                 for spy in spies:
                     await spy.wait()
                 new_indexes = {first + k for k in range(load.due) if traffic.kind(first + k) == "new"}
@@ -652,6 +672,8 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
                     to_offer=to_offer,
                     cpu_share=cpu_share,
                     rss_mb=sum(p.rss_mb() for p in processes),
+                    cpu_s=cpu_s,
+                    client_cpu_share=load.client_cpu_share,
                 )
                 steps.append(step)
                 p99 = percentile(to_offer, 99) * 1000 if to_offer else float("nan")
@@ -740,7 +762,8 @@ def _record(
         "never offered; drain = time after the last answer until all was stored and offered; "
         "CPU = cores busy in the engine's processes (on PostgreSQL + RabbitMQ: a front one for "
         "webhooks and agents, one for the pipeline and outbound, one for the router); "
-        "ratio = achieved / stripped ceiling):",
+        "CPU/msg = the engine's CPU per webhook answered; client CPU = cores busy in the load "
+        "generator; ratio = achieved / stripped ceiling):",
         [
             "offered",
             "achieved",
@@ -752,6 +775,8 @@ def _record(
             "lost",
             "drain",
             "engine CPU",
+            "CPU/msg",
+            "client CPU",
             "engine RSS",
             "sustained",
             "ratio",

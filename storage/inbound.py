@@ -99,6 +99,7 @@ class InboundStore:
         # Customers whose every open conversation was read: (ws, customer) → {campaign: open}.
         self._open: dict[tuple[WorkspaceId, CustomerId], dict[CampaignId | None, OpenConversation]] = {}
         self._sent: dict[tuple[str, str], _Sent | None] = {}
+        self._versions: dict[CampaignId, int | None] = {}
         self._batch = False  # prefetch() was called: keep what the look-ups read
 
     async def flush(self) -> None:
@@ -419,10 +420,16 @@ class InboundStore:
         return dict(manifest or {})
 
     async def campaign_version(self, campaign_id: CampaignId) -> int | None:
+        """The applied version of the campaign (read once per batch after a ``prefetch``)."""
+        if campaign_id in self._versions:
+            return self._versions[campaign_id]
         found = (
             await self.session.execute(sa.select(CAMPAIGN.c.version).where(CAMPAIGN.c.id == campaign_id))
         ).scalar()
-        return int(found) if found is not None else None
+        version = int(found) if found is not None else None
+        if self._batch:
+            self._versions[campaign_id] = version
+        return version
 
     async def customer_wrote(
         self,
