@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from centralita.runtime import Runtime
 from centralita.uploads import take_uploads, with_content
@@ -409,15 +410,16 @@ async def send_reply(
             auto_reply=auto_reply,
             require_assigned=require_assigned,
         )
+        # Read in the transaction that wrote it: the answer says "queued", whichever worker
+        # claims the row the moment it is committed.
+        record = await _read_record(session, queued.message_id)
     await nudge_outbound(runtime, [queued.message_id])
-    record = await _read_record(runtime, queued.message_id)
     return QueuedReply(record, queued.window)
 
 
-async def _read_record(runtime: Runtime, message_id: MessageId) -> OutboundRecord:
-    async with runtime.database.session() as session:
-        record = await OutboundStore(session).message(message_id)
-    assert record is not None  # committed by the caller
+async def _read_record(session: AsyncSession, message_id: MessageId) -> OutboundRecord:
+    record = await OutboundStore(session).message(message_id)
+    assert record is not None  # written by the caller
     return record
 
 
@@ -485,6 +487,7 @@ async def resend_reply(
                 resend_of=message_id,
             )
             await MediaRows(session).copy_to(message_id, new_message_id, now=now)
+            record = await _read_record(session, new_message_id)
     except IntegrityError as exc:  # a concurrent resend of the same message won
         raise Conflict("the message was already resent", field="message_id") from exc
     log.info(
@@ -495,7 +498,7 @@ async def resend_reply(
         previous_state=old.delivery_state,
     )
     await nudge_outbound(runtime, [new_message_id])
-    return await _read_record(runtime, new_message_id)
+    return record
 
 
 def _job(message_id: MessageId, attempt: int) -> Message:
