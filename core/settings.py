@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     # Broker layout
     ingest_partitions: int = Field(default=4, ge=1, le=256)
+    # How many batches a pipeline process commits at once; partition p feeds lane p % lanes.
+    pipeline_lanes: int = Field(default=1, ge=1, le=256)
     broker_prefix: str = ""  # prefixes every exchange and queue (tests use a unique one)
     broker_connect_attempts: int = Field(default=3, ge=1, le=100)
     broker_ephemeral: bool = False  # delete every queue this process declared when it stops (tests)

@@ -160,7 +160,7 @@ class Pipeline:
         self.retry_base_s = retry_base_s  # backoff while a dependency is unavailable: 0.2 s → 5 s
         self.retry_cap_s = retry_cap_s
         self.retries = 0  # attempts made again after an outage or a conflict, since start
-        self._consumers: list[Consumer] = []
+        self._consumers: dict[int, list[Consumer]] = {}  # by lane
         self._declared: set[WorkspaceId] = set()
         self._lanes: dict[int, asyncio.Queue[Delivery]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -169,41 +169,53 @@ class Pipeline:
 
     # ------------------------------------------------------------------ consuming
     async def start(self) -> None:
-        """Consume every partition; each lane runs supervised (``pipeline.lane.<p>`` in
-        ``Runtime.workers``): a lane that dies is logged and started again."""
+        """Consume every partition into ``pipeline_lanes`` lanes (partition ``p`` feeds lane
+        ``p % lanes``); each lane commits its batches one after another, in the order its
+        deliveries came, so a partition's deliveries keep their order.  One lane per process makes
+        the biggest batches (a batch costs little more than one delivery; see
+        ``docs/benchmarks.md``); SQLite has one writer anyway.  Each lane runs supervised
+        (``pipeline.lane.<n>`` in ``Runtime.workers``): a lane that dies is logged and started
+        again."""
         transport = self.runtime.transport
+        partitions = self.runtime.settings.ingest_partitions
+        lanes = max(1, min(self.runtime.settings.pipeline_lanes, partitions))
 
-        def lane_worker(p: int) -> Callable[[], Awaitable[None]]:
+        async def consume(n: int) -> None:
+            lane: asyncio.Queue[Delivery] = asyncio.Queue()
+            self._lanes[n] = lane
+            self._consumers[n] = [
+                await transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
+                for p in range(partitions)
+                if p % lanes == n
+            ]
+
+        def lane_worker(n: int) -> Callable[[], Awaitable[None]]:
             runs = 0
 
             async def run() -> None:
                 nonlocal runs
                 runs += 1
                 if runs > 1:
-                    # The previous run died holding a batch: cancelling its consumer gives every
-                    # unsettled delivery back to the queue; consume again into a fresh lane.
-                    await self._consumers[p].cancel()
-                    self._lanes[p] = asyncio.Queue()
-                    self._consumers[p] = await transport.consume(
-                        ingest_queue(p), self._lanes[p].put, prefetch=self.batch_max
-                    )
-                await self._drain(self._lanes[p])
+                    # The previous run died holding a batch: cancelling its consumers gives every
+                    # unsettled delivery back to its queue; consume again into a fresh lane.
+                    for consumer in self._consumers.pop(n, []):
+                        await consumer.cancel()
+                    await consume(n)
+                await self._drain(self._lanes[n])
 
             return run
 
-        for p in range(self.runtime.settings.ingest_partitions):
-            lane: asyncio.Queue[Delivery] = asyncio.Queue()
-            self._lanes[p] = lane
-            consumer = await transport.consume(ingest_queue(p), lane.put, prefetch=self.batch_max)
-            self._consumers.append(consumer)
-            self._tasks.append(supervise(self.runtime.workers, f"pipeline.lane.{p}", lane_worker(p)))
+        for n in range(lanes):
+            await consume(n)
+            self._tasks.append(supervise(self.runtime.workers, f"pipeline.lane.{n}", lane_worker(n)))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for consumer in self._consumers:
-            await consumer.cancel()
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                await consumer.cancel()
         self._consumers.clear()
         self._tasks.clear()
 

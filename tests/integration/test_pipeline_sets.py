@@ -9,9 +9,11 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from centralita.envelope import RawEnvelope
+from centralita.ingress import Ingress
 from centralita.pipeline.worker import Outcome, Pipeline
 from centralita.runtime import open_runtime
 from channels.whatsapp.testing import text_webhook_body, webhook_body
@@ -188,3 +190,55 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
         assert ours == "read"
         assert raws == 1 + 7  # the earlier one, then every body of the batch kept once (not the poison)
         assert latest is not None
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+async def test_lanes_share_the_partitions_and_each_customer_keeps_their_order(
+    sqlite_url: str, lanes: int
+) -> None:
+    """Four partitions into one lane (the default) or two: every message is stored, and each
+    customer's messages are stored in the order they were published."""
+    settings = Settings(
+        database_url=sqlite_url, broker_url="memory://", ingest_partitions=4, pipeline_lanes=lanes
+    )
+    await migrated(sqlite_url)
+    db = Database(sqlite_url)
+    await seed_workspace(db, "lanes", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}])
+    await db.dispose()
+    customers = [f"52155123403{n:02d}" for n in range(8)]
+    async with open_runtime(settings) as runtime:
+        ingress = Ingress(runtime.adapters, runtime.directory, runtime.transport, 4, runtime.clock)
+        pipeline = Pipeline(runtime)
+        await pipeline.start()
+        try:
+            await asyncio.sleep(0.05)  # the lanes' tasks start running
+            assert sorted(w.name for w in runtime.workers.all() if w.name.startswith("pipeline.")) == [
+                f"pipeline.lane.{n}" for n in range(lanes)
+            ]
+            for turn in range(5):
+                for wa_id in customers:
+                    await ingress.accept(
+                        "whatsapp", _text(wa_id, f"wamid.{wa_id}.{turn}", f"mensaje {turn}"), headers={}
+                    )
+            async with asyncio.timeout(20):
+                while True:
+                    async with runtime.database.session() as session:
+                        stored = (
+                            (
+                                await session.execute(
+                                    sa.select(MessageRow.external_id)
+                                    .where(MessageRow.direction == MessageDirection.IN)
+                                    .order_by(MessageRow.stored_at, MessageRow.id)
+                                )
+                            )
+                            .scalars()
+                            .all()
+                        )
+                    if len(stored) == 5 * len(customers):
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await pipeline.stop()
+    for wa_id in customers:
+        mine = [external for external in stored if external.startswith(f"wamid.{wa_id}.")]
+        assert mine == [f"wamid.{wa_id}.{turn}" for turn in range(5)]
