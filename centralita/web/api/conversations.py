@@ -395,63 +395,63 @@ async def close_conversation(request: web.Request) -> web.Response:
         raise Conflict("the conversation is already closed", field="conversation_id")
     body = await parse_body(request, CloseRequest)
     now = runtime.clock()
-    async with runtime.database.session() as session:
+    # One transaction reads the campaign's dispositions and the follow-up's queue, closes, and
+    # reads the closed conversation back for the answer.
+    async with runtime.database.transaction() as session:
         store = WorkStore(session)
         manifest, timezone = await store.campaign(conv.campaign_id)
-    zone = _zone(timezone)
-    today = now.astimezone(zone).date()
-    known = _known_dispositions(manifest)
-    disposition: dict[str, Any] | None = None
-    follow_up: dict[str, Any] | None = None
-    promised: date | None = None
-    if body.disposition is not None:
-        disposition, follow_up, promised = _disposition(body.disposition, known, today)
-    elif known:
-        raise InvalidInput(
-            f"choose a disposition: {', '.join(sorted(known))}",
-            field="disposition",
-            details={"codes": sorted(known)},
-        )
-    explicit = _follow_up_at(body.follow_up_at, now)
-    due: datetime | None = None
-    if explicit is not None:
-        due = explicit
-    elif follow_up is not None and follow_up.get("after_days"):
-        due = now + timedelta(days=int(follow_up["after_days"]))
-    elif follow_up is not None and promised is not None:
-        due = datetime.combine(promised, time(0, 0), tzinfo=zone).astimezone(UTC)
-    doc: dict[str, Any] = dict(disposition or {})
-    doc["closed_by"] = actor_of(principal)
-    if due is not None:
-        queue = None
-        async with runtime.database.session() as session:
-            store = WorkStore(session)
+        zone = _zone(timezone)
+        today = now.astimezone(zone).date()
+        known = _known_dispositions(manifest)
+        disposition: dict[str, Any] | None = None
+        follow_up: dict[str, Any] | None = None
+        promised: date | None = None
+        if body.disposition is not None:
+            disposition, follow_up, promised = _disposition(body.disposition, known, today)
+        elif known:
+            raise InvalidInput(
+                f"choose a disposition: {', '.join(sorted(known))}",
+                field="disposition",
+                details={"codes": sorted(known)},
+            )
+        explicit = _follow_up_at(body.follow_up_at, now)
+        due: datetime | None = None
+        if explicit is not None:
+            due = explicit
+        elif follow_up is not None and follow_up.get("after_days"):
+            due = now + timedelta(days=int(follow_up["after_days"]))
+        elif follow_up is not None and promised is not None:
+            due = datetime.combine(promised, time(0, 0), tzinfo=zone).astimezone(UTC)
+        doc: dict[str, Any] = dict(disposition or {})
+        doc["closed_by"] = actor_of(principal)
+        if due is not None:
+            queue = None
             if follow_up is not None and follow_up.get("queue"):
                 queue = await store.queue_named(principal.workspace_id, str(follow_up["queue"]))
             elif conv.queue_id is not None:
                 queue = await store.queue(principal.workspace_id, conv.queue_id)
-        if queue is None and explicit is not None:
-            raise InvalidInput("there is no queue to follow this conversation up in", field="follow_up_at")
-        doc["follow_up"] = {
-            "due_at": due.isoformat(),
-            "queue": queue.name if queue is not None else (follow_up or {}).get("queue"),
-            "queue_id": str(queue.id) if queue is not None else None,
-            "template": (follow_up or {}).get("template"),
-        }
-    async with runtime.database.transaction() as session:
-        closed = await WorkStore(session).close(
+            if queue is None and explicit is not None:
+                raise InvalidInput(
+                    "there is no queue to follow this conversation up in", field="follow_up_at"
+                )
+            doc["follow_up"] = {
+                "due_at": due.isoformat(),
+                "queue": queue.name if queue is not None else (follow_up or {}).get("queue"),
+                "queue_id": str(queue.id) if queue is not None else None,
+                "template": (follow_up or {}).get("template"),
+            }
+        closed = await store.close(
             principal.workspace_id, ConversationId(conv.id), disposition=doc, closed_at=now, follow_up_at=due
         )
-    if not closed:
-        raise Conflict("the conversation is already closed", field="conversation_id")
+        if not closed:
+            raise Conflict("the conversation is already closed", field="conversation_id")
+        after = await store.conversation(principal.workspace_id, conv.id)
     await publish_router_inputs(
         runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
     )
     followups = request.app.get(FOLLOWUPS)
     if due is not None and followups is not None and due <= now + timedelta(seconds=followups.interval_s):
         followups.poke()
-    async with runtime.database.session() as session:
-        after = await WorkStore(session).conversation(principal.workspace_id, conv.id)
     if after is None:  # deleted meanwhile: nothing in the product deletes conversations
         raise NotFound("no such conversation", field="conversation_id")
     return respond(_conversation(runtime, after, principal))
