@@ -211,41 +211,13 @@ class InboundStore:
                     latest[campaign] = replace(conversation, **changes)
                     return
 
-    async def record_raw(
-        self,
-        raw_id: RawDeliveryId,
-        channel: str,
-        received_at: datetime,
-        headers: Mapping[str, str],
-        body: bytes,
-        body_sha256: str,
-        *,
-        workspace_id: WorkspaceId | None = None,
-        status: str = RawDeliveryStatus.PROCESSED,
-        error: str | None = None,
-    ) -> bool:
-        """Keep the delivery (with what processing it will say, known before it starts: the
-        same transaction commits both); False when the very same body was already kept.
-
-        The body is kept byte for byte (``bytea`` / ``BLOB``: a NUL or a lone surrogate escaped
-        in its JSON is stored as received); the headers are JSON and are made storable
-        (``core.text``)."""
-        row = raw_row(
-            raw_id,
-            channel,
-            received_at,
-            headers,
-            body,
-            body_sha256,
-            workspace_id=workspace_id,
-            status=status,
-            error=error,
-        )
-        return bool(await self.record_raws([row]))
-
     async def record_raws(self, rows: Sequence[Mapping[str, Any]]) -> set[RawDeliveryId]:
-        """Keep many deliveries (``raw_row``) in one statement: the ids of those kept, the rest
-        being bodies already kept (an earlier row of the same statement included)."""
+        """Keep deliveries (``raw_row``: with what processing they will say, known before it starts,
+        the same transaction commits both) in one statement: the ids of those kept, the rest being
+        bodies already kept (an earlier row of the same statement included).
+
+        A body is kept byte for byte (``bytea`` / ``BLOB``: a NUL or a lone surrogate escaped in its
+        JSON is stored as received); the headers are JSON and are made storable (``core.text``)."""
         new = await insert_ignore(
             self.session, RAW, rows, conflict=("channel", "body_sha256"), returning=RAW.c.id
         )

@@ -30,7 +30,7 @@ async def insert_ignore(
         return []
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     found: list[Any] = []
-    for _columns, group in _by_columns(rows):
+    for group in _by_columns(rows):
         stmt = _statement(dialect, table, tuple(conflict), returning)
         params = [dict(r) for r in group]
         result = await session.execute(stmt, params if len(params) > 1 else params[0])
@@ -39,11 +39,12 @@ async def insert_ignore(
     return found
 
 
-def _by_columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[tuple[str, ...], list[Mapping[str, Any]]]]:
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+def _by_columns(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The rows in groups naming the same columns (an executemany takes one set of columns)."""
+    groups: dict[frozenset[str], list[Mapping[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return list(groups.items())
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())
 
 
 @functools.lru_cache(maxsize=256)

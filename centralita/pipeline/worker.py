@@ -48,6 +48,7 @@ from core.ids import (
     ConversationId,
     IdentityId,
     MessageId,
+    RawDeliveryId,
     WorkspaceId,
     new_id,
 )
@@ -132,7 +133,7 @@ class _BatchPlan:
     raw_rows: list[dict[str, Any]] = field(default_factory=list)
     senders: set[tuple[WorkspaceId, str]] = field(default_factory=set)
     statuses: set[tuple[str, str]] = field(default_factory=set)
-    new_raw: set[Any] = field(default_factory=set)  # the raw ids that were not kept before
+    new_raw: set[RawDeliveryId] = field(default_factory=set)  # the raw ids that were not kept before
 
 
 @dataclass(frozen=True, slots=True)
