@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,11 +19,11 @@ from channels.whatsapp.testing import text_webhook_body, webhook_body
 from core.ids import RawDeliveryId, new_id
 from core.settings import Settings
 from core.states import MessageDirection
-from core.transport.protocol import Delivery, Message
+from core.transport.protocol import Message
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
 from storage.database import Database
 from storage.tables import ConversationRow, CustomerRow, MessageRow, RawDeliveryRow
-from tests.integration.test_pipeline_batches import Recorded
+from tests.support.pipeline import one_batch
 from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
 
@@ -53,37 +52,6 @@ def _without_envelope(body: bytes) -> Message:
     return dataclasses.replace(message, headers={})
 
 
-async def _one_batch(runtime: Any, pipeline: Pipeline, bodies: list[bytes | Message]) -> list[Recorded]:
-    """The bodies as one partition's deliveries, in order, as the ingress would have published
-    them (a ``Message`` as it is), handled as one batch; each delivery, with how it was settled."""
-    received: list[Delivery] = []
-    arrived = asyncio.Event()
-
-    async def collect(delivery: Delivery) -> None:
-        received.append(delivery)
-        if len(received) == len(bodies):
-            arrived.set()
-
-    consumer = await runtime.transport.consume(ingest_queue(0), collect, prefetch=len(bodies))
-    now = datetime.now(UTC)
-    await runtime.transport.publish(
-        [
-            body
-            if isinstance(body, Message)
-            else RawEnvelope(RawDeliveryId(new_id()), "whatsapp", now, body).to_message(
-                INGEST_EXCHANGE, ingest_queue(0)
-            )
-            for body in bodies
-        ]
-    )
-    async with asyncio.timeout(5):
-        await arrived.wait()
-    batch = [Recorded(d) for d in received]
-    await pipeline.handle_batch(batch)  # type: ignore[arg-type]
-    await consumer.cancel()  # after the batch is settled: a cancel gives back what is not
-    return batch
-
-
 async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: str) -> None:
     settings = Settings(database_url=database_url, broker_url="memory://", ingest_partitions=1)
     await migrated(database_url)
@@ -99,7 +67,7 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
         pipeline.observers.append(lambda _envelope, outcome: outcomes.append(outcome))
         # Before the batch: a known customer with an open conversation, and one reply of ours.
         earlier = _text(known, "wamid.known-1", "Buenos días")
-        await _one_batch(runtime, pipeline, [earlier])
+        await one_batch(runtime, pipeline, [earlier])
         async with runtime.database.transaction() as session:
             await session.execute(
                 sa.insert(MessageRow).values(
@@ -117,7 +85,7 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
             )
         outcomes.clear()
 
-        batch = await _one_batch(
+        batch = await one_batch(
             runtime,
             pipeline,
             [
