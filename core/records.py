@@ -45,6 +45,8 @@ class OpenConversation:
     status: ConversationStatus
     triage_attempts: int = 0
     agent_id: AgentId | None = None  # the agent it is assigned to (their desk hears of the message)
+    channel: str | None = None  # the channel the customer last wrote on (its reply window's)
+    customer_wrote_at: datetime | None = None  # the customer's last message, before this one
 
 
 @dataclass(frozen=True, slots=True)

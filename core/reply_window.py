@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.channel import Capabilities
+from core.channel import Capabilities, ReplyWindow
 from core.errors import InvalidInput, ReplyWindowClosed
 from core.events import Template
 
@@ -33,6 +33,7 @@ __all__ = [
     "WindowState",
     "decide_reply",
     "templates_from_manifest",
+    "window_notices_may_be_due",
     "window_state",
 ]
 
@@ -235,3 +236,28 @@ def templates_from_manifest(
             )
         )
     return out
+
+
+def window_notices_may_be_due(
+    window: ReplyWindow | None,
+    previous: datetime | None,
+    now: datetime,
+    warning_s: float,
+    *,
+    margin_s: float = 300.0,
+) -> bool:
+    """Whether the router's notices of the reply window that opened at ``previous`` (the warning
+    ``warning_s`` before it closes, the notice at its close) may have fired by ``now`` — or will
+    within ``margin_s``, for the clocks of two processes and a message in flight.
+
+    A customer's message in an assigned conversation reaches its agent directly; the router keeps
+    only that window's notices and checks each against the database before sending it, so it
+    needs to hear of the message only when those notices may already be behind it (a stale
+    notice still pending is corrected when it fires).  No window (email): no notices.
+    """
+    if window is None:
+        return False
+    if previous is None:
+        return True
+    fires_at = window.free_form_hours * 3600.0 - warning_s
+    return (now - previous).total_seconds() >= fires_at - margin_s

@@ -337,6 +337,8 @@ class IdentityStore:
         self.session = session
         self._versions: dict[CustomerId, int] = {}  # of the customers the last load read
         self._loaded_owner: dict[str, CustomerId] = {}  # identifier key → customer, as loaded
+        self._naming: tuple[str, str] | None = None  # (sender key, display name) written at insert
+        self.inserted_ids: dict[str, IdentityId] = {}  # identifier key → id, of the last apply
 
     # ------------------------------------------------------------------ the write path
 
@@ -417,16 +419,25 @@ class IdentityStore:
         now: datetime,
         *,
         policy: IdentityPolicy | None = None,
+        display_name: str | None = None,
     ) -> Resolution:
-        """Resolve an inbound event's observation to a customer, writing its evidence."""
-        resolution, _ = await self.run(
-            workspace_id,
-            observation.keys,
-            lambda graph: resolve(graph, observation, now),
-            now=now,
-            policy=policy,
-            names=[observation.name_key] if observation.name_key else [],
-        )
+        """Resolve an inbound event's observation to a customer, writing its evidence.
+
+        ``display_name``: the sender's name as shown, written with the sender's identifier and
+        customer when this resolution creates them (``inserted_ids`` then has the identifier's
+        id), so that a new customer costs no update and no read afterwards."""
+        self._naming = (observation.sender.key, display_name[:200]) if display_name else None
+        try:
+            resolution, _ = await self.run(
+                workspace_id,
+                observation.keys,
+                lambda graph: resolve(graph, observation, now),
+                now=now,
+                policy=policy,
+                names=[observation.name_key] if observation.name_key else [],
+            )
+        finally:
+            self._naming = None
         return resolution
 
     # ------------------------------------------------------------------ loading
@@ -617,11 +628,22 @@ class IdentityStore:
         on this store: ``_DecidedMeanwhile`` when a customer it changes changed since."""
         s = self.session
         await self._bump_versions(changes)
+        self.inserted_ids = {n.key: IdentityId(new_id()) for n in changes.identifiers_inserted}
+        named_key, name = self._naming or (None, None)
+        named_customer = next(
+            (n.customer_id for n in changes.identifiers_inserted if n.key == named_key), None
+        )
         if changes.customers_inserted:
             await s.execute(
                 sa.insert(CUST),
                 [
-                    {"id": c.id, "workspace_id": ws, "created_at": c.created_at, "merged_into": c.merged_into}
+                    {
+                        "id": c.id,
+                        "workspace_id": ws,
+                        "created_at": c.created_at,
+                        "merged_into": c.merged_into,
+                        "display_name": name if c.id == named_customer else None,
+                    }
                     for c in changes.customers_inserted
                 ],
             )
@@ -630,7 +652,8 @@ class IdentityStore:
                 sa.insert(IDENT),
                 [
                     {
-                        "id": new_id(),
+                        "id": self.inserted_ids[n.key],
+                        "display_name": name if n.key == named_key else None,
                         "workspace_id": ws,
                         "kind": n.identifier.kind.value,
                         "key": n.key,

@@ -36,6 +36,7 @@ from core.text import storable
 from identity import IdentityPolicy, Observation, carries_new_evidence
 from storage.identity_store import IdentityStore, KnownSender
 from storage.tables import CampaignRow, ConversationRow, IdentifierRow, MessageRow, QueueRow, RawDeliveryRow
+from storage.types import as_utc
 from storage.upsert import insert_ignore
 
 __all__ = ["InboundStore", "raw_row"]
@@ -84,10 +85,12 @@ _WROTE = (
 
 class InboundStore:
     """``customer_wrote`` updates wait for ``flush`` (the end of the caller's batch), which writes
-    them by conversation id: the lock order the router shares (``storage.routing``).
+    them by conversation id: the lock order the router shares (``storage.routing``).  In a
+    prefetched batch the inbound messages wait too, and go in with one statement.
 
-    ``prefetch`` reads a whole batch's senders, their customers' open conversations and the
-    messages its statuses name, one query per table; the look-ups below answer from what it read
+    ``prefetch`` reads a whole batch's senders, their customers' open conversations, the
+    messages its statuses name and the provider ids of its messages already stored, one query
+    per table; the look-ups below answer from what it read
     and keep it current with the batch's own writes.  A resolution that merges customers drops
     it all (the look-ups then read the database, as without a prefetch).  Only for a batch in
     one transaction: a savepoint rolled back would leave it describing writes that never were."""
@@ -101,10 +104,21 @@ class InboundStore:
         self._sent: dict[tuple[str, str], _Sent | None] = {}
         self._versions: dict[CampaignId, int | None] = {}
         self._batch = False  # prefetch() was called: keep what the look-ups read
+        # Inbound messages of the batch, written at ``flush`` (or before a graph resolution, or a
+        # row that refers to one); the provider ids stored already or held here.
+        self._held: list[dict[str, Any]] = []
+        self._inbound: set[tuple[str, str]] = set()
+
+    async def write_held(self) -> None:
+        """Write the inbound messages held back so far, in one statement (``add_inbound``)."""
+        held, self._held = self._held, []
+        if held:
+            await insert_ignore(self.session, MSG, held, conflict=("channel", "direction", "external_id"))
 
     async def flush(self) -> None:
-        """Write the conversation updates held back so far, by id, in one statement; call before
-        the commit."""
+        """Write the inbound messages and the conversation updates held back so far (those by id,
+        in one statement); call before the commit."""
+        await self.write_held()
         wrote, self._wrote = self._wrote, {}
         if wrote:
             await self.session.execute(
@@ -113,12 +127,28 @@ class InboundStore:
 
     # ------------------------------------------------------------------ a batch's reads, at once
     async def prefetch(
-        self, senders: Iterable[tuple[WorkspaceId, str]], statuses: Iterable[tuple[str, str]]
+        self,
+        senders: Iterable[tuple[WorkspaceId, str]],
+        statuses: Iterable[tuple[str, str]],
+        inbound: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Read the known senders among ``senders`` ((workspace, identifier key)), the open
-        conversations of their customers, and our messages that ``statuses`` ((channel, provider
-        id)) name: one query per workspace or channel and table."""
+        conversations of their customers, our messages that ``statuses`` ((channel, provider
+        id)) name, and which ``inbound`` messages ((channel, provider id)) are stored already:
+        one query per workspace or channel and table."""
         self._batch = True
+        by_channel_in: dict[str, set[str]] = {}
+        for channel, external_id in inbound:
+            by_channel_in.setdefault(channel, set()).add(external_id)
+        for channel, external_ids in by_channel_in.items():
+            stored = await self.session.execute(
+                sa.select(MSG.c.external_id).where(
+                    MSG.c.channel == channel,
+                    MSG.c.direction == MessageDirection.IN,
+                    MSG.c.external_id.in_(sorted(external_ids)),
+                )
+            )
+            self._inbound |= {(channel, external_id) for (external_id,) in stored}
         by_workspace: dict[WorkspaceId, set[str]] = {}
         for ws, key in senders:
             if (ws, key) not in self._senders:
@@ -151,6 +181,8 @@ class InboundStore:
                     CONV.c.status,
                     CONV.c.triage_attempts,
                     CONV.c.agent_id,
+                    CONV.c.channel,
+                    CONV.c.last_customer_message_at,
                 )
                 .where(
                     CONV.c.workspace_id == ws,
@@ -247,14 +279,32 @@ class InboundStore:
             # Most traffic: a known customer writing again.  One read instead of the graph.
             customer_id, created = known.customer_id, False
         else:
-            resolution = await identities.resolve(workspace_id, observation, now, policy=policy)
+            if observation.stated or {v.key for v in observation.verified} - {observation.sender.key}:
+                await self.write_held()  # a merge re-points the messages it moves: held ones too
+            resolution = await identities.resolve(
+                workspace_id, observation, now, policy=policy, display_name=display_name
+            )
             customer_id, created = resolution.customer_id, resolution.created_customer
             if resolution.merges:  # other senders' customers and conversations moved
                 self._forget_all()
-            self._senders.pop((workspace_id, observation.sender.key), None)
-            known = await self._known_sender(identities, workspace_id, observation.sender.key)
-            if known is None:  # resolve() always writes the sender's identifier
-                raise NotFound("the sender's identifier was not stored", field="sender")
+            key = observation.sender.key
+            self._senders.pop((workspace_id, key), None)
+            inserted = identities.inserted_ids.get(key)
+            if inserted is None:  # an identifier we had: read back where the resolution left it
+                known = await self._known_sender(identities, workspace_id, key)
+                if known is None:  # resolve() always writes the sender's identifier
+                    raise NotFound("the sender's identifier was not stored", field="sender")
+            else:  # written just now, with its name
+                known = KnownSender(
+                    inserted,
+                    customer_id,
+                    display_name[:200] if display_name else None,
+                    tuple(sorted(resolution.sender.display_names)),
+                )
+                if self._batch:
+                    self._senders[(workspace_id, key)] = known
+                if display_name and not created:  # joined a customer we had, who may have no name
+                    await identities.remember_display_name(workspace_id, key, customer_id, display_name)
             if created and self._batch:
                 self._open[(workspace_id, customer_id)] = {}  # a new customer has no conversation
         if display_name and display_name[:200] != known.display_name:
@@ -285,7 +335,14 @@ class InboundStore:
         campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
         row = (
             await self.session.execute(
-                sa.select(CONV.c.id, CONV.c.status, CONV.c.triage_attempts, CONV.c.agent_id)
+                sa.select(
+                    CONV.c.id,
+                    CONV.c.status,
+                    CONV.c.triage_attempts,
+                    CONV.c.agent_id,
+                    CONV.c.channel,
+                    CONV.c.last_customer_message_at,
+                )
                 .where(
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id == customer_id,
@@ -332,7 +389,8 @@ class InboundStore:
             )
         )
         status = ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING
-        self._set_open(workspace_id, customer_id, campaign_id, OpenConversation(conversation_id, status))
+        opened = OpenConversation(conversation_id, status, channel=channel, customer_wrote_at=at)
+        self._set_open(workspace_id, customer_id, campaign_id, opened)
         return conversation_id
 
     async def triage_attempt(self, conversation_id: ConversationId, attempts: int) -> None:
@@ -419,6 +477,7 @@ class InboundStore:
             "w_account_id": account_id,
             "w_identifier_id": identifier_id,
         }
+        self._update_open(conversation_id, channel=channel, customer_wrote_at=at)
 
     async def add_inbound(
         self,
@@ -436,29 +495,37 @@ class InboundStore:
         stored_at: datetime,
         raw_delivery_id: RawDeliveryId | None,
     ) -> MessageId | None:
-        """A timeline entry, its id; None when that provider id was already stored (a redelivery)."""
+        """A timeline entry, its id; None when that provider id was already stored (a redelivery).
+
+        In a prefetched batch the row is held and written with the batch's others at ``flush``
+        (whether the provider id is stored already the prefetch read); alone, it is written now."""
+        row = {
+            "id": MessageId(new_id()),
+            "workspace_id": workspace_id,
+            "conversation_id": conversation_id,
+            "customer_id": sender.customer_id,
+            "identifier_id": sender.identifier_id,
+            "direction": MessageDirection.IN,
+            "kind": kind,
+            "channel": channel,
+            "channel_account_id": account_id,
+            "external_id": external_id,
+            "text": text,
+            "payload": payload,
+            "created_at": created_at,
+            "stored_at": stored_at,
+            "raw_delivery_id": raw_delivery_id,
+        }
+        if self._batch:
+            if (channel, external_id) in self._inbound:
+                return None
+            self._inbound.add((channel, external_id))
+            self._held.append(row)
+            return row["id"]
         inserted = await insert_ignore(
             self.session,
             MSG,
-            [
-                {
-                    "id": new_id(),
-                    "workspace_id": workspace_id,
-                    "conversation_id": conversation_id,
-                    "customer_id": sender.customer_id,
-                    "identifier_id": sender.identifier_id,
-                    "direction": MessageDirection.IN,
-                    "kind": kind,
-                    "channel": channel,
-                    "channel_account_id": account_id,
-                    "external_id": external_id,
-                    "text": text,
-                    "payload": payload,
-                    "created_at": created_at,
-                    "stored_at": stored_at,
-                    "raw_delivery_id": raw_delivery_id,
-                }
-            ],
+            [row],
             conflict=("channel", "direction", "external_id"),
             returning=MSG.c.id,
         )
@@ -488,7 +555,8 @@ class InboundStore:
         self, channel: str, external_id: str, status: str, errors: Sequence[dict[str, Any]]
     ) -> StatusApplied | None:
         """A provider's delivery status for one of our outbound messages; never moves backwards.
-        None: not one of ours, or older news than the state it is in."""
+        None: not one of ours, older news than the state it is in, or the state it is in already
+        (without errors to add) — nothing written, nothing pushed to the agent."""
         if (channel, external_id) in self._sent:
             sent = self._sent[(channel, external_id)]
         else:
@@ -508,8 +576,9 @@ class InboundStore:
         if sent is None:
             self._sent.pop((channel, external_id), None)  # a reconciliation may record it next
             return None
-        if _STATE_ORDER.get(status, 0) < _STATE_ORDER.get(sent.delivery_state or DeliveryState.QUEUED, 0):
-            return None
+        held = _STATE_ORDER.get(sent.delivery_state or DeliveryState.QUEUED, 0)
+        if _STATE_ORDER.get(status, 0) < held or (status == sent.delivery_state and not errors):
+            return None  # older news, or none: the outbound worker already recorded "sent"
         await self.session.execute(
             sa.update(MSG)
             .where(MSG.c.id == sent.id)
@@ -526,6 +595,8 @@ def _open_conversation(row: Any) -> OpenConversation:
         ConversationStatus(row.status),
         int(row.triage_attempts or 0),
         AgentId(row.agent_id) if row.agent_id else None,
+        row.channel,
+        as_utc(row.last_customer_message_at),
     )
 
 

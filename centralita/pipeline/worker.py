@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -54,6 +55,7 @@ from core.ids import (
 )
 from core.logging import get_logger
 from core.records import OpenConversation, StatusApplied
+from core.reply_window import window_notices_may_be_due
 from core.states import ConversationStatus, RawDeliveryStatus
 from core.supervise import supervise
 from core.text import storable
@@ -133,6 +135,7 @@ class _BatchPlan:
     raw_rows: list[dict[str, Any]] = field(default_factory=list)
     senders: set[tuple[WorkspaceId, str]] = field(default_factory=set)
     statuses: set[tuple[str, str]] = field(default_factory=set)
+    inbound: set[tuple[str, str]] = field(default_factory=set)  # (channel, provider id) to store
     new_raw: set[RawDeliveryId] = field(default_factory=set)  # the raw ids that were not kept before
 
 
@@ -376,7 +379,7 @@ class Pipeline:
             if not isolate:  # read as sets; a savepoint rolled back would leave the reads stale
                 plan = self._plan(prepared)
                 plan.new_raw = await store.record_raws(plan.raw_rows)
-                await store.prefetch(plan.senders, plan.statuses)
+                await store.prefetch(plan.senders, plan.statuses, plan.inbound)
             for delivery, envelope, events in prepared:
                 if envelope is None:
                     results.append((delivery, envelope, ToPark("bad_envelope")))
@@ -424,6 +427,7 @@ class Pipeline:
                     observation = self._observe(event, account, plan.policies)
                     plan.observations[id(event)] = observation
                     plan.senders.add((account.workspace_id, observation.sender.key))
+                    plan.inbound.add((event.channel, event.external_id))
         return plan
 
     def _accounts(self, envelope: RawEnvelope, events: Sequence[InboundEvent]) -> list[ChannelAccount | None]:
@@ -595,6 +599,7 @@ class Pipeline:
         outcome.stored_messages += 1
         attachments = getattr(event, "attachments", ())
         if attachments:
+            await store.write_held()  # its media rows refer to it
             outcome.media += await MediaRows(store.session).add_pending(
                 workspace_id=account.workspace_id,
                 message_id=stored,
@@ -628,7 +633,7 @@ class Pipeline:
                 )
                 if existing is not None and existing.status == ConversationStatus.TRIAGE:
                     await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
-                else:
+                elif existing is None or self._router_hears(existing, event.channel, now):
                     outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
         log.info(
             "message_stored",
@@ -637,6 +642,26 @@ class Pipeline:
             workspace_id=str(account.workspace_id),
             customer_id=str(sender.customer_id),
             conversation_id=str(conversation_id) if conversation_id else None,
+        )
+
+    def _router_hears(self, conversation: OpenConversation, channel: str, now: datetime) -> bool:
+        """Whether the router must hear of a customer's message in ``conversation``.
+
+        A waiting or offered conversation: yes, its reply window moves its place in the queue.
+        An assigned one: its agent heard of it on their own queue (``MessagePush``); the router
+        only keeps the window's notices, and checks each against the database before sending it
+        (``RouterService``), so a follow-up costs it no round unless those notices may already
+        have fired or the conversation changes channel (and so window rule)."""
+        if conversation.status != ConversationStatus.ASSIGNED or conversation.agent_id is None:
+            return True
+        if conversation.channel != channel:
+            return True
+        try:
+            window = self.runtime.adapters.get(channel).capabilities.reply_window
+        except CentralitaError:
+            window = None
+        return window_notices_may_be_due(
+            window, conversation.customer_wrote_at, now, self.runtime.settings.window_warning_s
         )
 
     # ------------------------------------------------------------------ welcome and triage

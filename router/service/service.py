@@ -437,6 +437,7 @@ class RouterService:
         translated = loop.time()
         commands: list[Command] = []
         ops = self._feed([Tick(), *items], now, commands)
+        ops = await self._confirm_notices(ops, now, commands)
         decided = loop.time()
         outcome = await self._commit(ops, now) if ops else _Outcome()
         committed = loop.time()
@@ -459,6 +460,42 @@ class RouterService:
         await self._nudge_outbound(outcome.outbox)
         self._report(BatchReport(self.workspace_id, now, tuple(inputs), tuple(commands)))
         return await self._reconcile(outcome.stale) if outcome.stale else []
+
+    async def _confirm_notices(
+        self, ops: list[Command | Op], now: float, commands: list[Command]
+    ) -> list[Command | Op]:
+        """Check the policy's reply-window notices against the database before they are sent.
+
+        A customer's message in an assigned conversation reaches the agent directly, and the
+        pipeline tells the router of it only when the window's notices may already be behind it
+        (``core.reply_window.window_notices_may_be_due``), so the window the policy holds can be an
+        earlier one.  A notice of a window the customer has since moved is dropped, and the
+        policy learns the window it now has (its notices are scheduled again)."""
+        notices = [op for op in ops if isinstance(op, _NOTICES)]
+        if not notices:
+            return ops
+        wanted = [n.conversation_id for n in notices]
+        rows = await self._read(lambda store: store.conversations(self.workspace_id, wanted))
+        moved: dict[ConversationId, float | None] = {}
+        for notice in notices:
+            row = rows.get(notice.conversation_id)
+            if row is None:
+                continue
+            closes = self._window(row)
+            held = notice.closes_at if isinstance(notice, WindowClosing) else notice.closed_at
+            if closes is not None and closes > held + 1e-3:
+                moved[notice.conversation_id] = closes
+        if not moved:
+            return ops
+
+        def stale(item: Command | Op) -> bool:
+            return isinstance(item, _NOTICES) and item.conversation_id in moved
+
+        commands[:] = [c for c in commands if not stale(c)]
+        kept = [op for op in ops if not stale(op)]
+        changes = [ReplyWindowChanged(conversation_id=cid, closes_at=closes) for cid, closes in moved.items()]
+        kept.extend(self._feed(changes, now, commands))
+        return kept
 
     def _report(self, report: BatchReport) -> None:
         for observer in list(self.observers):
@@ -501,12 +538,14 @@ class RouterService:
         for message in inputs:
             if isinstance(message, ConversationNudge):
                 wanted.append(ConversationId(message.conversation_id))
-            elif isinstance(
-                message, ConversationClosedInput | TransferInput | ForceAssignInput | RequeueInput
-            ):
+            elif isinstance(message, ConversationClosedInput):
                 cid = ConversationId(message.conversation_id)
                 if cid not in self._known:
                     wanted.append(cid)
+            elif isinstance(message, TransferInput | ForceAssignInput | RequeueInput):
+                # read even when known: the window it waits with next may have moved meanwhile
+                # (a message in an assigned conversation need not reach the router)
+                wanted.append(ConversationId(message.conversation_id))
             elif isinstance(message, PresenceInput | AgentConnection):
                 reload_agents |= AgentId(message.agent_id) not in self._agents
             elif isinstance(message, ConfigChanged):
@@ -534,6 +573,11 @@ class RouterService:
             if cid in admissions and cid not in admitted:
                 admitted.add(cid)
                 items.extend(admissions[cid])
+
+        def refresh(cid: ConversationId) -> None:
+            row = rows.get(cid)
+            if cid in self._known and row is not None and row.status in ROUTABLE_CONVERSATION_STATUSES:
+                items.append(ReplyWindowChanged(conversation_id=cid, closes_at=self._window(row)))
 
         for message in inputs:
             if isinstance(message, ConversationNudge):
@@ -581,6 +625,7 @@ class RouterService:
             elif isinstance(message, TransferInput):
                 cid = ConversationId(message.conversation_id)
                 admit(cid)
+                refresh(cid)
                 items.append(
                     TransferRequested(
                         conversation_id=cid,
@@ -591,10 +636,12 @@ class RouterService:
             elif isinstance(message, ForceAssignInput):
                 cid = ConversationId(message.conversation_id)
                 admit(cid)
+                refresh(cid)
                 items.append(ForceAssign(conversation_id=cid, agent_id=AgentId(message.agent_id)))
             elif isinstance(message, RequeueInput):
                 cid = ConversationId(message.conversation_id)
                 admit(cid)
+                refresh(cid)
                 items.append(
                     Requeue(
                         conversation_id=cid, queue_id=QueueId(message.queue_id) if message.queue_id else None

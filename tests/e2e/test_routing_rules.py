@@ -399,12 +399,45 @@ async def test_the_agent_is_warned_once_before_the_reply_window_closes_and_again
     closed = await ana.next("window_closed", conversation_id=conversation)
     assert datetime.fromisoformat(closed["closed_at"]) == closes
 
-    await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "¿Siguen ahí?")
+    # the window it knew closed: the router hears of the message that opens the next one
+    await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340002", "¿Siguen ahí?", routed=True)
     reopened = s.clock() + timedelta(hours=24)
     await s.advance(23 * 3600)
     again = await ana.next("window_warning", conversation_id=conversation)
     assert datetime.fromisoformat(again["closes_at"]) == reopened
     assert len(ana.received("window_warning")) == 2 and len(ana.received("window_closed")) == 1
+
+
+async def test_a_follow_up_in_an_assigned_conversation_reaches_the_agent_without_a_router_round(
+    scene: Scene,
+) -> None:
+    s = await scene(SIMPLE_QUEUE, ONE_AGENT)
+    ana = await s.connect("ana@r.example")
+    conversation = await s.customer_writes("rules-secret", PHONE_NUMBER_ID, "5215512340003", "Hola")
+    await ana.answer(await ana.next("offer", conversation_id=conversation))
+    await ana.next("assigned", conversation_id=conversation)
+    await s.advance(2 * 3600)
+    rounds = len(s.reports)
+
+    again = await s.customer_writes(
+        "rules-secret", PHONE_NUMBER_ID, "5215512340003", "¿Siguen ahí?", routed=False
+    )
+    assert again == conversation
+    pushed = await ana.next("message", conversation_id=conversation)
+    assert pushed["text"] == "¿Siguen ahí?"
+    await _quiet_until_now(s)
+    assert not any(isinstance(i, ConversationNudge) for r in s.reports[rounds:] for i in r.inputs)
+
+    # The window the router held (from the first message) would warn now; the warning comes for
+    # the window the follow-up opened, an hour before it closes.
+    moved = s.clock() + timedelta(hours=24)
+    await s.advance(21 * 3600)
+    await _quiet_until_now(s)
+    assert ana.received("window_warning") == []
+    await s.advance(2 * 3600)
+    warning = await ana.next("window_warning", conversation_id=conversation)
+    assert datetime.fromisoformat(warning["closes_at"]) == moved
+    assert len(ana.received("window_warning")) == 1
 
 
 CLOSED_ON_SUNDAY = """\

@@ -34,12 +34,10 @@ def _text(wa_id: str, wamid: str, text: str = "Hola") -> bytes:
     return text_webhook_body(PHONE_NUMBER_ID, wa_id, wamid, text, name=f"Cliente {wa_id[-2:]}", waba_id="1")
 
 
-def _status(wamid: str, status: str) -> bytes:
+def _status(wamid: str, status: str, at: str = "1763720100") -> bytes:
     return webhook_body(
         PHONE_NUMBER_ID,
-        statuses=[
-            {"id": wamid, "status": status, "timestamp": "1763720100", "recipient_id": "5215512349999"}
-        ],
+        statuses=[{"id": wamid, "status": status, "timestamp": at, "recipient_id": "5215512349999"}],
         waba_id="1",
     )
 
@@ -97,13 +95,14 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
                 _text(twice, "wamid.twice"),
                 _status("wamid.ours", "read"),  # a status of ours
                 _status("wamid.ours", "delivered"),  # ... and an older one, late: it changes nothing
+                _status("wamid.ours", "read", at="1763720160"),  # ... the same one again: no news
                 _status("wamid.nobody-knows", "delivered"),  # a status of no message of ours
                 # Poison: not a raw delivery the ingress could have published.
                 _without_envelope(_text(new, "wamid.poison")),
             ],
         )
 
-        assert [d.outcome for d in batch] == ["ack"] * 9 + ["park"]
+        assert [d.outcome for d in batch] == ["ack"] * 10 + ["park"]
         assert batch[-1].reason == "bad_envelope"
         assert [(o.duplicate, o.stored_messages, o.statuses) for o in outcomes] == [
             (False, 1, 0),
@@ -113,6 +112,7 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
             (False, 1, 0),
             (True, 0, 0),
             (False, 0, 1),
+            (False, 0, 0),
             (False, 0, 0),
             (False, 0, 0),
         ]
@@ -156,7 +156,7 @@ async def test_a_mixed_batch_gives_each_delivery_its_own_outcome(database_url: s
         assert customers == 3
         assert opened == 3
         assert ours == "read"
-        assert raws == 1 + 7  # the earlier one, then every body of the batch kept once (not the poison)
+        assert raws == 1 + 8  # the earlier one, then every body of the batch kept once (not the poison)
         assert latest is not None
 
 

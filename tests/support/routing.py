@@ -22,6 +22,7 @@ from centralita.web.app import create_app
 from centralita.web.keys import RUNTIME
 from core.ids import AgentId, ConversationId, QueueId, WorkspaceId, new_id
 from core.settings import Settings
+from core.states import ConversationStatus
 from core.transport.protocol import Delivery, Message
 from core.transport.topology import (
     ROUTE_EXCHANGE,
@@ -34,7 +35,7 @@ from core.transport.topology import (
 from router.service import BatchReport, ManualClock
 from router.wire import ConversationClosedInput, ConversationNudge
 from storage.database import Database
-from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, QueueRow
+from storage.tables import AgentRow, ChannelAccountRow, ConversationRow, CustomerRow, MessageRow, QueueRow
 from tests.support.campaigns import apply_text, issue_token, signed, whatsapp_text
 from tests.support.schema import migrated
 from tests.support.ws_frames import unmodelled
@@ -243,12 +244,19 @@ class RoutingScene:
         )
 
     async def customer_writes(
-        self, secret: str, phone_number_id: str, wa_id: str, text: str, *, name: str = "Ana Pérez"
+        self,
+        secret: str,
+        phone_number_id: str,
+        wa_id: str,
+        text: str,
+        *,
+        name: str = "Ana Pérez",
+        routed: bool | None = None,
     ) -> ConversationId:
         """A signed WhatsApp webhook, stamped with the scene's clock; returns the conversation the
-        pipeline opened (or continued) once the router handled its nudge."""
+        pipeline opened (or continued) once the router handled its nudge (``customer_sends``)."""
         return await self.customer_sends(
-            secret, phone_number_id, wa_id, {"type": "text", "text": {"body": text}}, name=name
+            secret, phone_number_id, wa_id, {"type": "text", "text": {"body": text}}, name=name, routed=routed
         )
 
     async def customer_sends(
@@ -259,8 +267,12 @@ class RoutingScene:
         content: dict[str, Any],
         *,
         name: str = "Ana Pérez",
+        routed: bool | None = None,
     ) -> ConversationId:
-        """As ``customer_writes``, for any message ``content`` (``{"type": "image", "image": {…}}``)."""
+        """As ``customer_writes``, for any message ``content`` (``{"type": "image", "image": {…}}``).
+        ``routed``: whether the router hears of the message (``None``: unless its conversation is
+        assigned — its agent hears of it directly); returns once the router handled the nudge, or
+        once the pipeline stored a message the router does not hear of."""
         at = self.clock()
         body = whatsapp_text(phone_number_id, wa_id, f"wamid.{new_id().hex}", "", name=name)
         data = json.loads(body)
@@ -271,11 +283,31 @@ class RoutingScene:
         seen = len(self.reports)
         response = await self.client.post("/webhooks/whatsapp", data=body, headers=signed(body, secret))
         assert response.status == 200, await response.text()
+        if routed is None:  # the pipeline tells the router unless the conversation is assigned
+            stored = await self._stored(message["id"])
+            routed = (await self.row(stored)).status != ConversationStatus.ASSIGNED
+        if not routed:
+            return await self._stored(message["id"])
         report = await self.processed(
             lambda r: r in self.reports[seen:] and any(isinstance(i, ConversationNudge) for i in r.inputs)
         )
         nudge = next(i for i in report.inputs if isinstance(i, ConversationNudge))
         return ConversationId(nudge.conversation_id)
+
+    async def _stored(self, external_id: str, within_s: float = 10.0) -> ConversationId:
+        """The conversation of the inbound message ``external_id`` once the pipeline stored it."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            async with self.database.session() as session:
+                found = (
+                    await session.execute(
+                        sa.select(MessageRow.conversation_id).where(MessageRow.external_id == external_id)
+                    )
+                ).scalar()
+            if found is not None:
+                return ConversationId(found)
+            assert asyncio.get_running_loop().time() < deadline, f"message {external_id} never stored"
+            await asyncio.sleep(0.05)
 
     async def row(self, conversation_id: ConversationId) -> ConversationRow:
         async with self.database.session() as session:

@@ -9,7 +9,13 @@ import pytest
 from core.channel import Capabilities, ReplyWindow
 from core.errors import InvalidInput, ReplyWindowClosed
 from core.events import AddressKind, Template
-from core.reply_window import ApprovedTemplate, decide_reply, templates_from_manifest, window_state
+from core.reply_window import (
+    ApprovedTemplate,
+    decide_reply,
+    templates_from_manifest,
+    window_notices_may_be_due,
+    window_state,
+)
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 TEMPLATED = Capabilities(
@@ -143,3 +149,19 @@ def test_templates_are_read_from_the_manifest_and_filtered_by_account() -> None:
     assert [t.name for t in templates_from_manifest(manifest, "principal")] == ["a"]
     assert [t.name for t in templates_from_manifest(manifest, "otra")] == ["a", "b"]
     assert templates_from_manifest({}, None) == []
+
+
+def test_the_router_hears_of_a_follow_up_only_once_the_previous_windows_notices_may_be_due() -> None:
+    day = ReplyWindow(free_form_hours=24)
+    hour = 3600.0
+    # warned an hour before the close: at 23 h, less five minutes for clocks and messages in flight
+    assert not window_notices_may_be_due(day, NOW - timedelta(hours=2), NOW, hour)
+    assert not window_notices_may_be_due(day, NOW - timedelta(hours=22, minutes=54), NOW, hour)
+    assert window_notices_may_be_due(day, NOW - timedelta(hours=22, minutes=56), NOW, hour)
+    assert window_notices_may_be_due(day, NOW - timedelta(hours=30), NOW, hour)
+    # no warning: only the notice at the close
+    assert not window_notices_may_be_due(day, NOW - timedelta(hours=23), NOW, 0)
+    assert window_notices_may_be_due(day, NOW - timedelta(hours=23, minutes=56), NOW, 0)
+    # no window (email) has no notices; a conversation with no customer message yet is told
+    assert not window_notices_may_be_due(None, NOW - timedelta(days=3), NOW, hour)
+    assert window_notices_may_be_due(day, None, NOW, hour)
