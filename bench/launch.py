@@ -466,10 +466,11 @@ async def run_launch(ctx: Context, backend: str, database_url: str, broker_url: 
     )
     ctx.progress(f"{bench_name}: migrating and applying the campaign ({agents} agents)")
     tokens = await prepare(database_url, agents, TEMPLATES_MANIFEST)
-    ctx.progress(f"{bench_name}: {messages:,} templates sent by the campaign (outbox → sent)")
+    ctx.progress(f"{bench_name}: the campaign sends {messages:,} templates (outbox → sent)")
     seeded_at = clock()
     seeded = await seed(database_url, traffic)
     seed_s = clock() - seeded_at
+    ctx.progress(f"{bench_name}: {messages:,} templates sent in {seed_s:.0f} s; starting the engine")
     await analyze(database_url)
     env = _engine_env(database_url, broker_url, f"{ctx.prefix}launch.")
     processes = await start_deployment(env, ctx.workdir, backend)
@@ -715,7 +716,8 @@ def _record(
         bench_name,
         f"The step ({backend}; open loop, {outcome.duration_s:g} s; {messages:,} templates already "
         f"sent; {agents} agents accepting every offer and closing {HOLD_S:g} s after assignment; "
-        "latency from when each request was due; failed = not answered 200 or not sent; "
+        "latency from when each request was due; failed = not answered 200; not sent = due while "
+        "1,500 requests were in flight (the engine not keeping up); "
         "CPU = cores busy in the engine's processes over the step and its drain; CPU/webhook = "
         "the engine's CPU per webhook answered; client CPU = cores busy in the load generator):",
         [
@@ -726,6 +728,7 @@ def _record(
             "status p99",
             "answer p99",
             "failed",
+            "not sent",
             "engine CPU",
             "CPU/webhook",
             "client CPU",
@@ -739,7 +742,8 @@ def _record(
                 format_value(load.latency.p99 * 1000, "ms") if load.latency else "",
                 _ms(latency["status"], 99),
                 _ms(latency["answer"], 99),
-                str(load.failed + load.dropped),
+                str(load.failed),
+                f"{load.dropped:,}",
                 outcome.cpu_split(),
                 f"{outcome.cpu_ms_per_webhook:.1f} ms",
                 f"{outcome.client_cpu_share:.2f}",
