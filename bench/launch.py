@@ -34,7 +34,7 @@ up (same campaign, agents on WebSockets accepting every offer and closing each c
    both within ``TARGET_S``.  Lost: a status accepted (200) but never applied, or a customer whose
    answer was accepted but who was never offered, within ``DRAIN_LIMIT_S``.
 
-``--quick`` scales it down: 600 templates, 600 statuses/s and 60 answers/s for 3 s, 20 agents.
+``--quick`` scales it down: 300 templates, 300 statuses/s and 30 answers/s for 3 s, 20 agents.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ POLL_S = 0.2
 SEED_BATCH = 250
 SEED_LANES = 4
 SIZES = {  # quick, full: templates, statuses/s, answers/s, seconds, agents
-    True: (600, 600.0, 60.0, 3.0, 20),
+    True: (300, 300.0, 30.0, 3.0, 20),
     False: (10_000, 3000.0, 300.0, 10.0, 100),
 }
 TEMPLATES_MANIFEST = f"""\
