@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, engine, faults, pipeline, retention, stripped
+from bench import ceilings, engine, faults, launch, pipeline, retention, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -98,6 +98,17 @@ def benchmarks() -> list[Benchmark]:
         ),
         Benchmark(
             "engine-embedded", engine.run_embedded, "the engine end to end on SQLite + the in-process broker"
+        ),
+        Benchmark(
+            "launch",
+            launch.run,
+            "a campaign launch on PostgreSQL + RabbitMQ: 10,000 templates' statuses and the answers",
+            BOTH,
+        ),
+        Benchmark(
+            "launch-embedded",
+            launch.run_embedded,
+            "a campaign launch on SQLite + the in-process broker",
         ),
         Benchmark(
             "pipeline",

@@ -59,6 +59,7 @@ FOLLOW_UP_LAG_S = 1.0  # a follow-up writes in the conversation opened this long
 DRAIN_LIMIT_S = 60.0
 MAX_WEBHOOK_P99_S = 0.5
 PROFILE_RATE = 250.0  # BENCH_PROFILE records the step nearest this rate
+ROLES = (("router", "router,config"), ("pipeline", "pipeline,outbound,followups,config"))
 
 
 def _manifest(agents: int) -> str:
@@ -338,6 +339,27 @@ async def start_engine(env: Mapping[str, str], workdir: Path, name: str = "engin
     return engine
 
 
+async def start_deployment(env: Mapping[str, str], workdir: Path, backend: str) -> list[Engine]:
+    """The engine's processes, the front one (webhooks, agents) first.
+
+    On PostgreSQL + RabbitMQ the engine runs as a deployment on more than one core would
+    (``CENTRALITA_ROLES``): the router in a process of its own, the pipeline and outbound workers
+    in another, and the front one (webhooks, the agents' sockets and API) runs no worker.  The
+    embedded broker lives in one process, so does the whole embedded engine."""
+    processes: list[Engine] = []
+    try:
+        if backend == "production":
+            for name, roles in ROLES:
+                processes.append(await start_engine({**env, "CENTRALITA_ROLES": roles}, workdir, name))
+            env = {**env, "CENTRALITA_ROLES": "config"}
+        processes.insert(0, await start_engine(env, workdir, "front" if processes else "engine"))
+    except BaseException:
+        for process in processes:
+            await stop_engine(process)
+        raise
+    return processes
+
+
 async def stop_engine(engine: Engine) -> None:
     await stop_process(engine.process, timeout_s=20)
     if engine._drain is not None:
@@ -348,8 +370,9 @@ async def stop_engine(engine: Engine) -> None:
 # -- setting up the database -----------------------------------------------------------------
 
 
-async def prepare(database_url: str, agents: int) -> list[str]:
-    """Migrate, apply the campaign, issue one token per agent."""
+async def prepare(database_url: str, agents: int, extra_manifest: str = "") -> list[str]:
+    """Migrate, apply the campaign (``extra_manifest``: more of its sections, in YAML), issue one
+    token per agent."""
     from centralita.campaigns import apply_manifest
     from core.campaign import parse_manifest
     from storage.database import Database, upgrade_schema
@@ -360,7 +383,7 @@ async def prepare(database_url: str, agents: int) -> list[str]:
     db = Database(database_url)
     try:
         now = datetime.now(UTC)
-        await apply_manifest(db, parse_manifest(_manifest(agents)), actor="bench", now=now)
+        await apply_manifest(db, parse_manifest(_manifest(agents) + extra_manifest), actor="bench", now=now)
         async with db.transaction() as session:
             workspace_id = (
                 await session.execute(sa.select(WorkspaceRow.id).where(WorkspaceRow.slug == "banco"))
@@ -578,27 +601,8 @@ async def run_engine(ctx: Context, backend: str, database_url: str, broker_url: 
     run_id = f"{int(time.time())}"
     traffic = Traffic(run=run_id)
     env = _engine_env(database_url, broker_url, f"{ctx.prefix}engine.")
-    # On PostgreSQL + RabbitMQ the engine runs as a deployment on more than one core would
-    # (CENTRALITA_ROLES): the router in a process of its own, the pipeline and outbound workers
-    # in another, and the front one (webhooks, the agents' sockets and API) runs no worker.  The
-    # embedded broker lives in one process, so does the whole embedded engine.
-    processes: list[Engine] = []
-    if backend == "production":
-        for name, roles in (("router", "router,config"), ("pipeline", "pipeline,outbound,followups,config")):
-            try:
-                processes.append(await start_engine({**env, "CENTRALITA_ROLES": roles}, ctx.workdir, name))
-            except BaseException:
-                for process in processes:
-                    await stop_engine(process)
-                raise
-        env = {**env, "CENTRALITA_ROLES": "config"}
-    try:
-        engine = await start_engine(env, ctx.workdir, "front" if processes else "engine")
-    except BaseException:
-        for process in processes:
-            await stop_engine(process)
-        raise
-    processes.insert(0, engine)
+    processes = await start_deployment(env, ctx.workdir, backend)
+    engine = processes[0]
     profile_dir = os.environ.get("BENCH_PROFILE")
     steps: list[Step] = []
     try:

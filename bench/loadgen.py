@@ -43,6 +43,7 @@ __all__ = [
     "HeadersFactory",
     "LoadResult",
     "LoadSpec",
+    "ResultHook",
     "hub_signature_headers",
     "json_body",
     "json_headers",
@@ -55,6 +56,10 @@ BodyFactory = Callable[[int], bytes]
 
 HeadersFactory = Callable[[int, bytes], Mapping[str, str]]
 """``(i, body) -> headers``; it sees the body so that it can sign it."""
+
+ResultHook = Callable[[int, int | None, float], None]
+"""``(i, status, latency)`` once request ``i`` is answered: its HTTP status (None: not answered,
+a timeout or a connection error) and its latency from when it was due, in seconds."""
 
 
 def json_body(i: int) -> bytes:
@@ -102,6 +107,8 @@ class LoadSpec:
     ok_statuses: frozenset[int] = frozenset({200})
     first_index: int = 0
     """Index of the first request (keeps bodies unique across successive steps)."""
+    on_result: ResultHook | None = None
+    """Told each request's outcome (which requests were accepted, the latency of each kind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +195,13 @@ async def run_load(spec: LoadSpec, session: aiohttp.ClientSession | None = None)
             statuses[type(exc).__name__] += 1
             counts["failed"] += 1
             last_answer[0] = clock()
+            if spec.on_result is not None:
+                spec.on_result(index, None, last_answer[0] - due_at)
             return
         now = clock()
         last_answer[0] = now
+        if spec.on_result is not None:
+            spec.on_result(index, status, now - due_at)
         statuses[str(status)] += 1
         if status in spec.ok_statuses:
             counts["ok"] += 1
