@@ -30,10 +30,12 @@ from identity.resolve import (
     MatchKind,
     Observation,
     Resolution,
+    Resolutions,
     StatedIdentifier,
     carries_new_evidence,
     observe_event,
     resolve,
+    resolve_all,
 )
 from identity.rows import (
     DETERMINISTIC_SOURCES,
@@ -76,6 +78,7 @@ __all__ = [
     "Observation",
     "Reassignment",
     "Resolution",
+    "Resolutions",
     "StatedIdentifier",
     "Suggestion",
     "SuggestionStatus",
@@ -93,6 +96,7 @@ __all__ = [
     "phone_identifier",
     "phone_key",
     "resolve",
+    "resolve_all",
     "scoped_identifier",
     "select_rows",
 ]

@@ -47,10 +47,12 @@ __all__ = [
     "MatchKind",
     "Observation",
     "Resolution",
+    "Resolutions",
     "StatedIdentifier",
     "carries_new_evidence",
     "observe_event",
     "resolve",
+    "resolve_all",
 ]
 
 
@@ -181,6 +183,57 @@ def resolve(
     graph: IdentityGraph, observation: Observation, now: datetime, *, actor: str = SYSTEM_ACTOR
 ) -> Resolution:
     """Decide the sender's customer and record the evidence; take the graph's changes."""
+    decided = _decide(graph, observation, now, actor)
+    changes = graph.take_changes()
+    return _resolution(graph, observation, decided, changes, changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolutions:
+    """Several observations resolved one after another on one graph, and the rows all of them
+    write (one change set: each table written once)."""
+
+    items: tuple[Resolution, ...]
+    changes: ChangeSet
+
+
+def resolve_all(
+    graph: IdentityGraph,
+    observations: Iterable[Observation],
+    now: datetime,
+    *,
+    actor: str = SYSTEM_ACTOR,
+) -> Resolutions:
+    """``resolve`` each observation in turn on ``graph`` (a later one sees what an earlier one
+    wrote, as if each were resolved after the other was committed), then take the changes once.
+    Each resolution's ``changes`` is the whole set; its merges, suggestions and blocks are those
+    that concern its sender."""
+    decided = [(o, _decide(graph, o, now, actor)) for o in observations]
+    changes = graph.take_changes()
+    return Resolutions(
+        tuple(_resolution(graph, o, d, changes, _concerning(changes, graph, o)) for o, d in decided),
+        changes,
+    )
+
+
+def _concerning(changes: ChangeSet, graph: IdentityGraph, observation: Observation) -> ChangeSet:
+    """The audit entries and suggestions of ``changes`` about the observation's sender."""
+    key = observation.sender.key
+    customer = graph.customer_of(key)
+    return ChangeSet(
+        suggestions_inserted=tuple(s for s in changes.suggestions_inserted if key in (s.a.key, s.b.key)),
+        audit_inserted=tuple(
+            e
+            for e in changes.audit_inserted
+            if e.key == key or (customer is not None and customer in e.after)
+        ),
+    )
+
+
+def _decide(
+    graph: IdentityGraph, observation: Observation, now: datetime, actor: str
+) -> tuple[bool, CustomerId | None]:
+    """Apply ``observation`` to the graph: (whether its sender was known, whom it joined)."""
     sender = observation.sender
     known = graph.identifier(sender.key) is not None
     attach_to: CustomerId | None = None
@@ -209,7 +262,20 @@ def resolve(
             sender, stated.identifier, stated.source, now, actor=actor, reference=observation.reference
         )
     _suggest_by_name(graph, observation, now, actor)
-    changes = graph.take_changes()
+    return known, attach_to
+
+
+def _resolution(
+    graph: IdentityGraph,
+    observation: Observation,
+    decided: tuple[bool, CustomerId | None],
+    changes: ChangeSet,
+    own: ChangeSet,
+) -> Resolution:
+    """The resolution of ``observation``: ``changes`` all the rows to write, ``own`` the audit
+    entries and suggestions it reports as its own."""
+    known, attach_to = decided
+    sender = observation.sender
     customer_id = graph.customer_of(sender.key)
     node = graph.identifier(sender.key)
     if customer_id is None or node is None:  # observe() always creates it
@@ -225,9 +291,9 @@ def resolve(
         sender=node,
         matched_by=matched_by,
         created_customer=any(c.id == customer_id for c in changes.customers_inserted),
-        merges=tuple(e for e in changes.audit_inserted if e.action is AuditAction.MERGE),
-        suggestions=changes.suggestions_inserted,
-        blocks=tuple(e for e in changes.audit_inserted if e.action is AuditAction.BLOCK),
+        merges=tuple(e for e in own.audit_inserted if e.action is AuditAction.MERGE),
+        suggestions=own.suggestions_inserted,
+        blocks=tuple(e for e in own.audit_inserted if e.action is AuditAction.BLOCK),
         changes=changes,
     )
 

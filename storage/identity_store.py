@@ -81,10 +81,12 @@ from identity import (
     Observation,
     Reassignment,
     Resolution,
+    Resolutions,
     Suggestion,
     SuggestionStatus,
     WorkingSetIncomplete,
     resolve,
+    resolve_all,
 )
 from identity import CustomerRow as CustomerRecord
 from identity import IdentifierRow as Node
@@ -337,7 +339,7 @@ class IdentityStore:
         self.session = session
         self._versions: dict[CustomerId, int] = {}  # of the customers the last load read
         self._loaded_owner: dict[str, CustomerId] = {}  # identifier key → customer, as loaded
-        self._naming: tuple[str, str] | None = None  # (sender key, display name) written at insert
+        self._naming: dict[str, str] = {}  # sender key → display name, written at insert
         self.inserted_ids: dict[str, IdentityId] = {}  # identifier key → id, of the last apply
 
     # ------------------------------------------------------------------ the write path
@@ -383,7 +385,11 @@ class IdentityStore:
                     graph = IdentityGraph.from_rows(workspace_id, rows, policy)
                     result = operation(graph)
                     # resolve() takes the graph's changes itself; other operations leave them
-                    changes = result.changes if isinstance(result, Resolution) else graph.take_changes()
+                    changes = (
+                        result.changes
+                        if isinstance(result, Resolution | Resolutions)
+                        else graph.take_changes()
+                    )
                     if refuse_erased:
                         await self._refuse_erased(workspace_id, changes)
                     await self.apply(workspace_id, changes, now)
@@ -426,7 +432,7 @@ class IdentityStore:
         ``display_name``: the sender's name as shown, written with the sender's identifier and
         customer when this resolution creates them (``inserted_ids`` then has the identifier's
         id), so that a new customer costs no update and no read afterwards."""
-        self._naming = (observation.sender.key, display_name[:200]) if display_name else None
+        self._naming = {observation.sender.key: display_name[:200]} if display_name else {}
         try:
             resolution, _ = await self.run(
                 workspace_id,
@@ -437,8 +443,35 @@ class IdentityStore:
                 names=[observation.name_key] if observation.name_key else [],
             )
         finally:
-            self._naming = None
+            self._naming = {}
         return resolution
+
+    async def resolve_all(
+        self,
+        workspace_id: WorkspaceId,
+        observations: Sequence[tuple[Observation, str | None]],
+        now: datetime,
+        *,
+        policy: IdentityPolicy | None = None,
+    ) -> Resolutions:
+        """``resolve`` several (observation, display name) pairs in one go: one working set
+        loaded for all, each resolved in turn on it (``identity.resolve_all``), every table
+        written once — in one savepoint, retried on collisions like ``run``."""
+        self._naming = {o.sender.key: name[:200] for o, name in observations if name}
+        keys = {k for o, _ in observations for k in o.keys}
+        names = sorted({o.name_key for o, _ in observations if o.name_key})
+        try:
+            resolutions, _ = await self.run(
+                workspace_id,
+                keys,
+                lambda graph: resolve_all(graph, [o for o, _ in observations], now),
+                now=now,
+                policy=policy,
+                names=names,
+            )
+        finally:
+            self._naming = {}
+        return resolutions
 
     # ------------------------------------------------------------------ loading
 
@@ -629,10 +662,9 @@ class IdentityStore:
         s = self.session
         await self._bump_versions(changes)
         self.inserted_ids = {n.key: IdentityId(new_id()) for n in changes.identifiers_inserted}
-        named_key, name = self._naming or (None, None)
-        named_customer = next(
-            (n.customer_id for n in changes.identifiers_inserted if n.key == named_key), None
-        )
+        named = {  # the new customer of a new named sender takes the sender's name
+            n.customer_id: self._naming[n.key] for n in changes.identifiers_inserted if n.key in self._naming
+        }
         if changes.customers_inserted:
             await s.execute(
                 sa.insert(CUST),
@@ -642,7 +674,7 @@ class IdentityStore:
                         "workspace_id": ws,
                         "created_at": c.created_at,
                         "merged_into": c.merged_into,
-                        "display_name": name if c.id == named_customer else None,
+                        "display_name": named.get(c.id),
                     }
                     for c in changes.customers_inserted
                 ],
@@ -653,7 +685,7 @@ class IdentityStore:
                 [
                     {
                         "id": self.inserted_ids[n.key],
-                        "display_name": name if n.key == named_key else None,
+                        "display_name": self._naming.get(n.key),
                         "workspace_id": ws,
                         "kind": n.identifier.kind.value,
                         "key": n.key,

@@ -107,10 +107,16 @@ class InboundStore:
         # Inbound messages of the batch, written at ``flush`` (or before a graph resolution, or a
         # row that refers to one); the provider ids stored already or held here.
         self._held: list[dict[str, Any]] = []
+        self._held_conversations: list[dict[str, Any]] = []  # the conversations they open, first
         self._inbound: set[tuple[str, str]] = set()
 
     async def write_held(self) -> None:
-        """Write the inbound messages held back so far, in one statement (``add_inbound``)."""
+        """Write the conversations and inbound messages held back so far, one statement each
+        (``open_conversation``, ``add_inbound``); call before anything that reads or changes them
+        in the database."""
+        conversations, self._held_conversations = self._held_conversations, []
+        if conversations:
+            await self.session.execute(sa.insert(CONV), conversations)
         held, self._held = self._held, []
         if held:
             await insert_ignore(self.session, MSG, held, conflict=("channel", "direction", "external_id"))
@@ -317,6 +323,55 @@ class InboundStore:
                 )
         return ResolvedSender(customer_id, known.identifier_id, created=created)
 
+    async def resolve_new_senders(
+        self,
+        workspace_id: WorkspaceId,
+        observations: Sequence[tuple[Observation, str | None]],
+        now: datetime,
+        *,
+        policy: IdentityPolicy | None = None,
+    ) -> int:
+        """Resolve, in one go, the senders of a prefetched batch that the prefetch found unknown
+        and whose observations carry no other identifier (most new customers): one working set,
+        each table written once (``IdentityStore.resolve_all``), instead of a load and a write
+        per customer.  Their deliveries' ``resolve_sender`` then finds them known.  The first
+        observation of each sender counts; those that do not qualify are left to
+        ``resolve_sender``.  Returns how many were resolved here."""
+        chosen: dict[str, tuple[Observation, str | None]] = {}
+        for observation, name in observations:
+            key = observation.sender.key
+            lone = not observation.stated and not {v.key for v in observation.verified} - {key}
+            if (
+                lone
+                and key not in chosen
+                and (workspace_id, key) in self._senders
+                and self._senders[(workspace_id, key)] is None
+            ):
+                chosen[key] = (observation, name)
+        if not chosen:
+            return 0
+        identities = IdentityStore(self.session)
+        resolved = await identities.resolve_all(workspace_id, list(chosen.values()), now, policy=policy)
+        if any(r.merges for r in resolved.items):
+            self._forget_all()
+        for resolution, (observation, name) in zip(resolved.items, chosen.values(), strict=True):
+            key = observation.sender.key
+            inserted = identities.inserted_ids.get(key)
+            if inserted is None:  # another worker created it meanwhile: read it when it is needed
+                self._senders.pop((workspace_id, key), None)
+                continue
+            self._senders[(workspace_id, key)] = KnownSender(
+                inserted,
+                resolution.customer_id,
+                name[:200] if name else None,
+                tuple(sorted(resolution.sender.display_names)),
+            )
+            if resolution.created_customer:
+                self._open[(workspace_id, resolution.customer_id)] = {}
+            elif name:  # joined a customer we had, who may have no name
+                await identities.remember_display_name(workspace_id, key, resolution.customer_id, name)
+        return len(chosen)
+
     async def _known_sender(self, identities: IdentityStore, ws: WorkspaceId, key: str) -> KnownSender | None:
         if (ws, key) in self._senders:
             return self._senders[(ws, key)]
@@ -371,23 +426,25 @@ class InboundStore:
         the conversation with it — and its first reply target.  ``triage``: it waits for the
         customer's answer to the menu before it is queued (the router does not see it)."""
         conversation_id = ConversationId(new_id())
-        await self.session.execute(
-            sa.insert(CONV).values(
-                id=conversation_id,
-                workspace_id=workspace_id,
-                campaign_id=campaign_id,
-                customer_id=customer_id,
-                status=ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING,
-                channel=channel,
-                channel_account_id=account_id,
-                identifier_id=identifier_id,
-                origin_identifier_id=identifier_id,
-                priority=5,
-                opened_at=at,
-                enqueued_at=None if triage else at,
-                last_customer_message_at=at,
-            )
-        )
+        row = {
+            "id": conversation_id,
+            "workspace_id": workspace_id,
+            "campaign_id": campaign_id,
+            "customer_id": customer_id,
+            "status": ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING,
+            "channel": channel,
+            "channel_account_id": account_id,
+            "identifier_id": identifier_id,
+            "origin_identifier_id": identifier_id,
+            "priority": 5,
+            "opened_at": at,
+            "enqueued_at": None if triage else at,
+            "last_customer_message_at": at,
+        }
+        if self._batch:  # written with the batch's others (``write_held``)
+            self._held_conversations.append(row)
+        else:
+            await self.session.execute(sa.insert(CONV), [row])
         status = ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING
         opened = OpenConversation(conversation_id, status, channel=channel, customer_wrote_at=at)
         self._set_open(workspace_id, customer_id, campaign_id, opened)
@@ -395,6 +452,7 @@ class InboundStore:
 
     async def triage_attempt(self, conversation_id: ConversationId, attempts: int) -> None:
         """One more invalid answer to the menu."""
+        await self.write_held()
         await self.session.execute(
             sa.update(CONV)
             .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
@@ -419,6 +477,7 @@ class InboundStore:
         }
         if attempts is not None:
             values["triage_attempts"] = attempts
+        await self.write_held()
         await self.session.execute(
             sa.update(CONV)
             .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
@@ -499,8 +558,9 @@ class InboundStore:
 
         In a prefetched batch the row is held and written with the batch's others at ``flush``
         (whether the provider id is stored already the prefetch read); alone, it is written now."""
+        message_id = MessageId(new_id())
         row = {
-            "id": MessageId(new_id()),
+            "id": message_id,
             "workspace_id": workspace_id,
             "conversation_id": conversation_id,
             "customer_id": sender.customer_id,
@@ -521,7 +581,7 @@ class InboundStore:
                 return None
             self._inbound.add((channel, external_id))
             self._held.append(row)
-            return row["id"]
+            return message_id
         inserted = await insert_ignore(
             self.session,
             MSG,

@@ -136,6 +136,8 @@ class _BatchPlan:
     senders: set[tuple[WorkspaceId, str]] = field(default_factory=set)
     statuses: set[tuple[str, str]] = field(default_factory=set)
     inbound: set[tuple[str, str]] = field(default_factory=set)  # (channel, provider id) to store
+    # each observation with its workspace and the sender's display name, in the batch's order
+    senders_in_order: list[tuple[Observation, WorkspaceId, str | None]] = field(default_factory=list)
     new_raw: set[RawDeliveryId] = field(default_factory=set)  # the raw ids that were not kept before
 
 
@@ -380,6 +382,7 @@ class Pipeline:
                 plan = self._plan(prepared)
                 plan.new_raw = await store.record_raws(plan.raw_rows)
                 await store.prefetch(plan.senders, plan.statuses, plan.inbound)
+                await self._resolve_new_senders(store, plan)
             for delivery, envelope, events in prepared:
                 if envelope is None:
                     results.append((delivery, envelope, ToPark("bad_envelope")))
@@ -428,7 +431,31 @@ class Pipeline:
                     plan.observations[id(event)] = observation
                     plan.senders.add((account.workspace_id, observation.sender.key))
                     plan.inbound.add((event.channel, event.external_id))
+                    plan.senders_in_order.append(
+                        (observation, account.workspace_id, event.sender.display_name)
+                    )
         return plan
+
+    async def _resolve_new_senders(self, store: InboundStore, plan: _BatchPlan) -> None:
+        """The batch's new customers, resolved together per workspace before its deliveries are
+        processed (``InboundStore.resolve_new_senders``) — but not a sender whose identifier
+        another delivery of the batch names (stated or channel-verified): that one is resolved
+        in its turn, after the delivery before it."""
+        named = {
+            key
+            for o in plan.observations.values()
+            for key in (*(s.identifier.key for s in o.stated), *(v.key for v in o.verified))
+            if key != o.sender.key
+        }
+        by_workspace: dict[WorkspaceId, list[tuple[Observation, str | None]]] = {}
+        for observation, workspace_id, name in plan.senders_in_order:
+            if observation.sender.key not in named:
+                by_workspace.setdefault(workspace_id, []).append((observation, name))
+        now = self.runtime.clock()
+        for workspace_id, observations in by_workspace.items():
+            await store.resolve_new_senders(
+                workspace_id, observations, now, policy=plan.policies.get(workspace_id)
+            )
 
     def _accounts(self, envelope: RawEnvelope, events: Sequence[InboundEvent]) -> list[ChannelAccount | None]:
         directory = self.runtime.directory
@@ -763,6 +790,8 @@ class Pipeline:
     ) -> list[AutoReplyOrder]:
         """Write the orders' outbox rows in the delivery's transaction; an order the channel
         refuses is logged and dropped (the customer's next message is answered again)."""
+        if orders:
+            await store.write_held()  # their rows refer to the conversation and read it
         outbox = OutboundStore(store.session)
         return [
             order

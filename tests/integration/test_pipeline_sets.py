@@ -22,7 +22,14 @@ from core.states import MessageDirection
 from core.transport.protocol import Message
 from core.transport.topology import INGEST_EXCHANGE, ingest_queue
 from storage.database import Database
-from storage.tables import ConversationRow, CustomerRow, MessageRow, RawDeliveryRow
+from storage.tables import (
+    ConversationRow,
+    CustomerRow,
+    IdentifierRow,
+    MessageRow,
+    RawDeliveryRow,
+    SuggestionRow,
+)
 from tests.support.pipeline import one_batch
 from tests.support.schema import migrated
 from tests.support.seed import seed_workspace
@@ -210,3 +217,64 @@ async def test_lanes_share_the_partitions_and_each_customer_keeps_their_order(
     for wa_id in customers:
         mine = [external for external in stored if external.startswith(f"wamid.{wa_id}.")]
         assert mine == [f"wamid.{wa_id}.{turn}" for turn in range(5)]
+
+
+async def _identities_after(database_url: str, batches: list[list[bytes]]) -> dict[str, object]:
+    """Who is who after the pipeline handled ``batches``: each customer's identifiers and name,
+    and the suggestions, in terms of the senders' keys (ids differ from one run to another)."""
+    settings = Settings(database_url=database_url, broker_url="memory://", ingest_partitions=1)
+    await migrated(database_url)
+    db = Database(database_url)
+    await seed_workspace(db, "who", [{"channel": "whatsapp", "address": PHONE_NUMBER_ID, "app_id": "a"}])
+    await db.dispose()
+    async with open_runtime(settings) as runtime:
+        pipeline = Pipeline(runtime)
+        for batch in batches:
+            assert {d.outcome for d in await one_batch(runtime, pipeline, list(batch))} == {"ack"}
+        async with runtime.database.session() as session:
+            rows = (
+                await session.execute(
+                    sa.select(IdentifierRow.key, IdentifierRow.customer_id, CustomerRow.display_name).join(
+                        CustomerRow, CustomerRow.id == IdentifierRow.customer_id
+                    )
+                )
+            ).all()
+            suggestions = (await session.execute(sa.select(SuggestionRow.a_key, SuggestionRow.b_key))).all()
+            messages = (
+                await session.execute(
+                    sa.select(MessageRow.external_id, IdentifierRow.key)
+                    .join(IdentifierRow, IdentifierRow.id == MessageRow.identifier_id)
+                    .where(MessageRow.direction == MessageDirection.IN)
+                )
+            ).all()
+    by_customer: dict[object, set[str]] = {}
+    names: dict[object, str | None] = {}
+    for key, customer, name in rows:
+        by_customer.setdefault(customer, set()).add(key)
+        names[customer] = name
+    return {
+        "customers": sorted((sorted(keys), names[c]) for c, keys in by_customer.items()),
+        "suggestions": sorted(tuple(sorted(pair)) for pair in suggestions),
+        "messages": sorted(messages),
+    }
+
+
+async def test_a_batch_resolves_its_new_customers_as_one_delivery_at_a_time_would(
+    database_url: str, tmp_path: object
+) -> None:
+    """New senders are resolved together before the batch is processed: the outcome is the same
+    customers, names, suggestions and messages as resolving each delivery in its own batch —
+    including a sender whose number another new customer states in the same batch (resolved in
+    its turn), and a new customer writing twice."""
+    deliveries = [
+        _text("5215512340401", "wamid.a-1", "Hola"),
+        _text("5215512340402", "wamid.b-1", "Mi número es 55 1234 0403, el de mi esposa"),
+        _text("5215512340403", "wamid.c-1", "Hola, soy la esposa"),
+        _text("5215512340401", "wamid.a-2", "¿Me ayudan?"),
+        _text("5215512340404", "wamid.d-1", "Buenas tardes"),
+    ]
+    together = await _identities_after(database_url, [deliveries])
+    alone = await _identities_after(f"sqlite+aiosqlite:///{tmp_path}/alone.db", [[d] for d in deliveries])
+    assert together == alone
+    assert len(together["customers"]) == 4  # type: ignore[arg-type]
+    assert together["suggestions"]  # the stated number links the two customers for an agent to decide
