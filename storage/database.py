@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
@@ -20,6 +22,7 @@ from core.errors import DatabaseConflict, DatabaseUnavailable, InvalidInput, Ser
 __all__ = [
     "Database",
     "Failure",
+    "WriterLock",
     "classify_failure",
     "redact_url",
     "sqlstate",
@@ -138,6 +141,55 @@ def _edge() -> Iterator[None]:
         raise translate_failure(exc) from exc
 
 
+class WriterLock:
+    """One writer at a time — SQLite's rule, kept in this process so that no writer of ours meets
+    "database is locked" — with urgent writers first: a router's commit waiting for the lock takes
+    it before the pipeline batches waiting with it (an offer is what a customer waits for)."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._locked:
+            self._locked = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(waiter)
+        try:
+            await waiter  # the releaser hands the lock over: it stays locked
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                self._release()
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._locked = False
+
+
 class Database:
     """One async engine and its session factory; opened by the composition root."""
 
@@ -171,7 +223,7 @@ class Database:
             )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # SQLite allows one writer: serialise our own writers instead of meeting "database is locked".
-        self.write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.write_lock = WriterLock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -182,12 +234,13 @@ class Database:
                 yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction, committed on success, rolled back on error; failures
-        inside it or on commit are translated like ``session``'s."""
+        inside it or on commit are translated like ``session``'s.  ``urgent`` (the router's
+        rounds): on SQLite, it takes the single writer's turn before the others waiting."""
         with _edge():
             if self.write_lock is not None:
-                async with self.write_lock, self.sessions() as session, session.begin():
+                async with self.write_lock.hold(urgent=urgent), self.sessions() as session, session.begin():
                     yield session
             else:
                 async with self.sessions() as session, session.begin():

@@ -849,7 +849,7 @@ class RouterService:
     async def _activate(self) -> None:
         now = self._now()
         at = from_epoch(now)
-        async with self.deps.database.transaction() as session:
+        async with self.deps.database.transaction(urgent=True) as session:
             self._epoch = await RoutingStore(session).take_epoch(self.workspace_id, self.instance, at)
 
         async def query(store: RoutingStore) -> tuple[Any, ...]:
@@ -946,7 +946,7 @@ class RouterService:
             for op in ops
             if not isinstance(op, _NOTICES) and (cid := getattr(op, "conversation_id", None)) is not None
         ]
-        async with self.deps.database.transaction() as session:
+        async with self.deps.database.transaction(urgent=True) as session:
             store = RoutingStore(session)
             if not await store.check_epoch(self.workspace_id, self._epoch):
                 raise _Superseded(f"epoch {self._epoch} is no longer the workspace's")
