@@ -69,7 +69,7 @@ from core.transport.topology import (
     workspace_topology,
 )
 from identity import IdentityPolicy, Observation
-from router.wire import MessagePush, MessageStatusPush
+from router.wire import ConversationNudge, MessagePush, MessageStatusPush
 from storage.database import Failure, classify_failure, sqlstate, translate_failure
 from storage.inbound import InboundStore, raw_row
 from storage.media import MediaRows
@@ -861,13 +861,9 @@ class Pipeline:
         await self.runtime.transport.publish(
             [
                 Message(
-                    body=json.dumps(
-                        {
-                            "type": "conversation",
-                            "conversation_id": str(n.conversation_id),
-                            "reason": n.reason,
-                        }
-                    ).encode(),
+                    body=ConversationNudge(conversation_id=n.conversation_id, reason=n.reason)
+                    .model_dump_json()
+                    .encode(),
                     exchange=ROUTE_EXCHANGE,
                     routing_key=route_queue(str(n.workspace_id)),
                     message_id=f"{n.conversation_id}:{n.reason}",
