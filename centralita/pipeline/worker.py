@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import random
 import time
 import uuid
@@ -615,7 +614,7 @@ class Pipeline:
             account_id=account.id,
             external_id=event.external_id,
             text=getattr(event, "text", None),
-            payload=json.loads(event.model_dump_json(exclude_none=True)),
+            payload=event.model_dump(mode="json", exclude_none=True),
             created_at=event.timestamp,
             stored_at=now,
             raw_delivery_id=event.raw_delivery_id,
