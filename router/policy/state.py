@@ -656,7 +656,14 @@ class RouterState:
         if conv.state != ASSIGNED:
             self._roll_day(queue, now)
             queue.abandoned += 1
-        agent, was_assigned = self._detach(conv, "conversation_closed", out)
+        agent = conv.agent
+        if conv.state == ASSIGNED and agent is not None:  # = self._detach(…), its commonest case
+            del agent.assigned[conv.id]
+            agent.give_back(conv.channel, conv.units)
+            conv.agent = None
+            was_assigned = True
+        else:
+            agent, was_assigned = self._detach(conv, "conversation_closed", out)
         conv.state = CLOSED
         conv.version += 1
         if agent is None:
