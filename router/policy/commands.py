@@ -26,6 +26,7 @@ from typing import Any
 
 from core.ids import AgentId, ConversationId, OfferId, QueueId, WorkspaceId
 from core.states import Presence
+from router.policy.frozen import quick_init
 
 __all__ = [
     "Assigned",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
     """An eligible agent with its skill score and the tie-breaking figures, best first."""
@@ -57,6 +59,7 @@ class Candidate:
     idle_since: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FilteredAgent:
     """An agent left out, and why: ``offline``, ``away``, ``wrap_up``, ``disconnected``,
@@ -67,6 +70,7 @@ class FilteredAgent:
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """Why a conversation went to an agent, or to nobody yet.
@@ -120,6 +124,7 @@ class Decision:
         }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Offer:
     offer_id: OfferId
@@ -131,6 +136,7 @@ class Offer:
     decision: Decision
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WithdrawOffer:
     offer_id: OfferId
@@ -139,6 +145,7 @@ class WithdrawOffer:
     reason: str  # timeout, agent_away, agent_offline, conversation_closed, transferred, requeued, forced
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Assigned:
     conversation_id: ConversationId
@@ -150,6 +157,7 @@ class Assigned:
     forced: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Requeued:
     conversation_id: ConversationId
@@ -159,6 +167,7 @@ class Requeued:
     enqueued_at: float  # unchanged: the conversation keeps its age
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overflowed:
     conversation_id: ConversationId
@@ -167,6 +176,7 @@ class Overflowed:
     reason: str  # timeout, no_eligible_agents
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendAutoReply:
     conversation_id: ConversationId
@@ -175,6 +185,7 @@ class SendAutoReply:
     opens_at: float | None  # when the queue opens next (None: no opening scheduled)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Escalated:
     conversation_id: ConversationId
@@ -183,6 +194,7 @@ class Escalated:
     waited_s: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresenceSet:
     agent_id: AgentId
@@ -191,6 +203,7 @@ class PresenceSet:
     until: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WindowClosing:
     conversation_id: ConversationId
@@ -198,6 +211,7 @@ class WindowClosing:
     closes_at: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WindowClosed:
     conversation_id: ConversationId
@@ -205,11 +219,13 @@ class WindowClosed:
     closed_at: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Explained:
     decision: Decision
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Refused:
     event: str  # the event's class name

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.ids import AgentId, ConversationId, CustomerId, OfferId, QueueId, WorkspaceId
 from core.states import Presence
 from router.policy.config import AgentProfile, QueueConfig
+from router.policy.frozen import quick_init
 
 __all__ = [
     "AgentConnected",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationArrived:
     """A conversation needs an agent.
@@ -55,6 +57,7 @@ class ConversationArrived:
     assigned_agent_id: AgentId | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationClosed:
     """Closed by the agent (frees capacity, wrap-up) or abandoned while waiting or offered."""
@@ -62,6 +65,7 @@ class ConversationClosed:
     conversation_id: ConversationId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplyWindowChanged:
     """The customer wrote again: the channel's reply window now closes at ``closes_at``."""
@@ -70,16 +74,19 @@ class ReplyWindowChanged:
     closes_at: float | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfferAccepted:
     offer_id: OfferId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfferDeclined:
     offer_id: OfferId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentUpdated:
     """Register an agent or change its skills/capacity.  A new agent starts ``offline``."""
@@ -87,6 +94,7 @@ class AgentUpdated:
     agent: AgentProfile
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentPresenceChanged:
     """The agent chose a presence.  ``wrap_up`` lasts ``until`` (default: now + the router's wrap_up_s;
@@ -97,6 +105,7 @@ class AgentPresenceChanged:
     until: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentDisconnected:
     """The agent's connection dropped; beyond the grace period the agent is offline."""
@@ -104,6 +113,7 @@ class AgentDisconnected:
     agent_id: AgentId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentLeaseExpired:
     """The gateway holding the agent's connection stopped renewing its presence lease (it died):
@@ -115,6 +125,7 @@ class AgentLeaseExpired:
     agent_id: AgentId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConnected:
     """The agent's connection is back (within the grace period nothing was lost)."""
@@ -122,6 +133,7 @@ class AgentConnected:
     agent_id: AgentId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueUpdated:
     """Register a queue or replace its configuration (live campaign apply).  Waiting conversations
@@ -130,6 +142,7 @@ class QueueUpdated:
     queue: QueueConfig
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransferRequested:
     """Move a conversation to another queue, or to a named agent (offered to them first, for up to
@@ -140,6 +153,7 @@ class TransferRequested:
     to_agent_id: AgentId | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForceAssign:
     """A supervisor assigns a conversation to an agent directly (capacity is still respected)."""
@@ -148,6 +162,7 @@ class ForceAssign:
     agent_id: AgentId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Requeue:
     """A supervisor sends a conversation back to routing (optionally to another queue), skipping
@@ -157,6 +172,7 @@ class Requeue:
     queue_id: QueueId | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; nothing else happened.  Send one at ``next_deadline()``."""

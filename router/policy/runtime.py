@@ -45,6 +45,7 @@ class AgentRt:
         "grace_token",
         "id",
         "idle_since",
+        "layout",
         "load",
         "memberships",
         "next_offer_at",
@@ -54,6 +55,7 @@ class AgentRt:
         "profile",
         "ramp_until",
         "reserved",
+        "targets",
         "throttle_token",
         "tie",
         "total_load",
@@ -83,6 +85,10 @@ class AgentRt:
         self.next_offer_at = 0.0
         self.version = 0
         self.memberships: list[tuple[QueueRt, int, int]] = []  # (queue, first eligible step, score)
+        # The pools of its memberships by channel: [(channel, [(pool, -score, eligible), …]), …],
+        # as of the router's layout ``layout`` (RouterState._lay_out).
+        self.targets: list[tuple[str, list[tuple[Pool, int, set[AgentRt]]]]] = []
+        self.layout = -1
         self.wrap_until: float | None = None
         self.wrap_token = 0
         self.grace_token = 0
@@ -146,6 +152,7 @@ class QueueRt:
         "waiting",
         "within_sla",
         "ws",
+        "ws_agents",
     )
 
     def __init__(self, config: QueueConfig) -> None:
@@ -159,6 +166,7 @@ class QueueRt:
         self.pools: list[dict[str, Pool]] = []
         self.ready: list[dict[str, list[ConvEntry]]] = []
         self.scores: dict[AgentRt, int] = {}
+        self.ws_agents: dict[AgentId, AgentRt] = {}  # the workspace's agents (RouterState sets it)
         self.reconfigure(config)
         self.waiting: dict[ConversationId, ConvRt] = {}
         self.age_heap: list[tuple[float, int, ConvRt]] = []

@@ -117,7 +117,7 @@ class RouterState:
     def __init__(
         self, config: RouterConfig | None = None, *, offer_ids: OfferIdFactory | None = None
     ) -> None:
-        self.config = config or RouterConfig()
+        self.config = config or RouterConfig()  # a property: see below
         self._new_offer_id = offer_ids or random_offer_ids()
         self._now = float("-inf")
         self._agents: dict[AgentId, AgentRt] = {}
@@ -129,6 +129,7 @@ class RouterState:
         self._timers: list[_Timer] = []
         self._timer_seq = 0
         self._conv_seq = 0
+        self._layout = 0  # moves whenever an agent's pools may have changed (see _lay_out)
         self._handlers: dict[type, _Handler] = {
             ConversationArrived: self._on_arrived,
             ConversationClosed: self._on_closed,
@@ -146,6 +147,19 @@ class RouterState:
             Requeue: self._on_requeue,
             Tick: self._on_tick,
         }
+
+    @property
+    def config(self) -> RouterConfig:
+        """The router's settings; replace them whole (the live router does while it reloads)."""
+        return self._config
+
+    @config.setter
+    def config(self, config: RouterConfig) -> None:
+        self._config = config
+        # Read on every decision: kept as plain attributes rather than looked up each time.
+        self._minimal = config.explain is ExplainDetail.MINIMAL
+        self._least_loaded = config.selection is Selection.LEAST_LOADED
+        self._max_pending = config.max_pending_offers_per_agent
 
     # ------------------------------------------------------------------ driving
 
@@ -281,7 +295,14 @@ class RouterState:
                 problems.append(f"agent {agent.id}: above total capacity")
             if agent.pending != len(agent.offers):
                 problems.append(f"agent {agent.id}: pending {agent.pending} != {len(agent.offers)} offers")
+            if agent.layout == self._layout:
+                cached = [(ch, [(id(p), n, id(e)) for p, n, e in ts]) for ch, ts in agent.targets]
+                fresh = [(ch, [(id(p), n, id(e)) for p, n, e in ts]) for ch, ts in self._targets(agent)]
+                if cached != fresh:  # the same pools and eligible sets, not merely equal ones
+                    problems.append(f"agent {agent.id}: cached pools differ from its memberships' pools")
         for conv in self._convs.values():
+            if conv.ws != conv.queue.ws:
+                problems.append(f"conversation {conv.id}: in a queue of another workspace")
             in_queue = conv.id in conv.queue.waiting
             if conv.state == WAITING:
                 if not in_queue or conv.offer is not None or conv.agent is not None:
@@ -414,6 +435,9 @@ class RouterState:
         queue = self._queues.get(config.id)
         if queue is None:
             queue = QueueRt(config)
+            # The workspace's agents, shared with _ws_agents (a conversation's workspace is always
+            # its queue's, so its decisions count these).
+            queue.ws_agents = self._ws_agents.setdefault(queue.ws, {})
             self._queues[config.id] = queue
             self._ws_queues.setdefault(queue.ws, {})[queue.id] = queue
             for agent in self._ws_agents.get(queue.ws, {}).values():
@@ -427,6 +451,7 @@ class RouterState:
         for agent in members:
             self._detach_membership(agent, queue)
         queue.reconfigure(config)
+        self._layout += 1
         for agent in self._ws_agents.get(queue.ws, {}).values():
             self._attach(agent, queue)
         # Waiting conversations keep their place under the new steps; timers are rescheduled.
@@ -571,8 +596,9 @@ class RouterState:
             self._refresh(restored, now)
             self._schedule_notices(conv, now, restored=True)
             return
-        self._schedule_window(conv, now)
-        self._schedule_notices(conv, now)
+        if conv.window_closes_at is not None:  # (without one both would only move their tokens)
+            self._schedule_window(conv, now)
+            self._schedule_notices(conv, now)
         preferred = self._agents.get(event.preferred_agent_id) if event.preferred_agent_id else None
         if preferred is not None and preferred.ws == conv.ws:
             wait = self.config.sticky_wait_s if event.sticky_wait_s is None else event.sticky_wait_s
@@ -612,7 +638,8 @@ class RouterState:
                 waited_s=now - conv.enqueued_at,
             )
         )
-        self._warn(conv, now, out)
+        if conv.window_closes_at is not None:
+            self._warn(conv, now, out)
         self._serve(agent, now, out)
 
     def _on_declined(self, event: OfferDeclined, now: float, out: list[Command]) -> None:
@@ -629,7 +656,14 @@ class RouterState:
         if conv.state != ASSIGNED:
             self._roll_day(queue, now)
             queue.abandoned += 1
-        agent, was_assigned = self._detach(conv, "conversation_closed", out)
+        agent = conv.agent
+        if conv.state == ASSIGNED and agent is not None:  # = self._detach(…), its commonest case
+            del agent.assigned[conv.id]
+            agent.give_back(conv.channel, conv.units)
+            conv.agent = None
+            was_assigned = True
+        else:
+            agent, was_assigned = self._detach(conv, "conversation_closed", out)
         conv.state = CLOSED
         conv.version += 1
         if agent is None:
@@ -777,12 +811,12 @@ class RouterState:
         return (
             agent.presence is Presence.AVAILABLE
             and agent.connected
-            and agent.pending < self.config.max_pending_offers_per_agent
+            and agent.pending < self._max_pending
             and now >= agent.next_offer_at
         )
 
     def _selection_key(self, agent: AgentRt) -> tuple[float, float]:
-        if self.config.selection is Selection.LEAST_LOADED:
+        if self._least_loaded:
             return agent.load_share(), agent.idle_since
         return agent.idle_since, agent.load_share()
 
@@ -790,37 +824,55 @@ class RouterState:
         """The agent changed: invalidate its pool entries and push fresh ones where it now fits."""
         agent.version += 1
         version = agent.version
-        config = self.config
+        if agent.layout != self._layout:
+            self._lay_out(agent)
         ok = (
             agent.presence is Presence.AVAILABLE
             and agent.connected
-            and agent.pending < config.max_pending_offers_per_agent
+            and agent.pending < self._max_pending
             and now >= agent.next_offer_at
         )  # = self._routable(agent, now), inlined: this runs on every change of every agent
+        if not ok:
+            for _, targets in agent.targets:
+                for pool, _, _ in targets:
+                    pool.members.discard(agent)
+            return
         share = agent.total_load / agent.cap_units
-        if config.selection is Selection.LEAST_LOADED:
+        if self._least_loaded:
             key1, key2 = share, agent.idle_since
         else:
             key1, key2 = agent.idle_since, share
         tie = agent.tie
-        fits: dict[str, bool] = {}
+        for channel, targets in agent.targets:
+            if agent.free(channel):
+                for pool, negative_score, eligible in targets:
+                    heap = pool.heap
+                    heappush(heap, (negative_score, key1, key2, tie, version, agent))
+                    pool.members.add(agent)
+                    if len(heap) > 2 * len(eligible) + _COMPACT_SLACK:
+                        self._compact_pool(pool)
+            else:
+                for pool, _, _ in targets:
+                    pool.members.discard(agent)
+
+    def _lay_out(self, agent: AgentRt) -> None:
+        """Cache the pools ``_refresh`` keeps the agent in, until ``_layout`` moves (a membership,
+        a queue's steps or a channel's pool appeared or went)."""
+        agent.targets = self._targets(agent)
+        agent.layout = self._layout
+
+    @staticmethod
+    def _targets(agent: AgentRt) -> list[tuple[str, list[tuple[Pool, int, set[AgentRt]]]]]:
+        """Every pool of the agent's memberships at their eligible steps, by channel, with the
+        agent's entry score there and the queue's eligible agents of that step (the pool's bound)."""
+        by_channel: dict[str, list[tuple[Pool, int, set[AgentRt]]]] = {}
         for queue, first, score in agent.memberships:
             pools = queue.pools
-            entry: AgentEntry = (-score, key1, key2, tie, version, agent)
             for step in range(first, len(pools)):
-                limit = 2 * len(queue.eligible[step]) + _COMPACT_SLACK
+                eligible = queue.eligible[step]
                 for channel, pool in pools[step].items():
-                    fit = fits.get(channel)
-                    if fit is None:
-                        fit = fits[channel] = ok and agent.free(channel)
-                    if fit:
-                        heap = pool.heap
-                        heappush(heap, entry)
-                        pool.members.add(agent)
-                        if len(heap) > limit:
-                            self._compact_pool(pool)
-                    else:
-                        pool.members.discard(agent)
+                    by_channel.setdefault(channel, []).append((pool, -score, eligible))
+        return list(by_channel.items())
 
     @staticmethod
     def _compact_pool(pool: Pool) -> None:
@@ -834,6 +886,7 @@ class RouterState:
         if pool is None:
             pool = Pool()
             pools[channel] = pool
+            self._layout += 1
             now = self._now
             for agent in queue.eligible[step]:
                 if self._routable(agent, now) and agent.free(channel):
@@ -849,6 +902,7 @@ class RouterState:
             return
         score = queue.score(agent.profile)
         agent.memberships.append((queue, first, score))
+        self._layout += 1
         queue.scores[agent] = score
         for step in range(first, len(queue.steps)):
             queue.eligible[step].add(agent)
@@ -858,6 +912,7 @@ class RouterState:
         for index, (member_queue, first, _) in enumerate(agent.memberships):
             if member_queue is queue:
                 del agent.memberships[index]
+                self._layout += 1
                 queue.scores.pop(agent, None)
                 for step in range(first, len(queue.steps)):
                     queue.eligible[step].discard(agent)
@@ -916,7 +971,12 @@ class RouterState:
         """The agent changed and may take more: offer it the best conversation it can serve, while it
         can, and re-index it (each offer re-indexes it; without one, it is re-indexed here)."""
         offered = False
-        while self._routable(agent, now):
+        while (
+            agent.presence is Presence.AVAILABLE
+            and agent.connected
+            and agent.pending < self._max_pending
+            and now >= agent.next_offer_at
+        ):  # = self._routable(agent, now)
             best: ConvRt | None = None
             if agent.reserved:
                 for conv in agent.reserved.values():
@@ -928,7 +988,11 @@ class RouterState:
                         continue
                     for channel, heap in queue.ready[first].items():
                         if heap and agent.free(channel):
-                            head = self._head(heap, agent)
+                            entry = heap[0]
+                            top = entry[4]
+                            # The top entry is live and skips nobody (most often): no need to search.
+                            live = entry[3] == top.version and top.state == WAITING and not top.skip
+                            head = top if live else self._head(heap, agent)
                             if head is not None and (best is None or head.key < best.key):
                                 best = head
             if best is None:
@@ -1173,7 +1237,7 @@ class RouterState:
         queue = conv.queue
         if not queue.open:
             return False
-        pool = self._pool(queue, conv.step, conv.channel)
+        pool = queue.pools[conv.step].get(conv.channel) or self._pool(queue, conv.step, conv.channel)
         heap = pool.heap
         held: list[AgentEntry] = []
         winner = None
@@ -1194,7 +1258,7 @@ class RouterState:
         if winner is not None:
             self._offer(conv, winner, now, trigger, out)
             return True
-        if explain and self.config.explain is not ExplainDetail.MINIMAL:
+        if explain and not self._minimal:
             out.append(Explained(decision=self._explain(conv, None, now, trigger)))
         return False
 
@@ -1225,9 +1289,14 @@ class RouterState:
     def _offer(self, conv: ConvRt, agent: AgentRt, now: float, trigger: str, out: list[Command]) -> None:
         decision = self._explain(conv, agent, now, trigger)
         queue = conv.queue
-        self._leave_waiting(conv)
-        units = agent.profile.weight(conv.channel)
-        agent.take(conv.channel, units)
+        channel = conv.channel
+        # = self._leave_waiting(conv), inlined (one of the hottest paths)
+        queue.waiting.pop(conv.id, None)
+        if conv.reserved_for is not None:
+            self._reserve_clear(conv)
+        conv.version += 1
+        units = agent.profile.weights.get(channel, 1)  # = agent.profile.weight(channel)
+        agent.take(channel, units)
         agent.pending += 1
         agent.idle_since = now
         config = self.config
@@ -1236,22 +1305,24 @@ class RouterState:
             agent.throttle_token += 1
             self._at(agent.next_offer_at, _RAMP, agent, agent.throttle_token)
         timeout = queue.config.offer_timeout_s or config.offer_timeout_s
-        offer = OfferRt(self._new_offer_id(), conv, agent, units, now + timeout)
-        self._offers[offer.id] = offer
-        agent.offers[offer.id] = offer
+        offer_id = self._new_offer_id()
+        expires_at = now + timeout
+        offer = OfferRt(offer_id, conv, agent, units, expires_at)
+        self._offers[offer_id] = offer
+        agent.offers[offer_id] = offer
         conv.state = OFFERED
         conv.offer = offer
         queue.offered += 1
-        self._at(offer.expires_at, _OFFER, offer, 0)
+        self._at(expires_at, _OFFER, offer, 0)
         self._refresh(agent, now)
         out.append(
             Offer(
-                offer_id=offer.id,
+                offer_id=offer_id,
                 conversation_id=conv.id,
                 agent_id=agent.id,
                 queue_id=queue.id,
-                channel=conv.channel,
-                expires_at=offer.expires_at,
+                channel=channel,
+                expires_at=expires_at,
                 decision=decision,
             )
         )
@@ -1404,10 +1475,8 @@ class RouterState:
     def _explain(self, conv: ConvRt, winner: AgentRt | None, now: float, trigger: str) -> Decision:
         queue = conv.queue
         step = conv.step
-        config = self.config
-        ws_agents = self._ws_agents.get(conv.ws, {})
-        detail = config.explain
-        if detail is ExplainDetail.MINIMAL:  # the winner only (the simulator's setting): no scan, no sort
+        ws_agents = queue.ws_agents
+        if self._minimal:  # the winner only (the simulator's setting): no scan, no sort
             return Decision(
                 conversation_id=conv.id,
                 queue_id=queue.id,
@@ -1418,11 +1487,22 @@ class RouterState:
                 min_proficiency=queue.steps[step].min_proficiency,
                 detail=_MINIMAL,
                 considered=len(ws_agents),
-                candidates=() if winner is None else (self._candidate(winner, queue),),
+                candidates=()
+                if winner is None
+                else (
+                    Candidate(  # = self._candidate(winner, queue), inlined
+                        agent_id=winner.id,
+                        score=queue.scores.get(winner, 0),
+                        load=winner.total_load / winner.cap_units,
+                        idle_since=winner.idle_since,
+                    ),
+                ),
                 filtered=(),
                 filtered_counts=(),
                 winner=None if winner is None else winner.id,
             )
+        config = self.config
+        detail = config.explain
         if detail is ExplainDetail.AUTO:
             full = len(ws_agents) <= config.explain_full_max_agents
             detail = ExplainDetail.FULL if full else ExplainDetail.SUMMARY

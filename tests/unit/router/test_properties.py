@@ -1,5 +1,6 @@
 """Random event sequences never break the three guarantees: no agent above capacity, at most one
-live offer or assignment per conversation, and nothing lost."""
+live offer or assignment per conversation, and nothing lost; nor the router's own indexes
+(``RouterState.audit``, which recomputes what it caches)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,20 @@ op = st.one_of(
     st.tuples(st.just("force"), st.integers(0, CONVERSATIONS - 1), st.integers(0, AGENTS - 1)),
     st.tuples(st.just("requeue"), st.integers(0, CONVERSATIONS - 1)),
     st.tuples(st.just("skills"), st.integers(0, AGENTS - 1), st.integers(1, 10)),
+    st.tuples(st.just("steps"), st.booleans()),
 )
+
+
+def queue_zero(*, tight: bool) -> QueueUpdated:
+    """Queue 0 with one of two sets of bullseye steps (a live reconfiguration switches them; the
+    same number of steps, since an offered conversation keeps its step index)."""
+    if tight:
+        steps = (BullseyeStep(0, 7), BullseyeStep(20, 4), BullseyeStep(60, None))
+    else:
+        steps = (BullseyeStep(0, 6), BullseyeStep(30, 3), BullseyeStep(90, None))
+    return QueueUpdated(
+        queue=QueueConfig(id=queue_id(0), workspace_id=WS, required_skills={"a": 1}, bullseye=steps)
+    )
 
 
 def build(skills: list[int]) -> Harness:
@@ -78,7 +92,6 @@ def build(skills: list[int]) -> Harness:
             sticky_wait_s=15,
         )
     )
-    steps = (BullseyeStep(0, 7), BullseyeStep(20, 4), BullseyeStep(60, None))
     h.send(QueueUpdated(queue=QueueConfig(id=queue_id(2), workspace_id=WS, required_skills={"b": 1})))
     h.send(
         QueueUpdated(
@@ -90,11 +103,7 @@ def build(skills: list[int]) -> Harness:
             )
         )
     )
-    h.send(
-        QueueUpdated(
-            queue=QueueConfig(id=queue_id(0), workspace_id=WS, required_skills={"a": 1}, bullseye=steps)
-        )
-    )
+    h.send(queue_zero(tight=True))
     for n, level in enumerate(skills):
         h.agent(n, skills={"a": level, "b": 11 - level}, capacity=CAPACITY)
     return h
@@ -200,6 +209,8 @@ def test_random_event_sequences_keep_capacity_single_holder_and_lose_nothing(
                 id=agent_id(item[1]), workspace_id=WS, skills={"a": level, "b": 11 - level}, capacity=CAPACITY
             )
             commands = h.send(AgentUpdated(agent=profile))
+        elif kind == "steps":
+            commands = h.send(queue_zero(tight=item[1]))
         elif kind == "wait":
             commands = h.advance(item[1])
         ledger.apply(commands)
