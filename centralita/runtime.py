@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from broker.factory import open_transport
 from centralita.directory import StaticDirectory, load_directory
-from core.channel import AdapterContext
+from core.channel import AdapterContext, ReplyWindow
+from core.errors import CentralitaError
 from core.ids import WorkspaceId
 from core.media import MediaStore
 from core.registry import AdapterRegistry, load_adapters
@@ -60,6 +61,14 @@ class Runtime:
 
     async def reload_directory(self) -> None:
         self.directory.replace(await load_directory(self.database))
+
+    def reply_window_of(self, channel: str) -> ReplyWindow | None:
+        """The channel's reply window (its adapter's capabilities); None for a channel without
+        one, or one no adapter serves here (no window to keep)."""
+        try:
+            return self.adapters.get(channel).capabilities.reply_window
+        except CentralitaError:
+            return None
 
 
 def adapter_context(settings: Settings) -> AdapterContext:

@@ -27,8 +27,7 @@ from centralita.outbound import OutboundWorker, nudge_outbound, queue_auto_reply
 from centralita.pipeline.worker import Pipeline
 from centralita.retention import RetentionJob
 from centralita.runtime import Runtime
-from core.channel import ListeningAdapter, ReplyWindow
-from core.errors import CentralitaError
+from core.channel import ListeningAdapter
 from core.ids import ConversationId, MessageId, WorkspaceId
 from core.settings import ROLES, Settings
 from router.service import RouterDeps, RouterSupervisor
@@ -127,12 +126,6 @@ async def start_workers(
 def router_deps(runtime: Runtime) -> RouterDeps:
     """The router's ports, served by this runtime."""
 
-    def reply_window_of(channel: str) -> ReplyWindow | None:
-        try:
-            return runtime.adapters.get(channel).capabilities.reply_window
-        except CentralitaError:  # a channel no adapter serves here: no window to keep
-            return None
-
     async def write_auto_reply(
         session: AsyncSession,
         *,
@@ -162,7 +155,7 @@ def router_deps(runtime: Runtime) -> RouterDeps:
         transport=runtime.transport,
         clock=runtime.clock,
         workers=runtime.workers,
-        reply_window_of=reply_window_of,
+        reply_window_of=runtime.reply_window_of,
         queue_auto_reply=write_auto_reply,
         nudge_outbound=nudge,
         subscribe_config=subscribe,

@@ -86,6 +86,12 @@ class Observation:
         )
 
     @property
+    def others(self) -> frozenset[str]:
+        """The keys it names besides the sender's (stated or channel-verified): an observation
+        naming none cannot merge customers."""
+        return self.keys - {self.sender.key}
+
+    @property
     def name_key(self) -> str | None:
         """The normalized display name to look up identifiers by (name matching)."""
         return normalize_display_name(self.display_name)

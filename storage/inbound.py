@@ -33,7 +33,7 @@ from core.ids import (
 from core.records import OpenConversation, ResolvedSender, StatusApplied
 from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
-from identity import IdentityPolicy, Observation, carries_new_evidence
+from identity import IdentityPolicy, Observation, Resolution, carries_new_evidence
 from storage.identity_store import IdentityStore, KnownSender
 from storage.tables import CampaignRow, ConversationRow, IdentifierRow, MessageRow, QueueRow, RawDeliveryRow
 from storage.types import as_utc
@@ -70,6 +70,16 @@ class _Sent:
     conversation_id: ConversationId | None
     agent_id: AgentId | None
 
+
+# What ``_open_conversation`` reads of an open conversation.
+_OPEN_COLUMNS = (
+    CONV.c.id,
+    CONV.c.status,
+    CONV.c.triage_attempts,
+    CONV.c.agent_id,
+    CONV.c.channel,
+    CONV.c.last_customer_message_at,
+)
 
 _WROTE = (
     sa.update(CONV)
@@ -180,16 +190,7 @@ class InboundStore:
                     customers.setdefault(ws, set()).add(known.customer_id)
         for ws, ids in customers.items():
             convs = await self.session.execute(
-                sa.select(
-                    CONV.c.id,
-                    CONV.c.customer_id,
-                    CONV.c.campaign_id,
-                    CONV.c.status,
-                    CONV.c.triage_attempts,
-                    CONV.c.agent_id,
-                    CONV.c.channel,
-                    CONV.c.last_customer_message_at,
-                )
+                sa.select(CONV.c.customer_id, CONV.c.campaign_id, *_OPEN_COLUMNS)
                 .where(
                     CONV.c.workspace_id == ws,
                     CONV.c.customer_id.in_(sorted(ids)),
@@ -285,7 +286,7 @@ class InboundStore:
             # Most traffic: a known customer writing again.  One read instead of the graph.
             customer_id, created = known.customer_id, False
         else:
-            if observation.stated or {v.key for v in observation.verified} - {observation.sender.key}:
+            if observation.others:
                 await self.write_held()  # a merge re-points the messages it moves: held ones too
             resolution = await identities.resolve(
                 workspace_id, observation, now, policy=policy, display_name=display_name
@@ -300,19 +301,8 @@ class InboundStore:
                 known = await self._known_sender(identities, workspace_id, key)
                 if known is None:  # resolve() always writes the sender's identifier
                     raise NotFound("the sender's identifier was not stored", field="sender")
-            else:  # written just now, with its name
-                known = KnownSender(
-                    inserted,
-                    customer_id,
-                    display_name[:200] if display_name else None,
-                    tuple(sorted(resolution.sender.display_names)),
-                )
-                if self._batch:
-                    self._senders[(workspace_id, key)] = known
-                if display_name and not created:  # joined a customer we had, who may have no name
-                    await identities.remember_display_name(workspace_id, key, customer_id, display_name)
-            if created and self._batch:
-                self._open[(workspace_id, customer_id)] = {}  # a new customer has no conversation
+            else:
+                known = await self._written(identities, workspace_id, inserted, resolution, display_name)
         if display_name and display_name[:200] != known.display_name:
             await identities.remember_display_name(
                 workspace_id, observation.sender.key, customer_id, display_name
@@ -330,26 +320,25 @@ class InboundStore:
         now: datetime,
         *,
         policy: IdentityPolicy | None = None,
-    ) -> int:
+    ) -> None:
         """Resolve, in one go, the senders of a prefetched batch that the prefetch found unknown
         and whose observations carry no other identifier (most new customers): one working set,
         each table written once (``IdentityStore.resolve_all``), instead of a load and a write
         per customer.  Their deliveries' ``resolve_sender`` then finds them known.  The first
         observation of each sender counts; those that do not qualify are left to
-        ``resolve_sender``.  Returns how many were resolved here."""
+        ``resolve_sender``."""
         chosen: dict[str, tuple[Observation, str | None]] = {}
         for observation, name in observations:
             key = observation.sender.key
-            lone = not observation.stated and not {v.key for v in observation.verified} - {key}
             if (
-                lone
+                not observation.others
                 and key not in chosen
                 and (workspace_id, key) in self._senders
                 and self._senders[(workspace_id, key)] is None
             ):
                 chosen[key] = (observation, name)
         if not chosen:
-            return 0
+            return
         identities = IdentityStore(self.session)
         resolved = await identities.resolve_all(workspace_id, list(chosen.values()), now, policy=policy)
         if any(r.merges for r in resolved.items):
@@ -359,18 +348,34 @@ class InboundStore:
             inserted = identities.inserted_ids.get(key)
             if inserted is None:  # another worker created it meanwhile: read it when it is needed
                 self._senders.pop((workspace_id, key), None)
-                continue
-            self._senders[(workspace_id, key)] = KnownSender(
-                inserted,
-                resolution.customer_id,
-                name[:200] if name else None,
-                tuple(sorted(resolution.sender.display_names)),
-            )
+            else:
+                await self._written(identities, workspace_id, inserted, resolution, name)
+
+    async def _written(
+        self,
+        identities: IdentityStore,
+        ws: WorkspaceId,
+        inserted: IdentityId,
+        resolution: Resolution,
+        display_name: str | None,
+    ) -> KnownSender:
+        """The sender whose identifier ``resolution`` wrote just now (as ``inserted``, with its
+        name): remembered for the batch, without reading it back."""
+        known = KnownSender(
+            inserted,
+            resolution.customer_id,
+            display_name[:200] if display_name else None,
+            tuple(sorted(resolution.sender.display_names)),
+        )
+        if self._batch:
+            self._senders[(ws, resolution.sender.key)] = known
             if resolution.created_customer:
-                self._open[(workspace_id, resolution.customer_id)] = {}
-            elif name:  # joined a customer we had, who may have no name
-                await identities.remember_display_name(workspace_id, key, resolution.customer_id, name)
-        return len(chosen)
+                self._open[(ws, resolution.customer_id)] = {}  # a new customer has no conversation
+        if display_name and not resolution.created_customer:  # joined a customer we had: may be unnamed
+            await identities.remember_display_name(
+                ws, resolution.sender.key, resolution.customer_id, display_name
+            )
+        return known
 
     async def _known_sender(self, identities: IdentityStore, ws: WorkspaceId, key: str) -> KnownSender | None:
         if (ws, key) in self._senders:
@@ -390,14 +395,7 @@ class InboundStore:
         campaign_match = CONV.c.campaign_id == campaign_id if campaign_id else CONV.c.campaign_id.is_(None)
         row = (
             await self.session.execute(
-                sa.select(
-                    CONV.c.id,
-                    CONV.c.status,
-                    CONV.c.triage_attempts,
-                    CONV.c.agent_id,
-                    CONV.c.channel,
-                    CONV.c.last_customer_message_at,
-                )
+                sa.select(*_OPEN_COLUMNS)
                 .where(
                     CONV.c.workspace_id == workspace_id,
                     CONV.c.customer_id == customer_id,

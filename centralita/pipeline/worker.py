@@ -440,12 +440,7 @@ class Pipeline:
         processed (``InboundStore.resolve_new_senders``) — but not a sender whose identifier
         another delivery of the batch names (stated or channel-verified): that one is resolved
         in its turn, after the delivery before it."""
-        named = {
-            key
-            for o in plan.observations.values()
-            for key in (*(s.identifier.key for s in o.stated), *(v.key for v in o.verified))
-            if key != o.sender.key
-        }
+        named = {key for o in plan.observations.values() for key in o.others}
         by_workspace: dict[WorkspaceId, list[tuple[Observation, str | None]]] = {}
         for observation, workspace_id, name in plan.senders_in_order:
             if observation.sender.key not in named:
@@ -682,12 +677,11 @@ class Pipeline:
             return True
         if conversation.channel != channel:
             return True
-        try:
-            window = self.runtime.adapters.get(channel).capabilities.reply_window
-        except CentralitaError:
-            window = None
         return window_notices_may_be_due(
-            window, conversation.customer_wrote_at, now, self.runtime.settings.window_warning_s
+            self.runtime.reply_window_of(channel),
+            conversation.customer_wrote_at,
+            now,
+            self.runtime.settings.window_warning_s,
         )
 
     # ------------------------------------------------------------------ welcome and triage

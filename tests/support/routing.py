@@ -283,11 +283,10 @@ class RoutingScene:
         seen = len(self.reports)
         response = await self.client.post("/webhooks/whatsapp", data=body, headers=signed(body, secret))
         assert response.status == 200, await response.text()
-        if routed is None:  # the pipeline tells the router unless the conversation is assigned
+        if not routed:  # None: the pipeline tells the router unless the conversation is assigned
             stored = await self._stored(message["id"])
-            routed = (await self.row(stored)).status != ConversationStatus.ASSIGNED
-        if not routed:
-            return await self._stored(message["id"])
+            if routed is not None or (await self.row(stored)).status == ConversationStatus.ASSIGNED:
+                return stored
         report = await self.processed(
             lambda r: r in self.reports[seen:] and any(isinstance(i, ConversationNudge) for i in r.inputs)
         )
