@@ -29,6 +29,7 @@ __all__ = [
     "AuditRow",
     "CampaignRow",
     "ChannelAccountRow",
+    "ConversationReportRow",
     "ConversationRow",
     "CustomerRow",
     "EvidenceRow",
@@ -44,6 +45,7 @@ __all__ = [
     "RoutingDecisionRow",
     "SkillRow",
     "SuggestionRow",
+    "TrafficHourRow",
     "WorkspaceRow",
     "metadata",
 ]
@@ -530,8 +532,21 @@ class RouterEpochRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
+    """The audit trail: append-only, never updated or deleted through any API.  Every step of a
+    conversation's life (``core.facts.WorkAction``) and every other audited action (sign-ins,
+    tokens and sessions, merges and unmerges, blocklist changes, campaign applies, exports) is
+    one row: who (``actor``), when (``at``), what (``action``, ``details`` with before/after
+    where it applies).  ``dedupe``: a fact's once-only key (a second write of it is dropped)."""
+
     __tablename__ = "audit_log"
-    __table_args__ = (sa.Index("ix_audit_subject", "subject_type", "subject_id"),)
+    __table_args__ = (
+        sa.Index("ix_audit_subject", "subject_type", "subject_id"),
+        sa.Index("ix_audit_workspace_at", "workspace_id", "at", "id"),
+        sa.Index("ix_audit_conversation_at", "conversation_id", "at"),
+        sa.Index("ix_audit_customer_at", "customer_id", "at"),
+        sa.Index("ix_audit_agent_at", "agent_id", "at"),
+        sa.UniqueConstraint("dedupe", name="uq_audit_log_dedupe"),
+    )
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID | None = Field(default=None, foreign_key="workspace.id", index=True)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
@@ -540,6 +555,78 @@ class AuditRow(SQLModel, table=True):
     subject_type: str = Field(max_length=40)
     subject_id: str = Field(max_length=100)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    conversation_id: uuid.UUID | None = Field(default=None)
+    customer_id: uuid.UUID | None = Field(default=None)
+    agent_id: uuid.UUID | None = Field(default=None)
+    campaign_id: uuid.UUID | None = Field(default=None)
+    queue_id: uuid.UUID | None = Field(default=None)
+    dedupe: str | None = Field(default=None, max_length=200)
+
+
+class ConversationReportRow(SQLModel, table=True):
+    """One conversation as the reports read it: folded from its facts (``core.facts``) in the
+    same transaction as each fact is appended — the reports' rollup.  Times are aware UTC."""
+
+    __tablename__ = "conversation_report"
+    __table_args__ = (
+        sa.Index("ix_conversation_report_campaign_opened", "workspace_id", "campaign_id", "opened_at"),
+        sa.Index("ix_conversation_report_customer_opened", "customer_id", "opened_at"),
+    )
+    conversation_id: uuid.UUID = Field(primary_key=True)
+    workspace_id: uuid.UUID = Field()
+    campaign_id: uuid.UUID | None = Field(default=None)
+    customer_id: uuid.UUID = Field()
+    channel: str | None = Field(default=None, max_length=40)  # the channel that opened it
+    opened_at: datetime = Field(sa_column=_ts(nullable=False))
+    triage: bool = False  # opened in the campaign's menu
+    triage_option: str | None = Field(default=None, max_length=100)
+    queue_id: uuid.UUID | None = Field(default=None)  # the queue it is (or was last) in
+    answered_queue_id: uuid.UUID | None = Field(default=None)  # the queue it was first answered in
+    enqueued_at: datetime | None = Field(default=None, sa_column=_ts())
+    first_offered_at: datetime | None = Field(default=None, sa_column=_ts())
+    assigned_at: datetime | None = Field(default=None, sa_column=_ts())  # first assignment
+    waited_s: float | None = None  # enqueued → first assignment, counting the queue's open hours
+    agent_id: uuid.UUID | None = Field(default=None)  # the agent who first had it
+    last_agent_id: uuid.UUID | None = Field(default=None)
+    first_response_at: datetime | None = Field(default=None, sa_column=_ts())
+    first_response_agent_id: uuid.UUID | None = Field(default=None)
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    close_reason: str | None = Field(default=None, max_length=20)  # a core.facts.CloseReason
+    disposition_code: str | None = Field(default=None, max_length=100)
+    disposition_amount: str | None = Field(default=None, max_length=40)  # a decimal, as written
+    disposition_date: str | None = Field(default=None, max_length=10)  # ISO date
+    reopened_at: datetime | None = Field(default=None, sa_column=_ts())
+    follow_up_of: str | None = Field(default=None, max_length=40)
+    first_text: str | None = None  # the customer's first message, cut (the topics report)
+    offers: int = 0
+    declines: int = 0
+    timeouts: int = 0
+    assignments: int = 0
+    agent_replies: int = 0
+    notes: int = 0
+    transfers: int = 0
+    requeues: int = 0
+    active_s: float = 0.0  # the sum of its assignments' lengths
+    survey_kind: str | None = Field(default=None, max_length=10)  # csat | nps
+    survey_sent_at: datetime | None = Field(default=None, sa_column=_ts())
+    survey_score: int | None = None
+    survey_answered_at: datetime | None = Field(default=None, sa_column=_ts())
+    survey_comment: str | None = None
+
+
+class TrafficHourRow(SQLModel, table=True):
+    """Messages in and out per campaign, channel and UTC hour: a counter the writers of messages
+    add to in the same transaction (the volume report's rollup)."""
+
+    __tablename__ = "traffic_hour"
+    __table_args__ = (sa.Index("ix_traffic_hour_workspace_hour", "workspace_id", "hour"),)
+    bucket: str = Field(primary_key=True, max_length=200)  # campaign|channel|direction|hour
+    workspace_id: uuid.UUID = Field()
+    campaign_id: uuid.UUID | None = Field(default=None)
+    channel: str = Field(max_length=40)
+    direction: str = Field(max_length=10)  # a MessageDirection (in / out)
+    hour: datetime = Field(sa_column=_ts(nullable=False))
+    messages: int = 0
 
 
 metadata = SQLModel.metadata
