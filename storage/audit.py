@@ -96,14 +96,14 @@ class AuditStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _where(self, ws: WorkspaceId, q: AuditQuery) -> list[sa.ColumnElement[bool]]:
-        where: list[sa.ColumnElement[bool]] = [AUDIT.c.workspace_id == ws]
+    def _where(self, ws: WorkspaceId | None, q: AuditQuery) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = [] if ws is None else [AUDIT.c.workspace_id == ws]
         if q.conversation_id is not None:
             where.append(AUDIT.c.conversation_id == q.conversation_id)
         if q.customer_id is not None:
-            indexed = sa.select(AUDCUST.c.audit_id).where(
-                AUDCUST.c.workspace_id == ws, AUDCUST.c.customer_id == q.customer_id
-            )
+            indexed = sa.select(AUDCUST.c.audit_id).where(AUDCUST.c.customer_id == q.customer_id)
+            if ws is not None:
+                indexed = indexed.where(AUDCUST.c.workspace_id == ws)
             where.append(
                 sa.or_(
                     AUDIT.c.customer_id == q.customer_id,
@@ -127,7 +127,7 @@ class AuditStore:
 
     async def page(
         self,
-        ws: WorkspaceId,
+        ws: WorkspaceId | None,
         q: AuditQuery,
         *,
         limit: int,
@@ -135,7 +135,7 @@ class AuditStore:
         newest_first: bool = True,
     ) -> tuple[list[AuditEntry], Cursor | None]:
         """Up to ``limit`` entries beyond ``cursor`` (strictly), and the next page's cursor (None
-        on the last page)."""
+        on the last page).  ``ws`` None: every workspace's, and those of none (the CLI only)."""
         at, ident = AUDIT.c.at, AUDIT.c.id
         query = sa.select(AUDIT).where(*self._where(ws, q))
         if newest_first:
@@ -172,7 +172,7 @@ class AuditStore:
 
 
 async def batches(
-    database: Database, ws: WorkspaceId, q: AuditQuery, *, size: int = 500
+    database: Database, ws: WorkspaceId | None, q: AuditQuery, *, size: int = 500
 ) -> AsyncIterator[list[AuditEntry]]:
     """Every entry matching ``q``, oldest first, ``size`` at a time — each batch read in its own
     short session, so a long export holds no transaction open while the client reads."""
