@@ -99,4 +99,6 @@ def test_no_product_code_deletes_or_updates_an_audit_row_but_an_erasure() -> Non
         if writes.search(path.read_text(encoding="utf-8"))
     )
     assert set(found) <= REDACTS, found
-    assert "sa.update(AUDIT)" in (ROOT / "storage/erasure.py").read_text(encoding="utf-8")  # the test can fail
+    assert "sa.update(AUDIT)" in (ROOT / "storage/erasure.py").read_text(
+        encoding="utf-8"
+    )  # the test can fail
