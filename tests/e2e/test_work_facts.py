@@ -327,16 +327,16 @@ async def test_a_conversations_life_is_recorded_step_by_step_with_its_actors_and
 
 async def test_a_redelivered_webhook_records_nothing_twice(scene: RoutingScene) -> None:
     pipeline = scene.client.server.app[PIPELINE]
-    outcomes: list[Any] = []
-    pipeline.observers.append(lambda _envelope, outcome: outcomes.append(outcome))
+    processed: asyncio.Queue[Any] = asyncio.Queue()
+    pipeline.observers.append(lambda _envelope, outcome: processed.put_nowait(outcome))
     wamid = f"wamid.{new_id().hex}"
     body = whatsapp_text(PHONE_NUMBER_ID, "5215512340017", wamid, "Buenas tardes")
+    outcomes = []
     for _ in range(2):
         response = await scene.client.post("/webhooks/whatsapp", data=body, headers=signed(body, SECRET))
         assert response.status == 200
-    async with asyncio.timeout(10):
-        while len(outcomes) < 2:
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(10):
+            outcomes.append(await processed.get())
     assert [o.stored_messages for o in outcomes] == [1, 0]
 
     conversation = await scene._stored(wamid)
