@@ -38,9 +38,7 @@ def _text(wa_id: str, wamid: str, text: str = "Hola") -> bytes:
 async def _conversation_of(db: Database, wamid: str) -> ConversationId:
     async with db.session() as session:
         found = (
-            await session.execute(
-                sa.select(MessageRow.conversation_id).where(MessageRow.external_id == wamid)
-            )
+            await session.execute(sa.select(MSG.c.conversation_id).where(MSG.c.external_id == wamid))
         ).scalar_one()
     return ConversationId(found)
 
