@@ -125,9 +125,30 @@ def _when(fact: Fact) -> str:
     return fact.at.isoformat()
 
 
+# Facts whose queue is where the conversation is (or was last): the report row's ``queue_id``.
+_IN_QUEUE: Final = frozenset(
+    {
+        WorkAction.OFFERED,
+        WorkAction.ASSIGNED,
+        WorkAction.REQUEUED,
+        WorkAction.TRANSFERRED,
+        WorkAction.CLOSED,
+    }
+)
+
+
 def report_changes(fact: Fact) -> tuple[Change, ...]:
     """What ``fact`` changes in its conversation's report row (``conversation.opened`` inserts
-    the row instead: see ``opened_row``)."""
+    the row instead: see ``opened_row``).  An offer, an assignment, a requeue, a transfer or a
+    close that names its queue also sets the row's ``queue_id`` (the router picks the queue of
+    a conversation without triage after it opened)."""
+    changes = _changes(fact)
+    if fact.queue_id is not None and fact.action in _IN_QUEUE:
+        return (*changes, Change("queue_id", ChangeOp.SET, fact.queue_id))
+    return changes
+
+
+def _changes(fact: Fact) -> tuple[Change, ...]:
     d = fact.details
     a = fact.action
     if a == WorkAction.TRIAGED:

@@ -311,7 +311,7 @@ async def test_a_conversations_life_is_recorded_step_by_step_with_its_actors_and
         "promesa",
     )
     assert (report["disposition_amount"], report["disposition_date"]) == ("1500.50", "2026-11-30")
-    assert report["answered_queue_id"] == scene.queues["cobranza"]
+    assert report["answered_queue_id"] == report["queue_id"] == scene.queues["cobranza"]
     assert report["first_text"] == "Hola, quiero pagar mi deuda"
 
     async with scene.database.session() as session:
@@ -363,6 +363,7 @@ async def test_a_conversation_closed_before_any_agent_had_it_is_recorded_as_aban
     report = await _report(scene, conversation)
     assert (report["close_reason"], report["assigned_at"], report["offers"]) == ("abandoned", None, 0)
     assert report["closed_at"] == MONDAY_10 + timedelta(seconds=45)
+    assert report["queue_id"] == scene.queues["cobranza"]  # the queue it waited in
 
 
 async def _closed_by_ana(scene: RoutingScene, ana: Any, wa_id: str, text: str) -> ConversationId:
