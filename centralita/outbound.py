@@ -246,12 +246,15 @@ async def queue_reply(
     auto_reply: bool = False,
     require_assigned: bool = False,
     message_id: MessageId | None = None,
+    actor: str | None = None,
 ) -> Queued:
     """Check one reply and write its outbox row in ``store``'s transaction; raise before anything
     is written otherwise.
 
     ``require_assigned``: the caller is an agent and may only reply in a conversation assigned to
-    ``agent_id`` (``Forbidden`` otherwise).  Another workspace's conversation is ``NotFound``.
+    ``agent_id`` (``Forbidden`` otherwise).  ``actor``: who replies, for the audit trail's
+    ``message.replied`` (default ``agent:<agent_id>``); an auto-reply records no such fact.
+    Another workspace's conversation is ``NotFound``.
     ``ReplyWindowClosed`` (HTTP 422, details: the approved templates) for free-form text outside
     the window; ``Conflict`` (409) when the conversation is closed.
     """
@@ -323,6 +326,8 @@ async def queue_reply(
         text=text if template is None else None,
         payload=payload,
         at=now,
+        campaign_id=conversation.campaign_id,
+        replied_by=None if auto_reply else (actor or (f"agent:{agent_id}" if agent_id else "system")),
     )
     await taken.attach(MediaRows(store.session), message_id)
     log.info(
@@ -387,6 +392,7 @@ async def send_reply(
     reply_to_message_id: MessageId | None = None,
     auto_reply: bool = False,
     require_assigned: bool = False,
+    actor: str | None = None,
 ) -> QueuedReply:
     """``queue_reply`` in its own transaction, then a nudge to the outbound workers.
 
@@ -409,6 +415,7 @@ async def send_reply(
             reply_to_message_id=reply_to_message_id,
             auto_reply=auto_reply,
             require_assigned=require_assigned,
+            actor=actor,
         )
         # Read in the transaction that wrote it: the answer says "queued", whichever worker
         # claims the row the moment it is committed.
@@ -485,6 +492,7 @@ async def resend_reply(
                 payload=old.payload,
                 at=now,
                 resend_of=message_id,
+                campaign_id=conversation.campaign_id,
             )
             await MediaRows(session).copy_to(message_id, new_message_id, now=now)
             record = await _read_record(session, new_message_id)

@@ -38,24 +38,25 @@ __all__ = [
 
 
 class WorkAction(StrEnum):
-    """The audit trail's ``action`` for each step of a conversation's life."""
+    """The audit trail's ``action`` for each step of a conversation's life (the ``details`` keys
+    each writer records after the ``#``)."""
 
-    OPENED = "conversation.opened"  # details: channel, channel_account_id, triage, queue_id
-    TRIAGED = "conversation.triaged"  # the menu's answer: option, queue_id
-    OFFERED = "offer.made"  # agent_id, offer_id, queue_id
-    OFFER_ACCEPTED = "offer.accepted"
-    OFFER_DECLINED = "offer.declined"
-    OFFER_EXPIRED = "offer.timed_out"
-    OFFER_WITHDRAWN = "offer.withdrawn"  # reason
-    ASSIGNED = "conversation.assigned"  # agent_id, how: offer | forced | transfer; waited_s
-    ASSIGNMENT_ENDED = "assignment.ended"  # agent_id, reason, active_s
+    OPENED = "conversation.opened"  # channel, channel_account_id, triage; follow-up: queue_id, follow_up_of
+    TRIAGED = "conversation.triaged"  # the menu's answer: option (label), number, queue (name), queue_id
+    OFFERED = "offer.made"  # offer_id (agent_id, queue_id: the fact's own columns)
+    OFFER_ACCEPTED = "offer.accepted"  # offer_id, reason (None)
+    OFFER_DECLINED = "offer.declined"  # offer_id, reason (None)
+    OFFER_EXPIRED = "offer.timed_out"  # offer_id, reason ("timeout")
+    OFFER_WITHDRAWN = "offer.withdrawn"  # offer_id, reason
+    ASSIGNED = "conversation.assigned"  # how: offer | forced | transfer; offer_id, assignment_id, waited_s
+    ASSIGNMENT_ENDED = "assignment.ended"  # assignment_id, reason, active_s
     REPLIED = "message.replied"  # an agent's reply: message_id, first
     NOTE = "note.added"  # message_id
-    TRANSFERRED = "conversation.transferred"  # from agent, to queue / agent
-    REQUEUED = "conversation.requeued"  # reason
-    CLOSED = "conversation.closed"  # reason (a CloseReason), disposition, closed_by
-    REOPENED = "conversation.reopened"  # the customer came back: new conversation_id
-    WRAP_UP = "agent.wrap_up"  # agent_id, until
+    TRANSFERRED = "conversation.transferred"  # reason, from_agent_id, from_queue_id, to_queue_id, to_agent_id
+    REQUEUED = "conversation.requeued"  # reason, from_agent_id, from_queue_id, to_queue_id, to_agent_id
+    CLOSED = "conversation.closed"  # reason (a CloseReason); agent: disposition; router: status
+    REOPENED = "conversation.reopened"  # the customer came back: conversation_id (the new one)
+    WRAP_UP = "agent.wrap_up"  # until
     SURVEY_SENT = "survey.sent"  # kind, as: interactive | text | template
     SURVEY_ANSWERED = "survey.answered"  # kind, score, comment
 
@@ -124,9 +125,30 @@ def _when(fact: Fact) -> str:
     return fact.at.isoformat()
 
 
+# Facts whose queue is where the conversation is (or was last): the report row's ``queue_id``.
+_IN_QUEUE: Final = frozenset(
+    {
+        WorkAction.OFFERED,
+        WorkAction.ASSIGNED,
+        WorkAction.REQUEUED,
+        WorkAction.TRANSFERRED,
+        WorkAction.CLOSED,
+    }
+)
+
+
 def report_changes(fact: Fact) -> tuple[Change, ...]:
     """What ``fact`` changes in its conversation's report row (``conversation.opened`` inserts
-    the row instead: see ``opened_row``)."""
+    the row instead: see ``opened_row``).  An offer, an assignment, a requeue, a transfer or a
+    close that names its queue also sets the row's ``queue_id`` (the router picks the queue of
+    a conversation without triage after it opened)."""
+    changes = _changes(fact)
+    if fact.queue_id is not None and fact.action in _IN_QUEUE:
+        return (*changes, Change("queue_id", ChangeOp.SET, fact.queue_id))
+    return changes
+
+
+def _changes(fact: Fact) -> tuple[Change, ...]:
     d = fact.details
     a = fact.action
     if a == WorkAction.TRIAGED:

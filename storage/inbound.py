@@ -8,15 +8,17 @@ same new identifier at once never create two customers — identifiers are uniqu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from core.facts import Fact, WorkAction
 from core.ids import (
     AgentId,
     CampaignId,
@@ -34,12 +36,17 @@ from core.records import OpenConversation, ResolvedSender, StatusApplied
 from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
 from identity import IdentityPolicy, Observation, Resolution, carries_new_evidence
+from storage.facts import FactLog, TrafficCount, count_traffic, traffic
 from storage.identity_store import IdentityStore, KnownSender
 from storage.tables import CampaignRow, ConversationRow, IdentifierRow, MessageRow, QueueRow, RawDeliveryRow
 from storage.types import as_utc
 from storage.upsert import insert_ignore
 
-__all__ = ["InboundStore", "raw_row"]
+__all__ = ["REOPEN_WITHIN", "InboundStore", "raw_row"]
+
+# A new conversation reopens the customer's previous one with the same campaign when that one
+# closed this long before it at most (``conversation.reopened``, on the previous one).
+REOPEN_WITHIN: Final = timedelta(hours=24)
 
 RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
@@ -103,7 +110,17 @@ class InboundStore:
     per table; the look-ups below answer from what it read
     and keep it current with the batch's own writes.  A resolution that merges customers drops
     it all (the look-ups then read the database, as without a prefetch).  Only for a batch in
-    one transaction: a savepoint rolled back would leave it describing writes that never were."""
+    one transaction: a savepoint rolled back would leave it describing writes that never were.
+
+    The facts of what it writes (``core.facts``: a conversation opened, a triage answer, a
+    reopen) and the inbound traffic counts are held too, and appended at ``flush`` with one
+    ``FactLog.append`` and one ``count_traffic`` — last in the transaction, after every
+    conversation row (the lock order of ``storage.facts``).  **Reopen**: a conversation opened
+    here reopens the customer's latest conversation with the same campaign that closed at most
+    ``REOPEN_WITHIN`` (24 h) before the new one opened — ``conversation.reopened`` on that
+    previous conversation, details ``conversation_id`` (the new one); one query for the whole
+    batch's new conversations (none when they all belong to customers created in it).  ``mark`` and
+    ``rewind`` drop what a rolled-back savepoint held."""
 
     def __init__(self, session: AsyncSession):
         self.session = session
@@ -119,6 +136,35 @@ class InboundStore:
         self._held: list[dict[str, Any]] = []
         self._held_conversations: list[dict[str, Any]] = []  # the conversations they open, first
         self._inbound: set[tuple[str, str]] = set()
+        # Facts and traffic counts, appended at ``flush``; the conversations opened (for reopens).
+        self._facts: list[Fact] = []
+        self._first_texts: dict[uuid.UUID, str | None] = {}
+        self._traffic: list[TrafficCount] = []
+        self._opened: list[Fact] = []
+        self._created: set[CustomerId] = set()  # customers created in this transaction
+
+    @property
+    def traffic(self) -> list[TrafficCount]:
+        """Traffic counts held for ``flush`` (an ``OutboundStore`` of the same batch adds to it)."""
+        return self._traffic
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the held facts and counts stand (before a savepoint)."""
+        return len(self._facts), len(self._traffic), len(self._opened)
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        """Forget the facts and counts held since ``mark`` (its savepoint was rolled back)."""
+        facts, counts, opened = mark
+        for fact in self._facts[facts:]:
+            if fact.conversation_id is not None:
+                self._first_texts.pop(ConversationId(fact.conversation_id), None)
+        del self._facts[facts:], self._traffic[counts:], self._opened[opened:]
+
+    def count_inbound(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, channel: str, at: datetime
+    ) -> None:
+        """One customer message in the traffic counters (written at ``flush``)."""
+        self._traffic.append(traffic(workspace_id, campaign_id, channel, MessageDirection.IN, at))
 
     async def write_held(self) -> None:
         """Write the conversations and inbound messages held back so far, one statement each
@@ -140,6 +186,59 @@ class InboundStore:
             await self.session.execute(
                 _WROTE, [{"w_conversation_id": cid, **wrote[cid]} for cid in sorted(wrote)]
             )
+        facts, self._facts = self._facts, []
+        opened, self._opened = self._opened, []
+        first_texts, self._first_texts = self._first_texts, {}
+        facts.extend(await self._reopens(opened))
+        if facts:
+            await FactLog(self.session).append(facts, first_texts=first_texts)
+        counts, self._traffic[:] = list(self._traffic), []
+        if counts:
+            await count_traffic(self.session, counts)
+
+    async def _reopens(self, opened: Sequence[Fact]) -> list[Fact]:
+        """``conversation.reopened`` for the previous conversations the ``opened`` ones reopen
+        (see the class's docstring): one query."""
+        candidates = [f for f in opened if f.customer_id not in self._created]
+        if not candidates:
+            return []
+        since = min(f.at for f in candidates) - REOPEN_WITHIN
+        rows = await self.session.execute(
+            sa.select(CONV.c.id, CONV.c.customer_id, CONV.c.campaign_id, CONV.c.closed_at).where(
+                CONV.c.customer_id.in_(sorted({f.customer_id for f in candidates if f.customer_id})),
+                CONV.c.status == ConversationStatus.CLOSED,
+                CONV.c.closed_at >= since,
+            )
+        )
+        closed: dict[tuple[Any, Any], list[tuple[datetime, ConversationId]]] = {}
+        for r in rows:
+            closed.setdefault((r.customer_id, r.campaign_id), []).append(
+                (as_utc(r.closed_at), ConversationId(r.id))
+            )
+        reopens: list[Fact] = []
+        for fact in candidates:
+            before = [
+                (at, cid)
+                for at, cid in closed.get((fact.customer_id, fact.campaign_id), [])
+                if fact.at - REOPEN_WITHIN <= at <= fact.at and cid != fact.conversation_id
+            ]
+            if not before:
+                continue
+            _at, previous = max(before)
+            reopens.append(
+                Fact(
+                    WorkAction.REOPENED,
+                    fact.at,
+                    "customer",
+                    fact.workspace_id,
+                    conversation_id=previous,
+                    customer_id=fact.customer_id,
+                    campaign_id=fact.campaign_id,
+                    details={"conversation_id": str(fact.conversation_id)},
+                    dedupe=f"{fact.conversation_id}:reopens",
+                )
+            )
+        return reopens
 
     # ------------------------------------------------------------------ a batch's reads, at once
     async def prefetch(
@@ -292,6 +391,8 @@ class InboundStore:
                 workspace_id, observation, now, policy=policy, display_name=display_name
             )
             customer_id, created = resolution.customer_id, resolution.created_customer
+            if created:
+                self._created.add(customer_id)
             if resolution.merges:  # other senders' customers and conversations moved
                 self._forget_all()
             key = observation.sender.key
@@ -367,6 +468,8 @@ class InboundStore:
             display_name[:200] if display_name else None,
             tuple(sorted(resolution.sender.display_names)),
         )
+        if resolution.created_customer:
+            self._created.add(resolution.customer_id)
         if self._batch:
             self._senders[(ws, resolution.sender.key)] = known
             if resolution.created_customer:
@@ -419,10 +522,13 @@ class InboundStore:
         identifier_id: IdentityId | None = None,
         *,
         triage: bool = False,
+        first_text: str | None = None,
     ) -> ConversationId:
         """A new conversation; ``identifier_id`` (the sender) is its origin — an unmerge moves
         the conversation with it — and its first reply target.  ``triage``: it waits for the
-        customer's answer to the menu before it is queued (the router does not see it)."""
+        customer's answer to the menu before it is queued (the router does not see it).
+        ``first_text``: the customer's first message, for the report row (never the audit
+        trail).  Its ``conversation.opened`` fact is appended at ``flush``."""
         conversation_id = ConversationId(new_id())
         row = {
             "id": conversation_id,
@@ -443,6 +549,20 @@ class InboundStore:
             self._held_conversations.append(row)
         else:
             await self.session.execute(sa.insert(CONV), [row])
+        fact = Fact(
+            WorkAction.OPENED,
+            at,
+            "customer",
+            workspace_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            campaign_id=campaign_id,
+            details={"channel": channel, "channel_account_id": str(account_id), "triage": triage},
+            dedupe=f"{conversation_id}:opened",
+        )
+        self._facts.append(fact)
+        self._opened.append(fact)
+        self._first_texts[conversation_id] = first_text
         status = ConversationStatus.TRIAGE if triage else ConversationStatus.WAITING
         opened = OpenConversation(conversation_id, status, channel=channel, customer_wrote_at=at)
         self._set_open(workspace_id, customer_id, campaign_id, opened)
@@ -465,9 +585,17 @@ class InboundStore:
         at: datetime,
         *,
         attempts: int | None = None,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId | None = None,
+        customer_id: CustomerId | None = None,
+        option: str | None = None,
+        number: int | None = None,
+        queue: str | None = None,
     ) -> None:
         """The conversation waits in ``queue_id`` from ``at`` (None: the router picks the account's
-        default queue)."""
+        default queue).  Its ``conversation.triaged`` fact (details ``option``: the chosen
+        option's label, ``number``: its place in the menu — both None when no option was
+        chosen — ``queue``: the queue's name and ``queue_id``) is appended at ``flush``."""
         values: dict[str, Any] = {
             "status": ConversationStatus.WAITING,
             "queue_id": queue_id,
@@ -480,6 +608,25 @@ class InboundStore:
             sa.update(CONV)
             .where(CONV.c.id == conversation_id, CONV.c.status == ConversationStatus.TRIAGE)
             .values(**values)
+        )
+        self._facts.append(
+            Fact(
+                WorkAction.TRIAGED,
+                at,
+                "customer",
+                workspace_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                campaign_id=campaign_id,
+                queue_id=queue_id,
+                details={
+                    "option": option,
+                    "number": number,
+                    "queue": queue,
+                    "queue_id": str(queue_id) if queue_id else None,
+                },
+                dedupe=f"{conversation_id}:triaged",
+            )
         )
         changes: dict[str, Any] = {"status": ConversationStatus.WAITING}
         if attempts is not None:

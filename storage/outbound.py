@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.delivery import UNCONFIRMED_REASON, DeliveryState
+from core.facts import Fact, WorkAction
 from core.ids import (
     AgentId,
     CampaignId,
@@ -35,6 +36,7 @@ from core.ids import (
     WorkspaceId,
 )
 from core.states import CUSTOMER_KINDS, ConversationStatus, MessageDirection, MessageKind
+from storage.facts import FactLog, TrafficCount, count_traffic, traffic
 from storage.tables import (
     CampaignRow,
     ChannelAccountRow,
@@ -167,8 +169,13 @@ def _record(row: Any) -> OutboundRecord:
 
 
 class OutboundStore:
-    def __init__(self, session: AsyncSession):
+    """``traffic``: a list the caller appends to the traffic counters itself, later in its
+    transaction (the pipeline's batch, at its flush); without it each outbound row is counted
+    as it is written."""
+
+    def __init__(self, session: AsyncSession, *, traffic: list[TrafficCount] | None = None):
         self.session = session
+        self._traffic = traffic
 
     # ------------------------------------------------------------------ reading what a reply needs
     async def conversation(
@@ -348,8 +355,13 @@ class OutboundStore:
         payload: Mapping[str, Any],
         at: datetime,
         resend_of: MessageId | None = None,
+        campaign_id: CampaignId | None = None,
+        replied_by: str | None = None,
     ) -> None:
-        """The outbox row: ``queued``, due now; the caller's transaction commits it."""
+        """The outbox row: ``queued``, due now; the caller's transaction commits it, with the
+        row's count in the outbound traffic (``storage.facts.count_traffic``) and, for a
+        person's reply (``replied_by``: the actor), its ``message.replied`` fact (details
+        ``message_id``, ``first``: no reply of an agent came before it in the conversation)."""
         await self.session.execute(
             sa.insert(MSG).values(
                 id=message_id,
@@ -374,6 +386,41 @@ class OutboundStore:
                 resend_of=resend_of,
             )
         )
+        if replied_by is not None:
+            earlier = (
+                await self.session.execute(
+                    sa.select(MSG.c.id)
+                    .where(
+                        MSG.c.conversation_id == conversation_id,
+                        MSG.c.direction == MessageDirection.OUT,
+                        MSG.c.agent_id.is_not(None),
+                        MSG.c.resend_of.is_(None),
+                        MSG.c.id != message_id,
+                    )
+                    .limit(1)
+                )
+            ).first()
+            await FactLog(self.session).append(
+                [
+                    Fact(
+                        WorkAction.REPLIED,
+                        at,
+                        replied_by,
+                        workspace_id,
+                        conversation_id=conversation_id,
+                        customer_id=customer_id,
+                        agent_id=agent_id,
+                        campaign_id=campaign_id,
+                        details={"message_id": str(message_id), "first": earlier is None},
+                        dedupe=f"{message_id}:replied",
+                    )
+                ]
+            )
+        count = traffic(workspace_id, campaign_id, channel, MessageDirection.OUT, at)
+        if self._traffic is not None:
+            self._traffic.append(count)
+        else:
+            await count_traffic(self.session, [count])
 
     async def message(
         self, message_id: MessageId, *, workspace_id: WorkspaceId | None = None

@@ -12,9 +12,11 @@ of that, ``check_epoch`` fences a router that lost its place (see ``RouterEpochR
 LOCK ORDER.  Every transaction that locks several rows of these tables locks them in one global
 order, so no two of them can wait on each other in a cycle (no deadlocks by construction): the
 workspace's epoch row, then conversations by id, then offers and assignments by id, then agents
-by id.  The router locks its round's conversations up front (``begin_writes``); the pipeline
-writes a batch's conversation updates last, by id (``InboundStore.flush``); a gateway renews its
-agents' presence leases by id (``renew_leases``).  Row locks are ``FOR NO KEY UPDATE`` (no key
+by id, and last the report rows and traffic counters (``storage.facts``: the facts of the
+round, appended at the end of ``RoutingWrites.flush``).  The router locks its round's
+conversations up front (``begin_writes``); the pipeline writes a batch's conversation updates
+last, by id (``InboundStore.flush``), then its facts; a gateway renews its agents' presence
+leases by id (``renew_leases``).  Row locks are ``FOR NO KEY UPDATE`` (no key
 ever changes), which the key-share locks of foreign keys (a message or an offer inserted for a
 conversation) do not wait for.
 """
@@ -30,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.facts import CloseReason, Fact, WorkAction
 from core.ids import (
     AgentId,
     CampaignId,
@@ -49,6 +52,7 @@ from core.states import (
     Presence,
 )
 from storage.alerts import AlertDraft
+from storage.facts import FactLog
 from storage.tables import (
     AgentRow,
     AlertRow,
@@ -88,6 +92,15 @@ ALERT = AlertRow.__table__  # type: ignore[attr-defined]
 EPOCH = RouterEpochRow.__table__  # type: ignore[attr-defined]
 CUSTOMER = CustomerRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
+
+# The fact of each way an offer ends.
+_OFFER_ENDED: dict[str, WorkAction] = {
+    OfferStatus.ACCEPTED: WorkAction.OFFER_ACCEPTED,
+    OfferStatus.DECLINED: WorkAction.OFFER_DECLINED,
+    OfferStatus.EXPIRED: WorkAction.OFFER_EXPIRED,
+    OfferStatus.WITHDRAWN: WorkAction.OFFER_WITHDRAWN,
+}
+_ANSWERED_BY_AGENT = (OfferStatus.ACCEPTED, OfferStatus.DECLINED)
 
 PREVIEW_CHARS = 140  # the first words of the customer's last message an offer shows
 
@@ -449,7 +462,8 @@ class RoutingStore:
         with the key-share locks the pipeline's message inserts take on the same rows."""
         wanted = sorted(set(conversation_ids))
         rows: dict[ConversationId, _ConvRow] = {}
-        open_assignments: dict[ConversationId, list[uuid.UUID]] = {}
+        open_assignments: dict[ConversationId, list[_Assignment]] = {}
+        offer_agent = sa.select(OFFER.c.agent_id).where(OFFER.c.id == CONV.c.offer_id).scalar_subquery()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             result = await self.session.execute(
@@ -460,6 +474,9 @@ class RoutingStore:
                     CONV.c.agent_id,
                     CONV.c.queue_id,
                     CONV.c.auto_replied_at,
+                    CONV.c.customer_id,
+                    CONV.c.campaign_id,
+                    offer_agent.label("offer_agent_id"),
                 )
                 .where(CONV.c.workspace_id == workspace_id, CONV.c.id.in_(chunk))
                 .order_by(CONV.c.id)
@@ -472,15 +489,32 @@ class RoutingStore:
                     r.agent_id,
                     r.queue_id,
                     r.auto_replied_at is not None,
+                    customer_id=r.customer_id,
+                    campaign_id=r.campaign_id,
+                    offer_agent_id=r.offer_agent_id,
                 )
             assignments = await self.session.execute(
-                sa.select(ASSIGNMENT.c.id, ASSIGNMENT.c.conversation_id).where(
-                    ASSIGNMENT.c.conversation_id.in_(chunk), ASSIGNMENT.c.ended_at.is_(None)
-                )
+                sa.select(
+                    ASSIGNMENT.c.id,
+                    ASSIGNMENT.c.conversation_id,
+                    ASSIGNMENT.c.agent_id,
+                    ASSIGNMENT.c.assigned_at,
+                ).where(ASSIGNMENT.c.conversation_id.in_(chunk), ASSIGNMENT.c.ended_at.is_(None))
             )
             for a in assignments:
-                open_assignments.setdefault(ConversationId(a.conversation_id), []).append(a.id)
+                open_assignments.setdefault(ConversationId(a.conversation_id), []).append(
+                    _Assignment(a.id, AgentId(a.agent_id), a.assigned_at)
+                )
         return RoutingWrites(self.session, workspace_id, rows, open_assignments)
+
+
+@dataclass(frozen=True, slots=True)
+class _Assignment:
+    """An open assignment: its agent and since when."""
+
+    id: uuid.UUID
+    agent_id: AgentId
+    assigned_at: datetime
 
 
 @dataclass(slots=True)
@@ -496,6 +530,9 @@ class _ConvRow:
     closed_at: datetime | None = None
     auto_replied_at: datetime | None = None
     dirty: bool = False
+    customer_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    offer_agent_id: uuid.UUID | None = None  # the agent of ``offer_id``
 
 
 class RoutingWrites:
@@ -505,6 +542,16 @@ class RoutingWrites:
     earlier writes of the same round left it (returns False when the row is not where the router
     thought); ``flush`` then writes everything in a handful of bulk statements, whatever the size
     of the round.
+
+    Each move that happens also holds its fact (``core.facts``), appended last in ``flush`` with
+    one ``FactLog.append``: an offer made (``offer.made``, details ``offer_id``) and how it ended
+    (``offer.accepted`` / ``declined`` / ``timed_out`` / ``withdrawn``, details ``offer_id``,
+    ``reason``; once per offer), an assignment (``conversation.assigned``, details ``how``,
+    ``offer_id``, ``waited_s``) and its end (``assignment.ended``, details ``assignment_id``,
+    ``reason``, ``active_s``), a requeue or transfer (details ``reason``, ``from_agent_id``,
+    ``from_queue_id``, ``to_queue_id``, ``to_agent_id``), a close the router makes itself
+    (``conversation.closed``, reason ``abandoned``: it was never the API's) and a wrap-up
+    (``agent.wrap_up``, details ``until``).
     """
 
     def __init__(
@@ -512,7 +559,7 @@ class RoutingWrites:
         session: AsyncSession,
         workspace_id: WorkspaceId,
         rows: dict[ConversationId, _ConvRow],
-        open_assignments: dict[ConversationId, list[uuid.UUID]],
+        open_assignments: dict[ConversationId, list[_Assignment]],
     ) -> None:
         self.session = session
         self.workspace_id = workspace_id
@@ -526,6 +573,36 @@ class RoutingWrites:
         self._agents: dict[AgentId, dict[str, Any]] = {}
         self._decisions: list[DecisionRecord] = []
         self._alerts: list[AlertDraft] = []
+        self._facts: list[Fact] = []
+
+    def _fact(
+        self,
+        action: WorkAction,
+        conversation_id: ConversationId,
+        at: datetime,
+        *,
+        actor: str = "router",
+        agent_id: uuid.UUID | None = None,
+        queue_id: uuid.UUID | None = None,
+        details: Mapping[str, Any] | None = None,
+        dedupe: str | None = None,
+    ) -> None:
+        row = self._rows.get(conversation_id)
+        self._facts.append(
+            Fact(
+                action,
+                at,
+                actor,
+                self.workspace_id,
+                conversation_id=conversation_id,
+                customer_id=row.customer_id if row is not None else None,
+                agent_id=agent_id,
+                campaign_id=row.campaign_id if row is not None else None,
+                queue_id=queue_id if queue_id is not None else (row.queue_id if row is not None else None),
+                details=dict(details or {}),
+                dedupe=dedupe,
+            )
+        )
 
     def status(self, conversation_id: ConversationId) -> ConversationStatus | None:
         row = self._rows.get(conversation_id)
@@ -552,7 +629,16 @@ class RoutingWrites:
                 queue_id,
                 None,
             )
-            row.dirty = True
+            row.offer_agent_id, row.dirty = agent_id, True
+            self._fact(
+                WorkAction.OFFERED,
+                conversation_id,
+                at,
+                agent_id=agent_id,
+                queue_id=queue_id,
+                details={"offer_id": str(offer_id)},
+                dedupe=f"{offer_id}:offered",
+            )
         self._new_offers[offer_id] = {
             "id": offer_id,
             "workspace_id": self.workspace_id,
@@ -574,21 +660,44 @@ class RoutingWrites:
         status: str,
         reason: str | None,
         at: datetime,
+        *,
+        agent_id: uuid.UUID | None = None,
+        actor: str | None = None,
     ) -> None:
         """An offer ended (declined, expired, withdrawn, accepted); the conversation waits again if
         that offer still held it (not when ``accepted``)."""
         fresh = self._new_offers.get(offer_id)
+        row = self._rows.get(conversation_id)
+        ended = False
         if fresh is not None:
             if fresh["status"] == OfferStatus.OFFERED:
                 fresh.update(status=status, reason=reason, answered_at=at)
-        elif offer_id not in self._offer_updates:
-            self._offer_updates[offer_id] = {
-                "b_id": offer_id,
-                "status": status,
-                "reason": reason,
-                "answered_at": at,
-            }
-        row = self._rows.get(conversation_id)
+                ended = True
+            agent: uuid.UUID | None = fresh["agent_id"]
+        else:
+            if offer_id not in self._offer_updates:
+                self._offer_updates[offer_id] = {
+                    "b_id": offer_id,
+                    "status": status,
+                    "reason": reason,
+                    "answered_at": at,
+                }
+                ended = True  # if it was live: the fact's dedupe key keeps the first ending only
+            agent = agent_id
+            if agent is None and row is not None and row.offer_id == offer_id:
+                agent = row.offer_agent_id
+        if ended:
+            if actor is None:  # the agent answered; the router ended the rest
+                actor = f"agent:{agent}" if status in _ANSWERED_BY_AGENT and agent is not None else "router"
+            self._fact(
+                _OFFER_ENDED[status],
+                conversation_id,
+                at,
+                actor=actor,
+                agent_id=agent,
+                details={"offer_id": str(offer_id), "reason": reason},
+                dedupe=f"{offer_id}:ended",
+            )
         if (
             status != OfferStatus.ACCEPTED
             and row is not None
@@ -604,9 +713,15 @@ class RoutingWrites:
         queue_id: QueueId,
         offer_id: OfferId | None,
         at: datetime,
+        *,
+        how: str | None = None,
+        waited_s: float | None = None,
+        actor: str = "router",
     ) -> bool:
         """An accepted offer (or a forced assignment, ``offer_id`` None) becomes the conversation's
-        assignment; False when the conversation was not where the router thought."""
+        assignment; False when the conversation was not where the router thought.  ``how``:
+        offer, forced or transfer (default: offer, or forced without one); ``waited_s``: the
+        wait to this first answer as the queue's SLA counts it (None: not its first answer)."""
         row = self._rows.get(conversation_id)
         if offer_id is not None:
             ok = row is not None and row.status == ConversationStatus.OFFERED and row.offer_id == offer_id
@@ -617,7 +732,7 @@ class RoutingWrites:
                 self.end_offer(offer_id, conversation_id, OfferStatus.WITHDRAWN, "stale", at)
             return False
         if offer_id is not None:
-            self.end_offer(offer_id, conversation_id, OfferStatus.ACCEPTED, None, at)
+            self.end_offer(offer_id, conversation_id, OfferStatus.ACCEPTED, None, at, agent_id=agent_id)
         elif row.offer_id is not None:
             self.end_offer(OfferId(row.offer_id), conversation_id, OfferStatus.WITHDRAWN, "forced", at)
         self._end_assignments(conversation_id, at, "reassigned")
@@ -638,7 +753,22 @@ class RoutingWrites:
             "ended_at": None,
             "reason": "offer" if offer_id is not None else "forced",
         }
-        self._open.setdefault(conversation_id, []).append(assignment_id)
+        self._open.setdefault(conversation_id, []).append(_Assignment(assignment_id, agent_id, at))
+        self._fact(
+            WorkAction.ASSIGNED,
+            conversation_id,
+            at,
+            actor=actor,
+            agent_id=agent_id,
+            queue_id=queue_id,
+            details={
+                "how": how or ("offer" if offer_id is not None else "forced"),
+                "offer_id": str(offer_id) if offer_id is not None else None,
+                "assignment_id": str(assignment_id),
+                "waited_s": round(waited_s, 3) if waited_s is not None else None,
+            },
+            dedupe=f"{assignment_id}:assigned",
+        )
         return True
 
     def unassign(
@@ -648,9 +778,13 @@ class RoutingWrites:
         queue_id: QueueId,
         at: datetime,
         reason: str,
+        *,
+        actor: str = "router",
+        to_agent_id: uuid.UUID | None = None,
     ) -> None:
         """The conversation left its agent (requeued, transferred, the agent went offline): it waits
-        again in ``queue_id``, keeping its ``enqueued_at``."""
+        again in ``queue_id``, keeping its ``enqueued_at``.  Its fact: ``conversation.transferred``
+        for ``reason`` transfer, ``conversation.requeued`` otherwise, by ``actor``."""
         row = self._rows.get(conversation_id)
         if row is not None and (
             row.status == ConversationStatus.WAITING
@@ -659,6 +793,21 @@ class RoutingWrites:
                 and (from_agent_id is None or row.agent_id == from_agent_id)
             )
         ):
+            self._fact(
+                WorkAction.TRANSFERRED if reason == "transfer" else WorkAction.REQUEUED,
+                conversation_id,
+                at,
+                actor=actor,
+                agent_id=from_agent_id,
+                queue_id=queue_id,
+                details={
+                    "reason": reason,
+                    "from_agent_id": str(row.agent_id) if row.agent_id else None,
+                    "from_queue_id": str(row.queue_id) if row.queue_id else None,
+                    "to_queue_id": str(queue_id),
+                    "to_agent_id": str(to_agent_id) if to_agent_id else None,
+                },
+            )
             row.status, row.agent_id, row.offer_id, row.queue_id, row.dirty = (
                 ConversationStatus.WAITING,
                 None,
@@ -679,13 +828,24 @@ class RoutingWrites:
             row.queue_id, row.dirty = queue_id, True
 
     def close(self, conversation_id: ConversationId, at: datetime) -> None:
-        """Closed (by the agent, or abandoned): its offer and assignment end."""
+        """Closed (by the agent, or abandoned): its offer and assignment end.  A row still open
+        is closed here, by the router — abandoned while waiting or offered: its
+        ``conversation.closed`` (reason ``abandoned``) is the router's; one the API closed has its
+        fact already."""
         row = self._rows.get(conversation_id)
         if row is not None and row.offer_id is not None:
             self.end_offer(
                 OfferId(row.offer_id), conversation_id, OfferStatus.WITHDRAWN, "conversation_closed", at
             )
         if row is not None and row.status != ConversationStatus.CLOSED:
+            self._fact(
+                WorkAction.CLOSED,
+                conversation_id,
+                at,
+                agent_id=row.agent_id,
+                details={"reason": CloseReason.ABANDONED, "status": str(row.status)},
+                dedupe=f"{conversation_id}:closed:{at.isoformat()}",
+            )
             row.status, row.offer_id, row.closed_at, row.dirty = ConversationStatus.CLOSED, None, at, True
         self._end_assignments(conversation_id, at, "closed")
         self._closed.append(conversation_id)
@@ -699,7 +859,20 @@ class RoutingWrites:
         return True
 
     def _end_assignments(self, conversation_id: ConversationId, at: datetime, reason: str) -> None:
-        for assignment_id in self._open.pop(conversation_id, []):
+        for assignment in self._open.pop(conversation_id, []):
+            assignment_id = assignment.id
+            self._fact(
+                WorkAction.ASSIGNMENT_ENDED,
+                conversation_id,
+                at,
+                agent_id=assignment.agent_id,
+                details={
+                    "assignment_id": str(assignment_id),
+                    "reason": reason,
+                    "active_s": round(max(0.0, (at - assignment.assigned_at).total_seconds()), 3),
+                },
+                dedupe=f"{assignment_id}:ended",
+            )
             fresh = self._new_assignments.get(assignment_id)
             if fresh is not None:
                 fresh.update(ended_at=at, reason=reason)
@@ -719,6 +892,20 @@ class RoutingWrites:
         values.update(presence=presence, presence_until=until)
         if connected is not None:
             values["connected"] = connected
+
+    def wrap_up(
+        self, agent_id: AgentId, conversation_id: ConversationId, until: datetime | None, at: datetime
+    ) -> None:
+        """The agent wraps ``conversation_id`` up until ``until`` (its fact; the presence itself
+        is ``presence``)."""
+        self._fact(
+            WorkAction.WRAP_UP,
+            conversation_id,
+            at,
+            agent_id=agent_id,
+            details={"until": until.isoformat() if until is not None else None},
+            dedupe=f"{conversation_id}:wrap_up:{agent_id}",
+        )
 
     def connected(self, agent_id: AgentId, connected: bool) -> None:
         self._agents.setdefault(agent_id, {})["connected"] = connected
@@ -802,6 +989,8 @@ class RoutingWrites:
                 ],
                 conflict=("kind", "conversation_id", "queue_id"),
             )
+        if self._facts:  # last: report rows after every other row (LOCK ORDER)
+            await FactLog(session).append(self._facts)
 
     async def _write_conversations(self, dirty: list[tuple[ConversationId, _ConvRow]]) -> None:
         """One bulk UPDATE per shape of change (timestamps are set only by the writes that own them)."""

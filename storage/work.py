@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.facts import Fact, WorkAction
 from core.ids import (
     AgentId,
     CampaignId,
@@ -39,6 +40,7 @@ from core.ids import (
 )
 from core.records import TimelineEntry
 from core.states import ConversationStatus, MessageDirection, MessageKind, OfferStatus, Presence
+from storage.facts import FactLog
 from storage.tables import (
     AgentRow,
     CampaignRow,
@@ -384,9 +386,17 @@ class WorkStore:
         )
 
     async def add_note(
-        self, conversation: WorkConversation, agent_id: AgentId | None, text: str, at: datetime
+        self,
+        conversation: WorkConversation,
+        agent_id: AgentId | None,
+        text: str,
+        at: datetime,
+        *,
+        actor: str | None = None,
     ) -> TimelineEntry:
-        """An internal note in the conversation's timeline: never sent to the customer."""
+        """An internal note in the conversation's timeline: never sent to the customer.  Its
+        ``note.added`` fact (details ``message_id``, never the text) goes in with it, by
+        ``actor`` (default ``agent:<agent_id>``)."""
         message_id = MessageId(new_id())
         values: dict[str, Any] = {
             "id": message_id,
@@ -408,6 +418,23 @@ class WorkStore:
             "stored_at": at,
         }
         await self.session.execute(sa.insert(MSG).values(**values))
+        await FactLog(self.session).append(
+            [
+                Fact(
+                    WorkAction.NOTE,
+                    at,
+                    actor or (f"agent:{agent_id}" if agent_id else "system"),
+                    conversation.workspace_id,
+                    conversation_id=conversation.id,
+                    customer_id=conversation.customer_id,
+                    agent_id=agent_id,
+                    campaign_id=conversation.campaign_id,
+                    queue_id=conversation.queue_id,
+                    details={"message_id": str(message_id)},
+                    dedupe=f"{message_id}:note",
+                )
+            ]
+        )
         return TimelineEntry(
             id=message_id,
             conversation_id=conversation.id,
@@ -431,8 +458,10 @@ class WorkStore:
         disposition: Mapping[str, Any],
         closed_at: datetime,
         follow_up_at: datetime | None,
+        fact: Fact | None = None,
     ) -> bool:
-        """Close an open conversation with its disposition; False when it was already closed."""
+        """Close an open conversation with its disposition; False when it was already closed.
+        ``fact``: its ``conversation.closed``, appended when this call closed it."""
         result = await self.session.execute(
             sa.update(CONV)
             .where(
@@ -447,7 +476,10 @@ class WorkStore:
                 follow_up_at=follow_up_at,
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        closed = bool(result.rowcount)  # type: ignore[attr-defined]
+        if closed and fact is not None:
+            await FactLog(self.session).append([fact])
+        return closed
 
     # ------------------------------------------------------------------ configuration
     async def workspace_slug(self, ws: WorkspaceId) -> str | None:
@@ -665,7 +697,8 @@ class WorkStore:
 
         The customer's open conversation with the campaign takes it if there is one (it is
         already being routed); otherwise a new ``waiting`` conversation opens in the follow-up's
-        queue, with a system note saying why.  The closed conversation records that it is done.
+        queue, with a system note saying why, and its ``conversation.opened`` fact (actor
+        ``system``, details ``follow_up_of``).  The closed conversation records that it is done.
         """
         claimed = await self.session.execute(
             sa.update(CONV)
@@ -699,10 +732,29 @@ class WorkStore:
             )
         ).first()
         reopened = existing is not None
+        opened: Fact | None = None
         if existing is not None:
             conversation_id = ConversationId(existing.id)
         else:
             conversation_id = ConversationId(new_id())
+            opened = Fact(
+                WorkAction.OPENED,
+                now,
+                "system",
+                due.workspace_id,
+                conversation_id=conversation_id,
+                customer_id=due.customer_id,
+                campaign_id=due.campaign_id,
+                queue_id=queue_id,
+                details={
+                    "channel": due.channel,
+                    "channel_account_id": str(due.channel_account_id) if due.channel_account_id else None,
+                    "triage": False,
+                    "queue_id": str(queue_id) if queue_id else None,
+                    "follow_up_of": str(due.conversation_id),
+                },
+                dedupe=f"{conversation_id}:opened",
+            )
             await self.session.execute(
                 sa.insert(CONV).values(
                     id=conversation_id,
@@ -748,4 +800,6 @@ class WorkStore:
             .where(CONV.c.id == due.conversation_id)
             .values(disposition={**due.disposition, "follow_up": plan})
         )
+        if opened is not None:  # last: the report rows come after every other row (storage.facts)
+            await FactLog(self.session).append([opened])
         return FollowUpOpened(due.workspace_id, due.conversation_id, conversation_id, queue_id, reopened)

@@ -46,6 +46,7 @@ from core.ids import (
     CampaignId,
     ChannelAccountId,
     ConversationId,
+    CustomerId,
     IdentityId,
     MessageId,
     RawDeliveryId,
@@ -392,12 +393,14 @@ class Pipeline:
                 if plan is not None:
                     results.append((delivery, envelope, await self._process(store, envelope, events, plan)))
                     continue
+                mark = store.mark()
                 try:
                     async with session.begin_nested():
                         outcome: Outcome | ToPark = await self._process(store, envelope, events)
                 except DBAPIError as exc:
                     if classify_failure(exc) is not Failure.REFUSED:
                         raise
+                    store.rewind(mark)  # its facts and counts were rolled back with it
                     code = sqlstate(exc) or type(exc.orig).__name__
                     log.error(
                         "pipeline_refused_by_database",
@@ -599,6 +602,7 @@ class Pipeline:
                 event.timestamp,
                 identifier_id=sender.identifier_id,
                 triage=start.triage,
+                first_text=getattr(event, "text", None),
             )
         stored = await store.add_inbound(
             workspace_id=account.workspace_id,
@@ -618,6 +622,8 @@ class Pipeline:
             outcome.duplicates += 1
             return
         outcome.stored_messages += 1
+        if opens:
+            store.count_inbound(account.workspace_id, account.campaign_id, event.channel, event.timestamp)
         attachments = getattr(event, "attachments", ())
         if attachments:
             await store.write_held()  # its media rows refer to it
@@ -653,7 +659,9 @@ class Pipeline:
                     conversation_id, event.channel, account.id, sender.identifier_id, event.timestamp
                 )
                 if existing is not None and existing.status == ConversationStatus.TRIAGE:
-                    await self._triage_answer(store, account, existing, sender.identifier_id, event, outcome)
+                    await self._triage_answer(
+                        store, account, existing, sender.identifier_id, event, outcome, sender.customer_id
+                    )
                 elif existing is None or self._router_hears(existing, event.channel, now):
                     outcome.nudges.append(RouteNudge(account.workspace_id, conversation_id, "message"))
         log.info(
@@ -735,13 +743,21 @@ class Pipeline:
         identifier_id: IdentityId,
         event: InboundEvent,
         outcome: Outcome,
+        customer_id: CustomerId,
     ) -> None:
         """One message while the conversation waits for its menu answer."""
         now = self.runtime.clock()
         manifest = await self._manifest(store, account.campaign_id)
         menu = triage_menu_for(manifest, account.name) if manifest is not None else None
         if menu is None:  # the menu was withdrawn meanwhile: the account's default queue takes it
-            await store.leave_triage(conversation.id, None, now)
+            await store.leave_triage(
+                conversation.id,
+                None,
+                now,
+                workspace_id=account.workspace_id,
+                campaign_id=account.campaign_id,
+                customer_id=customer_id,
+            )
             outcome.nudges.append(RouteNudge(account.workspace_id, conversation.id, "opened"))
             return
         step = triage_step(
@@ -756,7 +772,18 @@ class Pipeline:
             queue_id = await store.queue_named(account.campaign_id, step.queue)
             if queue_id is None:
                 log.warning("triage_queue_missing", conversation_id=str(conversation.id), queue=step.queue)
-            await store.leave_triage(conversation.id, queue_id, now, attempts=step.attempts)
+            await store.leave_triage(
+                conversation.id,
+                queue_id,
+                now,
+                attempts=step.attempts,
+                option=step.option.label if step.option is not None else None,
+                number=menu.options.index(step.option) + 1 if step.option is not None else None,
+                queue=step.queue,
+                workspace_id=account.workspace_id,
+                campaign_id=account.campaign_id,
+                customer_id=customer_id,
+            )
             outcome.nudges.append(RouteNudge(account.workspace_id, conversation.id, "opened"))
             log.info(
                 "triage_answered",
@@ -785,7 +812,7 @@ class Pipeline:
         refuses is logged and dropped (the customer's next message is answered again)."""
         if orders:
             await store.write_held()  # their rows refer to the conversation and read it
-        outbox = OutboundStore(store.session)
+        outbox = OutboundStore(store.session, traffic=store.traffic)  # counted at the batch's flush
         return [
             order
             for order in orders

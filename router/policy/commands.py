@@ -155,6 +155,10 @@ class Assigned:
     offer_id: OfferId | None  # None when forced
     waited_s: float  # since the original enqueued_at
     forced: bool = False
+    transferred: bool = False  # the first assignment after a transfer
+    # The conversation's first answer: its wait as the queue's SLA counts it (only while the
+    # queue is open, since it entered routing) — the live SLA figure's own number; None after.
+    answer_waited_s: float | None = None
 
 
 @quick_init
@@ -201,6 +205,7 @@ class PresenceSet:
     presence: Presence
     reason: str  # wrap_up, wrap_up_ended, connection_lost
     until: float | None = None
+    conversation_id: ConversationId | None = None  # wrap_up: the conversation just closed
 
 
 @quick_init

@@ -256,6 +256,7 @@ class ConvRt:
         "skip",
         "state",
         "step",
+        "transferred",
         "units",
         "version",
         "warned_for",
@@ -307,3 +308,4 @@ class ConvRt:
         self.auto_replied = False
         self.escalated = False
         self.answered = False
+        self.transferred = False  # transferred since its last assignment

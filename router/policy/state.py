@@ -627,7 +627,8 @@ class RouterState:
         conv.agent = agent
         conv.units = offer.units  # the reservation becomes the assignment's load
         agent.assigned[conv.id] = conv
-        self._count_answer(conv, now)
+        answer_waited = self._count_answer(conv, now)
+        transferred, conv.transferred = conv.transferred, False
         out.append(
             Assigned(
                 conversation_id=conv.id,
@@ -636,6 +637,8 @@ class RouterState:
                 channel=conv.channel,
                 offer_id=offer.id,
                 waited_s=now - conv.enqueued_at,
+                transferred=transferred,
+                answer_waited_s=answer_waited,
             )
         )
         if conv.window_closes_at is not None:
@@ -672,7 +675,13 @@ class RouterState:
             until = now + self.config.wrap_up_s
             self._start_wrap_up(agent, until, now)
             out.append(
-                PresenceSet(agent_id=agent.id, presence=Presence.WRAP_UP, reason="wrap_up", until=until)
+                PresenceSet(
+                    agent_id=agent.id,
+                    presence=Presence.WRAP_UP,
+                    reason="wrap_up",
+                    until=until,
+                    conversation_id=conv.id,
+                )
             )
             return
         self._serve(agent, now, out)
@@ -702,6 +711,7 @@ class RouterState:
             )
             return
         previous, was_assigned = self._detach(conv, "transferred", out)
+        conv.transferred = True
         if previous is not None and was_assigned:
             conv.skip[previous.id] = "transferred"
         if target_queue is not None and target_queue is not conv.queue:
@@ -788,7 +798,8 @@ class RouterState:
         conv.state = ASSIGNED
         conv.version += 1
         conv.agent = agent
-        self._count_answer(conv, now)
+        answer_waited = self._count_answer(conv, now)
+        conv.transferred = False
         out.append(
             Assigned(
                 conversation_id=conv.id,
@@ -798,6 +809,7 @@ class RouterState:
                 offer_id=None,
                 waited_s=now - conv.enqueued_at,
                 forced=True,
+                answer_waited_s=answer_waited,
             )
         )
         self._warn(conv, now, out)
@@ -1423,16 +1435,20 @@ class RouterState:
             queue.day_ends_at = midnight.timestamp()
         queue.answered = queue.within_sla = queue.abandoned = queue.escalated = 0
 
-    def _count_answer(self, conv: ConvRt, now: float) -> None:
+    def _count_answer(self, conv: ConvRt, now: float) -> float | None:
+        """Count the conversation's first answer in its queue's day; its wait as the SLA counts
+        it (``_sla_waited``), or None when it was answered before."""
         if conv.answered:
-            return
+            return None
         conv.answered = True
         queue = conv.queue
         self._roll_day(queue, now)
         queue.answered += 1
+        waited = self._sla_waited(conv, now)
         sla = queue.config.sla
-        if sla is not None and self._sla_waited(conv, now) <= sla.threshold_s:
+        if sla is not None and waited <= sla.threshold_s:
             queue.within_sla += 1
+        return waited
 
     def _longest_wait(self, queue: QueueRt, now: float) -> float:
         heap = queue.age_heap

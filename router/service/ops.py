@@ -43,6 +43,7 @@ __all__ = [
 class Declined:
     offer_id: OfferId
     conversation_id: ConversationId
+    agent_id: AgentId | None = None
 
 
 @dataclass(frozen=True, slots=True)

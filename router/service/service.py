@@ -154,6 +154,15 @@ _SLOW_ROUND_S = 0.05  # a round slower than this says where its time went (route
 _NOTICES = (WindowClosing, WindowClosed)  # pushes only: they write nothing, so they lock nothing
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """Who asked for a transfer, requeue or forced assignment this round (the router input's
+    ``actor``), and the agent it names."""
+
+    actor: str
+    to_agent_id: uuid.UUID | None
+
+
 class _Superseded(Exception):
     """Another router instance took the workspace's epoch: this one is a standby now."""
 
@@ -198,6 +207,7 @@ class RouterService:
         self._known: dict[ConversationId, CustomerId | None] = {}  # in the policy, with its customer
         self._offers: dict[OfferId, tuple[ConversationId, AgentId]] = {}
         self._unpushed: set[OfferId] = set()
+        self._asked: dict[ConversationId, _Ask] = {}  # this round's transfers, requeues, forced
         self._outbox: list[Message] = []
         self._declared_agents: set[AgentId] = set()
         self._consumer: Consumer | None = None
@@ -531,6 +541,13 @@ class RouterService:
     async def _translate(self, inputs: Sequence[Any], now: float) -> list[Item]:
         state = self._state
         assert state is not None
+        self._asked = {
+            ConversationId(m.conversation_id): _Ask(
+                m.actor or "system", getattr(m, "to_agent_id", None) or getattr(m, "agent_id", None)
+            )
+            for m in inputs
+            if isinstance(m, TransferInput | ForceAssignInput | RequeueInput)
+        }
         wanted: list[ConversationId] = []
         reload_agents = False
         reload_config = False
@@ -601,7 +618,7 @@ class RouterService:
                 if message.accepted:
                     items.append(OfferAccepted(offer_id=offer_id))
                 else:
-                    items.extend([Declined(offer_id, held[0]), OfferDeclined(offer_id=offer_id)])
+                    items.extend([Declined(offer_id, held[0], held[1]), OfferDeclined(offer_id=offer_id)])
             elif isinstance(message, PresenceInput):
                 agent_id = AgentId(message.agent_id)
                 until = to_epoch(message.until) if message.until is not None else None
@@ -1052,7 +1069,7 @@ class RouterService:
             )
         elif isinstance(op, WithdrawOffer):
             status = OfferStatus.EXPIRED if op.reason == "timeout" else OfferStatus.WITHDRAWN
-            writes.end_offer(op.offer_id, op.conversation_id, status, op.reason, at)
+            writes.end_offer(op.offer_id, op.conversation_id, status, op.reason, at, agent_id=op.agent_id)
             if op.offer_id in self._unpushed:
                 self._unpushed.discard(op.offer_id)
                 return
@@ -1069,7 +1086,17 @@ class RouterService:
                 reason=op.reason,
             )
         elif isinstance(op, Assigned):
-            ok = writes.assign(op.conversation_id, op.agent_id, op.queue_id, op.offer_id, at)
+            ask = self._asked.get(op.conversation_id) if op.forced else None
+            ok = writes.assign(
+                op.conversation_id,
+                op.agent_id,
+                op.queue_id,
+                op.offer_id,
+                at,
+                how="forced" if op.forced else "transfer" if op.transferred else "offer",
+                waited_s=op.answer_waited_s,
+                actor=ask.actor if ask is not None else "router",
+            )
             if not ok:
                 outcome.stale.add(op.conversation_id)
                 return
@@ -1086,7 +1113,16 @@ class RouterService:
                 forced=op.forced,
             )
         elif isinstance(op, Requeued):
-            writes.unassign(op.conversation_id, op.from_agent_id, op.queue_id, at, op.reason)
+            ask = self._asked.get(op.conversation_id) if op.reason in ("transfer", "supervisor") else None
+            writes.unassign(
+                op.conversation_id,
+                op.from_agent_id,
+                op.queue_id,
+                at,
+                op.reason,
+                actor=ask.actor if ask is not None else "router",
+                to_agent_id=ask.to_agent_id if ask is not None and op.reason == "transfer" else None,
+            )
             if op.from_agent_id is not None:
                 push = UnassignedPush(conversation_id=op.conversation_id, reason=op.reason)
                 pushes.append(self._push(op.from_agent_id, push))
@@ -1113,6 +1149,8 @@ class RouterService:
         elif isinstance(op, PresenceSet):
             until = from_epoch(op.until) if op.until is not None else None
             writes.presence(op.agent_id, op.presence.value, until)
+            if op.reason == "wrap_up" and op.conversation_id is not None:
+                writes.wrap_up(op.agent_id, op.conversation_id, until, at)
             log.info(
                 "router.presence_set", agent_id=str(op.agent_id), presence=op.presence.value, reason=op.reason
             )
@@ -1184,7 +1222,9 @@ class RouterService:
                 agent_id=str(op.agent_id) if op.agent_id else None,
             )
         elif isinstance(op, Declined):
-            writes.end_offer(op.offer_id, op.conversation_id, OfferStatus.DECLINED, None, at)
+            writes.end_offer(
+                op.offer_id, op.conversation_id, OfferStatus.DECLINED, None, at, agent_id=op.agent_id
+            )
         elif isinstance(op, Closed):
             writes.close(op.conversation_id, at)
         elif isinstance(op, PresenceChosen):
@@ -1195,7 +1235,9 @@ class RouterService:
         elif isinstance(op, QueueChosen):
             writes.choose_queue(op.conversation_id, op.queue_id)
         elif isinstance(op, StaleOffer):
-            writes.end_offer(op.offer_id, op.conversation_id, OfferStatus.WITHDRAWN, "failover", at)
+            writes.end_offer(
+                op.offer_id, op.conversation_id, OfferStatus.WITHDRAWN, "failover", at, agent_id=op.agent_id
+            )
             if op.agent_id is not None:
                 push = OfferWithdrawnPush(
                     offer_id=op.offer_id, conversation_id=op.conversation_id, reason="failover"

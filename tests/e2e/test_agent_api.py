@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from centralita.web.keys import FOLLOWUPS
+from core.facts import CloseReason, WorkAction
 from router.wire import ConversationClosedInput, ConversationNudge, PresenceInput, TransferInput
+from storage.facts import AUDIT
 from storage.tables import ConversationRow, MessageRow
 from storage.work import FollowUpOpened
 from tests.e2e.conftest import StartWorkScene
@@ -403,6 +405,45 @@ async def test_a_follow_up_re_enters_routing_when_due(scene: Scene) -> None:
     assert detail["timeline"][-1]["kind"] == "system"
     assert detail["timeline"][-1]["text"] == "Seguimiento programado: En negociación"
     assert await scheduler.run_due() == []  # done once
+
+
+async def test_a_close_and_the_follow_up_it_schedules_are_recorded_with_their_actors(scene: Scene) -> None:
+    conversation = await scene.conversation()
+    status, _ = await scene.send(
+        "POST",
+        f"/api/conversations/{conversation}/close",
+        {"disposition": {"code": "negociacion", "note": "Pide plazo hasta el jueves"}},
+    )
+    assert status == 200
+    opened: asyncio.Queue[FollowUpOpened] = asyncio.Queue()
+    scene.engine.client.server.app[FOLLOWUPS].observers.append(opened.put_nowait)
+    scene.clock.advance(2 * 86400 + 1)  # moving the clock wakes the scheduler
+    async with asyncio.timeout(10):
+        taken = await opened.get()
+
+    async with scene.engine.database.session() as session:
+        rows = (
+            (
+                await session.execute(
+                    sa.select(AUDIT).where(AUDIT.c.conversation_id.in_([conversation, taken.conversation_id]))
+                )
+            )
+            .mappings()
+            .all()
+        )
+    closed = [r for r in rows if r["action"] == WorkAction.CLOSED]
+    assert [(r["conversation_id"], r["actor"], r["agent_id"]) for r in closed] == [
+        (conversation, f"agent:{scene.ws.agents['ana']}", scene.ws.agents["ana"])
+    ]
+    disposition = closed[0]["details"]["disposition"]
+    assert closed[0]["details"]["reason"] == CloseReason.AGENT
+    assert (disposition["code"], disposition["note"]) == ("negociacion", "Pide plazo hasta el jueves")
+    assert disposition["follow_up"]["queue"] == "promesas"
+    follow_up = [r for r in rows if r["action"] == WorkAction.OPENED]
+    assert [(r["conversation_id"], r["actor"], r["queue_id"]) for r in follow_up] == [
+        (taken.conversation_id, "system", scene.ws.queues["promesas"])
+    ]
+    assert follow_up[0]["details"]["follow_up_of"] == str(conversation)
 
 
 async def test_a_follow_up_joins_the_customers_open_conversation_if_there_is_one(scene: Scene) -> None:

@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -30,9 +30,11 @@ from centralita.web.keys import PIPELINE, RUNTIME
 from channels.email.testing import SmtpPeer, smtp_peer
 from channels.instagram.testing import text_webhook_body
 from channels.meta.peer import GraphPeer
+from core.facts import WorkAction
 from core.ids import ConversationId, new_id
 from core.settings import Settings
 from router.service import ManualClock
+from storage.facts import AUDIT, REPORT
 from storage.tables import ConversationRow, MessageRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token, signed, whatsapp_text
@@ -293,3 +295,44 @@ async def test_an_out_of_office_mail_gets_nothing_back_and_opens_nothing(custome
     async with customers.scene.database.session() as session:
         opened = (await session.execute(sa.select(sa.func.count()).select_from(ConversationRow))).scalar_one()
     assert opened == 0
+
+
+async def test_the_menus_answer_is_recorded_with_its_option_and_queue_and_starts_the_wait(
+    customers: Customers,
+) -> None:
+    conversation = _conversation(await customers.whatsapp("5215512340009", "Hola"))
+    customers.scene.clock.advance(40)
+    await customers.whatsapp("5215512340009", "3")
+
+    async with customers.scene.database.session() as session:
+        trail = (
+            (
+                await session.execute(
+                    sa.select(AUDIT.c.action, AUDIT.c.actor, AUDIT.c.details, AUDIT.c.queue_id)
+                    .where(AUDIT.c.conversation_id == conversation)
+                    .order_by(AUDIT.c.at)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        report = (
+            (await session.execute(sa.select(REPORT).where(REPORT.c.conversation_id == conversation)))
+            .mappings()
+            .one()
+        )
+    queue = customers.scene.queues["pagos-becas"]
+    assert [(r["action"], r["actor"]) for r in trail[:2]] == [
+        (WorkAction.OPENED, "customer"),
+        (WorkAction.TRIAGED, "customer"),
+    ]
+    assert trail[0]["details"]["triage"] is True
+    assert trail[1]["details"] == {
+        "option": "Pagos y becas",
+        "number": 3,
+        "queue": "pagos-becas",
+        "queue_id": str(queue),
+    }
+    assert trail[1]["queue_id"] == queue
+    assert (report["triage"], report["triage_option"], report["queue_id"]) == (True, "Pagos y becas", queue)
+    assert report["enqueued_at"].astimezone(UTC) == MONDAY_10 + timedelta(seconds=40)

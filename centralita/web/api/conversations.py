@@ -49,6 +49,7 @@ from centralita.web.auth import require
 from centralita.web.keys import FOLLOWUPS, RUNTIME
 from centralita.web.spec import Param, documented
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
+from core.facts import CloseReason, Fact, WorkAction
 from core.ids import ConversationId
 from core.reply_window import WindowState, templates_from_manifest, window_state
 from core.states import ConversationStatus
@@ -301,7 +302,9 @@ async def add_note(request: web.Request) -> web.Response:
         raise Conflict("the conversation is closed", field="conversation_id")
     runtime = request.app[RUNTIME]
     async with runtime.database.transaction() as session:
-        entry = await WorkStore(session).add_note(conv, principal.agent_id, body.text, runtime.clock())
+        entry = await WorkStore(session).add_note(
+            conv, principal.agent_id, body.text, runtime.clock(), actor=actor_of(principal)
+        )
     return respond(TimelineEntry.of(entry), status=201)
 
 
@@ -440,8 +443,26 @@ async def close_conversation(request: web.Request) -> web.Response:
                 "queue_id": str(queue.id) if queue is not None else None,
                 "template": (follow_up or {}).get("template"),
             }
+        fact = Fact(
+            WorkAction.CLOSED,
+            now,
+            actor_of(principal),
+            principal.workspace_id,
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            agent_id=conv.agent_id or principal.agent_id,
+            campaign_id=conv.campaign_id,
+            queue_id=conv.queue_id,
+            details={"reason": CloseReason.AGENT, "disposition": doc},
+            dedupe=f"{conv.id}:closed:{now.isoformat()}",
+        )
         closed = await store.close(
-            principal.workspace_id, ConversationId(conv.id), disposition=doc, closed_at=now, follow_up_at=due
+            principal.workspace_id,
+            ConversationId(conv.id),
+            disposition=doc,
+            closed_at=now,
+            follow_up_at=due,
+            fact=fact,
         )
         if not closed:
             raise Conflict("the conversation is already closed", field="conversation_id")

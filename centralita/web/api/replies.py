@@ -23,6 +23,7 @@ from aiohttp import web
 from centralita.outbound import resend_reply, send_reply
 from centralita.schemas.replies import Message, QueuedMessage, ReplyRequest
 from centralita.web.api._json import parse_body, path_uuid, respond
+from centralita.web.api.conversations import actor_of
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
@@ -67,6 +68,7 @@ async def post_reply(request: web.Request) -> web.Response:
         identifier_id=IdentityId(identifier_id) if identifier_id else None,
         reply_to_message_id=MessageId(reply_to) if reply_to else None,
         require_assigned=principal.role == "agent",
+        actor=actor_of(principal),
     )
     return respond(QueuedMessage.of_reply(queued), status=202)
 

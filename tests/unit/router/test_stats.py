@@ -6,14 +6,16 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from router.policy import (
+    Assigned,
     BusinessHours,
     ConversationClosed,
     Escalated,
+    ForceAssign,
     OfferAccepted,
     SlaTarget,
     WeeklyInterval,
 )
-from tests.unit.router.harness import CHAT, Harness, conv_id, of_type, queue_id
+from tests.unit.router.harness import CHAT, Harness, agent_id, conv_id, of_type, queue_id
 
 
 def test_queue_stats_count_waiting_longest_wait_agents_and_answers_within_sla() -> None:
@@ -85,3 +87,18 @@ def test_an_answer_soon_after_opening_counts_within_the_sla() -> None:
     h.accept(h.offers())  # answered 20 s into the day, 45 hours after it arrived
     stats = h.state.queue_stats(queue_id(1))
     assert (stats.answered, stats.answered_within_sla, stats.escalated) == (1, 1, 0)
+
+
+def test_the_first_answer_carries_its_wait_as_the_sla_counts_it_and_a_later_one_none() -> None:
+    h = Harness(start=SATURDAY_NOON_MX)
+    h.queue(sla=SlaTarget(0.8, 60), hours=MX_WEEKDAYS)
+    h.arrive(1)
+    h.advance(MONDAY_9_MX - h.now)
+    h.agent(1)
+    h.advance(20)
+    (first,) = of_type(h.accept(h.offers()), Assigned)
+    assert first.answer_waited_s == 20  # only the queue's open time: the weekend does not count
+    assert first.waited_s == MONDAY_9_MX + 20 - SATURDAY_NOON_MX  # the real wait, as before
+    h.agent(2)
+    (forced,) = of_type(h.send(ForceAssign(conversation_id=conv_id(1), agent_id=agent_id(2))), Assigned)
+    assert forced.forced and forced.answer_waited_s is None  # answered already
