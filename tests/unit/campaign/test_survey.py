@@ -68,7 +68,11 @@ def test_a_manifest_without_a_survey_has_none(manifest_data: dict[str, Any]) -> 
         ({"channels": ["sms"]}, "invalid_choice", "survey.channels.0"),
         ({"channels": ["email"]}, "survey_channel", "survey.channels.0"),
         ({"template": {"name": "encuesta", "language": "es_MX"}}, "unknown_template", "survey.template.name"),
-        ({"template": {"name": "recordatorio", "language": "en_US"}}, "unknown_template", "survey.template.language"),
+        (
+            {"template": {"name": "recordatorio", "language": "en_US"}},
+            "unknown_template",
+            "survey.template.language",
+        ),
         ({"tone": "formal"}, "unknown_key", "survey.tone"),
     ],
 )
