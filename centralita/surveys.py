@@ -287,7 +287,8 @@ async def take_survey_message(
     """Whether the customer's message answers (or comments on) one of their surveys in the
     campaign; None: it does not, and goes on as any message.
 
-    A tapped option names its conversation and is taken whatever else is open.  A typed message
+    A tapped option names its conversation and is taken whatever else is open (within
+    ``answer_within_s`` of the send; once answered, a tap is a second answer).  A typed message
     is taken only while the customer has no open conversation in the campaign, on the channel
     the survey went out on: the latest survey sent within ``answer_within_s`` and not answered
     takes a score; one answered within ``comment_within_s`` without a comment takes the next
@@ -304,6 +305,8 @@ async def take_survey_message(
         state = await store.of_conversation(account.workspace_id, choice[0])
         if state is None or state.customer_id != customer_id:
             return None
+        if state.answered_at is None and state.sent_at < now - timedelta(seconds=survey.answer_within_s):
+            return None  # too late: a tap like any other message
     else:
         if has_open_conversation:
             return None

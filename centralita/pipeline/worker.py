@@ -285,10 +285,8 @@ class Pipeline:
             else:
                 await self._settle(delivery, "ack")
         done = [outcome for _, _, outcome in results if isinstance(outcome, Outcome)]
-        await self.send_auto_replies(
-            [o for outcome in done for o in outcome.auto_replies],
-            [m for outcome in done for m in outcome.survey_replies],
-        )
+        await self.send_auto_replies([o for outcome in done for o in outcome.auto_replies])
+        await nudge_outbound(self.runtime, [m for outcome in done for m in outcome.survey_replies])
         for _, envelope, outcome in results:
             if isinstance(outcome, Outcome):
                 for observer in self.observers:
@@ -505,7 +503,8 @@ class Pipeline:
             await store.flush()
         await self.publish_nudges(outcome.nudges)
         await self.publish_pushes(outcome.pushes)
-        await self.send_auto_replies(outcome.auto_replies, outcome.survey_replies)
+        await self.send_auto_replies(outcome.auto_replies)
+        await nudge_outbound(self.runtime, outcome.survey_replies)
         return outcome
 
     async def _process(
@@ -854,12 +853,10 @@ class Pipeline:
         log.info("reply_reconciled", message_id=str(message_id), channel=event.channel, status=event.status)
         return await store.status_of(message_id, event.status, errors)
 
-    async def send_auto_replies(
-        self, orders: Sequence[AutoReplyOrder], survey_replies: Sequence[MessageId] = ()
-    ) -> None:
-        """After the commit: nudge the outbound workers about the committed auto-replies and
-        survey thanks (they also find them in the database without the nudge)."""
-        await nudge_outbound(self.runtime, [*(order.message_id for order in orders), *survey_replies])
+    async def send_auto_replies(self, orders: Sequence[AutoReplyOrder]) -> None:
+        """After the commit: nudge the outbound workers about the committed auto-replies (they
+        also find them in the database without the nudge)."""
+        await nudge_outbound(self.runtime, [order.message_id for order in orders])
 
     # ------------------------------------------------------------------ the agents' desks
     async def publish_pushes(self, pushes: Sequence[tuple[AgentId, MessagePush | MessageStatusPush]]) -> None:
