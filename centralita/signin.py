@@ -11,6 +11,14 @@ Refused sign-ins are counted per email and per client address (hashed) within
 address — the answer is ``TooManyAttempts`` (429) until the oldest failure leaves the window,
 whether or not the password is right.  A right password clears the email's count.
 
+Each outcome is in the audit trail, in the transaction that makes it: ``sign_in.succeeded`` (as
+the agent; the session issued is ``session.issued``), ``sign_in.refused`` for a wrong email or
+password (the email only as the rate limit's SHA-256, ``email_sha256``; the agent and its
+workspace when the email is an agent's, else no workspace: only ``centralita audit`` without
+``--workspace`` shows those), ``invitation.issued`` and ``invitation.used``, and every session
+revoked by a sign-out (``session.revoked``, ``reason`` ``sign_out`` or ``sign_out_everywhere``).
+A sign-in refused by the rate limit is not recorded: a flood of guesses costs no writes.
+
 Nothing here imports aiohttp: ``centralita.web.api.signin`` and the CLI call it.
 """
 
@@ -20,11 +28,15 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from centralita.passwords import check_strength, hash_password, verify_password
 from centralita.runtime import Runtime
+from core.audit import AccessAction
 from core.errors import AuthenticationRequired, InvalidInput, NotFound, TooManyAttempts
 from core.ids import AgentId
 from core.logging import get_logger
+from storage.audit import record
 from storage.database import Database
 from storage.signin import Account, InvitationIssued, InvitationRefusal, SignInStore, rate_key
 from storage.tokens import TokenStore
@@ -58,8 +70,23 @@ async def _open_session(
         now,
         expires_at=expires_at,
         kind="session",
+        actor=f"agent:{account.agent_id}",
     )
     return SignedIn(issued.token, str(issued.record.id), account, expires_at)
+
+
+async def _signed_in_audit(session: AsyncSession, signed: SignedIn, how: str, now: datetime) -> None:
+    await record(
+        session,
+        AccessAction.SIGNED_IN,
+        workspace_id=signed.account.workspace_id,
+        at=now,
+        actor=f"agent:{signed.account.agent_id}",
+        subject_type="agent",
+        subject_id=str(signed.account.agent_id),
+        agent_id=signed.account.agent_id,
+        details={"how": how, "session": signed.token_id},
+    )
 
 
 def _retry_after(oldest: datetime | None, window: timedelta, now: datetime) -> int:
@@ -110,6 +137,22 @@ async def sign_in(
             await SignInStore(session).record_failure(
                 [email_key, client_key], now, forget_before=now - window
             )
+            refusals: list[Account | None] = list(accounts) or [None]
+            for refused in refusals:
+                await record(
+                    session,
+                    AccessAction.SIGN_IN_REFUSED,
+                    workspace_id=refused.workspace_id if refused else None,
+                    at=now,
+                    actor="anonymous",
+                    subject_type="agent" if refused else "email",
+                    subject_id=str(refused.agent_id) if refused else email_key,
+                    agent_id=refused.agent_id if refused else None,
+                    details={
+                        "email_sha256": email_key,
+                        "reason": "inactive" if refused and not refused.active else "wrong_password",
+                    },
+                )
         log.info("sign_in.refused", accounts=len(accounts))
         raise AuthenticationRequired(_WRONG, field="password")
     if len(matched) > 1:
@@ -122,6 +165,7 @@ async def sign_in(
     async with database.transaction() as session:
         await SignInStore(session).clear_failures(email_key)
         signed = await _open_session(runtime, TokenStore(session), account, device, now)
+        await _signed_in_audit(session, signed, "password", now)
     log.info(
         "sign_in.ok",
         agent_id=str(account.agent_id),
@@ -144,6 +188,18 @@ async def accept_invitation(runtime: Runtime, secret: str, password: str, *, dev
             raise AuthenticationRequired("this agent is no longer active", field="invitation")
         await SignInStore(session).set_password(redeemed.agent_id, password_hash, now)
         signed = await _open_session(runtime, TokenStore(session), redeemed, device, now)
+        await record(
+            session,
+            AccessAction.INVITATION_USED,
+            workspace_id=redeemed.workspace_id,
+            at=now,
+            actor=f"agent:{redeemed.agent_id}",
+            subject_type="agent",
+            subject_id=str(redeemed.agent_id),
+            agent_id=redeemed.agent_id,
+            details={},
+        )
+        await _signed_in_audit(session, signed, "invitation", now)
     log.info(
         "sign_in.invitation_used",
         agent_id=str(redeemed.agent_id),
@@ -172,6 +228,17 @@ async def invite(
         if not found[0].active:
             raise InvalidInput("the agent is not active", field="email")
         issued = await store.invite(found[0], created_by, now, now + lifetime)
+        await record(
+            session,
+            AccessAction.INVITATION_ISSUED,
+            workspace_id=issued.account.workspace_id,
+            at=now,
+            actor=created_by,
+            subject_type="agent",
+            subject_id=str(issued.account.agent_id),
+            agent_id=issued.account.agent_id,
+            details={"invitation_id": issued.id, "expires_at": issued.expires_at},
+        )
     log.info(
         "invitation.created",
         agent_id=str(issued.account.agent_id),
@@ -181,9 +248,14 @@ async def invite(
     return issued
 
 
-async def sign_out_everywhere(runtime: Runtime, agent_id: AgentId) -> tuple[str, ...]:
-    """Revoke every session of the agent (the API tokens stay): the ids revoked."""
+async def sign_out_everywhere(
+    runtime: Runtime, agent_id: AgentId, *, actor: str | None = None
+) -> tuple[str, ...]:
+    """Revoke every session of the agent (the API tokens stay): the ids revoked.  ``actor``: who
+    asked (the agent itself by default)."""
     async with runtime.database.transaction() as session:
-        ended = await TokenStore(session).revoke_sessions(agent_id, runtime.clock())
+        ended = await TokenStore(session).revoke_sessions(
+            agent_id, runtime.clock(), actor=actor or f"agent:{agent_id}"
+        )
     log.info("sign_out.everywhere", agent_id=str(agent_id), sessions=len(ended))
     return ended

@@ -8,6 +8,12 @@ keep working until they are revoked; every token issued now gets one.
 A token's ``kind`` is ``api`` (a bearer token for scripts) or ``session`` (the console's
 signed-in browser, carried in a cookie): a session is also refused once unused for the idle
 timeout the caller passes to ``check``.
+
+Every issue and revoke is appended to the audit trail in the same transaction
+(``token.issued`` / ``token.revoked``, ``session.issued`` / ``session.revoked``: see
+``core.audit.AccessAction``), with the ``actor`` the caller names (``agent:<id>``,
+``token:<id>``, ``cli``; ``system`` by default).  A session refused for being idle is not an
+event: nothing is written when ``check`` refuses it.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import AccessAction
 from core.errors import Conflict, InvalidInput
 from core.ids import AgentId, WorkspaceId, new_id
 from core.settings import Settings
+from storage.audit import record
 from storage.tables import AgentRow, ApiTokenRow, WorkspaceRow
 
 __all__ = [
@@ -179,9 +187,13 @@ class TokenStore:
         now: datetime,
         *,
         expires_at: datetime | None = None,
+        actor: str = "system",
     ) -> str:
         """A new token (the secret); it expires at ``expires_at``, by default its role's lifetime."""
-        return (await self.create(workspace_id, role, agent_id, name, now, expires_at=expires_at)).token
+        issued = await self.create(
+            workspace_id, role, agent_id, name, now, expires_at=expires_at, actor=actor
+        )
+        return issued.token
 
     async def create(
         self,
@@ -193,6 +205,8 @@ class TokenStore:
         *,
         expires_at: datetime | None = None,
         kind: str = "api",
+        actor: str = "system",
+        replaces: uuid.UUID | None = None,
     ) -> Issued:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; expected {', '.join(ROLES)}", field="role")
@@ -215,9 +229,45 @@ class TokenStore:
                 kind=kind,
             )
         )
-        record = await self.get(token_id)
-        assert record is not None  # just inserted in this transaction
-        return Issued(token, record)
+        found = await self.get(token_id)
+        assert found is not None  # just inserted in this transaction
+        details: dict[str, Any] = {"kind": kind, "role": role, "name": name, "expires_at": expires_at}
+        if replaces is not None:
+            details["replaces"] = replaces
+        await record(
+            self.session,
+            AccessAction.SESSION_ISSUED if kind == "session" else AccessAction.TOKEN_ISSUED,
+            workspace_id=workspace_id,
+            at=now,
+            actor=actor,
+            subject_type="token",
+            subject_id=str(token_id),
+            agent_id=agent_id,
+            details=details,
+        )
+        return Issued(token, found)
+
+    async def _revoked(
+        self, records: Iterable[TokenRecord], now: datetime, actor: str, details: dict[str, Any]
+    ) -> None:
+        """The audit entries of tokens just revoked at ``now``."""
+        for r in records:
+            await record(
+                self.session,
+                AccessAction.SESSION_REVOKED if r.kind == "session" else AccessAction.TOKEN_REVOKED,
+                workspace_id=r.workspace_id,
+                at=now,
+                actor=actor,
+                subject_type="token",
+                subject_id=str(r.id),
+                agent_id=r.agent_id,
+                details={
+                    "kind": r.kind,
+                    "before": {"revoked_at": None},
+                    "after": {"revoked_at": now},
+                    **details,
+                },
+            )
 
     async def agent_in(
         self, workspace_id: WorkspaceId, *, agent_id: uuid.UUID | None = None, email: str | None = None
@@ -370,17 +420,34 @@ class TokenStore:
         return self._record(row) if row is not None else None
 
     async def revoke(
-        self, token_id: uuid.UUID, now: datetime, workspace_id: WorkspaceId | None = None
+        self,
+        token_id: uuid.UUID,
+        now: datetime,
+        workspace_id: WorkspaceId | None = None,
+        *,
+        actor: str = "system",
+        reason: str | None = None,
+        replaced_by: uuid.UUID | None = None,
     ) -> TokenRecord | None:
-        """Revoke a token from ``now`` on (a revoked one keeps its first ``revoked_at``); ``None``:
-        no such token (in ``workspace_id``)."""
+        """Revoke a token from ``now`` on (a revoked one keeps its first ``revoked_at``, and
+        revoking it again records nothing); ``None``: no such token (in ``workspace_id``)."""
         query = sa.update(TOKEN).where(TOKEN.c.id == token_id, TOKEN.c.revoked_at.is_(None))
         if workspace_id is not None:
             query = query.where(TOKEN.c.workspace_id == workspace_id)
-        await self.session.execute(query.values(revoked_at=now))
-        return await self.get(token_id, workspace_id)
+        changed = (await self.session.execute(query.values(revoked_at=now).returning(TOKEN.c.id))).first()
+        found = await self.get(token_id, workspace_id)
+        if changed is not None and found is not None:
+            details: dict[str, Any] = {}
+            if reason is not None:
+                details["reason"] = reason
+            if replaced_by is not None:
+                details["replaced_by"] = replaced_by
+            await self._revoked([found], now, actor, details)
+        return found
 
-    async def revoke_sessions(self, agent_id: AgentId, now: datetime) -> tuple[str, ...]:
+    async def revoke_sessions(
+        self, agent_id: AgentId, now: datetime, *, actor: str = "system", reason: str = "sign_out_everywhere"
+    ) -> tuple[str, ...]:
         """Sign an agent out everywhere: revoke every open session token of the agent (not its
         API tokens); the ids revoked."""
         result = await self.session.execute(
@@ -389,7 +456,10 @@ class TokenStore:
             .values(revoked_at=now)
             .returning(TOKEN.c.id)
         )
-        return tuple(str(token_id) for token_id in result.scalars())
+        ended = sorted(result.scalars())
+        records = [r for token_id in ended if (r := await self.get(token_id)) is not None]
+        await self._revoked(records, now, actor, {"reason": reason})
+        return tuple(str(token_id) for token_id in ended)
 
     async def rotate(
         self,
@@ -398,6 +468,7 @@ class TokenStore:
         *,
         expires_at: datetime | None = None,
         workspace_id: WorkspaceId | None = None,
+        actor: str = "system",
     ) -> tuple[Issued, TokenRecord] | None:
         """A new token with the old one's role, agent and name, and the old one revoked (in the
         caller's transaction: both or neither).  ``None``: no such token; a revoked one is a
@@ -411,8 +482,17 @@ class TokenStore:
                 field="token_id",
             )
         issued = await self.create(
-            old.workspace_id, old.role, old.agent_id, old.name, now, expires_at=expires_at
+            old.workspace_id,
+            old.role,
+            old.agent_id,
+            old.name,
+            now,
+            expires_at=expires_at,
+            actor=actor,
+            replaces=token_id,
         )
-        revoked = await self.revoke(token_id, now, workspace_id)
+        revoked = await self.revoke(
+            token_id, now, workspace_id, actor=actor, reason="rotated", replaced_by=issued.record.id
+        )
         assert revoked is not None
         return issued, revoked

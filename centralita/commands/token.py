@@ -11,6 +11,8 @@
   within ``CENTRALITA_TOKEN_RECHECK_S``.  Prints the token's line.
 - ``rotate ID [--expires-in DURATION]``: prints a new token with the same role, agent and name;
   the old one is revoked in the same transaction.
+
+Each issue and revoke is in the audit trail as ``cli`` (``token.issued``, ``token.revoked``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from storage.database import Database
 from storage.tokens import ROLES, TokenStore, expiry
 
 __all__ = ["register"]
+
+CLI_ACTOR = "cli"  # who issued, revoked or rotated, in the audit trail
 
 T = TypeVar("T")
 
@@ -127,7 +131,9 @@ def cmd_create(args: argparse.Namespace) -> int:
                     raise NotFound(
                         f"no agent {args.agent!r} in workspace {args.workspace!r}", field="--agent"
                     )
-            return await store.issue(workspace_id, args.role, agent_id, args.name, now, expires_at=expires_at)
+            return await store.issue(
+                workspace_id, args.role, agent_id, args.name, now, expires_at=expires_at, actor=CLI_ACTOR
+            )
 
     print(asyncio.run(_with_database(settings, work)))
     return 0
@@ -156,7 +162,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     async def work(database: Database) -> Token:
         now = utc_now()
         async with database.transaction() as session:
-            record = await TokenStore(session).revoke(token_id, now)
+            record = await TokenStore(session).revoke(token_id, now, actor=CLI_ACTOR)
         if record is None:
             raise NotFound(f"no token {args.id!r} (see `centralita token list`)", field="ID")
         return Token.of(record, now)
@@ -178,7 +184,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             if old is None:
                 raise NotFound(f"no token {args.id!r} (see `centralita token list`)", field="ID")
             expires_at = expiry(settings, old.role, now, lifetime, field="--expires-in")
-            rotated = await store.rotate(token_id, now, expires_at=expires_at)
+            rotated = await store.rotate(token_id, now, expires_at=expires_at, actor=CLI_ACTOR)
         assert rotated is not None  # it was there in this transaction
         issued, revoked = rotated
         print(f"revoked {revoked.id}; the new token is {issued.record.id}", file=sys.stderr)

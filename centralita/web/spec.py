@@ -71,9 +71,13 @@ class Operation:
     query: tuple[Param, ...] = ()
     summary: str | None = None  # when the handler has no docstring
     description: str | None = None
-    response_type: str = "application/json"
+    response_type: str | tuple[str, ...] = "application/json"  # several: one answer, chosen by a parameter
     authorization: str | None = None  # who may call, when the least role does not say it all
     extra_errors: Mapping[int, str] = field(default_factory=dict)  # status → when (Error body)
+
+    @property
+    def response_types(self) -> tuple[str, ...]:
+        return self.response_type if isinstance(self.response_type, tuple) else (self.response_type,)
 
 
 def documented(

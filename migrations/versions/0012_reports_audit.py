@@ -2,6 +2,9 @@
 conversation, customer, agent, campaign and queue, and a once-only key); conversation_report
 is the per-conversation rollup the reports read; traffic_hour counts messages per hour;
 conversation.survey_due_at is when a closed conversation's survey is due.
+audit_log becomes append-only in the database itself: a trigger refuses every DELETE (and, on
+PostgreSQL, TRUNCATE) and every UPDATE that changes anything but ``details`` and ``subject_id``
+— the two an erasure redacts (``storage.erasure``: the person's values replaced, the row kept).
 
 Revision ID: 0012_reports_audit
 Revises: 0009_outbound_media
@@ -19,6 +22,74 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
+
+# What no UPDATE may change: who, when, what, and what it is about.  ``details`` and
+# ``subject_id`` may be redacted by an erasure.
+_FIXED = (
+    "id",
+    "workspace_id",
+    "at",
+    "actor",
+    "action",
+    "subject_type",
+    "conversation_id",
+    "customer_id",
+    "agent_id",
+    "campaign_id",
+    "queue_id",
+    "dedupe",
+)
+_REFUSED = "audit_log is append-only"
+_NEW = ", ".join(f"NEW.{c}" for c in _FIXED)
+_OLD = ", ".join(f"OLD.{c}" for c in _FIXED)
+
+_PG_FUNCTION = f"""
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR TG_OP = 'TRUNCATE' THEN
+        RAISE EXCEPTION '{_REFUSED}: its rows are never deleted' USING ERRCODE = 'raise_exception';
+    END IF;
+    IF ({_NEW}) IS DISTINCT FROM ({_OLD}) THEN
+        RAISE EXCEPTION '{_REFUSED}: only an erasure may redact details and subject_id'
+            USING ERRCODE = 'raise_exception';
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+
+
+def _append_only() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        op.execute(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        )
+        return
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _FIXED)
+    op.execute(
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSED}: its rows are never deleted'); END"
+    )
+    op.execute(
+        f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log WHEN {changed} "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSED}: only an erasure may redact details and subject_id'); END"
+    )
+
+
+def _drop_append_only() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+        return
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
 
 
 def upgrade() -> None:
@@ -105,9 +176,11 @@ def upgrade() -> None:
     with op.batch_alter_table("conversation") as batch:
         batch.add_column(sa.Column("survey_due_at", TS, nullable=True))
         batch.create_index("ix_conversation_survey_due_at", ["survey_due_at"], unique=False)
+    _append_only()  # last: SQLite's batch mode above recreates audit_log, which drops its triggers
 
 
 def downgrade() -> None:
+    _drop_append_only()
     with op.batch_alter_table("conversation") as batch:
         batch.drop_index("ix_conversation_survey_due_at")
         batch.drop_column("survey_due_at")

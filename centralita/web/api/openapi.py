@@ -172,11 +172,11 @@ def _operation(route: LiveRoute, op: Operation | None, used_ids: set[str], model
         if op.description:
             out["description"] = op.description
         for status, (text, shape) in op.responses.items():
-            kind = op.response_type if 200 <= status < 300 else "application/json"
+            kinds = op.response_types if 200 <= status < 300 else ("application/json",)
             responses[str(status)] = {"description": text}
             schema = models.schema(shape, "serialization")
             if schema is not None:
-                responses[str(status)]["content"] = _content(schema, (kind,))
+                responses[str(status)]["content"] = _content(schema, kinds)
         for status, text in op.extra_errors.items():
             responses.setdefault(str(status), {"description": text, "content": error})
         if op.body is not None:

@@ -31,6 +31,7 @@ from centralita.schemas.signin import (
 )
 from centralita.signin import SignedIn, accept_invitation, invite, sign_in, sign_out_everywhere
 from centralita.web.api._json import parse_body, respond
+from centralita.web.api.conversations import actor_of
 from centralita.web.auth import SESSION_COOKIE, csrf_token, require, session_token
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
@@ -157,7 +158,9 @@ async def post_sign_out(request: web.Request) -> web.Response:
         return _signed_out(0)  # a bearer token is revoked through /api/admin/tokens
     runtime = request.app[RUNTIME]
     async with runtime.database.transaction() as session:
-        await TokenStore(session).revoke(uuid.UUID(principal.token_id), runtime.clock())
+        await TokenStore(session).revoke(
+            uuid.UUID(principal.token_id), runtime.clock(), actor=actor_of(principal), reason="sign_out"
+        )
     return _signed_out(1)
 
 
@@ -168,7 +171,7 @@ async def post_sign_out_everywhere(request: web.Request) -> web.Response:
     principal = await require(request, "agent")
     if principal.agent_id is None:
         return _signed_out(0)
-    ended = await sign_out_everywhere(request.app[RUNTIME], principal.agent_id)
+    ended = await sign_out_everywhere(request.app[RUNTIME], principal.agent_id, actor=actor_of(principal))
     return _signed_out(len(ended))
 
 

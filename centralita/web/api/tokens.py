@@ -9,7 +9,8 @@
 - ``POST /api/admin/tokens/{token_id}/rotate`` ``{"expires_in"?}`` — 201: a new token with the
   same role, agent and name; the old one is revoked in the same transaction.
 
-Everything within the caller's workspace: another workspace's token id is a 404.
+Everything within the caller's workspace: another workspace's token id is a 404.  Each issue and
+revoke is in the audit trail (``token.issued``, ``token.revoked``) as the calling admin.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from centralita.schemas.tokens import IssuedToken, RotateRequest, Token, TokenCreate, TokenList
 from centralita.web.api._json import parse_body, path_uuid, respond
+from centralita.web.api.conversations import actor_of
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
@@ -74,7 +76,13 @@ async def create_token(request: web.Request) -> web.Response:
     expires_at = expiry(runtime.settings, body.role, now, body.expires_in, field="expires_in")
     async with runtime.database.transaction() as session:
         issued = await TokenStore(session).create(
-            principal.workspace_id, body.role, agent_id, body.name, now, expires_at=expires_at
+            principal.workspace_id,
+            body.role,
+            agent_id,
+            body.name,
+            now,
+            expires_at=expires_at,
+            actor=actor_of(principal),
         )
     return respond(IssuedToken.of(issued, now), status=201)
 
@@ -93,7 +101,9 @@ async def revoke_token(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     now = runtime.clock()
     async with runtime.database.transaction() as session:
-        record = await TokenStore(session).revoke(token_id, now, principal.workspace_id)
+        record = await TokenStore(session).revoke(
+            token_id, now, principal.workspace_id, actor=actor_of(principal)
+        )
     if record is None:
         raise NotFound(f"no token {token_id}", field="token_id")
     return respond(Token.of(record, now))
@@ -121,7 +131,11 @@ async def rotate_token(request: web.Request) -> web.Response:
             raise NotFound(f"no token {token_id}", field="token_id")
         expires_at = expiry(runtime.settings, old.role, now, body.expires_in, field="expires_in")
         rotated = await store.rotate(
-            token_id, now, expires_at=expires_at, workspace_id=principal.workspace_id
+            token_id,
+            now,
+            expires_at=expires_at,
+            workspace_id=principal.workspace_id,
+            actor=actor_of(principal),
         )
     if rotated is None:
         raise NotFound(f"no token {token_id}", field="token_id")
