@@ -60,7 +60,7 @@ from core.errors import (
     ServiceUnavailable,
     TransientChannelError,
 )
-from core.events import Address, AddressKind, Attachment, OutboundMessage, Template
+from core.events import Address, AddressKind, Attachment, Interactive, OutboundMessage, Template
 from core.ids import AgentId, ChannelAccountId, ConversationId, IdentityId, MessageId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.reply_window import WindowState, decide_reply, templates_from_manifest, window_state
@@ -564,6 +564,9 @@ def _outbound_message(
         tag=payload.get("tag"),
         created_at=record.created_at,
         auto_reply=bool(payload.get("auto_reply")),
+        interactive=Interactive.model_validate(payload["interactive"])
+        if payload.get("interactive")
+        else None,
     )
 
 

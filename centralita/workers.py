@@ -1,9 +1,9 @@
 """The workers of one process, wired in one place.
 
 ``start_workers(runtime, roles)`` starts, on an open runtime, the workers of the process's roles
-— the pipeline, the follow-up scheduler, the config watcher, the outbound workers (replies and
-the customers' media), the router supervisor and the retention job, in that order — then the
-listening adapters, and stops them in reverse order.
+— the pipeline, the follow-up scheduler and the survey sender, the config watcher, the outbound
+workers (replies and the customers' media), the router supervisor and the retention job, in that
+order — then the listening adapters, and stops them in reverse order.
 ``serve`` and ``demo`` (through ``create_app``) and ``ingest`` all start their workers here.
 
 ``router_deps(runtime)`` gives the router service (``router.service``) what it needs from this
@@ -27,6 +27,7 @@ from centralita.outbound import OutboundWorker, nudge_outbound, queue_auto_reply
 from centralita.pipeline.worker import Pipeline
 from centralita.retention import RetentionJob
 from centralita.runtime import Runtime
+from centralita.surveys import SurveySender
 from core.channel import ListeningAdapter
 from core.ids import ConversationId, MessageId, WorkspaceId
 from core.settings import ROLES, Settings
@@ -47,6 +48,7 @@ class Workers:
     # only with the ``pipeline`` role.
     pipeline: Pipeline
     followups: FollowUpScheduler | None = None
+    surveys: SurveySender | None = None  # with the follow-ups: due work any server claims
     config_watcher: ConfigWatcher | None = None
     outbound: OutboundWorker | None = None
     media: MediaWorker | None = None
@@ -99,6 +101,7 @@ async def start_workers(
             await _started(stack, workers.pipeline)
         if workers.runs("followups"):
             workers.followups = await _started(stack, FollowUpScheduler(runtime))
+            workers.surveys = await _started(stack, SurveySender(runtime))
         if workers.runs("config"):
             workers.config_watcher = await _started(stack, ConfigWatcher(runtime))
             runtime.config_watcher = workers.config_watcher  # ``announce`` converges through it

@@ -81,6 +81,12 @@ class Capabilities:
     # What a campaign may ask of the channel:
     triage_menu: bool = False  # a campaign's numbered triage menu is asked and answered here
     hub_link_target: bool = False  # other channels' hub auto-replies invite the customer here
+    # Interactive messages the channel sends (``OutboundMessage.interactive``): at most this many
+    # reply buttons, and list options (0: none); their titles at most so many characters.
+    interactive_buttons: int = 0
+    interactive_button_title: int = 0
+    interactive_list_rows: int = 0
+    interactive_row_title: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

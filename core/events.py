@@ -31,6 +31,8 @@ __all__ = [
     "Ignored",
     "InboundEvent",
     "InboundMessage",
+    "Interactive",
+    "InteractiveOption",
     "MessageDeleted",
     "MessageEdited",
     "OutboundEcho",
@@ -291,6 +293,23 @@ class Template(_Frozen):
     button_parameters: tuple[str, ...] = ()
 
 
+class InteractiveOption(_Frozen):
+    """One choice of an interactive message: the id the customer's tap answers, the title shown."""
+
+    id: str
+    title: str
+    description: str | None = None
+
+
+class Interactive(_Frozen):
+    """Choices the customer taps (WhatsApp reply buttons or a list) instead of typing."""
+
+    style: Literal["buttons", "list"]
+    body: str
+    options: tuple[InteractiveOption, ...]
+    button: str | None = None  # a list's button, which opens its options
+
+
 class OutboundMessage(_Frozen):
     """What an agent (or an auto-reply) sends to a customer."""
 
@@ -310,6 +329,8 @@ class OutboundMessage(_Frozen):
     tag: str | None = None  # Instagram message tag, e.g. HUMAN_AGENT
     created_at: datetime | None = None
     auto_reply: bool = False  # sent by an auto-reply rule, not a person (email: Auto-Submitted)
+    # Choices to tap, on a channel whose capabilities say so; ``text`` is what the timeline shows.
+    interactive: Interactive | None = None
 
 
 class DeliveryReceipt(_Frozen):

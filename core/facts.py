@@ -59,6 +59,7 @@ class WorkAction(StrEnum):
     WRAP_UP = "agent.wrap_up"  # until
     SURVEY_SENT = "survey.sent"  # kind, as: interactive | text | template
     SURVEY_ANSWERED = "survey.answered"  # kind, score, comment
+    SURVEY_COMMENTED = "survey.commented"  # comment: the customer's next message after the score
 
 
 CONVERSATION_ACTIONS: Final = frozenset(WorkAction)
@@ -210,6 +211,8 @@ def _changes(fact: Fact) -> tuple[Change, ...]:
             Change("survey_answered_at", ChangeOp.FIRST, fact.at),
             Change("survey_comment", ChangeOp.FIRST, d.get("comment")),
         )
+    if a == WorkAction.SURVEY_COMMENTED:
+        return (Change("survey_comment", ChangeOp.FIRST, d.get("comment")),)
     return ()
 
 

@@ -380,6 +380,8 @@ class ConversationRow(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_ts())
     last_customer_message_at: datetime | None = Field(default=None, sa_column=_ts())
     follow_up_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    # The campaign's survey is due (set at an agent's close; cleared when a sender claims it).
+    survey_due_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
     disposition: dict[str, Any] | None = Field(default=None, sa_column=_json())
     # The live offer while ``status`` is ``offered`` (the router's compare-and-set guard).
     offer_id: uuid.UUID | None = Field(default=None)

@@ -25,6 +25,7 @@ from centralita.envelope import RawEnvelope
 from centralita.outbound import nudge_outbound, queue_auto_reply
 from centralita.pipeline.identity import identity_policy, observation_for
 from centralita.runtime import Runtime
+from centralita.surveys import SurveyTaken, take_survey_message
 from core.campaign import Manifest
 from core.campaign.greeting import Opening, opening, triage_menu_for, triage_step
 from core.channel import ChannelAccount
@@ -121,6 +122,7 @@ class Outcome:
     pushes: list[tuple[AgentId, MessagePush | MessageStatusPush]] = field(default_factory=list)
     auto_replies: list[AutoReplyOrder] = field(default_factory=list)
     triaged: list[ConversationId] = field(default_factory=list)  # waiting for a menu answer
+    survey_replies: list[MessageId] = field(default_factory=list)  # thanks for a survey's answer
 
 
 @dataclass
@@ -282,9 +284,9 @@ class Pipeline:
                 await self._until_done("park", functools.partial(self._park, delivery, outcome.reason))
             else:
                 await self._settle(delivery, "ack")
-        await self.send_auto_replies(
-            [o for _, _, outcome in results if isinstance(outcome, Outcome) for o in outcome.auto_replies]
-        )
+        done = [outcome for _, _, outcome in results if isinstance(outcome, Outcome)]
+        await self.send_auto_replies([o for outcome in done for o in outcome.auto_replies])
+        await nudge_outbound(self.runtime, [m for outcome in done for m in outcome.survey_replies])
         for _, envelope, outcome in results:
             if isinstance(outcome, Outcome):
                 for observer in self.observers:
@@ -504,6 +506,7 @@ class Pipeline:
         await self.publish_nudges(outcome.nudges)
         await self.publish_pushes(outcome.pushes)
         await self.send_auto_replies(outcome.auto_replies)
+        await nudge_outbound(self.runtime, outcome.survey_replies)
         return outcome
 
     async def _process(
@@ -589,6 +592,12 @@ class Pipeline:
             account.workspace_id, account.campaign_id, sender.customer_id
         )
         conversation_id = existing.id if existing is not None else None
+        if opens and (
+            survey := await self._survey_message(store, account, sender.customer_id, event, existing)
+        ):
+            # An answer to a survey joins its closed conversation's timeline and opens nothing.
+            conversation_id, existing, opens = survey.conversation_id, None, False
+            outcome.survey_replies.extend(survey.replies)
         start: Opening | None = None
         if conversation_id is None and opens:
             manifest = await self._manifest(store, account.campaign_id)
@@ -690,6 +699,28 @@ class Pipeline:
             conversation.customer_wrote_at,
             now,
             self.runtime.settings.window_warning_s,
+        )
+
+    async def _survey_message(
+        self,
+        store: InboundStore,
+        account: ChannelAccount,
+        customer_id: CustomerId,
+        event: InboundEvent,
+        existing: OpenConversation | None,
+    ) -> SurveyTaken | None:
+        manifest = await self._manifest(store, account.campaign_id)
+        if manifest is None or manifest.survey is None:
+            return None
+        return await take_survey_message(
+            self.runtime,
+            store.session,
+            manifest,
+            account,
+            customer_id,
+            event,
+            has_open_conversation=existing is not None,
+            now=self.runtime.clock(),
         )
 
     # ------------------------------------------------------------------ welcome and triage

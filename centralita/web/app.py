@@ -11,7 +11,7 @@ from centralita.runtime import Clock, open_runtime, utc_now
 from centralita.web import health, wall, webhooks, ws
 from centralita.web.api import all_routes
 from centralita.web.errors import error_middleware
-from centralita.web.keys import FOLLOWUPS, INGRESS, OUTBOUND, PIPELINE, RUNTIME
+from centralita.web.keys import FOLLOWUPS, INGRESS, OUTBOUND, PIPELINE, RUNTIME, SURVEYS
 from centralita.workers import process_roles, start_workers
 from core.settings import Settings
 
@@ -32,6 +32,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
                 app[PIPELINE] = workers.pipeline
             if workers.followups is not None:
                 app[FOLLOWUPS] = workers.followups
+            if workers.surveys is not None:
+                app[SURVEYS] = workers.surveys
             if workers.outbound is not None:
                 app[OUTBOUND] = workers.outbound
             yield

@@ -79,6 +79,32 @@ _INSTAGRAM_ATTACHMENTS = frozenset(
 )
 
 
+def _interactive_refusal(content: dict[str, Any]) -> str | None:
+    """Why Meta would refuse an interactive reply-button or list message (None: it takes it)."""
+    itype = content.get("type")
+    action = content.get("action")
+    if not isinstance((content.get("body") or {}).get("text"), str) or not isinstance(action, dict):
+        return "(#100) The parameter interactive['body'] is required."
+    if itype == "button":
+        buttons = action.get("buttons") or []
+        if not 1 <= len(buttons) <= 3:
+            return "(#131009) Parameter value is not valid: buttons must be 1 to 3"
+        titles = [str((b.get("reply") or {}).get("title") or "") for b in buttons]
+        if any(not 1 <= len(t) <= 20 for t in titles):
+            return "(#131009) Parameter value is not valid: a button title is 1 to 20 characters"
+        return None
+    if itype == "list":
+        rows = [r for s in action.get("sections") or [] for r in s.get("rows") or []]
+        if not 1 <= len(rows) <= 10:
+            return "(#131009) Parameter value is not valid: a list has 1 to 10 rows"
+        if any(not 1 <= len(str(r.get("title") or "")) <= 24 for r in rows):
+            return "(#131009) Parameter value is not valid: a row title is 1 to 24 characters"
+        if not 1 <= len(str(action.get("button") or "")) <= 20:
+            return "(#131009) Parameter value is not valid: the list button is 1 to 20 characters"
+        return None
+    return None
+
+
 def _trace_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
 
@@ -516,6 +542,8 @@ class GraphPeer:
                 return _bad("(#100) The parameter template['name'] is required.")
             if not isinstance(language, dict) or not language.get("code"):
                 return _bad("(#100) The parameter template['language'] is required.")
+        if kind == "interactive" and (refused := _interactive_refusal(content)) is not None:
+            return _bad(refused)
         context = payload.get("context")
         if context is not None and not (isinstance(context, dict) and context.get("message_id")):
             return _bad("(#100) The parameter context['message_id'] is required.")

@@ -84,6 +84,11 @@ CAPABILITIES = Capabilities(
     display_name="WhatsApp",
     triage_menu=True,
     hub_link_target=True,
+    # Reply buttons: 3, titles of 20 characters; lists: 10 rows over all sections, titles of 24.
+    interactive_buttons=3,
+    interactive_button_title=20,
+    interactive_list_rows=10,
+    interactive_row_title=24,
     extra={"max_caption_length": 1024, "attachments_per_message": 1, "business_scoped_ids": True},
 )
 

@@ -16,10 +16,25 @@ from channels.meta.transport import GraphTransport
 from channels.whatsapp.errors import classify_whatsapp_error
 from core.channel import AdapterContext, ChannelAccount
 from core.errors import ChannelError, PermanentChannelError
-from core.events import AddressKind, Attachment, AttachmentKind, DeliveryReceipt, OutboundMessage, Template
+from core.events import (
+    AddressKind,
+    Attachment,
+    AttachmentKind,
+    DeliveryReceipt,
+    Interactive,
+    OutboundMessage,
+    Template,
+)
 from core.media import FetchedMedia
 
-__all__ = ["WhatsAppClient", "media_url", "message_body", "messages_url", "template_object"]
+__all__ = [
+    "WhatsAppClient",
+    "interactive_object",
+    "media_url",
+    "message_body",
+    "messages_url",
+    "template_object",
+]
 
 _MEDIA_TYPES: dict[AttachmentKind, str] = {
     AttachmentKind.IMAGE: "image",
@@ -99,6 +114,24 @@ def _attachment_object(attachment: Attachment, caption: str | None) -> tuple[str
     return kind, media
 
 
+def interactive_object(interactive: Interactive) -> dict[str, Any]:
+    """An ``interactive`` object: reply buttons, or a list of one section."""
+    if interactive.style == "buttons":
+        buttons = [{"type": "reply", "reply": {"id": o.id, "title": o.title}} for o in interactive.options]
+        return {"type": "button", "body": {"text": interactive.body}, "action": {"buttons": buttons}}
+    rows = [
+        {"id": o.id, "title": o.title, **({"description": o.description} if o.description else {})}
+        for o in interactive.options
+    ]
+    if not interactive.button:
+        raise _refuse("a WhatsApp list needs the text of its button", "interactive.button")
+    return {
+        "type": "list",
+        "body": {"text": interactive.body},
+        "action": {"button": interactive.button, "sections": [{"rows": rows}]},
+    }
+
+
 def message_body(message: OutboundMessage) -> dict[str, Any]:
     """The JSON body of one Cloud API send."""
     body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
@@ -120,6 +153,9 @@ def message_body(message: OutboundMessage) -> dict[str, Any]:
             raise _refuse(f"a WhatsApp {kind} message cannot carry text; send the text apart", "text")
         body["type"] = kind
         body[kind] = content
+    elif message.interactive is not None:
+        body["type"] = "interactive"
+        body["interactive"] = interactive_object(message.interactive)
     elif message.text:
         body["type"] = "text"
         body["text"] = {"body": message.text, "preview_url": False}

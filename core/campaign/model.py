@@ -54,6 +54,8 @@ __all__ = [
     "Retention",
     "Skill",
     "Sla",
+    "Survey",
+    "SurveyTemplate",
     "Template",
     "TriageMenu",
     "TriageOption",
@@ -312,6 +314,54 @@ class Disposition(_Model):
     schedules_follow_up: FollowUp | None = None
 
 
+class SurveyTemplate(_Model):
+    """The approved template a survey goes out as when the reply window is closed."""
+
+    name: TemplateName
+    language: TemplateLanguage
+
+
+class Survey(_Model):
+    """A CSAT (1–5) or NPS (0–10) survey sent after an agent closes a conversation."""
+
+    kind: Literal["csat", "nps"] = Field(description="csat: a score from 1 to 5; nps: from 0 to 10.")
+    question: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The question the customer is asked.",
+        examples=["¿Cómo calificarías la atención que recibiste?"],
+    )
+    channels: list[ChannelName] = Field(
+        default_factory=list, description="The channels whose conversations get it (default: all)."
+    )
+    delay_s: int = Field(default=60, ge=0, le=86_400, description="Seconds after the close it is sent.")
+    template: SurveyTemplate | None = Field(
+        default=None,
+        description="Sent instead when the reply window is closed (absent: not sent then).",
+    )
+    button: str = Field(
+        default="Calificar",
+        min_length=1,
+        max_length=20,
+        description="The label of the button that opens the options (WhatsApp lists).",
+    )
+    thanks: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="Sent after the score is received."
+    )
+    answer_within_s: int = Field(
+        default=259_200,
+        ge=60,
+        le=2_592_000,
+        description="How long after it is sent an answer is still taken (default 3 days).",
+    )
+    comment_within_s: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="How long after the score the customer's next message is kept as its comment.",
+    )
+
+
 # --------------------------------------------------------------------------- the manifest
 
 
@@ -345,4 +395,7 @@ class Manifest(_Model):
     retention: Retention | None = Field(
         default=None,
         description="How long personal data is kept, in days per kind (absent: forever).",
+    )
+    survey: Survey | None = Field(
+        default=None, description="The CSAT or NPS survey sent after a close (absent: none)."
     )

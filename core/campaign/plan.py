@@ -35,9 +35,9 @@ __all__ = [
 Action: TypeAlias = Literal["add", "change", "remove"]
 ItemKind: TypeAlias = str
 """``campaign``, ``skill``, ``auto_reply``, ``template``, ``queue``, a channel's account kind,
-``agent``, ``triage_menu``, ``disposition`` or ``retention``."""
+``agent``, ``triage_menu``, ``disposition``, ``retention`` or ``survey``."""
 _BEFORE_ACCOUNTS: tuple[ItemKind, ...] = ("campaign", "skill", "auto_reply", "template", "queue")
-_AFTER_ACCOUNTS: tuple[ItemKind, ...] = ("agent", "triage_menu", "disposition", "retention")
+_AFTER_ACCOUNTS: tuple[ItemKind, ...] = ("agent", "triage_menu", "disposition", "retention", "survey")
 KIND_ORDER: tuple[ItemKind, ...] = (*_BEFORE_ACCOUNTS, *_AFTER_ACCOUNTS)
 """The kinds of items that are not channel accounts, in order (``kind_order`` adds the accounts)."""
 _LABEL: dict[ItemKind, str] = {
@@ -50,6 +50,7 @@ _LABEL: dict[ItemKind, str] = {
     "triage_menu": "triage menu",
     "disposition": "disposition",
     "retention": "retention",
+    "survey": "survey",
 }
 
 
@@ -126,6 +127,7 @@ def _items(data: dict[str, Any], catalog: ChannelCatalog) -> dict[ItemKind, dict
         "triage_menu": {"menu": data["triage_menu"]} if data.get("triage_menu") is not None else {},
         "disposition": {d["code"]: d for d in data["dispositions"]},
         "retention": {"retention": data["retention"]} if data.get("retention") is not None else {},
+        "survey": {"survey": data["survey"]} if data.get("survey") is not None else {},
     }
     return items
 
@@ -203,7 +205,7 @@ def render_plan(result: Plan) -> str:
     for change in result.changes:
         label = result.labels.get(change.kind) or _LABEL.get(change.kind, change.kind)
         head = f"{_SYMBOL[change.action]} {label}"
-        if change.kind not in ("triage_menu", "retention"):  # one of each: no key to name
+        if change.kind not in ("triage_menu", "retention", "survey"):  # one of each: no key to name
             head += f" {change.key}"
         if change.action == "change":
             lines.extend(f"{head}: {f.field} {_show(f.old)} → {_show(f.new)}" for f in change.fields)

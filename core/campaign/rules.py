@@ -31,6 +31,7 @@ from core.campaign.model import (
     Manifest,
     Queue,
     Skill,
+    Survey,
     Template,
     TriageMenu,
 )
@@ -66,6 +67,7 @@ class ManifestView:
     agents_complete: bool = True
     auto_replies: list[tuple[Path, str, AutoReply]] = field(default_factory=list)
     triage_menu: tuple[Path, TriageMenu] | None = None
+    survey: tuple[Path, Survey] | None = None
     templates: list[tuple[Path, Template]] = field(default_factory=list)
     dispositions: list[tuple[Path, Disposition]] = field(default_factory=list)
     declared: Declared = field(default_factory=Declared)
@@ -86,6 +88,7 @@ class ManifestView:
             agents=[(("agents", i), a) for i, a in enumerate(manifest.agents)],
             auto_replies=[(("auto_replies", k), k, r) for k, r in manifest.auto_replies.items()],
             triage_menu=(("triage_menu",), manifest.triage_menu) if manifest.triage_menu else None,
+            survey=(("survey",), manifest.survey) if manifest.survey else None,
             templates=[(("templates", i), t) for i, t in enumerate(manifest.templates)],
             dispositions=[(("dispositions", i), d) for i, d in enumerate(manifest.dispositions)],
         )
@@ -695,6 +698,47 @@ def _dispositions(view: ManifestView) -> list[Problem]:
     return problems
 
 
+def _survey(view: ManifestView) -> list[Problem]:
+    """A survey's channels have accounts here; its template is one of the campaign's, in its
+    language, on a channel that sends templates."""
+    if view.survey is None:
+        return []
+    path, survey = view.survey
+    problems: list[Problem] = []
+    for index, channel in enumerate(survey.channels):
+        if channel not in view.declared.channel_kinds:
+            problems.append(
+                Problem(
+                    "survey_channel",
+                    f"the survey names {channel!r}, but the campaign has no {channel} account",
+                    (*path, "channels", index),
+                    hint="add an account under 'channels' or remove it from survey.channels",
+                )
+            )
+    if survey.template is not None:
+        at: Path = (*path, "template")
+        languages = {t.language for _, t in view.templates if t.name == survey.template.name}
+        if not languages and survey.template.name not in view.declared.templates:
+            problems.append(
+                Problem(
+                    "unknown_template",
+                    f"unknown template {survey.template.name!r}",
+                    (*at, "name"),
+                    hint=_did_you_mean(survey.template.name, view.declared.templates, "templates"),
+                )
+            )
+        elif languages and survey.template.language not in languages:
+            problems.append(
+                Problem(
+                    "unknown_template",
+                    f"template {survey.template.name!r} is not declared in {survey.template.language!r}",
+                    (*at, "language"),
+                    hint=f"declared in: {', '.join(sorted(languages))}",
+                )
+            )
+    return problems
+
+
 # --------------------------------------------------------------------------- secrets
 
 
@@ -743,6 +787,7 @@ _RULES: tuple[Callable[[ManifestView], list[Problem]], ...] = (
     _auto_replies,
     _templates,
     _dispositions,
+    _survey,
 )
 
 

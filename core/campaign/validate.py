@@ -32,6 +32,7 @@ from core.campaign.model import (
     Manifest,
     Queue,
     Skill,
+    Survey,
     Template,
     TriageMenu,
 )
@@ -62,6 +63,7 @@ _TEMPLATE = TypeAdapter(Template)
 _DISPOSITION = TypeAdapter(Disposition)
 _AUTO_REPLY = TypeAdapter(AutoReply)
 _TRIAGE = TypeAdapter(TriageMenu)
+_SURVEY = TypeAdapter(Survey)
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,8 @@ def _partial_view(data: dict[str, Any], catalog: ChannelCatalog) -> ManifestView
                 view.auto_replies.append((("auto_replies", key), key, reply))
     menu = _salvage(_TRIAGE, data["triage_menu"])[0] if data.get("triage_menu") is not None else None
     view.triage_menu = (("triage_menu",), menu) if menu is not None else None
+    survey = _salvage(_SURVEY, data["survey"])[0] if data.get("survey") is not None else None
+    view.survey = (("survey",), survey) if survey is not None else None
     view.env_refs = _env_refs(channels, catalog)
     view.complete = False
     view.declared = Declared(

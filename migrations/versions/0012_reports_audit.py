@@ -1,6 +1,7 @@
 """Reports and the audit trail: audit_log carries a conversation's facts (with its
 conversation, customer, agent, campaign and queue, and a once-only key); conversation_report
-is the per-conversation rollup the reports read; traffic_hour counts messages per hour.
+is the per-conversation rollup the reports read; traffic_hour counts messages per hour;
+conversation.survey_due_at is when a closed conversation's survey is due.
 audit_log becomes append-only in the database itself: a trigger refuses every DELETE (and, on
 PostgreSQL, TRUNCATE) and every UPDATE that changes anything but ``details`` and ``subject_id``
 — the two an erasure redacts (``storage.erasure``: the person's values replaced, the row kept).
@@ -170,11 +171,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bucket"),
     )
     op.create_index("ix_traffic_hour_workspace_hour", "traffic_hour", ["workspace_id", "hour"])
+
+    # A closed conversation's survey, due to be sent (cleared when a sender claims it).
+    with op.batch_alter_table("conversation") as batch:
+        batch.add_column(sa.Column("survey_due_at", TS, nullable=True))
+        batch.create_index("ix_conversation_survey_due_at", ["survey_due_at"], unique=False)
     _append_only()  # last: SQLite's batch mode above recreates audit_log, which drops its triggers
 
 
 def downgrade() -> None:
     _drop_append_only()
+    with op.batch_alter_table("conversation") as batch:
+        batch.drop_index("ix_conversation_survey_due_at")
+        batch.drop_column("survey_due_at")
     op.drop_index("ix_traffic_hour_workspace_hour", table_name="traffic_hour")
     op.drop_table("traffic_hour")
     op.drop_index("ix_conversation_report_customer_opened", table_name="conversation_report")

@@ -43,10 +43,11 @@ from centralita.schemas.conversations import (
     TimelineEntry,
     TransferAgent,
 )
+from centralita.surveys import schedule_survey
 from centralita.web.api._json import parse_body, path_uuid, query_int, respond
 from centralita.web.api._publish import publish_router_inputs
 from centralita.web.auth import require
-from centralita.web.keys import FOLLOWUPS, RUNTIME
+from centralita.web.keys import FOLLOWUPS, RUNTIME, SURVEYS
 from centralita.web.spec import Param, documented
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownChannel
 from core.facts import CloseReason, Fact, WorkAction
@@ -466,6 +467,7 @@ async def close_conversation(request: web.Request) -> web.Response:
         )
         if not closed:
             raise Conflict("the conversation is already closed", field="conversation_id")
+        survey_due = await schedule_survey(session, manifest, ConversationId(conv.id), conv.channel, now)
         after = await store.conversation(principal.workspace_id, conv.id)
     await publish_router_inputs(
         runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
@@ -473,6 +475,13 @@ async def close_conversation(request: web.Request) -> web.Response:
     followups = request.app.get(FOLLOWUPS)
     if due is not None and followups is not None and due <= now + timedelta(seconds=followups.interval_s):
         followups.poke()
+    surveys = request.app.get(SURVEYS)
+    if (
+        survey_due is not None
+        and surveys is not None
+        and survey_due <= now + timedelta(seconds=surveys.interval_s)
+    ):
+        surveys.poke()
     if after is None:  # deleted meanwhile: nothing in the product deletes conversations
         raise NotFound("no such conversation", field="conversation_id")
     return respond(_conversation(runtime, after, principal))

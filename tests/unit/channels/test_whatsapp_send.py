@@ -14,7 +14,16 @@ from channels.meta.peer import GraphPeer, rate_limited, server_error, slow, temp
 from channels.whatsapp.adapter import WhatsAppAdapter
 from channels.whatsapp.testing import accounts
 from core.errors import PermanentChannelError, TransientChannelError
-from core.events import Address, AddressKind, Attachment, AttachmentKind, OutboundMessage, Template
+from core.events import (
+    Address,
+    AddressKind,
+    Attachment,
+    AttachmentKind,
+    Interactive,
+    InteractiveOption,
+    OutboundMessage,
+    Template,
+)
 from core.ids import MessageId
 
 ACCOUNT = accounts()[0]
@@ -129,6 +138,45 @@ async def test_a_template_goes_with_its_language_and_header_body_and_button_para
             },
         ],
     }
+
+
+def _options(count: int) -> tuple[InteractiveOption, ...]:
+    return tuple(InteractiveOption(id=f"survey:x:{n}", title=f"{n} ⭐") for n in range(1, count + 1))
+
+
+async def test_reply_buttons_go_as_an_interactive_button_message(
+    peer: GraphPeer, adapter: WhatsAppAdapter
+) -> None:
+    interactive = Interactive(style="buttons", body="¿Te ayudamos?", options=_options(2))
+    await adapter.send(outbound(text="¿Te ayudamos?\n1. 1 ⭐\n2. 2 ⭐", interactive=interactive), ACCOUNT)
+    body = peer.received[0]["json"]
+    assert body["type"] == "interactive" and "text" not in body
+    assert body["interactive"] == {
+        "type": "button",
+        "body": {"text": "¿Te ayudamos?"},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": "survey:x:1", "title": "1 ⭐"}},
+                {"type": "reply", "reply": {"id": "survey:x:2", "title": "2 ⭐"}},
+            ]
+        },
+    }
+
+
+async def test_a_list_goes_as_one_section_with_its_button(peer: GraphPeer, adapter: WhatsAppAdapter) -> None:
+    interactive = Interactive(style="list", body="Califica", options=_options(5), button="Calificar")
+    await adapter.send(outbound(text="Califica", interactive=interactive), ACCOUNT)
+    sent = peer.received[0]["json"]["interactive"]
+    assert (sent["type"], sent["action"]["button"]) == ("list", "Calificar")
+    assert [r["id"] for r in sent["action"]["sections"][0]["rows"]] == [f"survey:x:{n}" for n in range(1, 6)]
+
+
+async def test_a_list_of_more_rows_than_meta_takes_is_refused_by_the_peer_as_permanent(
+    peer: GraphPeer, adapter: WhatsAppAdapter
+) -> None:
+    interactive = Interactive(style="list", body="NPS", options=_options(11), button="Calificar")
+    with pytest.raises(PermanentChannelError):
+        await adapter.send(outbound(text="NPS", interactive=interactive), ACCOUNT)
 
 
 async def test_a_bsuid_recipient_goes_in_the_recipient_field(
