@@ -20,11 +20,10 @@ import sqlalchemy as sa
 from centralita.surveys import SurveyOutcome
 from centralita.web.keys import SURVEYS
 from channels.meta.peer import GraphPeer
-from core.facts import Fact, WorkAction
+from core.facts import WorkAction
 from core.ids import ConversationId
 from core.settings import Settings
 from router.service import ManualClock
-from storage.facts import FactLog
 from storage.tables import AuditRow, ConversationReportRow, ConversationRow, MessageRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
@@ -137,7 +136,8 @@ class Survey:
         offer = await ana.next("offer", conversation_id=conversation)
         await ana.answer(offer)
         await ana.next("assigned", conversation_id=conversation)
-        await self._reported(conversation)
+        async with self.scene.database.session() as session:  # the pipeline opened its report row
+            assert await session.get(ConversationReportRow, conversation) is not None
         if hours_later:
             await self.scene.advance(hours_later * 3600)
         token = await issue_token(self.scene.database, "encuestas", "agent", self.scene.agents[AGENT])
@@ -149,30 +149,6 @@ class Survey:
         assert response.status == 200, await response.text()
         self.conversation = conversation
         return conversation
-
-    async def _reported(self, conversation: ConversationId) -> None:
-        """The conversation's report row, from its ``conversation.opened`` fact — which the
-        pipeline's own fact writer appends where it has landed (then this adds nothing)."""
-        async with self.scene.database.transaction() as session:
-            if await session.get(ConversationReportRow, conversation) is not None:
-                return
-            row = await session.get(ConversationRow, conversation)
-            assert row is not None
-            await FactLog(session).append(
-                [
-                    Fact(
-                        action=WorkAction.OPENED,
-                        at=row.opened_at,
-                        actor="customer",
-                        workspace_id=row.workspace_id,
-                        conversation_id=conversation,
-                        customer_id=row.customer_id,
-                        campaign_id=row.campaign_id,
-                        details={"channel": row.channel},
-                        dedupe=f"{conversation}:opened",
-                    )
-                ]
-            )
 
     async def sent(self) -> SurveyOutcome:
         """Once ``delay_s`` passed: what the sender did."""
