@@ -1,8 +1,9 @@
 """CSAT and NPS surveys: scheduled at an agent's close, sent when due, answers recorded.
 
-``schedule_survey`` (in the close's transaction) sets ``conversation.survey_due_at`` to the
-close plus the survey's ``delay_s`` when the campaign's manifest has a survey for the
-conversation's channel.  ``SurveySender`` runs beside the follow-up scheduler in every server
+``schedule_survey`` (in the close's transaction, when the conversation had an agent: a customer
+no agent attended is not asked how it went) sets ``conversation.survey_due_at`` to the close
+plus the survey's ``delay_s`` when the campaign's manifest has a survey for the conversation's
+channel.  ``SurveySender`` runs beside the follow-up scheduler in every server
 (the ``followups`` role): every ``interval_s`` — or when ``poke()``d, or when an
 ``AdvancingClock`` moves — it claims the due surveys (clearing ``survey_due_at``: two servers
 never send one twice) and, in the claim's transaction, writes each one's outbox row — an

@@ -467,7 +467,9 @@ async def close_conversation(request: web.Request) -> web.Response:
         )
         if not closed:
             raise Conflict("the conversation is already closed", field="conversation_id")
-        survey_due = await schedule_survey(session, manifest, ConversationId(conv.id), conv.channel, now)
+        survey_due = None
+        if conv.agent_id is not None:  # a customer no agent attended is not asked how it went
+            survey_due = await schedule_survey(session, manifest, ConversationId(conv.id), conv.channel, now)
         after = await store.conversation(principal.workspace_id, conv.id)
     await publish_router_inputs(
         runtime, principal.workspace_id, [ConversationClosedInput(conversation_id=conv.id)]
