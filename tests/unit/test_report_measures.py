@@ -26,6 +26,7 @@ from core.errors import InvalidInput
 from core.reports import (
     Dimension,
     LocalTime,
+    Measures,
     QueueSla,
     ReportConversation,
     ReportInput,
@@ -140,7 +141,7 @@ SPEC = ReportInput(
 )
 
 
-def total():
+def total() -> Measures:
     (row,) = summary(ROWS, SPEC, history=HISTORY)
     return row
 
