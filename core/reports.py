@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from core.errors import InvalidInput
@@ -68,7 +68,7 @@ class Dimension(StrEnum):
     QUEUE = "queue"
     AGENT = "agent"
     CHANNEL = "channel"
-    HOUR = "hour"  # hour of day, 0–23, local
+    HOUR = "hour"  # hour of day, "00"–"23", local
     DAY = "day"  # local date, ISO
 
 
@@ -209,10 +209,10 @@ class ReportInput:
     """What every report reads besides its records."""
 
     range: ReportRange
-    zones: Mapping[Hashable | None, ZoneInfo] = field(default_factory=dict)  # campaign → zone
+    zones: Mapping[Any, ZoneInfo] = field(default_factory=dict)  # campaign → zone
     default_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    slas: Mapping[Hashable, QueueSla] = field(default_factory=dict)  # queue → SLA
-    names: Mapping[Hashable, str] = field(default_factory=dict)  # campaign / queue / agent → name
+    slas: Mapping[Any, QueueSla] = field(default_factory=dict)  # queue → SLA
+    names: Mapping[Any, str] = field(default_factory=dict)  # campaign / queue / agent → name
 
 
 Group = tuple[tuple[Dimension, str], ...]
@@ -256,7 +256,7 @@ class _Keyer:
         if d == Dimension.CHANNEL:
             return channel or ""
         if d == Dimension.HOUR:
-            return str(self.clock(campaign).hour(at))
+            return f"{self.clock(campaign).hour(at):02d}"
         return self.clock(campaign).day(at).isoformat()
 
     def of(self, c: ReportConversation) -> Group:
