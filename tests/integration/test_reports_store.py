@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -76,7 +77,7 @@ class World:
                 await session.execute(sa.insert(table.__table__).values(**values))  # type: ignore[attr-defined]
 
     def facts(self, conv: uuid.UUID, customer: uuid.UUID, start: float, *, answered: bool) -> list[Fact]:
-        common = {
+        common: dict[str, Any] = {
             "workspace_id": self.ws,
             "conversation_id": conv,
             "customer_id": customer,
