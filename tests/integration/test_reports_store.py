@@ -74,7 +74,7 @@ class World:
                     },
                 ),
             ):
-                await session.execute(sa.insert(table.__table__).values(**values))  # type: ignore[attr-defined]
+                await session.execute(sa.insert(table.__table__).values(**values))  # type: ignore[union-attr]
 
     def facts(self, conv: uuid.UUID, customer: uuid.UUID, start: float, *, answered: bool) -> list[Fact]:
         common: dict[str, Any] = {
