@@ -18,8 +18,16 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import InvalidInput, NotFound
 from core.reports import QueueSla, ReportConversation, ReportRange, TrafficCount
-from storage.tables import AgentRow, CampaignRow, ConversationReportRow, QueueRow, TrafficHourRow
+from storage.tables import (
+    AgentRow,
+    CampaignRow,
+    ConversationReportRow,
+    QueueRow,
+    TrafficHourRow,
+    WorkspaceRow,
+)
 
 __all__ = [
     "COLUMNS",
@@ -28,6 +36,7 @@ __all__ = [
     "ReportContext",
     "ReportStore",
     "sla_of",
+    "workspace_of",
 ]
 
 REPORT = ConversationReportRow.__table__  # type: ignore[attr-defined]
@@ -222,3 +231,23 @@ class ReportStore:
             TrafficCount(c, ch, d, float(h) if self.postgres else (_epoch(h) or 0.0), int(m))
             for c, ch, d, h, m in result
         ]
+
+
+async def workspace_of(session: AsyncSession, campaign: str, workspace: str | None = None) -> uuid.UUID:
+    """The workspace of the campaign named ``campaign`` (``workspace``: its slug, needed when
+    several workspaces have a campaign of that name)."""
+    ws = WorkspaceRow.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(ws.c.id, ws.c.slug).join(CAMPAIGN, CAMPAIGN.c.workspace_id == ws.c.id)
+    stmt = stmt.where(CAMPAIGN.c.name == campaign)
+    if workspace is not None:
+        stmt = stmt.where(ws.c.slug == workspace)
+    found = (await session.execute(stmt.order_by(ws.c.slug))).all()
+    if not found:
+        raise NotFound(f"no campaign named {campaign!r}", field="campaign")
+    if len(found) > 1:
+        slugs = ", ".join(r.slug for r in found)
+        raise InvalidInput(
+            f"campaign {campaign!r} exists in several workspaces ({slugs}): pass --workspace",
+            field="workspace",
+        )
+    return uuid.UUID(str(found[0].id))

@@ -4,7 +4,9 @@ dimensions first, one column each)."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +36,8 @@ __all__ = [
     "SurveysReport",
     "TopicRow",
     "TopicsReport",
+    "csv_table",
+    "csv_text",
 ]
 
 ReportName = Literal["summary", "queues", "agents", "channels", "dispositions", "surveys", "topics"]
@@ -238,3 +242,13 @@ def csv_table(report: AnyReport) -> tuple[list[str], list[list[str]]]:
     for row in rows:
         lines.append([*(row.group.get(x, "") for x in dims), *(_cell(getattr(row, f)) for f in fields)])
     return header, lines
+
+
+def csv_text(report: AnyReport) -> str:
+    """``csv_table`` written as CSV (a header line, then the rows)."""
+    header, lines = csv_table(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(lines)
+    return out.getvalue()

@@ -11,8 +11,6 @@ defined in docs/reports.md; ``centralita.reports.read_report`` computes them.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -24,7 +22,7 @@ from centralita.schemas.reports import (
     MeasuresReport,
     SurveysReport,
     TopicsReport,
-    csv_table,
+    csv_text,
 )
 from centralita.web.api._json import respond
 from centralita.web.auth import require
@@ -33,7 +31,7 @@ from centralita.web.spec import Param, documented
 from core.errors import InvalidInput
 from core.reports import Dimension, parse_dimensions
 
-__all__ = ["routes", "to_csv"]
+__all__ = ["routes"]
 
 routes = web.RouteTableDef()
 
@@ -45,15 +43,6 @@ _QUERY = (
     Param("group_by", f"Dimensions, comma-separated: {_DIMENSIONS}."),
     Param("format", "json (default) or csv (text/csv, the same rows).", {"enum": ["json", "csv"]}),
 )
-
-
-def to_csv(report: AnyReport) -> str:
-    header, lines = csv_table(report)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(lines)
-    return out.getvalue()
 
 
 def _query(request: web.Request, kind: ReportKind) -> tuple[ReportQuery, str]:
@@ -74,7 +63,7 @@ def _handler(kind: ReportKind) -> Callable[[web.Request], Awaitable[web.Response
         report = await read_report(request.app[RUNTIME].database, principal.workspace_id, query)
         if fmt == "csv":
             return web.Response(
-                text=to_csv(report),
+                text=csv_text(report),
                 content_type="text/csv",
                 charset="utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{kind.value}.csv"'},
