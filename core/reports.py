@@ -46,15 +46,19 @@ __all__ = [
     "ReportRange",
     "SurveyMeasures",
     "TopicReport",
+    "Totals",
     "TrafficCount",
     "Volume",
     "dispositions",
+    "finish",
+    "group_of",
     "parse_dimensions",
     "percentile",
     "range_of",
     "summary",
     "surveys",
     "topics",
+    "totals",
     "volume",
     "words",
 ]
@@ -218,6 +222,12 @@ class ReportInput:
 Group = tuple[tuple[Dimension, str], ...]
 
 
+def group_of(spec: ReportInput, dimensions: Sequence[Dimension], raw: Sequence[object]) -> Group:
+    """The group of values a database grouped by (one per dimension, in order)."""
+    keyer = _Keyer(spec, dimensions)
+    return tuple((d, keyer.label(d, v)) for d, v in zip(dimensions, raw, strict=True))
+
+
 class _Keyer:
     """The group key of a conversation or a traffic counter."""
 
@@ -258,6 +268,17 @@ class _Keyer:
         if d == Dimension.HOUR:
             return f"{self.clock(campaign).hour(at):02d}"
         return self.clock(campaign).day(at).isoformat()
+
+    def label(self, d: Dimension, raw: object) -> str:
+        """A dimension's value as a group shows it, from what a database grouped by: ids,
+        channel, local hour (an int) or local date."""
+        if d in (Dimension.CAMPAIGN, Dimension.QUEUE, Dimension.AGENT):
+            return self._name(raw)
+        if d == Dimension.CHANNEL:
+            return str(raw) if raw else ""
+        if d == Dimension.HOUR:
+            return f"{int(raw):02d}"  # type: ignore[call-overload]
+        return raw.isoformat() if isinstance(raw, date) else str(raw)
 
     def of(self, c: ReportConversation) -> Group:
         return tuple(
@@ -389,23 +410,51 @@ def _gap_to_previous(c: ReportConversation, opens: Mapping[Hashable, list[float]
     return c.opened_at - times[i - 1] if i > 0 else None
 
 
-def _measures(
-    group: Group, rows: Sequence[ReportConversation], spec: ReportInput, opens: Mapping[Hashable, list[float]]
-) -> Measures:
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What a group's measures are finished from (``finish``): counts, sums and the statistics
+    of durations.  The pure path adds them up from records (``totals``); on PostgreSQL one
+    aggregate query computes the same (``storage.reports``)."""
+
+    conversations: int = 0
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    frt_p50_s: float | None = None
+    frt_p90_s: float | None = None
+    frt_mean_s: float | None = None
+    asa_s: float | None = None
+    asa_open_s: float | None = None
+    aht_s: float | None = None
+    active_mean_s: float | None = None
+    sla_answered: int = 0
+    sla_offered: int = 0
+    sla_met: int = 0
+    sla_queues: frozenset[Hashable] = frozenset()  # the queues of the offered ones with an SLA
+    transfers: int = 0
+    requeues: int = 0
+    closed: int = 0
+    reopened: int = 0
+    repeat_24h: int = 0
+    repeat_7d: int = 0
+
+
+def totals(
+    rows: Sequence[ReportConversation], spec: ReportInput, opens: Mapping[Hashable, list[float]]
+) -> Totals:
     offered = [c for c in rows if c.enqueued_at is not None]
     answered = [c for c in rows if c.assigned_at is not None]
-    abandoned = sum(1 for c in rows if is_abandoned(c))
     frt = [c.first_response_at - c.opened_at for c in rows if c.first_response_at is not None]
     asa = [c.assigned_at - c.enqueued_at for c in answered if c.enqueued_at is not None]  # type: ignore[operator]
     asa_open = [w for c in answered if (w := _sla_wait(c)) is not None and c.enqueued_at is not None]
     aht = [c.closed_at - c.assigned_at for c in answered if c.closed_at is not None]  # type: ignore[operator]
     sla_offered = sla_answered = met = 0
-    targets: set[float | None] = set()
+    queues: set[Hashable] = set()
     for c in offered:
         sla = spec.slas.get(c.queue) if c.queue is not None else None
         if sla is None or sla.answer_within_s is None:
             continue
-        targets.add(sla.target_pct)
+        queues.add(c.queue)
         sla_offered += 1
         if c.assigned_at is None:
             continue
@@ -413,21 +462,12 @@ def _measures(
         wait = _sla_wait(c)
         if wait is not None and wait <= sla.answer_within_s:
             met += 1
-    closed = sum(1 for c in rows if c.closed_at is not None)
-    reopened = sum(1 for c in rows if c.reopened_at is not None)
     gaps = [_gap_to_previous(c, opens) for c in rows]
-    repeat_24h = sum(1 for g in gaps if g is not None and g <= REPEAT_WINDOWS_S[0])
-    repeat_7d = sum(1 for g in gaps if g is not None and g <= REPEAT_WINDOWS_S[1])
-    transfers = sum(c.transfers for c in rows)
-    requeues = sum(c.requeues for c in rows)
-    n = len(rows)
-    return Measures(
-        group=group,
-        conversations=n,
+    return Totals(
+        conversations=len(rows),
         offered=len(offered),
         answered=len(answered),
-        abandoned=abandoned,
-        answer_rate=_ratio(len(answered), len(offered)),
+        abandoned=sum(1 for c in rows if is_abandoned(c)),
         frt_p50_s=percentile(frt, 0.5),
         frt_p90_s=percentile(frt, 0.9),
         frt_mean_s=_mean(frt),
@@ -438,20 +478,51 @@ def _measures(
         sla_answered=sla_answered,
         sla_offered=sla_offered,
         sla_met=met,
-        sla_pct_of_answered=_pct(met, sla_answered),
-        sla_pct_of_offered=_pct(met, sla_offered),
+        sla_queues=frozenset(queues),
+        transfers=sum(c.transfers for c in rows),
+        requeues=sum(c.requeues for c in rows),
+        closed=sum(1 for c in rows if c.closed_at is not None),
+        reopened=sum(1 for c in rows if c.reopened_at is not None),
+        repeat_24h=sum(1 for g in gaps if g is not None and g <= REPEAT_WINDOWS_S[0]),
+        repeat_7d=sum(1 for g in gaps if g is not None and g <= REPEAT_WINDOWS_S[1]),
+    )
+
+
+def finish(group: Group, t: Totals, spec: ReportInput) -> Measures:
+    """A group's measures from its totals: the rates and percentages."""
+    targets = {spec.slas[q].target_pct for q in t.sla_queues if q in spec.slas}
+    n = t.conversations
+    return Measures(
+        group=group,
+        conversations=n,
+        offered=t.offered,
+        answered=t.answered,
+        abandoned=t.abandoned,
+        answer_rate=_ratio(t.answered, t.offered),
+        frt_p50_s=t.frt_p50_s,
+        frt_p90_s=t.frt_p90_s,
+        frt_mean_s=t.frt_mean_s,
+        asa_s=t.asa_s,
+        asa_open_s=t.asa_open_s,
+        aht_s=t.aht_s,
+        active_mean_s=t.active_mean_s,
+        sla_answered=t.sla_answered,
+        sla_offered=t.sla_offered,
+        sla_met=t.sla_met,
+        sla_pct_of_answered=_pct(t.sla_met, t.sla_answered),
+        sla_pct_of_offered=_pct(t.sla_met, t.sla_offered),
         sla_target_pct=next(iter(targets)) if len(targets) == 1 else None,
-        transfers=transfers,
-        requeues=requeues,
-        transfers_per_conversation=transfers / n if n else None,
-        requeues_per_conversation=requeues / n if n else None,
-        closed=closed,
-        reopened=reopened,
-        reopen_rate=_ratio(reopened, closed),
-        repeat_24h=repeat_24h,
-        repeat_7d=repeat_7d,
-        repeat_24h_rate=_ratio(repeat_24h, n),
-        repeat_7d_rate=_ratio(repeat_7d, n),
+        transfers=t.transfers,
+        requeues=t.requeues,
+        transfers_per_conversation=t.transfers / n if n else None,
+        requeues_per_conversation=t.requeues / n if n else None,
+        closed=t.closed,
+        reopened=t.reopened,
+        reopen_rate=_ratio(t.reopened, t.closed),
+        repeat_24h=t.repeat_24h,
+        repeat_7d=t.repeat_7d,
+        repeat_24h_rate=_ratio(t.repeat_24h, n),
+        repeat_7d_rate=_ratio(t.repeat_7d, n),
     )
 
 
@@ -469,7 +540,7 @@ def summary(
     groups = _grouped(rows, spec, dimensions)
     if not groups and not dimensions:
         groups = {(): []}
-    return [_measures(g, members, spec, opens) for g, members in groups.items()]
+    return [finish(g, totals(members, spec, opens), spec) for g, members in groups.items()]
 
 
 # -- volume ------------------------------------------------------------------------------------
@@ -680,8 +751,8 @@ def topics(
     top: int = TOP_WORDS,
 ) -> list[TopicReport]:
     """Per group (by queue unless told): triage-menu choices, dispositions, and the ``top``
-    commonest words of first messages — counted by their accent-free form, shown in their
-    commonest spelling; a word counts once per message."""
+    commonest words of first messages — counted by their accent-free form, once per message,
+    shown in the spelling the most messages have (then alphabetically first)."""
     out = []
     for group, members in _grouped(rows, spec, dimensions).items():
         counts: Counter[str] = Counter()
@@ -689,9 +760,10 @@ def topics(
         for c in members:
             if not c.first_text:
                 continue
-            seen = dict(words(c.first_text))
-            for key, spelling in seen.items():
+            found = set(words(c.first_text))
+            for key in {k for k, _ in found}:
                 counts[key] += 1
+            for key, spelling in found:
                 spellings[key][spelling] += 1
         shown: Counter[str] = Counter()
         for key, n in counts.items():
