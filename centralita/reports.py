@@ -44,6 +44,7 @@ from core.errors import InvalidInput
 from core.reports import Dimension, ReportInput
 from storage.database import Database
 from storage.reports import COLUMNS, CampaignInfo, ReportStore
+from storage.reports_pg import PostgresReports
 
 __all__ = ["ReportKind", "ReportQuery", "parse_when", "read_report"]
 
@@ -113,10 +114,16 @@ def _chosen(known: Sequence[CampaignInfo], names: Sequence[str]) -> list[Campaig
     return [by_name[n] for n in names]
 
 
-async def read_report(database: Database, workspace_id: uuid.UUID, query: ReportQuery) -> AnyReport:
+async def read_report(
+    database: Database, workspace_id: uuid.UUID, query: ReportQuery, *, in_sql: bool | None = None
+) -> AnyReport:
+    """The report ``query`` asks for.  ``in_sql``: add the rows up in the database (PostgreSQL
+    only; the default there) rather than in ``core.reports`` — the same figures
+    (``tests/integration/test_reports_pg.py``)."""
     dims = query.dimensions()
     async with database.session() as session:
         store = ReportStore(session)
+        sql = PostgresReports(session) if (store.postgres if in_sql is None else in_sql) else None
         context = await store.context(workspace_id)
         chosen = _chosen(context.campaigns, query.campaigns)
         zones = {c.id: _zone(c.timezone) for c in chosen}
@@ -135,6 +142,15 @@ async def read_report(database: Database, workspace_id: uuid.UUID, query: Report
             "campaigns": [c.name for c in chosen],
             "group_by": [d.value for d in dims],
         }
+        if sql is not None and query.report == ReportKind.DISPOSITIONS:
+            found = await sql.dispositions(workspace_id, ids, spec, dims)
+            return DispositionsReport(**header, rows=[DispositionRow.of(d) for d in found])
+        if sql is not None and query.report == ReportKind.SURVEYS:
+            surveyed = await sql.surveys(workspace_id, ids, spec, dims)
+            return SurveysReport(**header, rows=[SurveyRow.of(s) for s in surveyed])
+        if sql is not None and query.report == ReportKind.TOPICS:
+            topics = await sql.topics(workspace_id, ids, spec, dims)
+            return TopicsReport(**header, rows=[TopicRow.of(t) for t in topics])
         if query.report in (ReportKind.DISPOSITIONS, ReportKind.SURVEYS, ReportKind.TOPICS):
             rows = await store.conversations(workspace_id, ids, window, COLUMNS[query.report.value])
             if query.report == ReportKind.DISPOSITIONS:
@@ -144,11 +160,15 @@ async def read_report(database: Database, workspace_id: uuid.UUID, query: Report
             if query.report == ReportKind.SURVEYS:
                 return SurveysReport(**header, rows=[SurveyRow.of(s) for s in core.surveys(rows, spec, dims)])
             return TopicsReport(**header, rows=[TopicRow.of(t) for t in core.topics(rows, spec, dims)])
-        rows = await store.conversations(workspace_id, ids, window, COLUMNS["measures"])
-        history = await store.history(workspace_id, ids, window, REPEAT_LOOKBACK_S)
-        if query.report == ReportKind.AGENTS:
-            rows = [r for r in rows if r.agent_id is not None]
-        measures = core.summary(rows, spec, dims, history=history)
+        answered_only = query.report == ReportKind.AGENTS
+        if sql is not None:
+            measures = await sql.summary(workspace_id, ids, spec, dims, answered_only=answered_only)
+        else:
+            rows = await store.conversations(workspace_id, ids, window, COLUMNS["measures"])
+            history = await store.history(workspace_id, ids, window, REPEAT_LOOKBACK_S)
+            if answered_only:
+                rows = [r for r in rows if r.agent_id is not None]
+            measures = core.summary(rows, spec, dims, history=history)
         volumes: dict[core.Group, core.Volume] = {}
         if query.report in (ReportKind.SUMMARY, ReportKind.CHANNELS) and all(
             d in core.VOLUME_DIMENSIONS for d in dims

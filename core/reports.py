@@ -57,6 +57,7 @@ __all__ = [
     "range_of",
     "summary",
     "surveys",
+    "top_words",
     "topics",
     "totals",
     "volume",
@@ -743,6 +744,18 @@ def _commonest(counter: Counter[str], limit: int | None = None) -> tuple[tuple[s
     return tuple(ordered[:limit] if limit is not None else ordered)
 
 
+def top_words(
+    counts: Mapping[str, int], spellings: Mapping[str, Mapping[str, int]], top: int = TOP_WORDS
+) -> tuple[tuple[str, int], ...]:
+    """The ``top`` commonest words: ``counts`` of messages per accent-free word, each shown in
+    its spelling the most messages have (``spellings``: messages per word and spelling)."""
+    shown: Counter[str] = Counter()
+    for key, n in counts.items():
+        spelling = sorted(spellings[key].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        shown[spelling] += n
+    return _commonest(shown, top)
+
+
 def topics(
     rows: Iterable[ReportConversation],
     spec: ReportInput,
@@ -765,17 +778,13 @@ def topics(
                 counts[key] += 1
             for key, spelling in found:
                 spellings[key][spelling] += 1
-        shown: Counter[str] = Counter()
-        for key, n in counts.items():
-            spelling = sorted(spellings[key].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            shown[spelling] += n
         out.append(
             TopicReport(
                 group=group,
                 conversations=len(members),
                 triage_options=_commonest(Counter(c.triage_option for c in members if c.triage_option)),
                 dispositions=_commonest(Counter(c.disposition_code for c in members if c.disposition_code)),
-                top_words=_commonest(shown, top),
+                top_words=top_words(counts, spellings, top),
             )
         )
     return out

@@ -136,8 +136,8 @@ class DispositionRow(ResponseBody):
             with_disposition=d.with_disposition,
             mix=[DispositionMix(code=m.code, count=m.count, share=m.share) for m in d.mix],
             promises=d.promises,
-            promised_amount=str(d.promised_amount),
-            by_date=[PromiseDate(date=p.date, count=p.count, amount=str(p.amount)) for p in d.by_date],
+            promised_amount=format(d.promised_amount, "f"),
+            by_date=[PromiseDate(date=p.date, count=p.count, amount=format(p.amount, "f")) for p in d.by_date],
         )
 
 
