@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from bench.reports import MonthOfTraffic, load_month
 from centralita.reports import ReportKind, ReportQuery, read_report
+from centralita.schemas.reports import TopicsReport
 from core.ids import new_id
 from core.reports import Dimension
 from storage.database import Database
@@ -164,6 +165,7 @@ async def test_the_edges_are_in_the_reports(loaded: Loaded) -> None:
         ReportKind.TOPICS, date(2026, 3, 29), date(2026, 3, 29), ("madrid",), (Dimension.HOUR,)
     )
     report = await read_report(loaded.database, loaded.month.workspace_id, query)
+    assert isinstance(report, TopicsReport)
     words = {r.group["hour"]: [(w.key, w.count) for w in r.top_words] for r in report.rows}
     assert words["01"] == [("pago", 2)]  # "2x1" is no word; pago and pagó are one, tied: "pago"
     assert set(words) == {"01", "04"}  # 00:30 UTC is 01:30 CET, 02:30 UTC is 04:30 CEST
