@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from itertools import chain
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,7 @@ __all__ = [
     "Totals",
     "TrafficCount",
     "Volume",
+    "WordCounter",
     "dispositions",
     "finish",
     "group_of",
@@ -57,7 +59,6 @@ __all__ = [
     "range_of",
     "summary",
     "surveys",
-    "top_words",
     "topics",
     "totals",
     "volume",
@@ -712,22 +713,62 @@ def _plain(word: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
-def words(text: str) -> list[tuple[str, str]]:
-    """The counted words of a text as (match key, spelling): lowercase, runs of letters of 3 or
-    more, not a Spanish stop word; a token with digits in it ("2x1", "123") is no word."""
-    found = []
-    for token in re.split(r"\s+", text):
+class _Tokens(dict[str, tuple[tuple[str, str], ...]]):
+    """The counted words of each token (split at white space, lowercase), worked out once."""
+
+    def __missing__(self, token: str) -> tuple[tuple[str, str], ...]:
         if any(ch.isdigit() for ch in token):
-            continue
-        for w in _WORD.findall(token):
-            if len(w) < 3:
-                continue
-            lower = w.lower()
-            key = _plain(lower)
-            if key in SPANISH_STOP_WORDS:
-                continue
-            found.append((key, lower))
-    return found
+            found: tuple[tuple[str, str], ...] = ()
+        else:
+            found = tuple(
+                (key, w)
+                for w in _WORD.findall(token)
+                if len(w) >= 3 and (key := _plain(w)) not in SPANISH_STOP_WORDS
+            )
+        self[token] = found
+        return found
+
+
+def words(text: str) -> list[tuple[str, str]]:
+    """The counted words of a text as (match key, spelling): the text lowercased and split at
+    white space; a token with a digit in it ("2x1", "123") is no word; of the others, each run
+    of 3 or more letters that is not a Spanish stop word."""
+    tokens = _Tokens()
+    return [pair for token in text.lower().split() for pair in tokens[token]]
+
+
+class WordCounter:
+    """Messages per word (accent-free key) and per (key, spelling): each message counts once for
+    each word it has, and once for each spelling of it."""
+
+    __slots__ = ("_get", "keys", "pairs", "tokens")
+
+    def __init__(self, tokens: _Tokens | None = None) -> None:
+        self.tokens = tokens if tokens is not None else _Tokens()  # share it between counters
+        self._get = self.tokens.__getitem__
+        self.keys: Counter[str] = Counter()
+        self.pairs: Counter[tuple[str, str]] = Counter()
+
+    def add(self, text: str | None) -> None:
+        if not text:
+            return
+        found = set(chain.from_iterable(map(self._get, text.lower().split())))
+        if found:
+            self.pairs.update(found)
+            self.keys.update(dict(found).keys())  # each key once
+
+    def top(self, top: int = TOP_WORDS) -> tuple[tuple[str, int], ...]:
+        """The ``top`` commonest words, each shown in the spelling the most messages have (then
+        the alphabetically first)."""
+        best: dict[str, tuple[int, str]] = {}
+        for (key, spelling), n in self.pairs.items():
+            seen = best.get(key)
+            if seen is None or (-n, spelling) < (-seen[0], seen[1]):
+                best[key] = (n, spelling)
+        shown: Counter[str] = Counter()
+        for key, n in self.keys.items():
+            shown[best[key][1]] += n
+        return _commonest(shown, top)
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,18 +785,6 @@ def _commonest(counter: Counter[str], limit: int | None = None) -> tuple[tuple[s
     return tuple(ordered[:limit] if limit is not None else ordered)
 
 
-def top_words(
-    counts: Mapping[str, int], spellings: Mapping[str, Mapping[str, int]], top: int = TOP_WORDS
-) -> tuple[tuple[str, int], ...]:
-    """The ``top`` commonest words: ``counts`` of messages per accent-free word, each shown in
-    its spelling the most messages have (``spellings``: messages per word and spelling)."""
-    shown: Counter[str] = Counter()
-    for key, n in counts.items():
-        spelling = sorted(spellings[key].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        shown[spelling] += n
-    return _commonest(shown, top)
-
-
 def topics(
     rows: Iterable[ReportConversation],
     spec: ReportInput,
@@ -767,24 +796,18 @@ def topics(
     commonest words of first messages — counted by their accent-free form, once per message,
     shown in the spelling the most messages have (then alphabetically first)."""
     out = []
+    tokens = _Tokens()
     for group, members in _grouped(rows, spec, dimensions).items():
-        counts: Counter[str] = Counter()
-        spellings: dict[str, Counter[str]] = defaultdict(Counter)
+        counter = WordCounter(tokens)
         for c in members:
-            if not c.first_text:
-                continue
-            found = set(words(c.first_text))
-            for key in {k for k, _ in found}:
-                counts[key] += 1
-            for key, spelling in found:
-                spellings[key][spelling] += 1
+            counter.add(c.first_text)
         out.append(
             TopicReport(
                 group=group,
                 conversations=len(members),
                 triage_options=_commonest(Counter(c.triage_option for c in members if c.triage_option)),
                 dispositions=_commonest(Counter(c.disposition_code for c in members if c.disposition_code)),
-                top_words=top_words(counts, spellings, top),
+                top_words=counter.top(top),
             )
         )
     return out
