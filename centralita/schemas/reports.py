@@ -137,7 +137,9 @@ class DispositionRow(ResponseBody):
             mix=[DispositionMix(code=m.code, count=m.count, share=m.share) for m in d.mix],
             promises=d.promises,
             promised_amount=format(d.promised_amount, "f"),
-            by_date=[PromiseDate(date=p.date, count=p.count, amount=format(p.amount, "f")) for p in d.by_date],
+            by_date=[
+                PromiseDate(date=p.date, count=p.count, amount=format(p.amount, "f")) for p in d.by_date
+            ],
         )
 
 
