@@ -1,5 +1,5 @@
-"""The reports' heavy parts added up by PostgreSQL: one aggregate query per report (two or three
-for dispositions and topics) instead of every report row to Python.
+"""The reports' heavy parts added up by PostgreSQL: one aggregate query per report (two for
+dispositions) instead of every report row to Python.
 
 ``core.reports`` stays the definition: these queries compute its ``Totals`` (and the counts the
 dispositions, surveys and topics reports are made of), and the core finishes them — rates,
