@@ -36,7 +36,7 @@ import asyncpg
 import sqlalchemy as sa
 from yarl import URL
 
-from bench import ceilings, engine, faults, launch, pipeline, retention, stripped
+from bench import ceilings, engine, faults, launch, pipeline, reports, retention, stripped
 from bench.harness import (
     Benchmark,
     Context,
@@ -114,6 +114,12 @@ def benchmarks() -> list[Benchmark]:
             "pipeline",
             pipeline.run,
             "the pipeline alone: CPU and SQL statements per delivery by batch size",
+            frozenset({"postgres"}),
+        ),
+        Benchmark(
+            "reports",
+            reports.run,
+            "the reports over a month of a busy campaign on PostgreSQL, next to a raw SQL aggregate",
             frozenset({"postgres"}),
         ),
         Benchmark("faults", faults.run, "faults under load on private PostgreSQL + RabbitMQ (--only faults)"),
