@@ -266,6 +266,7 @@ async def seed(database_url: str, traffic: LaunchTraffic) -> set[str]:
                         text=None,
                         payload={"auto_reply": False, "template": template.model_dump(mode="json")},
                         at=now,
+                        campaign_id=account.campaign_id,
                     )
                     conversations[message_id] = (conversation, n)
                 await inbound.flush()

@@ -203,6 +203,7 @@ class SurveySender:
             text=plan.text if plan.template is None else None,
             payload=_row_payload(survey, plan),
             at=now,
+            campaign_id=conversation.campaign_id,
         )
         await FactLog(session).append(
             [
@@ -389,5 +390,6 @@ async def _queue_thanks(
         text=text,
         payload={"auto_reply": True, "survey": {"kind": state.kind, "as": "thanks"}},
         at=now,
+        campaign_id=conversation.campaign_id,
     )
     return message_id

@@ -354,8 +354,8 @@ class OutboundStore:
         text: str | None,
         payload: Mapping[str, Any],
         at: datetime,
+        campaign_id: CampaignId | None,
         resend_of: MessageId | None = None,
-        campaign_id: CampaignId | None = None,
         replied_by: str | None = None,
     ) -> None:
         """The outbox row: ``queued``, due now; the caller's transaction commits it, with the

@@ -588,6 +588,7 @@ class Pipeline:
         )
         # Auto-replies and bounces join the timeline but never open, answer or trigger anything.
         opens = isinstance(event, _OPENS) and not (isinstance(event, InboundMessage) and event.automated)
+        counted = opens  # a customer's message: the traffic counters count it, survey answers too
         existing = await store.open_conversation_of(
             account.workspace_id, account.campaign_id, sender.customer_id
         )
@@ -631,7 +632,7 @@ class Pipeline:
             outcome.duplicates += 1
             return
         outcome.stored_messages += 1
-        if opens:
+        if counted:
             store.count_inbound(account.workspace_id, account.campaign_id, event.channel, event.timestamp)
         attachments = getattr(event, "attachments", ())
         if attachments:
