@@ -41,10 +41,13 @@ and every customer merged into it, at any depth.  What it does, in this order:
 5. **Conversations** keep their rows, statuses, queue, agent and times; their disposition keeps
    its code, label, who closed it and the merge it records, and loses what was typed
    (``note``, ``amount``, ``date``) and its follow-up, which is cancelled (``follow_up_at``).
+   Their report rows (``conversation_report``) keep the figures and lose the same: the first
+   message's words, the survey's comment, the promised amount and date.
 6. **Audit**: every audit row of the workspace that involves the person (the identity audit
    index, its subject, or details that contain one of the person's values) has those values
-   replaced (keys by their tokens, anything else by ``[erased]``; evidence references dropped);
-   the rows stay.  The erasure itself is recorded (``customer.erase``: who, when, the reason with
+   replaced (keys by their tokens, anything else by ``[erased]``; evidence references dropped;
+   a close's disposition as on the conversation; a survey answer's comment dropped); the rows
+   stay.  The erasure itself is recorded (``customer.erase``: who, when, the reason with
    the person's values replaced, the customer ids, the counts).  ``customer.erased_at`` is set
    on every record of the person (the first erasure's time is kept) and their versions bumped, so
    an identity change decided on the old rows is decided again.
@@ -62,7 +65,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +73,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from core.errors import Conflict, DatabaseConflict, NotFound
+from core.facts import WorkAction
 from core.ids import CustomerId, WorkspaceId, new_id
 from core.logging import get_logger
 from core.states import ConversationStatus, DeliveryState, MessageDirection
@@ -77,6 +81,7 @@ from storage.database import Database
 from storage.media import MediaRows
 from storage.tables import (
     AuditRow,
+    ConversationReportRow,
     ConversationRow,
     CustomerRow,
     EvidenceRow,
@@ -114,6 +119,7 @@ BLOCK = IdentityBlockRow.__table__  # type: ignore[attr-defined]
 AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 AUDCUST = IdentityAuditCustomerRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+REPORT = ConversationReportRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
 RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 
@@ -360,6 +366,10 @@ def _count_attachments(payload: Any) -> int:
         return 0
     found = payload.get("attachments")
     return len(found) if isinstance(found, list) else 0
+
+
+# Audit actions whose details carry a customer's free text (the survey's comment).
+_SURVEY_TEXTS: Final = frozenset({WorkAction.SURVEY_ANSWERED, WorkAction.SURVEY_COMMENTED})
 
 
 def _kept_disposition(disposition: Any) -> dict[str, Any] | None:
@@ -675,6 +685,12 @@ class ErasureStore:
                 .where(CONV.c.id.in_(conversation_ids), CONV.c.follow_up_at.is_not(None))
                 .values(follow_up_at=None)
             )
+        if conversation_ids:  # the report rows keep the figures, not the customer's words
+            await s.execute(
+                sa.update(REPORT)
+                .where(REPORT.c.conversation_id.in_(conversation_ids))
+                .values(first_text=None, survey_comment=None, disposition_amount=None, disposition_date=None)
+            )
 
         # 6. identity: identifiers, the name index, evidence, suggestions, blocks, customers
         name_count = sum(1 for r in identifiers if r.display_name or r.display_names)
@@ -897,8 +913,13 @@ class ErasureStore:
         updates = []
         truncated = {k[:100]: t for k, t in person.tokens.items()}
         for r in rows:
-            drop = frozenset({"reference"}) if str(r.action).startswith("identity.") else frozenset()
+            action = str(r.action)
+            drop = frozenset({"reference"}) if action.startswith("identity.") else frozenset()
+            if action in _SURVEY_TEXTS:
+                drop = frozenset({"comment"})  # the customer's own words
             details = scrub.document(r.details or {}, drop=drop)
+            if action == WorkAction.CLOSED and isinstance(details.get("disposition"), Mapping):
+                details["disposition"] = _kept_disposition(details["disposition"])  # as on the row
             subject = truncated.get(r.subject_id, r.subject_id)
             if details != (r.details or {}) or subject != r.subject_id:
                 updates.append({"aid": r.id, "det": details, "subj": subject})

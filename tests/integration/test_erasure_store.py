@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from core.facts import Fact, WorkAction
 from core.ids import WorkspaceId, new_id
 from storage.database import Database
 from storage.erasure import ConversationOpen, ReplyInFlight, erase_customer
+from storage.facts import AUDIT, REPORT, FactLog
 from storage.tables import (
     ConversationRow,
     CustomerRow,
@@ -161,3 +163,62 @@ async def test_raw_bodies_of_the_workspace_holding_the_address_in_any_case_go_an
     async with database.session() as session:
         left = {r for (r,) in await session.execute(sa.select(RAW.c.id))}
     assert left == {unrelated, elsewhere, unclaimed} and mine not in left
+
+
+async def test_the_report_keeps_the_figures_and_the_trail_the_steps_but_not_the_customers_words(
+    database: Database,
+) -> None:
+    ws = await _workspace(database, "reporte")
+    customer, conversation = await _customer(database, ws)
+    opened = NOW - timedelta(hours=1)
+    common = {"workspace_id": ws, "conversation_id": conversation, "customer_id": customer}
+    disposition = {
+        "code": "promesa",
+        "label": "Promesa",
+        "amount": "150000",
+        "date": "2026-03-20",
+        "note": "paga el 20",
+    }
+    async with database.transaction() as session:
+        await FactLog(session).append(
+            [
+                Fact(WorkAction.OPENED, opened, "customer", details={"channel": "email"}, **common),
+                Fact(
+                    WorkAction.CLOSED,
+                    opened + timedelta(minutes=20),
+                    "agent:x",
+                    details={"reason": "agent", "disposition": disposition},
+                    **common,
+                ),
+                Fact(
+                    WorkAction.SURVEY_ANSWERED,
+                    opened + timedelta(minutes=30),
+                    "customer",
+                    details={"kind": "csat", "score": 2, "comment": "me atendió fatal Ana"},
+                    **common,
+                ),
+            ],
+            first_texts={conversation: "Hola, soy Ana Pérez y debo 150000"},
+        )
+    await _erase(database, ws, customer)
+    async with database.session() as session:
+        report = (
+            (await session.execute(sa.select(REPORT).where(REPORT.c.conversation_id == conversation)))
+            .mappings()
+            .one()
+        )
+        trail = {
+            r.action: r.details
+            for r in (
+                await session.execute(sa.select(AUDIT).where(AUDIT.c.conversation_id == conversation))
+            ).all()
+        }
+    assert (report["survey_score"], report["disposition_code"], report["close_reason"]) == (
+        2,
+        "promesa",
+        "agent",
+    )
+    assert (report["first_text"], report["survey_comment"]) == (None, None)
+    assert (report["disposition_amount"], report["disposition_date"]) == (None, None)
+    assert trail[WorkAction.SURVEY_ANSWERED] == {"kind": "csat", "score": 2, "comment": None}
+    assert trail[WorkAction.CLOSED]["disposition"] == {"code": "promesa", "label": "Promesa"}
