@@ -45,10 +45,11 @@ class CampaignPurge:
     raw_deliveries: int = 0
     message_contents: int = 0
     disposition_notes: int = 0
+    report_texts: int = 0  # conversations whose report row and trail lost the customer's words
 
     @property
     def total(self) -> int:
-        return self.raw_deliveries + self.message_contents + self.disposition_notes
+        return self.raw_deliveries + self.message_contents + self.disposition_notes + self.report_texts
 
 
 @dataclass
@@ -88,6 +89,9 @@ async def _purge_campaign(
         outcome.message_contents = await _batches(
             database, lambda store: store.purge_contents(item.campaign_id, closed, limit=batch)
         )
+        outcome.report_texts = await _batches(
+            database, lambda store: store.purge_report_texts(item.campaign_id, closed, limit=batch)
+        )
     deleted = 0
 
     async def raw_step(store: RetentionStore) -> int:
@@ -111,6 +115,7 @@ async def _count_campaign(database: Database, item: CampaignRetention, now: date
         if due.closed_before is not None:
             outcome.disposition_notes = await store.count_notes(item.campaign_id, due.closed_before)
             outcome.message_contents = await store.count_contents(item.campaign_id, due.closed_before)
+            outcome.report_texts = await store.count_report_texts(item.campaign_id, due.closed_before)
         outcome.raw_deliveries = await store.count_raw(
             item.campaign_id, due.raw_received_before, due.closed_before
         )
@@ -165,6 +170,7 @@ async def run_retention(
                 raw_deliveries=outcome.raw_deliveries,
                 message_contents=outcome.message_contents,
                 disposition_notes=outcome.disposition_notes,
+                report_texts=outcome.report_texts,
                 dry_run=dry_run,
             )
     for workspace_id, (slug, cutoff) in _orphan_cutoffs(campaigns, now).items():

@@ -122,8 +122,9 @@ REPORT_COUNTERS: Final = (
 )
 
 
-def _when(fact: Fact) -> str:
-    return fact.at.isoformat()
+def _text(value: Any) -> str | None:
+    """An amount or a date as the report row keeps it (written as given: ``1200``, ``"1500.50"``)."""
+    return None if value is None else str(value)
 
 
 # Facts whose queue is where the conversation is (or was last): the report row's ``queue_id``.
@@ -195,8 +196,8 @@ def _changes(fact: Fact) -> tuple[Change, ...]:
             Change("closed_at", ChangeOp.SET, fact.at),
             Change("close_reason", ChangeOp.SET, d.get("reason")),
             Change("disposition_code", ChangeOp.SET, disposition.get("code")),
-            Change("disposition_amount", ChangeOp.SET, disposition.get("amount")),
-            Change("disposition_date", ChangeOp.SET, disposition.get("date")),
+            Change("disposition_amount", ChangeOp.SET, _text(disposition.get("amount"))),
+            Change("disposition_date", ChangeOp.SET, _text(disposition.get("date"))),
         )
     if a == WorkAction.REOPENED:
         return (Change("reopened_at", ChangeOp.FIRST, fact.at),)

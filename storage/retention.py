@@ -29,16 +29,27 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.campaign.retention import Retention, retention_of
+from core.facts import WorkAction
 from core.ids import CampaignId, WorkspaceId
 from core.states import ConversationStatus, DeliveryState
 from storage.media import MediaRows
-from storage.tables import CampaignRow, ConversationRow, MessageRow, RawDeliveryRow, WorkspaceRow
+from storage.tables import (
+    AuditRow,
+    CampaignRow,
+    ConversationReportRow,
+    ConversationRow,
+    MessageRow,
+    RawDeliveryRow,
+    WorkspaceRow,
+)
 
 __all__ = ["CampaignRetention", "RetentionStore"]
 
 RAW = RawDeliveryRow.__table__  # type: ignore[attr-defined]
 MSG = MessageRow.__table__  # type: ignore[attr-defined]
 CONV = ConversationRow.__table__  # type: ignore[attr-defined]
+REPORT = ConversationReportRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditRow.__table__  # type: ignore[attr-defined]
 CAMPAIGN = CampaignRow.__table__  # type: ignore[attr-defined]
 WORKSPACE = WorkspaceRow.__table__  # type: ignore[attr-defined]
 
@@ -227,6 +238,70 @@ class RetentionStore:
             return 0
         await self.session.execute(sa.update(MSG).where(MSG.c.id.in_(ids)).values(text=None, payload={}))
         await MediaRows(self.session).erase_of_messages(ids)  # the media worker deletes the files
+        return len(ids)
+
+    # -- the customer's words in the reports and the trail ------------------------------------
+
+    def _report_texts(self, campaign_id: CampaignId, closed_before: datetime) -> Any:
+        return (
+            sa.select(REPORT.c.conversation_id)
+            .join(CONV, CONV.c.id == REPORT.c.conversation_id)
+            .where(
+                CONV.c.campaign_id == campaign_id,
+                _closed_before(closed_before),
+                sa.or_(REPORT.c.first_text.is_not(None), REPORT.c.survey_comment.is_not(None)),
+            )
+        )
+
+    async def count_report_texts(self, campaign_id: CampaignId, closed_before: datetime) -> int:
+        subquery = self._report_texts(campaign_id, closed_before).subquery()
+        return int(
+            (await self.session.execute(sa.select(sa.func.count()).select_from(subquery))).scalar_one()
+        )
+
+    async def purge_report_texts(
+        self, campaign_id: CampaignId, closed_before: datetime, *, limit: int
+    ) -> int:
+        """Clear what customers wrote from the report rows of up to ``limit`` conversations
+        closed before ``closed_before`` (the first message's words, the survey's comment; the
+        figures stay), and the same words and the disposition's note from their audit entries
+        (the entries stay: only ``details`` may be redacted)."""
+        query = self._report_texts(campaign_id, closed_before).order_by(REPORT.c.conversation_id).limit(limit)
+        ids = list((await self.session.execute(self._locking(query, REPORT))).scalars())
+        if not ids:
+            return 0
+        await self.session.execute(
+            sa.update(REPORT)
+            .where(REPORT.c.conversation_id.in_(ids))
+            .values(first_text=None, survey_comment=None)
+        )
+        rows = (
+            await self.session.execute(
+                sa.select(AUDIT.c.id, AUDIT.c.action, AUDIT.c.details).where(
+                    AUDIT.c.conversation_id.in_(ids),
+                    AUDIT.c.action.in_(
+                        [WorkAction.SURVEY_ANSWERED, WorkAction.SURVEY_COMMENTED, WorkAction.CLOSED]
+                    ),
+                )
+            )
+        ).all()
+        redacted = []
+        for row in rows:
+            details = dict(row.details or {})
+            if details.get("comment") is not None:
+                details["comment"] = None
+            disposition = details.get("disposition")
+            if isinstance(disposition, dict) and "note" in disposition:
+                details["disposition"] = {k: v for k, v in disposition.items() if k != "note"}
+            if details != (row.details or {}):
+                redacted.append({"aid": row.id, "det": details})
+        if redacted:
+            await self.session.execute(
+                sa.update(AUDIT)
+                .where(AUDIT.c.id == sa.bindparam("aid"))
+                .values(details=sa.bindparam("det", type_=AUDIT.c.details.type)),
+                redacted,
+            )
         return len(ids)
 
     def _notes(self, campaign_id: CampaignId, closed_before: datetime) -> Any:

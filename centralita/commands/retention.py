@@ -62,7 +62,8 @@ def render_pass(result: RetentionPass) -> str:
     for item in result.campaigns:
         lines.append(
             f"{item.workspace}/{item.campaign}: {verb} {item.raw_deliveries} raw deliveries, "
-            f"{item.message_contents} message contents, {item.disposition_notes} disposition notes"
+            f"{item.message_contents} message contents, {item.disposition_notes} disposition notes, "
+            f"{item.report_texts} report texts"
         )
     for slug, count in sorted(result.workspace_raw_deliveries.items()):
         lines.append(f"{slug} (no campaign's messages): {verb} {count} raw deliveries")

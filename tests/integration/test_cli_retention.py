@@ -82,15 +82,18 @@ def test_retention_run_dry_run_changes_nothing_then_run_purges_what_it_said(cli:
     assert dry.returncode == 0, dry.stderr
     assert asyncio.run(_snapshot(url)) == before
     assert (
-        "demo/ventas: would purge 3 raw deliveries, 3 message contents, 1 disposition notes"
+        "demo/ventas: would purge 3 raw deliveries, 3 message contents, 1 disposition notes, 1 report texts"
         in dry.stdout.splitlines()
     )
     assert "demo (no campaign's messages): would purge 1 raw deliveries" in dry.stdout.splitlines()
 
     applied = cli("retention", "run", "--workspace", "demo")
     assert applied.returncode == 0, applied.stderr
-    assert "demo/ventas: purged 3 raw deliveries, 3 message contents, 1 disposition notes" in applied.stdout
-    assert applied.stdout.splitlines()[-1] == "8 in all."
+    assert (
+        "demo/ventas: purged 3 raw deliveries, 3 message contents, 1 disposition notes, 1 report texts"
+        in applied.stdout
+    )
+    assert applied.stdout.splitlines()[-1] == "9 in all."
     after = asyncio.run(_snapshot(url))
     assert after["counts"] == before["counts"]
     assert cli("retention", "run", "--dry-run").stdout.splitlines()[-1] == "0 in all."

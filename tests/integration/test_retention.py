@@ -21,9 +21,11 @@ from structlog.testing import capture_logs
 from centralita.retention import RetentionJob, RetentionPass, run_retention
 from centralita.runtime import open_runtime
 from centralita.workers import start_workers
+from core.facts import Fact, WorkAction
 from core.ids import new_id
 from core.settings import Settings
 from storage.database import Database
+from storage.facts import AUDIT, REPORT, FactLog
 from storage.tables import (
     CampaignRow,
     ConversationRow,
@@ -195,6 +197,38 @@ async def seed_floor(
         session.add_all([r for r in seed.rows if isinstance(r, RawDeliveryRow)])
         await session.flush()
         session.add_all([r for r in seed.rows if isinstance(r, MessageRow)])
+        await session.flush()
+        # what the reports and the trail hold of the two closed conversations: their figures,
+        # and the customer's words (the first message, a survey's comment) and the agent's note
+        for conv in (old_closed, recent_closed):
+            assert conv.closed_at is not None
+            common = {"workspace_id": workspace_id, "conversation_id": conv.id, "customer_id": customer_id}
+            await FactLog(session).append(
+                [
+                    Fact(
+                        WorkAction.OPENED,
+                        conv.opened_at,
+                        "customer",
+                        details={"channel": "whatsapp"},
+                        **common,
+                    ),
+                    Fact(
+                        WorkAction.CLOSED,
+                        conv.closed_at,
+                        "agent:x",
+                        details={"reason": "agent", "disposition": conv.disposition},
+                        **common,
+                    ),
+                    Fact(
+                        WorkAction.SURVEY_ANSWERED,
+                        conv.closed_at + timedelta(minutes=5),
+                        "customer",
+                        details={"kind": "csat", "score": 4, "comment": "gracias, Ana"},
+                        **common,
+                    ),
+                ],
+                first_texts={conv.id: "Hola, mi esposa está enferma y no puedo pagar"},
+            )
     return Floor(
         workspace_id, campaign_id, other_id, seed, old_closed.id, recent_closed.id, open_conversation.id
     )
@@ -215,6 +249,16 @@ async def snapshot(database: Database) -> dict[str, Any]:
                 sa.select(CONV.c.id, CONV.c.status, CONV.c.closed_at, CONV.c.disposition)
             )
         }
+        reports = {
+            row.conversation_id: (row.first_text, row.survey_comment, row.survey_score, row.disposition_code)
+            for row in await session.execute(sa.select(REPORT))
+        }
+        trail = {
+            (row.conversation_id, row.action): row.details
+            for row in await session.execute(
+                sa.select(AUDIT.c.conversation_id, AUDIT.c.action, AUDIT.c.details)
+            )
+        }
         per_conversation: dict[Any, int] = dict(
             (
                 await session.execute(
@@ -222,7 +266,14 @@ async def snapshot(database: Database) -> dict[str, Any]:
                 )
             ).all()
         )
-    return {"raw": raws, "messages": messages, "conversations": conversations, "counts": per_conversation}
+    return {
+        "raw": raws,
+        "messages": messages,
+        "conversations": conversations,
+        "counts": per_conversation,
+        "reports": reports,
+        "trail": trail,
+    }
 
 
 async def test_one_pass_purges_exactly_what_is_due_and_keeps_what_reports_count(database: Database) -> None:
@@ -251,8 +302,25 @@ async def test_one_pass_purges_exactly_what_is_due_and_keeps_what_reports_count(
             assert now_disposition == {"code": "promesa_de_pago", "amount": 1200}
         else:
             assert now_disposition == disposition
+    # the reports keep their figures and the trail its entries; the words of the due one go
+    assert after["reports"][floor.old_closed] == (None, None, 4, "promesa_de_pago")
+    assert after["reports"][floor.recent_closed] == before["reports"][floor.recent_closed]
+    assert after["trail"][(floor.old_closed, WorkAction.SURVEY_ANSWERED)] == {
+        "kind": "csat",
+        "score": 4,
+        "comment": None,
+    }
+    assert after["trail"][(floor.old_closed, WorkAction.CLOSED)]["disposition"] == {
+        "code": "promesa_de_pago",
+        "amount": 1200,
+    }
+    assert after["trail"].keys() == before["trail"].keys()
+    for key, details in before["trail"].items():
+        if key[0] != floor.old_closed:
+            assert after["trail"][key] == details
     [ventas] = [c for c in result.campaigns if c.campaign == "ventas"]
     assert (ventas.raw_deliveries, ventas.message_contents, ventas.disposition_notes) == (3, 3, 1)
+    assert ventas.report_texts == 1
     assert result.workspace_raw_deliveries == {"demo": 1}
     assert [c.campaign for c in result.campaigns] == ["ventas"]  # soporte keeps forever
 
@@ -268,7 +336,7 @@ async def test_a_dry_run_counts_the_same_and_changes_nothing(database: Database)
     assert (ventas.raw_deliveries, ventas.message_contents, ventas.disposition_notes) == (3, 3, 1)
     assert dry.workspace_raw_deliveries == {"demo": 1}
     applied = await run_retention(database, NOW, batch=2)
-    assert applied.total == dry.total == 8
+    assert applied.total == dry.total == 9
 
 
 async def test_a_second_pass_finds_nothing_left(database: Database) -> None:
@@ -326,6 +394,7 @@ async def test_each_campaign_s_purge_is_logged_with_ids_and_counts_only(database
         "raw_deliveries": 3,
         "message_contents": 3,
         "disposition_notes": 1,
+        "report_texts": 1,
         "dry_run": False,
     }
     assert purged[1]["raw_deliveries"] == 1 and "campaign_id" not in purged[1]  # the workspace's own
