@@ -262,6 +262,7 @@ async def test_a_supervisor_reads_the_last_weeks_reports_charts_and_csv_and_narr
     await b(expect(page.locator("#table-agents tbody th")).to_have_text(["Ana", "Beto"]))
     await chromium.screenshot(page, "reports")
     await b(page.locator("#chart-frt").scroll_into_view_if_needed())
+    await b(page.mouse.move(0, 0))  # no bar under the pointer (hovered bars are lighter)
     await chromium.screenshot(page, "reports-charts")
     await b(page.locator("#table-agents").scroll_into_view_if_needed())
     await chromium.screenshot(page, "reports-tables")
