@@ -33,6 +33,7 @@ from core.errors import InvalidInput
 from core.stopwords import SPANISH_STOP_WORDS
 
 __all__ = [
+    "FRT_BUCKETS",
     "TOP_WORDS",
     "Dimension",
     "DispositionReport",
@@ -45,6 +46,7 @@ __all__ = [
     "ReportConversation",
     "ReportInput",
     "ReportRange",
+    "ResponseBucket",
     "SurveyMeasures",
     "TopicReport",
     "Totals",
@@ -53,6 +55,7 @@ __all__ = [
     "WordCounter",
     "dispositions",
     "finish",
+    "frt_histogram",
     "group_of",
     "parse_dimensions",
     "percentile",
@@ -329,6 +332,35 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (h - low) * (ordered[high] - ordered[low])
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseBucket:
+    """One bar of the first-response-time distribution: ``from_s`` ≤ FRT < ``to_s``."""
+
+    name: str
+    from_s: float
+    to_s: float | None  # None: no upper bound
+
+
+FRT_BUCKETS: Final = (
+    ResponseBucket("lt_1m", 0.0, 60.0),
+    ResponseBucket("1_5m", 60.0, 300.0),
+    ResponseBucket("5_15m", 300.0, 900.0),
+    ResponseBucket("15_60m", 900.0, 3600.0),
+    ResponseBucket("1_4h", 3600.0, 14400.0),
+    ResponseBucket("ge_4h", 14400.0, None),
+)
+_FRT_BOUNDS: Final = [b.to_s for b in FRT_BUCKETS if b.to_s is not None]
+
+
+def frt_histogram(values: Iterable[float]) -> tuple[int, ...]:
+    """How many first response times fall in each of ``FRT_BUCKETS`` (a bucket includes its
+    lower bound: 60 s is "1–5 min"; a negative time, a clock skew, counts as under a minute)."""
+    counts = [0] * len(FRT_BUCKETS)
+    for v in values:
+        counts[bisect.bisect_right(_FRT_BOUNDS, v)] += 1
+    return tuple(counts)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -357,6 +389,7 @@ class Measures:
     frt_p50_s: float | None
     frt_p90_s: float | None
     frt_mean_s: float | None
+    frt_histogram: tuple[int, ...]  # counts per FRT_BUCKETS
     asa_s: float | None
     asa_open_s: float | None
     aht_s: float | None
@@ -425,6 +458,7 @@ class Totals:
     frt_p50_s: float | None = None
     frt_p90_s: float | None = None
     frt_mean_s: float | None = None
+    frt_histogram: tuple[int, ...] = ()  # counts per FRT_BUCKETS; empty: none
     asa_s: float | None = None
     asa_open_s: float | None = None
     aht_s: float | None = None
@@ -473,6 +507,7 @@ def totals(
         frt_p50_s=percentile(frt, 0.5),
         frt_p90_s=percentile(frt, 0.9),
         frt_mean_s=_mean(frt),
+        frt_histogram=frt_histogram(frt),
         asa_s=_mean(asa),
         asa_open_s=_mean(asa_open),
         aht_s=_mean(aht),
@@ -504,6 +539,7 @@ def finish(group: Group, t: Totals, spec: ReportInput) -> Measures:
         frt_p50_s=t.frt_p50_s,
         frt_p90_s=t.frt_p90_s,
         frt_mean_s=t.frt_mean_s,
+        frt_histogram=t.frt_histogram or (0,) * len(FRT_BUCKETS),
         asa_s=t.asa_s,
         asa_open_s=t.asa_open_s,
         aht_s=t.aht_s,

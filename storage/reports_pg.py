@@ -9,7 +9,8 @@ same reports on the same rows.  The queries follow the core's rules one for one:
 - groups: campaign, the queue first answered in else last in, the first agent, the opening
   channel, and the local hour and date of ``opened_at AT TIME ZONE`` its campaign's zone;
 - first response time is ``epoch(first_response_at) − epoch(opened_at)``; p50/p90 are
-  ``percentile_cont`` (the core interpolates the same way);
+  ``percentile_cont`` (the core interpolates the same way); its distribution is a ``count(*)
+  FILTER`` per bucket, the lower bound included, a negative time in the first;
 - the SLA's wait is ``waited_s``, else ``assigned_at − enqueued_at``, compared with the threshold
   of the conversation's queue (``<=``);
 - repeat contacts: the latest strictly earlier opening of the same customer (a window ``max`` over
@@ -121,6 +122,16 @@ _EXPRESSIONS: Final = {
 }
 
 
+def _buckets(frt: str) -> list[str]:
+    """A count per ``core.FRT_BUCKETS`` (lower bound included) of the first response time ``frt``."""
+    out = []
+    for b in core.FRT_BUCKETS:
+        low = f"{frt} >= {b.from_s}" if b.from_s > 0 else f"{frt} IS NOT NULL"
+        high = f" AND {frt} < {b.to_s}" if b.to_s is not None else ""
+        out.append(f"count(*) FILTER (WHERE {low}{high})")
+    return out
+
+
 def _select(sql: _Sql, *aggregates: str) -> str:
     return ", ".join([*sql.group_columns(), *aggregates])
 
@@ -207,6 +218,7 @@ class PostgresReports:
                 "count(reopened_at)",
                 f"count(*) FILTER (WHERE gap <= {core.REPEAT_WINDOWS_S[0]})",
                 f"count(*) FILTER (WHERE gap <= {core.REPEAT_WINDOWS_S[1]})",
+                *_buckets(frt),
             )
         }
             FROM c {sql.group_by()}
@@ -238,6 +250,7 @@ class PostgresReports:
                 reopened=v[18],
                 repeat_24h=v[19],
                 repeat_7d=v[20],
+                frt_histogram=tuple(v[21:]),
             )
             out.append(core.finish(core.group_of(spec, sql.dims, row[:n]), totals, spec))
         if not out and not sql.dims:

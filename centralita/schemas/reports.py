@@ -15,6 +15,7 @@ from pydantic import Field
 
 from centralita.schemas.common import IsoDateTime, ResponseBody
 from core.reports import (
+    FRT_BUCKETS,
     DispositionReport,
     Group,
     Measures,
@@ -28,6 +29,7 @@ __all__ = [
     "DispositionMix",
     "DispositionRow",
     "DispositionsReport",
+    "FrtBucket",
     "MeasuresReport",
     "MeasuresRow",
     "PromiseDate",
@@ -56,6 +58,15 @@ class ReportHeader(ResponseBody):
     group_by: list[str]
 
 
+class FrtBucket(ResponseBody):
+    """One bar of the first-response-time distribution."""
+
+    bucket: str = Field(description="lt_1m, 1_5m, 5_15m, 15_60m, 1_4h or ge_4h; CSV column frt_<bucket>.")
+    from_s: float = Field(description="Lower bound (included), seconds.")
+    to_s: float | None = Field(description="Upper bound (excluded), seconds; null for the last.")
+    count: int = Field(description="Conversations whose first response time falls here.")
+
+
 class MeasuresRow(ResponseBody):
     """The conversation measures of one group (and its volume, when the grouping allows)."""
 
@@ -68,6 +79,9 @@ class MeasuresRow(ResponseBody):
     frt_p50_s: float | None = Field(description="First response time (opened → first agent reply), median.")
     frt_p90_s: float | None
     frt_mean_s: float | None
+    frt_histogram: list[FrtBucket] = Field(
+        description="Replied conversations per first-response-time bucket (CSV: frt_<bucket> columns)."
+    )
     asa_s: float | None = Field(description="Average speed of answer: enqueued → assigned, mean.")
     asa_open_s: float | None = Field(description="The same counting only the queue's open hours (waited_s).")
     aht_s: float | None = Field(description="Average handle time: assigned → closed, mean.")
@@ -94,9 +108,14 @@ class MeasuresRow(ResponseBody):
 
     @classmethod
     def of(cls, m: Measures, v: Volume | None = None) -> MeasuresRow:
-        fields = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name != "group"}
+        skip = ("group", "frt_histogram")
+        fields = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name not in skip}
         return cls(
             group=_group(m.group),
+            frt_histogram=[
+                FrtBucket(bucket=b.name, from_s=b.from_s, to_s=b.to_s, count=n)
+                for b, n in zip(FRT_BUCKETS, m.frt_histogram, strict=True)
+            ],
             messages_in=v.messages_in if v is not None else None,
             messages_out=v.messages_out if v is not None else None,
             **fields,
@@ -214,9 +233,11 @@ def _cell(value: Any) -> str:
 
 
 def csv_table(report: AnyReport) -> tuple[list[str], list[list[str]]]:
-    """The report as one table: the group's dimensions, then the row's scalar fields; nested
-    lists become one line each with a ``section`` (dispositions: mix / promise_date; topics:
-    triage_option / disposition / word) and ``key``, ``count`` (and ``share``, ``amount``)."""
+    """The report as one table: the group's dimensions, then the row's scalar fields (a
+    measures row stays one line: its FRT distribution is a column per bucket, ``frt_lt_1m`` …
+    ``frt_ge_4h``); other nested lists become one line each with a ``section`` (dispositions:
+    mix / promise_date; topics: triage_option / disposition / word) and ``key``, ``count`` (and
+    ``share``, ``amount``)."""
     dims = list(report.group_by)
     lines: list[list[str]] = []
     rows: Sequence[Any] = report.rows
@@ -240,9 +261,15 @@ def csv_table(report: AnyReport) -> tuple[list[str], list[list[str]]]:
         return header, lines
     model = MeasuresRow if isinstance(report, MeasuresReport) else SurveyRow
     fields = [f for f in model.model_fields if f != "group"]
-    header = [*dims, *fields]
+    header = [*dims]
+    for f in fields:
+        header += [f"frt_{b.name}" for b in FRT_BUCKETS] if f == "frt_histogram" else [f]
     for row in rows:
-        lines.append([*(row.group.get(x, "") for x in dims), *(_cell(getattr(row, f)) for f in fields)])
+        cells = [row.group.get(x, "") for x in dims]
+        for f in fields:
+            value = getattr(row, f)
+            cells += [str(b.count) for b in value] if f == "frt_histogram" else [_cell(value)]
+        lines.append(cells)
     return header, lines
 
 

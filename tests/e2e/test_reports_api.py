@@ -97,6 +97,9 @@ async def test_the_queues_csv_has_a_column_per_dimension_then_the_measures(scene
     )
     rows = list(csv.DictReader(io.StringIO(await response.text())))
     assert [(r["queue"], r["day"], r["offered"], r["sla_met"]) for r in rows] == [("mora", DAY, "2", "1")]
+    # one line per group: the FRT distribution is a column per bucket (the reply came at 50 s)
+    assert [(r["frt_lt_1m"], r["frt_1_5m"], r["frt_ge_4h"]) for r in rows] == [("1", "0", "0")]
+    assert "frt_histogram" not in rows[0]
 
 
 async def test_the_dispositions_report_lists_the_promises(scene: WorkScene) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bench.reports import MonthOfTraffic, load_month
 from centralita.reports import ReportKind, ReportQuery, read_report
-from centralita.schemas.reports import TopicsReport
+from centralita.schemas.reports import MeasuresReport, TopicsReport
 from core.ids import new_id
 from core.reports import Dimension
 from storage.database import Database
@@ -103,6 +103,14 @@ async def _edges(db: Database, month: MonthOfTraffic) -> None:
         survey_sent_at=t + timedelta(hours=3),
         survey_score=6,
     )
+    for frt_s in (60, 14400):  # the FRT buckets' bounds: 1–5 min and ≥ 4 h (lower bound included)
+        row(
+            opened_at=t + timedelta(hours=2),
+            enqueued_at=t + timedelta(hours=2),
+            assigned_at=t + timedelta(hours=2, seconds=10),
+            agent_id=month.agents[2],
+            first_response_at=t + timedelta(hours=2, seconds=frt_s),
+        )
     row(
         opened_at=t + timedelta(hours=2),
         disposition_code="pago_realizado",
@@ -169,3 +177,13 @@ async def test_the_edges_are_in_the_reports(loaded: Loaded) -> None:
     words = {r.group["hour"]: [(w.key, w.count) for w in r.top_words] for r in report.rows}
     assert words["01"] == [("pago", 2)]  # "2x1" is no word; pago and pagó are one, tied: "pago"
     assert set(words) == {"01", "04"}  # 00:30 UTC is 01:30 CET, 02:30 UTC is 04:30 CEST
+
+
+async def test_the_frt_buckets_hold_their_lower_bound_in_sql_as_in_the_core(loaded: Loaded) -> None:
+    query = ReportQuery(ReportKind.AGENTS, date(2026, 3, 29), date(2026, 3, 29), ("madrid",))
+    for in_sql in (True, False):
+        report = await read_report(loaded.database, loaded.month.workspace_id, query, in_sql=in_sql)
+        assert isinstance(report, MeasuresReport)
+        rows = {r.group["agent"]: r for r in report.rows}
+        (third,) = [r for r in rows.values() if r.answered == 2]
+        assert [(b.bucket, b.count) for b in third.frt_histogram if b.count] == [("1_5m", 1), ("ge_4h", 1)]

@@ -61,11 +61,16 @@ class ChromiumThread:
 
         return await asyncio.wrap_future(self._submit(wrapped()))
 
-    async def new_page(self, *, width: int = 1366, height: int = 768, locale: str = "es-MX") -> Page:
+    async def new_page(
+        self, *, width: int = 1366, height: int = 768, locale: str = "es-MX", timezone: str | None = None
+    ) -> Page:
+        """A page in a fresh context (cookies of its own); ``timezone``: the browser's zone (an IANA
+        name), the machine's by default."""
+
         async def make() -> Page:
             assert self._browser is not None
             context: BrowserContext = await self._browser.new_context(
-                viewport={"width": width, "height": height}, locale=locale
+                viewport={"width": width, "height": height}, locale=locale, timezone_id=timezone
             )
             context.set_default_timeout(10_000)
             return await context.new_page()

@@ -32,6 +32,7 @@ from core.reports import (
     ReportInput,
     TrafficCount,
     dispositions,
+    frt_histogram,
     parse_dimensions,
     percentile,
     range_of,
@@ -192,6 +193,15 @@ def test_offered_answered_abandoned_and_answer_rate() -> None:
 def test_first_response_time_from_opening_to_the_first_agent_reply() -> None:
     row = total()  # a 90 s, b 180 s; c, d and e had no reply
     assert (row.frt_p50_s, row.frt_p90_s, row.frt_mean_s) == (135.0, 171.0, 135.0)
+
+
+def test_the_first_response_times_are_counted_in_fixed_buckets() -> None:
+    assert total().frt_histogram == (0, 2, 0, 0, 0, 0)  # a 90 s and b 180 s: both 1–5 min
+    # A bucket holds its lower bound; a reply stamped before the opening (clock skew) is < 1 min.
+    times = [-3, 0, 59.9, 60, 299, 300, 899.9, 900, 3600, 14399, 14400, 90000]
+    assert frt_histogram(times) == (3, 2, 2, 1, 2, 2)
+    (nothing,) = summary([E], SPEC)
+    assert nothing.frt_histogram == (0, 0, 0, 0, 0, 0)
 
 
 def test_percentiles_interpolate_like_percentile_cont() -> None:

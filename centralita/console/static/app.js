@@ -1,4 +1,4 @@
-// Centralita's console: sign-in, the agent's desk and the supervisor's wall.
+// Centralita's console: sign-in, the agent's desk, the supervisor's wall and reports.
 // Plain ES module, no build step.  Every text the page shows from the server goes through
 // textContent (never innerHTML), so a customer's message cannot become markup.
 import { t, lang, setLang, duration, clock } from "/console/static/i18n.js";
@@ -150,6 +150,8 @@ function render() {
     renderOffers();
     renderList();
     renderConversation();
+  } else if (currentView() === "reports") {
+    app.append(reportsView());
   } else {
     app.append(wallView());
   }
@@ -1228,6 +1230,7 @@ function wallView() {
     {},
     header([
       h("span", { class: "who" }, state.session.agent?.name || state.session.workspace),
+      supervisorNav("wall"),
       h("span", { id: "live", class: "live", role: "status" }),
     ]),
     h(
@@ -1408,6 +1411,510 @@ async function readConversation(id) {
       ))),
   );
   box.scrollIntoView({ block: "nearest" });
+}
+
+// ------------------------------------------------------------------------------ the reports
+
+// Supervisors' and admins' report pages (#informes): GET /api/reports/… for a range of local
+// dates (default: the last 7 days) and, with several campaigns, one of them.  The charts are
+// inline SVG drawn by the small functions below; every bar and point carries its number in a
+// <title> (a tooltip, and what a screen reader says), and each chart has its table under
+// "Ver los números".  docs/reports.md defines every measure.
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function s(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "dataset") for (const [k, v] of Object.entries(value)) node.setAttribute(`data-${k}`, String(v));
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const locale = () => (lang === "es" ? "es-MX" : "en-US");
+const num = (v, digits = 0) => (v == null ? "—" : new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(v));
+const pct = (v) => (v == null ? "—" : `${num(v, 1)} %`);
+const ratioPct = (v) => (v == null ? "—" : pct(100 * v));
+
+// A report's duration: "45 s", "2 min 15 s", "1 h 05 min".
+function span(seconds) {
+  if (seconds == null) return "—";
+  const total = Math.max(0, Math.round(seconds));
+  if (total < 60) return `${total} s`;
+  if (total < 3600) {
+    const sec = total % 60;
+    return sec ? `${Math.floor(total / 60)} min ${sec} s` : `${total / 60} min`;
+  }
+  return `${Math.floor(total / 3600)} h ${String(Math.floor((total % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+function isoDay(date) {
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`;
+}
+
+function daysOf(from, to) {
+  const out = [];
+  const day = new Date(`${from}T12:00:00`);
+  const last = new Date(`${to}T12:00:00`);
+  while (day <= last && out.length < 366) {
+    out.push(isoDay(day));
+    day.setDate(day.getDate() + 1);
+  }
+  return out;
+}
+
+function shortDay(iso) {
+  return new Date(`${iso}T12:00:00`).toLocaleDateString(locale(), { day: "numeric", month: "short" });
+}
+
+// The value axis: a top at or above ``max`` in about four round steps (whole steps for counts).
+function niceScale(max, whole) {
+  const rough = Math.max(max, whole ? 1 : 1e-9) / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((v) => v >= rough);
+  if (whole) step = Math.max(1, Math.ceil(step));
+  const top = Math.max(step, Math.ceil(max / step - 1e-9) * step);
+  const ticks = [];
+  for (let v = 0; v <= top + 1e-9; v += step) ticks.push(v);
+  return { top, ticks };
+}
+
+// Drawn for the width it is shown at: a phone gets a narrower canvas, so its text stays legible.
+function chartSize() {
+  const narrow = window.innerWidth < 600;
+  return { width: narrow ? 360 : 640, height: narrow ? 220 : 240, left: 50, right: 10, top: 14, bottom: 30, labels: narrow ? 6 : 12 };
+}
+
+// The frame every chart shares: the svg (role img, <title> and <desc>), the value axis with
+// its gridlines, and the plot's geometry.
+function chartFrame(title, description, max, formatTick, whole) {
+  const { width, height, left, right, top, bottom, labels } = chartSize();
+  const plot = { x: left, y: top, w: width - left - right, h: height - top - bottom, labels };
+  const scale = niceScale(max, whole);
+  const y = (v) => plot.y + plot.h - (plot.h * Math.min(v, scale.top)) / scale.top;
+  const grid = scale.ticks.map((v) =>
+    s("g", { class: "tick" },
+      s("line", { x1: plot.x, x2: plot.x + plot.w, y1: y(v), y2: y(v) }),
+      s("text", { x: plot.x - 6, y: y(v) + 4, "text-anchor": "end" }, formatTick(v))));
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: "chart" },
+    s("title", {}, title), s("desc", {}, description), ...grid);
+  return { svg, plot, y };
+}
+
+// Vertical bars: one group per category, one bar per series; a bar's <title> says its value.
+function barChart({ title, description, categories, series, format = num, tick = format, lines = [], label = (c) => c, whole = true }) {
+  const values = series.flatMap((x) => x.values.filter((v) => v != null));
+  const max = Math.max(0, ...values, ...lines.map((l) => l.value));
+  const { svg, plot, y } = chartFrame(title, description, max, tick, whole);
+  const band = plot.w / Math.max(1, categories.length);
+  const gap = Math.min(6, band * 0.2);
+  const barW = Math.max(1, (band - gap) / series.length);
+  const every = Math.ceil(categories.length / plot.labels); // at most about 12 labels (6 on a phone)
+  categories.forEach((category, i) => {
+    const x0 = plot.x + i * band + gap / 2;
+    const group = s("g", { class: "category", dataset: { category } });
+    series.forEach((serie, k) => {
+      const v = serie.values[i];
+      if (v == null) return;
+      group.append(s("rect", {
+        class: `bar ${serie.class}`, x: x0 + k * barW, y: y(v), width: Math.max(1, barW - 1), height: Math.max(0, plot.y + plot.h - y(v)),
+        dataset: { series: serie.class, value: v },
+      }, s("title", {}, `${label(category)} · ${serie.name}: ${format(v)}`)));
+    });
+    if (i % every === 0) group.append(s("text", { class: "axis", x: x0 + (band - gap) / 2, y: plot.y + plot.h + 18, "text-anchor": "middle" }, label(category)));
+    svg.append(group);
+  });
+  for (const line of lines) { // named in the legend (close targets would overlap as labels)
+    svg.append(s("g", { class: "target", dataset: { target: line.value } },
+      s("line", { x1: plot.x, x2: plot.x + plot.w, y1: y(line.value), y2: y(line.value) }),
+      s("title", {}, line.label)));
+  }
+  return svg;
+}
+
+// A line with a marker per point (gaps where a category has no value).
+function lineChart({ title, description, categories, values, max = 100, tick = pct, pointTitle, label = (c) => c }) {
+  const { svg, plot, y } = chartFrame(title, description, max, tick, false);
+  const band = plot.w / Math.max(1, categories.length);
+  const x = (i) => plot.x + band * (i + 0.5);
+  let path = "";
+  values.forEach((v, i) => {
+    if (v == null) return;
+    path += `${path && values[i - 1] != null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)} `;
+  });
+  if (path) svg.append(s("path", { class: "line", d: path.trim() }));
+  const every = Math.ceil(categories.length / plot.labels);
+  categories.forEach((category, i) => {
+    if (i % every === 0) svg.append(s("text", { class: "axis", x: x(i), y: plot.y + plot.h + 18, "text-anchor": "middle" }, label(category)));
+    const v = values[i];
+    if (v != null) svg.append(s("circle", { class: "point", cx: x(i), cy: y(v), r: 5, dataset: { category, value: v } }, s("title", {}, pointTitle(i))));
+  });
+  return svg;
+}
+
+// Horizontal bars, one per item, its label and number beside it.
+function rankChart({ title, description, items }) {
+  const row = 30;
+  const height = Math.max(1, items.length) * row + 8;
+  const { width } = chartSize();
+  const labelW = width < 600 ? 130 : 170;
+  const max = Math.max(1, ...items.map((i) => i.value));
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: "chart rank" },
+    s("title", {}, title), s("desc", {}, description));
+  items.forEach((item, i) => {
+    const w = ((width - labelW - 90) * item.value) / max;
+    const y = 4 + i * row;
+    svg.append(s("g", { class: "item", dataset: { key: item.key, value: item.value } },
+      s("text", { class: "label", x: labelW - 8, y: y + row / 2 + 1, "text-anchor": "end" }, item.key),
+      s("rect", { class: "bar disposition", x: labelW, y: y + 4, width: Math.max(1, w), height: row - 10 }, s("title", {}, item.text)),
+      s("text", { class: "value", x: labelW + w + 6, y: y + row / 2 + 1 }, item.caption)));
+  });
+  return svg;
+}
+
+function legend(series, lines = []) {
+  return h("ul", { class: "legend" },
+    series.map((x) => h("li", {}, h("span", { class: `swatch ${x.class}`, "aria-hidden": "true" }), x.name)),
+    lines.map((l) => h("li", { class: "target-key" }, h("span", { class: "swatch target", "aria-hidden": "true" }), l.label)));
+}
+
+function dataTable(head, rows) {
+  return h("details", { class: "numbers" },
+    h("summary", {}, t("report_table")),
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, x)))))));
+}
+
+// -- the page
+
+const reports = { from: null, to: null, campaign: "", campaigns: null, data: null, error: null, loading: false };
+
+function reportParams(extra = {}) {
+  const params = new URLSearchParams({ from: reports.from, to: reports.to });
+  if (reports.campaign) params.set("campaign", reports.campaign);
+  for (const [k, v] of Object.entries(extra)) params.set(k, v);
+  return params;
+}
+
+function csvLink(report, what, extra = {}) {
+  const href = `/api/reports/${report}?${reportParams({ ...extra, format: "csv" })}`;
+  return h("a", { class: "csv", href, download: `${report}.csv`, "aria-label": t("report_csv_of", { what }), dataset: { report } }, t("report_csv"));
+}
+
+function showView(view) {
+  const next = view === "reports" ? "#informes" : "#sala";
+  if (location.hash !== next) history.pushState(null, "", next);
+  render();
+}
+
+function supervisorNav(current) {
+  return h("nav", { class: "views", "aria-label": t("nav_label") },
+    [["wall", t("nav_wall")], ["reports", t("nav_reports")]].map(([view, text]) =>
+      h("a", { href: view === "reports" ? "#informes" : "#sala", id: `nav-${view}`, "aria-current": view === current ? "page" : null,
+        onclick: (e) => { e.preventDefault(); showView(view); } }, text)));
+}
+
+function currentView() {
+  return location.hash === "#informes" ? "reports" : "wall";
+}
+
+window.addEventListener("popstate", () => { if (state.session && state.session.role !== "agent") render(); });
+
+function reportsView() {
+  if (!reports.from) {
+    const today = new Date();
+    const week = new Date(today);
+    week.setDate(today.getDate() - 6);
+    reports.from = isoDay(week);
+    reports.to = isoDay(today);
+  }
+  const from = h("input", { type: "date", id: "report-from", name: "from", value: reports.from, required: true });
+  const to = h("input", { type: "date", id: "report-to", name: "to", value: reports.to, required: true });
+  const campaign = h("select", { id: "report-campaign", name: "campaign" }, h("option", { value: "" }, t("report_all_campaigns")));
+  const form = h("form", {
+    class: "report-range card",
+    onsubmit: (e) => {
+      e.preventDefault();
+      reports.from = from.value;
+      reports.to = to.value;
+      reports.campaign = campaign.value;
+      loadReports();
+    },
+  },
+  field(t("report_from"), from), field(t("report_to"), to),
+  h("div", { id: "report-campaign-field", class: "campaign-field", hidden: true }, field(t("report_campaign"), campaign)),
+  h("button", { type: "submit", class: "primary" }, t("report_show")));
+  const view = h("div", {},
+    header([h("span", { class: "who" }, state.session.agent?.name || state.session.workspace), supervisorNav("reports")]),
+    h("main", { id: "main", class: "reports" },
+      h("h1", {}, t("reports_title")),
+      form,
+      h("p", { id: "report-status", role: "status", class: "report-status" }),
+      h("div", { id: "report-body" })));
+  queueMicrotask(async () => {
+    await loadCampaigns();
+    if (reports.data) renderReports(); else loadReports();
+  });
+  return view;
+}
+
+async function loadCampaigns() {
+  if (!reports.campaigns) {
+    const list = await attempt(() => api("GET", "/api/campaigns"), { quiet: true });
+    reports.campaigns = list?.campaigns || [];
+  }
+  const select = document.getElementById("report-campaign");
+  const box = document.getElementById("report-campaign-field");
+  if (!select || !box || reports.campaigns.length < 2) return;
+  box.hidden = false;
+  for (const c of reports.campaigns) select.append(h("option", { value: c.name, selected: c.name === reports.campaign }, c.display_name || c.name));
+}
+
+const REPORT_REQUESTS = {
+  total: ["summary", {}],
+  hours: ["summary", { group_by: "hour" }],
+  days: ["summary", { group_by: "day" }],
+  queues: ["queues", {}],
+  agents: ["agents", {}],
+  surveys: ["surveys", { group_by: "day" }],
+  dispositions: ["dispositions", {}],
+};
+
+async function loadReports() {
+  const status = document.getElementById("report-status");
+  const asked = reportParams().toString();
+  reports.loading = true;
+  if (status) { status.className = "report-status muted"; status.textContent = t("report_loading"); }
+  const names = Object.keys(REPORT_REQUESTS);
+  let failed = null;
+  const answers = await Promise.all(names.map(async (name) => {
+    const [report, extra] = REPORT_REQUESTS[name];
+    try {
+      return await api("GET", `/api/reports/${report}?${reportParams(extra)}`);
+    } catch (error) {
+      failed = failed || error;
+      return null;
+    }
+  }));
+  if (reportParams().toString() !== asked) return; // a newer range was asked meanwhile
+  reports.loading = false;
+  if (failed) {
+    if (failed instanceof ApiError && failed.status === 401) { state.session = null; render(); return; }
+    reports.data = null;
+    reports.error = failed;
+  } else {
+    reports.error = null;
+    reports.data = Object.fromEntries(names.map((n, i) => [n, answers[i]]));
+  }
+  renderReports();
+}
+
+function fieldName(name) {
+  return { from: t("report_from"), to: t("report_to"), campaign: t("report_campaign") }[name] || name;
+}
+
+function renderReports() {
+  const status = document.getElementById("report-status");
+  const body = document.getElementById("report-body");
+  if (!status || !body) return;
+  if (reports.error) {
+    const e = reports.error;
+    status.className = "report-status warn";
+    status.setAttribute("role", "alert");
+    status.textContent = e instanceof ApiError && e.error.field
+      ? t("report_error", { field: fieldName(e.error.field), message: explain(e) })
+      : t("report_error_plain", { message: explain(e) });
+    body.replaceChildren();
+    return;
+  }
+  const d = reports.data;
+  if (!d) return;
+  const total = d.total.rows[0];
+  const range = t("report_range_of", { from: shortDay(reports.from), to: shortDay(reports.to) });
+  status.setAttribute("role", "status");
+  status.className = "report-status muted";
+  status.textContent = `${range} · ${t("report_zone", { zone: d.total.timezone })} · ${d.total.campaigns.join(", ")}`;
+  if (!total || (total.conversations === 0 && !total.messages_in && !total.messages_out)) {
+    body.replaceChildren(h("div", { id: "report-empty", class: "card empty" }, t("report_no_data")));
+    return;
+  }
+  body.replaceChildren(
+    headline(total, d.surveys),
+    h("div", { class: "report-grid" },
+      volumeCard(d.hours, range),
+      slaCard(d.days, d.queues, range),
+      frtCard(total, range),
+      csatCard(d.surveys, range),
+      dispositionsCard(d.dispositions, range),
+    ),
+    queuesCard(d.queues),
+    agentsCard(d.agents),
+  );
+}
+
+// CSAT of the whole range, from the per-day rows: answers of 4–5 over answers.
+function csatOverall(surveys) {
+  const rows = surveys.rows.filter((r) => r.kind === "csat");
+  const answered = rows.reduce((n, r) => n + r.answered, 0);
+  const good = rows.reduce((n, r) => n + Math.round(((r.csat_pct || 0) * r.answered) / 100), 0);
+  return { answered, pct: answered ? (100 * good) / answered : null };
+}
+
+function figure(key, label, value, text, note) {
+  return h("div", { class: "figure", dataset: { figure: key, value: value ?? "" } },
+    h("dt", {}, label), h("dd", {}, text, note ? h("small", {}, note) : null));
+}
+
+function headline(m, surveys) {
+  const csat = csatOverall(surveys);
+  const target = m.sla_target_pct == null ? null : t("fig_target", { pct: pct(m.sla_target_pct) });
+  const below = (v) => m.sla_target_pct != null && v != null && v < m.sla_target_pct;
+  const sla = (key, label, v) => {
+    const node = figure(key, label, v, pct(v), target);
+    if (below(v)) node.classList.add("below");
+    return node;
+  };
+  return h("section", { class: "card headline", "aria-labelledby": "headline-h" },
+    h("div", { class: "card-head" }, h("h2", { id: "headline-h" }, t("report_summary")), csvLink("summary", t("report_summary"))),
+    h("dl", { class: "figures" },
+      figure("conversations", t("fig_conversations"), m.conversations, num(m.conversations)),
+      figure("answered", t("fig_answered"), m.answered, num(m.answered)),
+      figure("abandoned", t("fig_abandoned"), m.abandoned, num(m.abandoned)),
+      sla("sla_pct_of_answered", t("fig_sla_answered"), m.sla_pct_of_answered),
+      sla("sla_pct_of_offered", t("fig_sla_offered"), m.sla_pct_of_offered),
+      figure("frt", t("fig_frt"), m.frt_p50_s, span(m.frt_p50_s), t("fig_frt_p90", { t: span(m.frt_p90_s) })),
+      figure("asa_s", t("fig_asa"), m.asa_s, span(m.asa_s)),
+      figure("aht_s", t("fig_aht"), m.aht_s, span(m.aht_s)),
+      figure("csat_pct", t("fig_csat"), csat.pct, pct(csat.pct), t("fig_csat_of", { n: num(csat.answered) })),
+      figure("reopen_rate", t("fig_reopen"), m.reopen_rate, ratioPct(m.reopen_rate)),
+      figure("repeat_24h_rate", t("fig_repeat"), m.repeat_24h_rate, ratioPct(m.repeat_24h_rate)),
+    ));
+}
+
+function chartCard(id, title, csv, ...content) {
+  return h("section", { id, class: "card chart-card", "aria-labelledby": `${id}-h` },
+    h("div", { class: "card-head" }, h("h2", { id: `${id}-h` }, title), csv), ...content);
+}
+
+function emptyChart() {
+  return h("p", { class: "muted chart-empty" }, t("report_chart_empty"));
+}
+
+function volumeCard(report, range) {
+  const hours = Array.from({ length: 24 }, (_, i) => String(i).padStart(2, "0"));
+  const by = Object.fromEntries(report.rows.map((r) => [r.group.hour, r]));
+  const series = [
+    { name: t("series_in"), class: "in", values: hours.map((x) => by[x]?.messages_in ?? 0) },
+    { name: t("series_out"), class: "out", values: hours.map((x) => by[x]?.messages_out ?? 0) },
+  ];
+  const any = series.some((x) => x.values.some((v) => v > 0));
+  const title = t("chart_volume");
+  return chartCard("chart-volume", title, csvLink("summary", title, { group_by: "hour" }),
+    any ? [legend(series), barChart({ title, description: t("chart_volume_desc", { range }), categories: hours, series, label: (x) => `${x} h` }),
+      dataTable([t("axis_hour"), t("series_in"), t("series_out")], hours.map((x, i) => [`${x} h`, num(series[0].values[i]), num(series[1].values[i])]))]
+      : emptyChart());
+}
+
+function slaCard(days, queues, range) {
+  const all = daysOf(reports.from, reports.to);
+  const by = Object.fromEntries(days.rows.map((r) => [r.group.day, r]));
+  const series = [
+    { name: t("series_sla_answered"), class: "sla-answered", values: all.map((x) => by[x]?.sla_pct_of_answered ?? null) },
+    { name: t("series_sla_offered"), class: "sla-offered", values: all.map((x) => by[x]?.sla_pct_of_offered ?? null) },
+  ];
+  const targets = new Map();
+  for (const q of queues.rows) if (q.sla_target_pct != null && q.sla_offered > 0) {
+    const names = targets.get(q.sla_target_pct) || [];
+    targets.set(q.sla_target_pct, [...names, q.group.queue]);
+  }
+  const lines = [...targets].map(([value, names]) => ({ value, label: t("target_line", { queue: names.join(", "), pct: pct(value) }) }));
+  const any = series[0].values.some((v) => v != null);
+  const title = t("chart_sla");
+  return chartCard("chart-sla", title, csvLink("summary", title, { group_by: "day" }),
+    any ? [legend(series, lines), barChart({ title, description: t("chart_sla_desc", { range }), categories: all, series, format: pct, tick: (v) => `${num(v)} %`, lines, label: shortDay, whole: false }),
+      dataTable([t("col_day"), t("series_sla_answered"), t("series_sla_offered")], all.map((x, i) => [shortDay(x), pct(series[0].values[i]), pct(series[1].values[i])]))]
+      : emptyChart());
+}
+
+function frtCard(total, range) {
+  const buckets = total.frt_histogram || [];
+  const categories = buckets.map((b) => b.bucket);
+  const series = [{ name: t("series_conversations"), class: "frt", values: buckets.map((b) => b.count) }];
+  const any = buckets.some((b) => b.count > 0);
+  const title = t("chart_frt");
+  return chartCard("chart-frt", title, csvLink("summary", title),
+    any ? [barChart({ title, description: t("chart_frt_desc", { range }), categories, series, label: (b) => t(`frt_${b}`) }),
+      dataTable([t("chart_frt"), t("series_conversations")], buckets.map((b) => [t(`frt_${b.bucket}`), num(b.count)]))]
+      : emptyChart());
+}
+
+function csatCard(surveys, range) {
+  const all = daysOf(reports.from, reports.to);
+  const by = Object.fromEntries(surveys.rows.filter((r) => r.kind === "csat").map((r) => [r.group.day, r]));
+  const values = all.map((x) => by[x]?.csat_pct ?? null);
+  const title = t("chart_csat");
+  const text = (i) => {
+    const r = by[all[i]];
+    return t("csat_point", { day: shortDay(all[i]), pct: pct(r.csat_pct), mean: num(r.mean_score, 2), answered: r.answered, sent: r.sent, rate: ratioPct(r.response_rate) });
+  };
+  const rows = all.filter((x) => by[x]).map((x) => { const r = by[x]; return [shortDay(x), pct(r.csat_pct), num(r.mean_score, 2), num(r.answered), num(r.sent), ratioPct(r.response_rate)]; });
+  return chartCard("chart-csat", title, csvLink("surveys", title, { group_by: "day" }),
+    values.some((v) => v != null)
+      ? [lineChart({ title, description: t("chart_csat_desc", { range }), categories: all, values, pointTitle: text, label: shortDay }),
+        dataTable([t("col_day"), t("col_csat"), t("col_mean"), t("col_answered"), t("col_sent"), t("col_rate")], rows)]
+      : emptyChart());
+}
+
+function dispositionsCard(report, range) {
+  const row = report.rows[0];
+  const title = t("chart_dispositions");
+  const csv = csvLink("dispositions", title);
+  if (!row || !row.mix.length) return chartCard("chart-dispositions", title, csv, emptyChart());
+  const items = row.mix.map((m) => ({ key: m.code, value: m.count, caption: `${num(m.count)} (${ratioPct(m.share)})`, text: `${m.code}: ${num(m.count)} (${ratioPct(m.share)})` }));
+  const money = (v) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 2 }).format(Number(v));
+  return chartCard("chart-dispositions", title, csv,
+    rankChart({ title, description: t("chart_dispositions_desc", { range }), items }),
+    dataTable([title, t("series_conversations"), "%"], row.mix.map((m) => [m.code, num(m.count), ratioPct(m.share)])),
+    row.promises ? h("p", { class: "promised", dataset: { amount: row.promised_amount } }, t("promised_total", { amount: money(row.promised_amount), n: num(row.promises) })) : null,
+    row.by_date.length ? h("table", { class: "grid promises" },
+      h("thead", {}, h("tr", {}, [t("col_promise_date"), t("col_promises"), t("col_amount")].map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, row.by_date.map((p) => h("tr", { dataset: { date: p.date } }, h("td", {}, shortDay(p.date)), h("td", {}, num(p.count)), h("td", {}, money(p.amount)))))) : null);
+}
+
+function measuresTable(id, title, report, key, columns) {
+  const csv = csvLink(report.report, title);
+  return h("section", { id, class: "card measures", "aria-labelledby": `${id}-h` },
+    h("div", { class: "card-head" }, h("h2", { id: `${id}-h` }, title), csv),
+    report.rows.length
+      ? h("div", { class: "scroll" }, h("table", { class: "grid numbers-table" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t(key === "queue" ? "col_queue" : "col_agent")), columns.map(([label]) => h("th", { scope: "col" }, t(label))))),
+          h("tbody", {}, report.rows.map((r) => h("tr", { dataset: { [key]: r.group[key] } },
+            h("th", { scope: "row" }, r.group[key] || t("no_queue")),
+            columns.map(([, format]) => h("td", {}, format(r))))))))
+      : emptyChart());
+}
+
+function queuesCard(report) {
+  return measuresTable("table-queues", t("table_queues"), report, "queue", [
+    ["col_conversations", (r) => num(r.conversations)], ["col_offered", (r) => num(r.offered)], ["col_answered_n", (r) => num(r.answered)],
+    ["col_abandoned", (r) => num(r.abandoned)], ["col_sla_answered", (r) => pct(r.sla_pct_of_answered)], ["col_sla_offered", (r) => pct(r.sla_pct_of_offered)],
+    ["col_target", (r) => pct(r.sla_target_pct)], ["col_frt_p50", (r) => span(r.frt_p50_s)], ["col_asa", (r) => span(r.asa_s)], ["col_aht", (r) => span(r.aht_s)],
+  ]);
+}
+
+function agentsCard(report) {
+  const answered = { ...report, rows: report.rows.filter((r) => r.group.agent) };
+  return measuresTable("table-agents", t("table_agents"), answered, "agent", [
+    ["col_answered_n", (r) => num(r.answered)], ["col_frt_p50", (r) => span(r.frt_p50_s)], ["col_frt_p90", (r) => span(r.frt_p90_s)],
+    ["col_aht", (r) => span(r.aht_s)], ["col_transfers", (r) => num(r.transfers)], ["col_reopen", (r) => ratioPct(r.reopen_rate)],
+  ]);
 }
 
 // ------------------------------------------------------------------------------ timers, keys
