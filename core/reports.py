@@ -637,7 +637,7 @@ class DispositionReport:
     group: Group
     with_disposition: int
     mix: tuple[DispositionShare, ...]
-    promises: int  # dispositions with an amount or a date
+    promises: int  # dispositions with a promised date
     promised_amount: Decimal
     by_date: tuple[PromiseDay, ...]
 
@@ -659,11 +659,10 @@ def dispositions(
     for group, members in _grouped(rows, spec, dimensions).items():
         coded = [c for c in members if c.disposition_code]
         counts = Counter(c.disposition_code for c in coded)
-        promised = [c for c in coded if _amount(c.disposition_amount) is not None or c.disposition_date]
+        promised = [c for c in coded if c.disposition_date]  # a promise is to pay on a date
         days: dict[str, list[Decimal]] = defaultdict(list)
         for c in promised:
-            if c.disposition_date:
-                days[c.disposition_date].append(_amount(c.disposition_amount) or Decimal(0))
+            days[c.disposition_date].append(_amount(c.disposition_amount) or Decimal(0))
         out.append(
             DispositionReport(
                 group=group,

@@ -274,9 +274,10 @@ class PostgresReports:
             f"{amount} AS amount"
         )
         n = len(sql.dims)
-        promised = "count(*) FILTER (WHERE amount IS NOT NULL OR pdate IS NOT NULL)"
+        promised = "count(*) FILTER (WHERE pdate IS NOT NULL)"
+        promised_amount = "sum(amount) FILTER (WHERE pdate IS NOT NULL)"
         mix = await self._rows(
-            f"SELECT {_select(sql, 'code', 'count(*)', promised, 'sum(amount)')}"
+            f"SELECT {_select(sql, 'code', 'count(*)', promised, promised_amount)}"
             f" FROM ({base}) c {sql.group_by(str(n + 1))}",
             params,
         )

@@ -144,7 +144,9 @@ class DispositionRow(ResponseBody):
     group: dict[str, str]
     with_disposition: int
     mix: list[DispositionMix]
-    promises: int = Field(description="Dispositions with an amount or a date.")
+    promises: int = Field(
+        description="Dispositions with a promised date (an amount alone is a payment, not a promise)."
+    )
     promised_amount: str = Field(description="The sum of their amounts, a decimal.")
     by_date: list[PromiseDate]
 

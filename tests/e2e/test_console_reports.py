@@ -244,7 +244,7 @@ async def test_a_supervisor_reads_the_last_weeks_reports_charts_and_csv_and_narr
     )
 
     # The disposition mix: a bar per code, commonest first, and the promises (a disposition
-    # with an amount or a date: promises of 80,000 and 50,000 and a payment of 20,000).
+    # with a promised date: 80,000 and 50,000; the payment of 20,000 is not one).
     mix = (await _api(seeded, "dispositions", *week))["rows"][0]["mix"]
     items = page.locator("#chart-dispositions g.item")
     await b(expect(items).to_have_count(len(mix)))
@@ -252,7 +252,7 @@ async def test_a_supervisor_reads_the_last_weeks_reports_charts_and_csv_and_narr
     await b(expect(items.first.locator("text.value")).to_have_text("2 (50 %)"))
     await b(
         expect(page.locator("#chart-dispositions .promised")).to_have_text(
-            "Prometido en total: 150,000 en 3 promesas"
+            "Prometido en total: 130,000 en 2 promesas"
         )
     )
 

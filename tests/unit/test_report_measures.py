@@ -16,6 +16,7 @@ e     00:00 (2nd) —         —        —         —       —           —
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -312,6 +313,13 @@ def test_disposition_mix_and_promises_by_date() -> None:
     ]
     assert (report.promises, report.promised_amount) == (2, Decimal("150000"))
     assert [(p.date, p.count, p.amount) for p in report.by_date] == [("2026-03-10", 2, Decimal("150000"))]
+
+
+def test_an_amount_without_a_date_is_a_payment_recorded_not_a_promise() -> None:
+    paid = dataclasses.replace(D, disposition_code="pago_realizado", disposition_amount="20000")
+    (report,) = dispositions([A, B, C_, paid, E], SPEC)
+    assert (report.promises, report.promised_amount) == (2, Decimal("150000"))
+    assert [(m.code, m.count) for m in report.mix] == [("promesa", 2), ("pago_realizado", 1)]
 
 
 def test_csat_and_nps_with_response_rate() -> None:
