@@ -42,7 +42,8 @@ and every customer merged into it, at any depth.  What it does, in this order:
    its code, label, who closed it and the merge it records, and loses what was typed
    (``note``, ``amount``, ``date``) and its follow-up, which is cancelled (``follow_up_at``).
    Their report rows (``conversation_report``) keep the figures and lose the same: the first
-   message's words, the survey's comment, the promised amount and date.
+   message's words, the survey's comment, the promised amount and date.  Other people's report
+   rows lose the person's addresses from their first message and comment, as their messages do.
 6. **Audit**: every audit row of the workspace that involves the person (the identity audit
    index, its subject, or details that contain one of the person's values) has those values
    replaced (keys by their tokens, anything else by ``[erased]``; evidence references dropped;
@@ -655,6 +656,8 @@ class ErasureStore:
                 ],
             )
 
+        await self._report_mentions(ws, conversation_ids, person.raw_needles(), addresses)
+
         # 4. raw deliveries
         unlinked = 0
         for chunk in _chunks(raw_ids):
@@ -883,6 +886,42 @@ class ErasureStore:
         )
         query = sa.select(MSG.c.id, MSG.c.text, MSG.c.payload).where(MSG.c.workspace_id == ws, ~mine, holds)
         return list((await self.session.execute(query)).all())
+
+    async def _report_mentions(
+        self,
+        ws: WorkspaceId,
+        conversation_ids: Sequence[uuid.UUID],
+        needles: Sequence[str],
+        addresses: _Scrubber,
+    ) -> None:
+        """Other people's report rows whose first message or survey comment holds one of the
+        person's addresses: the address goes, as from their messages."""
+        if not needles:
+            return
+        holds = sa.or_(
+            *(sa.func.lower(REPORT.c.first_text).contains(n, autoescape=True) for n in needles),
+            *(sa.func.lower(REPORT.c.survey_comment).contains(n, autoescape=True) for n in needles),
+        )
+        query = sa.select(REPORT.c.conversation_id, REPORT.c.first_text, REPORT.c.survey_comment).where(
+            REPORT.c.workspace_id == ws, holds
+        )
+        if conversation_ids:
+            query = query.where(REPORT.c.conversation_id.not_in(conversation_ids))
+        rows = (await self.session.execute(query)).all()
+        if rows:
+            await self.session.execute(
+                sa.update(REPORT)
+                .where(REPORT.c.conversation_id == sa.bindparam("rid"))
+                .values(first_text=sa.bindparam("ft"), survey_comment=sa.bindparam("sc")),
+                [
+                    {
+                        "rid": r.conversation_id,
+                        "ft": addresses.text(r.first_text) if r.first_text else r.first_text,
+                        "sc": addresses.text(r.survey_comment) if r.survey_comment else r.survey_comment,
+                    }
+                    for r in rows
+                ],
+            )
 
     async def _scrub_audit(
         self,
