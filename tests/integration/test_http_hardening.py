@@ -78,10 +78,10 @@ async def test_a_client_trickling_its_headers_is_cut_off_at_the_header_timeout(
     server: tuple[int, str],
 ) -> None:
     port, _ = server
+    loop = asyncio.get_running_loop()
+    started = loop.time()  # before the connection: the server's timer starts when it accepts
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     sent = 0
     closed = False
     # One byte every 50 ms: the pacing is a bounded wait for the server to close on us.
