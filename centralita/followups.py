@@ -14,15 +14,13 @@ A lost nudge only delays routing: the router also re-reads waiting conversations
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
+from centralita.periodic import PeriodicJob
 from centralita.runtime import Runtime
 from centralita.web.api._publish import publish_router_inputs
-from core.errors import CentralitaError
 from core.ids import WorkspaceId
 from core.logging import get_logger
-from router.service.clock import AdvancingClock
 from router.wire import ConversationNudge
 from storage.work import FollowUpOpened, WorkStore
 
@@ -31,33 +29,20 @@ __all__ = ["FollowUpScheduler"]
 log = get_logger("centralita.followups")
 
 
-class FollowUpScheduler:
+class FollowUpScheduler(PeriodicJob):
+    # A failed round loses nothing: a claimed follow-up is committed with its conversation, and
+    # the router re-reads waiting conversations; an unclaimed one is retried next round.
+    task_name = "follow-up-scheduler"
+    started_event = "followups_started"
+    failed_event = "followups_round_failed"
+
     def __init__(self, runtime: Runtime, *, interval_s: float = 5.0, batch: int = 100):
-        self.runtime = runtime
-        self.interval_s = interval_s
+        super().__init__(runtime, interval_s=interval_s, log=log)
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self.observers: list[Callable[[FollowUpOpened], None]] = []
 
-    async def start(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.listen(self.poke)
-        self._task = asyncio.create_task(self._loop(), name="follow-up-scheduler")
-        log.info("followups_started", interval_s=self.interval_s)
-
-    async def stop(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.unlisten(self.poke)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def poke(self) -> None:
-        """Look for due follow-ups now (after the clock moved, or a close scheduled one)."""
-        self._wake.set()
+    async def run_round(self) -> None:
+        await self.run_due()
 
     async def run_due(self) -> list[FollowUpOpened]:
         """Open every follow-up due at ``runtime.clock()``; returns what re-entered routing."""
@@ -100,18 +85,3 @@ class FollowUpScheduler:
             )
         for workspace_id, nudges in by_workspace.items():
             await publish_router_inputs(self.runtime, workspace_id, nudges)
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_due()
-            except CentralitaError as exc:
-                # Nothing is lost: a claimed follow-up is committed with its conversation, and the
-                # router re-reads waiting conversations; an unclaimed one is retried next round.
-                log.warning("followups_round_failed", code=exc.code, reason=exc.message)
-            try:
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass

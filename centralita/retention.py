@@ -15,17 +15,16 @@ batch skips the rows another one holds.  ``centralita retention run [--workspace
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from centralita.periodic import PeriodicJob
 from centralita.runtime import Runtime
 from core.campaign.retention import cutoffs
-from core.errors import CentralitaError
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
-from router.service.clock import AdvancingClock
 from storage.database import Database
 from storage.retention import CampaignRetention, RetentionStore
 
@@ -187,35 +186,29 @@ async def run_retention(
     return result
 
 
-class RetentionJob:
-    """Applies every campaign's retention every ``interval_s`` (see the module docstring)."""
+class RetentionJob(PeriodicJob):
+    """Applies every campaign's retention every ``interval_s`` (see the module docstring).  A
+    failed pass leaves nothing half done: each batch commits alone, and the next pass finds the
+    rest."""
+
+    task_name = "retention-job"
+    started_event = "retention_started"
+    failed_event = "retention_pass_failed"
 
     def __init__(self, runtime: Runtime, *, interval_s: float | None = None, batch: int | None = None):
-        self.runtime = runtime
-        self.interval_s = interval_s if interval_s is not None else runtime.settings.retention_interval_s
+        super().__init__(
+            runtime,
+            interval_s=interval_s if interval_s is not None else runtime.settings.retention_interval_s,
+            log=log,
+        )
         self.batch = batch if batch is not None else runtime.settings.retention_batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self.observers: list[Callable[[RetentionPass], None]] = []
 
-    async def start(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.listen(self.poke)
-        self._task = asyncio.create_task(self._loop(), name="retention-job")
-        log.info("retention_started", interval_s=self.interval_s, batch=self.batch)
+    def started_fields(self) -> dict[str, Any]:
+        return {"batch": self.batch}
 
-    async def stop(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.unlisten(self.poke)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def poke(self) -> None:
-        """Run a pass now (after the clock moved)."""
-        self._wake.set()
+    async def run_round(self) -> None:
+        await self.run_once()
 
     async def run_once(self, *, workspace: str | None = None, dry_run: bool = False) -> RetentionPass:
         async with self._lock:
@@ -229,17 +222,3 @@ class RetentionJob:
         for observer in self.observers:
             observer(result)
         return result
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except CentralitaError as exc:
-                # Nothing half-done: each batch commits alone, and the next pass finds the rest.
-                log.warning("retention_pass_failed", code=exc.code, reason=exc.message)
-            try:
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass

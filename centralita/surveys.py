@@ -20,7 +20,6 @@ message joins the timeline of; a message that answers nothing goes on as usual.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,10 +28,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from centralita.outbound import nudge_outbound
+from centralita.periodic import PeriodicJob
 from centralita.runtime import Runtime
 from core.campaign.model import Manifest, Survey
 from core.channel import ChannelAccount
-from core.errors import CentralitaError
 from core.events import InboundEvent, Postback
 from core.facts import Fact, WorkAction
 from core.ids import ConversationId, CustomerId, MessageId, WorkspaceId, new_id
@@ -48,7 +47,6 @@ from core.surveys import (
     survey_for,
     survey_of,
 )
-from router.service.clock import AdvancingClock
 from storage.facts import FactLog
 from storage.outbound import ConversationFacts, OutboundStore
 from storage.surveys import SurveyState, SurveyStore
@@ -96,33 +94,20 @@ def _row_payload(survey: Survey, plan: SurveySend) -> dict[str, Any]:
     return payload
 
 
-class SurveySender:
+class SurveySender(PeriodicJob):
+    # A failed round loses nothing: a claim commits with its outbox row; an unclaimed survey is
+    # tried again next round.
+    task_name = "survey-sender"
+    started_event = "surveys_started"
+    failed_event = "surveys_round_failed"
+
     def __init__(self, runtime: Runtime, *, interval_s: float = 5.0, batch: int = 100):
-        self.runtime = runtime
-        self.interval_s = interval_s
+        super().__init__(runtime, interval_s=interval_s, log=log)
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self.observers: list[Callable[[SurveyOutcome], None]] = []
 
-    async def start(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.listen(self.poke)
-        self._task = asyncio.create_task(self._loop(), name="survey-sender")
-        log.info("surveys_started", interval_s=self.interval_s)
-
-    async def stop(self) -> None:
-        if isinstance(self.runtime.clock, AdvancingClock):
-            self.runtime.clock.unlisten(self.poke)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def poke(self) -> None:
-        """Look for due surveys now."""
-        self._wake.set()
+    async def run_round(self) -> None:
+        await self.run_due()
 
     async def run_due(self) -> list[SurveyOutcome]:
         """Send every survey due at ``runtime.clock()``."""
@@ -218,21 +203,6 @@ class SurveySender:
             ]
         )
         return SurveyOutcome(ws, conversation_id, plan.send_as.value, message_id=message_id)
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_due()
-            except CentralitaError as exc:
-                # Nothing is lost: a claim commits with its outbox row; an unclaimed survey is
-                # tried again next round.
-                log.warning("surveys_round_failed", code=exc.code, reason=exc.message)
-            try:
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
 
 
 def _fact(

@@ -662,7 +662,7 @@ def dispositions(
         promised = [c for c in coded if c.disposition_date]  # a promise is to pay on a date
         days: dict[str, list[Decimal]] = defaultdict(list)
         for c in promised:
-            days[c.disposition_date].append(_amount(c.disposition_amount) or Decimal(0))
+            days[str(c.disposition_date)].append(_amount(c.disposition_amount) or Decimal(0))
         out.append(
             DispositionReport(
                 group=group,
