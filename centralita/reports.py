@@ -142,9 +142,12 @@ async def read_report(
             "campaigns": [c.name for c in chosen],
             "group_by": [d.value for d in dims],
         }
+        labels: dict[str, str] = {}
+        for c in chosen:  # a code two campaigns label differently shows the first's label
+            labels = {**c.dispositions, **labels}
         if sql is not None and query.report == ReportKind.DISPOSITIONS:
             found = await sql.dispositions(workspace_id, ids, spec, dims)
-            return DispositionsReport(**header, rows=[DispositionRow.of(d) for d in found])
+            return DispositionsReport(**header, rows=[DispositionRow.of(d, labels) for d in found])
         if sql is not None and query.report == ReportKind.SURVEYS:
             surveyed = await sql.surveys(workspace_id, ids, spec, dims)
             return SurveysReport(**header, rows=[SurveyRow.of(s) for s in surveyed])
@@ -155,7 +158,7 @@ async def read_report(
             rows = await store.conversations(workspace_id, ids, window, COLUMNS[query.report.value])
             if query.report == ReportKind.DISPOSITIONS:
                 return DispositionsReport(
-                    **header, rows=[DispositionRow.of(d) for d in core.dispositions(rows, spec, dims)]
+                    **header, rows=[DispositionRow.of(d, labels) for d in core.dispositions(rows, spec, dims)]
                 )
             if query.report == ReportKind.SURVEYS:
                 return SurveysReport(**header, rows=[SurveyRow.of(s) for s in core.surveys(rows, spec, dims)])

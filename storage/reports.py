@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -83,6 +83,18 @@ class CampaignInfo:
     id: uuid.UUID
     name: str
     timezone: str
+    dispositions: Mapping[str, str] = field(default_factory=dict)  # code → label, as applied
+
+
+def _disposition_labels(manifest: Any) -> dict[str, str]:
+    raw = manifest.get("dispositions") if isinstance(manifest, Mapping) else None
+    if not isinstance(raw, list):
+        return {}
+    return {
+        str(d["code"]): str(d.get("label") or d["code"])
+        for d in raw
+        if isinstance(d, Mapping) and d.get("code")
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +136,7 @@ class ReportStore:
     async def context(self, workspace_id: uuid.UUID) -> ReportContext:
         campaigns = (
             await self.session.execute(
-                sa.select(CAMPAIGN.c.id, CAMPAIGN.c.name, CAMPAIGN.c.timezone)
+                sa.select(CAMPAIGN.c.id, CAMPAIGN.c.name, CAMPAIGN.c.timezone, CAMPAIGN.c.manifest)
                 .where(CAMPAIGN.c.workspace_id == workspace_id)
                 .order_by(CAMPAIGN.c.name)
             )
@@ -150,7 +162,10 @@ class ReportStore:
         names.update({q.id: q.name for q in queues})
         names.update({a.id: a.name for a in agents})
         return ReportContext(
-            campaigns=[CampaignInfo(c.id, c.name, c.timezone or "UTC") for c in campaigns],
+            campaigns=[
+                CampaignInfo(c.id, c.name, c.timezone or "UTC", _disposition_labels(c.manifest))
+                for c in campaigns
+            ],
             slas=slas,
             names=names,
         )

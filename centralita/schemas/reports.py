@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -130,6 +130,7 @@ class MeasuresReport(ReportHeader):
 
 class DispositionMix(ResponseBody):
     code: str
+    label: str = Field(description="The code's label in the campaign's manifest (the code if it has none).")
     count: int
     share: float = Field(description="Of the group's conversations with a disposition.")
 
@@ -151,11 +152,15 @@ class DispositionRow(ResponseBody):
     by_date: list[PromiseDate]
 
     @classmethod
-    def of(cls, d: DispositionReport) -> DispositionRow:
+    def of(cls, d: DispositionReport, labels: Mapping[str, str] | None = None) -> DispositionRow:
+        known = labels or {}
         return cls(
             group=_group(d.group),
             with_disposition=d.with_disposition,
-            mix=[DispositionMix(code=m.code, count=m.count, share=m.share) for m in d.mix],
+            mix=[
+                DispositionMix(code=m.code, label=known.get(m.code, m.code), count=m.count, share=m.share)
+                for m in d.mix
+            ],
             promises=d.promises,
             promised_amount=format(d.promised_amount, "f"),
             by_date=[

@@ -249,6 +249,7 @@ async def test_a_supervisor_reads_the_last_weeks_reports_charts_and_csv_and_narr
     items = page.locator("#chart-dispositions g.item")
     await b(expect(items).to_have_count(len(mix)))
     await b(expect(items.first).to_have_attribute("data-key", "promesa_de_pago"))
+    await b(expect(items.first.locator("text.label")).to_have_text("Promesa de pago"))  # its label
     await b(expect(items.first.locator("text.value")).to_have_text("2 (50 %)"))
     await b(
         expect(page.locator("#chart-dispositions .promised")).to_have_text(

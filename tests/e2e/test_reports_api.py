@@ -105,7 +105,7 @@ async def test_the_queues_csv_has_a_column_per_dimension_then_the_measures(scene
 async def test_the_dispositions_report_lists_the_promises(scene: WorkScene) -> None:
     _, body = await scene.get("/api/reports/dispositions", **{"from": DAY, "to": DAY})
     (row,) = body["rows"]
-    assert row["mix"] == [{"code": "promesa_de_pago", "count": 1, "share": 1.0}]
+    assert row["mix"] == [{"code": "promesa_de_pago", "label": "Promesa de pago", "count": 1, "share": 1.0}]
     assert row["by_date"] == [{"date": "2026-03-15", "count": 1, "amount": "80000"}]
 
 

@@ -1571,7 +1571,7 @@ function rankChart({ title, description, items }) {
     const w = ((width - labelW - 90) * item.value) / max;
     const y = 4 + i * row;
     svg.append(s("g", { class: "item", dataset: { key: item.key, value: item.value } },
-      s("text", { class: "label", x: labelW - 8, y: y + row / 2 + 1, "text-anchor": "end" }, item.key),
+      s("text", { class: "label", x: labelW - 8, y: y + row / 2 + 1, "text-anchor": "end" }, item.label || item.key),
       s("rect", { class: "bar disposition", x: labelW, y: y + 4, width: Math.max(1, w), height: row - 10 }, s("title", {}, item.text)),
       s("text", { class: "value", x: labelW + w + 6, y: y + row / 2 + 1 }, item.caption)));
   });
@@ -1877,11 +1877,11 @@ function dispositionsCard(report, range) {
   const title = t("chart_dispositions");
   const csv = csvLink("dispositions", title);
   if (!row || !row.mix.length) return chartCard("chart-dispositions", title, csv, emptyChart());
-  const items = row.mix.map((m) => ({ key: m.code, value: m.count, caption: `${num(m.count)} (${ratioPct(m.share)})`, text: `${m.code}: ${num(m.count)} (${ratioPct(m.share)})` }));
+  const items = row.mix.map((m) => ({ key: m.code, label: m.label, value: m.count, caption: `${num(m.count)} (${ratioPct(m.share)})`, text: `${m.label}: ${num(m.count)} (${ratioPct(m.share)})` }));
   const money = (v) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 2 }).format(Number(v));
   return chartCard("chart-dispositions", title, csv,
     rankChart({ title, description: t("chart_dispositions_desc", { range }), items }),
-    dataTable([title, t("series_conversations"), "%"], row.mix.map((m) => [m.code, num(m.count), ratioPct(m.share)])),
+    dataTable([title, t("series_conversations"), "%"], row.mix.map((m) => [m.label, num(m.count), ratioPct(m.share)])),
     row.promises ? h("p", { class: "promised", dataset: { amount: row.promised_amount } }, t("promised_total", { amount: money(row.promised_amount), n: num(row.promises) })) : null,
     row.by_date.length ? h("table", { class: "grid promises" },
       h("thead", {}, h("tr", {}, [t("col_promise_date"), t("col_promises"), t("col_amount")].map((x) => h("th", { scope: "col" }, x)))),
