@@ -876,7 +876,9 @@ class Pipeline:
             event.channel, message_id, event.external_id, event.status, errors
         )
         if not reconciled:
-            return None
+            # The outbound worker may have recorded the send between the first look and this
+            # one (the row is ``sent`` now, no longer ``sending``): its provider id is there.
+            return await store.apply_status(event.channel, event.external_id, event.status, errors)
         log.info("reply_reconciled", message_id=str(message_id), channel=event.channel, status=event.status)
         return await store.status_of(message_id, event.status, errors)
 

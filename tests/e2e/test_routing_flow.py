@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,8 @@ from core.settings import Settings
 from core.transport.topology import queue_stats_key
 from router.service import ManualClock
 from router.wire import AgentConnection, ConversationClosedInput, QueueStatsEvent
-from storage.tables import AgentRow, AssignmentRow, OfferRow, RoutingDecisionRow
+from storage.outbound import OutboundStore
+from storage.tables import AgentRow, AssignmentRow, MessageRow, OfferRow, RoutingDecisionRow
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
 from tests.support.routing import RoutingScene
@@ -272,3 +274,54 @@ async def test_queue_statistics_are_published_on_the_events_exchange(scene: Rout
         assert event["workspace_id"] == str(scene.workspace_id)
         assert QueueStatsEvent.model_validate(event).model_dump(mode="json") == event  # its model, exactly
         assert queues[0]["name"] == "informes" and queues[0]["offered"] == 1
+
+
+# PostgreSQL only: on SQLite's single writer the worker cannot record while the pipeline writes,
+# so this interleaving cannot happen there.
+@pytest.mark.parametrize(
+    "backend", [pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])]
+)
+async def test_a_tick_that_arrives_while_the_send_is_being_recorded_still_reaches_the_desk(
+    scene: RoutingScene, graph: GraphPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline looks the status's provider id up (not recorded yet), then the outbound
+    worker records the send, then the pipeline tries the reconciliation (the row is no longer
+    ``sending``): the tick is applied all the same.  The interleaving is forced: the
+    reconciliation waits until the worker has recorded the send."""
+    ana = await scene.connect("ana@flujo.example")
+    conversation = await scene.customer_writes(SECRET, PHONE_NUMBER_ID, "5215512349004", "Hola")
+    await ana.answer(await ana.next("offer", conversation_id=conversation))
+    await ana.next("assigned", conversation_id=conversation)
+    token = await issue_token(scene.database, "flujo", "agent", ana.agent_id)
+
+    original = OutboundStore.reconcile
+
+    async def after_the_record(self: OutboundStore, *args: Any, **kwargs: Any) -> bool:
+        graph.release()  # Meta answers the worker, which records the send
+        for _ in range(200):
+            async with scene.database.session() as session:
+                state = (
+                    await session.execute(
+                        sa.select(MessageRow.delivery_state).where(MessageRow.id == message_id)
+                    )
+                ).scalar_one()
+            if state == "sent":
+                break
+            await asyncio.sleep(0.02)
+        assert state == "sent"
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(OutboundStore, "reconcile", after_the_record)
+    graph.hold_next()
+    reply = await scene.client.post(
+        f"/api/conversations/{conversation}/messages",
+        json={"text": "Enseguida"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    message_id = (await reply.json())["id"]
+    (sent,) = await graph.wait_for(1, within_s=10)
+    body = webhook_body(PHONE_NUMBER_ID, statuses=[GraphPeer.whatsapp_status(sent, "delivered")])
+    headers = {"X-Hub-Signature-256": sign_body(body, SECRET), "Content-Type": "application/json"}
+    assert (await scene.client.post("/webhooks/whatsapp", data=body, headers=headers)).status == 200
+    tick = await ana.next("message_status", message_id=message_id)
+    assert tick["delivery_state"] == "delivered"
