@@ -3,7 +3,7 @@
 After an apply commits, the process that applied calls ``announce(runtime, change)``: it reloads
 its own channel directory, runs the reload hooks, and publishes ``config.changed`` on the
 ``events`` topic exchange (routing key ``config.<workspace_id>``).  Every server runs a
-``ConfigWatcher``: an exclusive queue bound to ``config.#`` delivers the announcement, and the
+``ConfigWatcher``: an exclusive queue bound to ``ws.*.config.changed`` delivers the announcement, and the
 watcher reloads the directory and runs the hooks.  As a safety net (a lost event, an apply from a
 process with the embedded in-process broker) the watcher also compares campaign versions with the
 database every ``Settings.config_poll_s`` seconds, so every server converges either way.
@@ -31,7 +31,12 @@ from core.errors import BrokerUnavailable, CentralitaError, InvalidInput
 from core.ids import CampaignId, WorkspaceId
 from core.logging import get_logger
 from core.transport.protocol import Consumer, Delivery, Message, Transport
-from core.transport.topology import EVENTS_EXCHANGE, config_changed_key, events_subscription
+from core.transport.topology import (
+    ALL_CONFIG_CHANGES,
+    EVENTS_EXCHANGE,
+    config_changed_key,
+    events_subscription,
+)
 from storage.campaigns import CampaignStore, CampaignVersion
 
 __all__ = [
@@ -152,12 +157,12 @@ class ConfigWatcher:
         self._poller: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe to ``config.#``, load the current versions and configuration, start polling."""
+        """Subscribe to ``ws.*.config.changed``, load the current versions and configuration, poll."""
         async with self._lock:
             for row in await self._versions():
                 self._seen[row.campaign_id] = row.version
             await self.runtime.reload_directory()
-        await self.runtime.transport.declare(events_subscription(self.queue_name, ["config.#"]))
+        await self.runtime.transport.declare(events_subscription(self.queue_name, [ALL_CONFIG_CHANGES]))
         self._consumer = await self.runtime.transport.consume(self.queue_name, self._on_event, prefetch=16)
         self._poller = asyncio.create_task(self._poll_loop(), name="config-watch-poll")
         log.info("config_watch_started", poll_interval_s=self.poll_interval_s)

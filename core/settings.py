@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     router_ramp_period_s: float = Field(default=120.0, ge=0)
     router_ramp_interval_s: float = Field(default=20.0, ge=0)
     router_resync_s: float = Field(default=15.0, gt=0, le=3600)  # re-read open conversations
-    router_stats_interval_s: float = Field(default=5.0, gt=0, le=3600)  # queue.stats.<ws> events
+    router_stats_interval_s: float = Field(default=5.0, gt=0, le=3600)  # ws.<ws>.queue.stats events
     router_scan_s: float = Field(default=30.0, gt=0, le=3600)  # look for new workspaces
     router_batch_max: int = Field(default=500, ge=1, le=10_000)  # inputs handled per transaction
     # The agent holding a conversation is warned this long before its reply window closes

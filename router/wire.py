@@ -77,7 +77,7 @@ class QueueStatsItem(_Wire):
 
 
 class QueueStatsEvent(_Wire):
-    """``queue.stats.<workspace_id>``: the router's view of the workspace's queues, every few seconds."""
+    """``ws.<workspace_id>.queue.stats``: the router's view of the workspace's queues, every few seconds."""
 
     type: Literal["queue.stats"] = "queue.stats"
     workspace_id: UUID
@@ -86,7 +86,7 @@ class QueueStatsEvent(_Wire):
 
 
 class AlertEvent(_Wire):
-    """``alert.<kind>.<workspace_id>``: published once, when the router raises an alert."""
+    """``ws.<workspace_id>.alert.<kind>``: published once, when the router raises an alert."""
 
     type: Literal["alert"] = "alert"
     kind: str

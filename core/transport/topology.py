@@ -1,4 +1,4 @@
-"""The application's broker layout as pure data (see DESIGN.md, "The pipeline").
+r"""The application's broker layout as pure data (see DESIGN.md, "The pipeline").
 
 - ``ingest`` (direct): ``ingest.<p>`` partition queues, quorum, single-active-consumer, with a
   dead-letter queue.  The ingress picks the partition with ``partition_for`` over
@@ -6,8 +6,11 @@
 - ``route`` (direct): ``route.<workspace_id>`` queues, single-active-consumer (one live router
   per workspace, hot standbys waiting).
 - ``agents`` (direct): ``agent.<agent_id>`` queues read by the gateway holding the agent's socket.
-- ``events`` (topic): dashboards, metrics and outgoing webhooks bind their own queues with
-  patterns such as ``queue.stats.<workspace_id>`` or ``queue.stats.#``.
+- ``events`` (topic): dashboards, metrics and outgoing webhooks bind their own queues.  Every
+  key starts with its workspace, ``ws.<workspace_id>.``: ``ws.<id>.queue.stats``,
+  ``ws.<id>.alert.<kind>``, ``ws.<id>.config.changed``; so a pattern ``ws.<id>.#`` is one
+  tenant's events, ``ws.*.queue.stats`` every tenant's statistics, and a RabbitMQ topic
+  permission ``^ws\.<id>\.`` confines a tenant's user to its own (docs/rabbitmq-events.md).
 - ``outbound``: the sending worker's queue, fed through the default exchange.
 
 Every queue is bound with its own name as routing key, so ``<exchange>, <queue name>`` is the
@@ -24,6 +27,9 @@ from core.transport.protocol import Binding, Exchange, Queue, Topology
 
 __all__ = [
     "AGENTS_EXCHANGE",
+    "ALL_ALERTS",
+    "ALL_CONFIG_CHANGES",
+    "ALL_QUEUE_STATS",
     "EVENTS_EXCHANGE",
     "INGEST_EXCHANGE",
     "OUTBOUND_QUEUE",
@@ -39,6 +45,8 @@ __all__ = [
     "partition_for",
     "queue_stats_key",
     "route_queue",
+    "workspace_events",
+    "workspace_key_prefix",
     "workspace_topology",
 ]
 
@@ -51,9 +59,12 @@ OUTBOUND_QUEUE = "outbound"
 _INGEST_PREFIX = "ingest."
 _ROUTE_PREFIX = "route."
 _AGENT_PREFIX = "agent."
-_QUEUE_STATS_PREFIX = "queue.stats."
-_ALERT_PREFIX = "alert."
-_CONFIG_PREFIX = "config."
+_WORKSPACE_KEY = "ws."
+
+# Patterns over every workspace (an in-cluster consumer with the engine's credentials).
+ALL_QUEUE_STATS = "ws.*.queue.stats"
+ALL_ALERTS = "ws.*.alert.*"
+ALL_CONFIG_CHANGES = "ws.*.config.changed"
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -80,19 +91,36 @@ def agent_queue(agent_id: str) -> str:
     return f"{_AGENT_PREFIX}{agent_id}"
 
 
+def _word(value: str, field: str) -> str:
+    """One word of a topic key: no ``.`` (it would shift the words), no ``*`` or ``#``."""
+    if not value or any(c in value for c in ".*#"):
+        raise InvalidInput(f"{value!r} cannot be one word of a routing key", field=field)
+    return value
+
+
+def workspace_key_prefix(workspace_id: str) -> str:
+    """What every ``events`` key of the workspace starts with: ``ws.<workspace_id>.``."""
+    return f"{_WORKSPACE_KEY}{_word(workspace_id, 'workspace_id')}."
+
+
+def workspace_events(workspace_id: str) -> str:
+    """The pattern of all the workspace's events (``ws.<workspace_id>.#``)."""
+    return f"{workspace_key_prefix(workspace_id)}#"
+
+
 def alert_key(workspace_id: str, kind: str = "sla_breach") -> str:
-    """Routing key on ``events`` for a workspace's alerts (``alert.<kind>.<ws>``)."""
-    return f"{_ALERT_PREFIX}{kind}.{workspace_id}"
+    """Routing key on ``events`` for a workspace's alerts (``ws.<ws>.alert.<kind>``)."""
+    return f"{workspace_key_prefix(workspace_id)}alert.{_word(kind, 'kind')}"
 
 
 def queue_stats_key(workspace_id: str) -> str:
-    """Routing key on ``events`` for a workspace's queue statistics."""
-    return f"{_QUEUE_STATS_PREFIX}{workspace_id}"
+    """Routing key on ``events`` for a workspace's queue statistics (``ws.<ws>.queue.stats``)."""
+    return f"{workspace_key_prefix(workspace_id)}queue.stats"
 
 
 def config_changed_key(workspace_id: str) -> str:
-    """Routing key on ``events`` announcing that a workspace's configuration changed (``config.#``)."""
-    return f"{_CONFIG_PREFIX}{workspace_id}"
+    """Routing key on ``events`` announcing that a workspace's configuration changed."""
+    return f"{workspace_key_prefix(workspace_id)}config.changed"
 
 
 def app_topology(partitions: int, *, max_backlog: int | None = None) -> Topology:

@@ -1,4 +1,4 @@
-"""The live queue statistics as published on ``events`` (``queue.stats.<workspace_id>``)."""
+"""The live queue statistics as published on ``events`` (``ws.<workspace_id>.queue.stats``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ active router).  Per active queue:
 - ``open``, ``next_change_at``: open now by its business hours, and when that next changes.
 
 The live router publishes the same figures (``QueueStats``) on the ``events`` topic exchange with
-routing key ``queue.stats.<workspace_id>`` every few seconds, for dashboards (docs/api.md).
+routing key ``ws.<workspace_id>.queue.stats`` every few seconds, for dashboards (docs/api.md).
 """
 
 from __future__ import annotations
