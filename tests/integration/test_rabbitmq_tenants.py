@@ -76,15 +76,17 @@ async def _add_workspaces(url: str, slugs: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-async def tenants(rabbitmq_url: str, unique_prefix: str, sqlite_url: str) -> AsyncIterator[dict[str, Tenant]]:
+async def tenants(
+    rabbitmq_url: str, unique_prefix: str, database_url: str
+) -> AsyncIterator[dict[str, Tenant]]:
     """Two workspaces ``a`` and ``b``, each with its user made from the command's printed recipe."""
     suffix = secrets.token_hex(3)
     slugs = {"a": f"acme-{suffix}", "b": f"bolt-{suffix}"}
-    ids = await _add_workspaces(sqlite_url, list(slugs.values()))
+    ids = await _add_workspaces(database_url, list(slugs.values()))
     env = {
         "CENTRALITA_BROKER_URL": rabbitmq_url,
         "CENTRALITA_BROKER_PREFIX": unique_prefix,
-        "CENTRALITA_DATABASE_URL": sqlite_url,
+        "CENTRALITA_DATABASE_URL": database_url,
     }
     made: dict[str, Tenant] = {}
     try:
@@ -207,9 +209,9 @@ async def test_a_tenant_binds_its_own_keys_and_is_refused_another_tenants(
         await conn_b.close()
 
 
-def test_the_command_names_the_workspace_it_does_not_know(sqlite_url: str, rabbitmq_url: str) -> None:
-    asyncio.run(migrated(sqlite_url))
-    env = {"CENTRALITA_BROKER_URL": rabbitmq_url, "CENTRALITA_DATABASE_URL": sqlite_url}
+def test_the_command_names_the_workspace_it_does_not_know(database_url: str, rabbitmq_url: str) -> None:
+    asyncio.run(migrated(database_url))
+    env = {"CENTRALITA_BROKER_URL": rabbitmq_url, "CENTRALITA_DATABASE_URL": database_url}
     result = _run("broker", "tenant-user", "--workspace", "nadie", **env)
     assert result.returncode != 0
     assert "no workspace 'nadie'" in result.stdout + result.stderr
