@@ -197,7 +197,9 @@ async def test_requests_are_counted_under_their_route_template_never_their_ids(e
     assert (await engine.client.get(f"/api/conversations/{conversation}")).status == 401
     assert (await engine.client.get(f"/nowhere/{conversation}")).status == 404
     assert (await engine.client.get("/healthz")).status == 200
+    assert (await engine.client.post(f"/webhooks/{conversation}", data=b"{}")).status == 404
     found = await scrape(engine.client, TOKEN)
+    assert found.value("centralita_webhooks_refused_total", channel="unknown", reason="unknown_channel") == 1
     assert (
         found.value(
             "centralita_http_requests_total",
