@@ -11,6 +11,7 @@ never the raw path), ``unmatched`` for a path no route serves, so labels carry n
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,9 @@ async def metrics_middleware(
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away before the answer (nginx's "client closed request")
         raise
     finally:
         runtime = request.config_dict.get(RUNTIME)
