@@ -733,6 +733,9 @@ class OutboundWorker:
                         message_id, self.runtime.clock() + timedelta(seconds=delay), error
                     )
                 )
+                self.runtime.metrics.outbound_send(
+                    record.channel, "retry", code=exc.code, provider_code=exc.provider_code
+                )
                 return SendOutcome(message_id, "retry", attempt, error=error)
             await self._fail(record, error)
             return SendOutcome(message_id, "failed", attempt, error=error)
@@ -742,6 +745,7 @@ class OutboundWorker:
             return SendOutcome(message_id, "failed", attempt, error=error)
         await self._settle(record, receipt.external_id, receipt.accepted_at)
         log.info("reply_sent", message_id=str(message_id), channel=record.channel, attempt=attempt)
+        self.runtime.metrics.outbound_send(record.channel, "sent")
         return SendOutcome(message_id, "sent", attempt, external_id=receipt.external_id)
 
     async def _write(self, step: Callable[[OutboundStore], Any]) -> None:
@@ -757,6 +761,9 @@ class OutboundWorker:
             provider_code=error.get("provider_code"),
         )
         await self._write(lambda store: store.mark_failed(record.id, error))
+        self.runtime.metrics.outbound_send(
+            record.channel, "failed", code=error.get("code"), provider_code=error.get("provider_code")
+        )
 
     async def _settle(self, record: OutboundRecord, external_id: str, accepted_at: datetime) -> None:
         for attempt in range(3):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from broker.factory import open_transport
 from centralita.directory import StaticDirectory, load_directory
+from centralita.metrics import Metrics
 from core.channel import AdapterContext, ReplyWindow
 from core.errors import CentralitaError
 from core.ids import WorkspaceId
@@ -51,6 +52,7 @@ class Runtime:
     clock: Clock = utc_now
     media: MediaStore = field(default_factory=MemoryMediaStore)  # customers' attachments
     workers: WorkerRegistry = field(default_factory=WorkerRegistry)  # supervised tasks (/readyz)
+    metrics: Metrics = field(default_factory=Metrics)  # this runtime's Prometheus series (/metrics)
     # Run after each new campaign version this server loads (``config_watch.register_reload_hook``).
     config_hooks: list[ReloadHook] = field(default_factory=list)
     # This server's running config watcher and router supervisor (``start_workers`` sets them).

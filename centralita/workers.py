@@ -114,6 +114,7 @@ async def start_workers(
             )
         if workers.runs("router"):
             workers.routers = await _started(stack, RouterSupervisor(router_deps(runtime)))
+            workers.routers.observers.append(runtime.metrics.router_report)
             runtime.routers = workers.routers
             stack.callback(setattr, runtime, "routers", None)
         if workers.runs("retention"):

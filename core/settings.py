@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # OpenAPI document's schema for its route and status; a mismatch is logged, recorded and
     # answered 500 instead (centralita/web/response_check.py).
     check_responses: bool = False
+    # GET /metrics (Prometheus, docs/metrics.md): with metrics_token set, only a request bearing
+    # it (Authorization: Bearer <token>) is answered, any other 401; without a token it is served
+    # to anyone who reaches the port only when metrics_public says so, otherwise it answers 404.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
 
     # API tokens (storage/tokens.py): a token issued without an expiry (CLI --expires-in, API
     # expires_in) lives its role's lifetime, and none longer than token_max_lifetime_s.  Tokens

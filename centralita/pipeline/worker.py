@@ -14,6 +14,7 @@ import functools
 import random
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from centralita.envelope import RawEnvelope
+from centralita.metrics import partition_of
 from centralita.outbound import nudge_outbound, queue_auto_reply
 from centralita.pipeline.identity import identity_policy, observation_for
 from centralita.runtime import Runtime
@@ -274,6 +276,11 @@ class Pipeline:
                 envelope = None
             events = self._parse(envelope) if envelope is not None else None
             prepared.append((delivery, envelope, events))
+        received: dict[str, list[datetime]] = defaultdict(list)
+        for delivery, envelope, _ in prepared:
+            if envelope is not None:
+                received[partition_of(delivery.routing_key)].append(envelope.received_at)
+        self.runtime.metrics.pipeline_batch(received, self.runtime.clock())
         results = await self._until_done("commit", lambda: self._commit_batch(prepared))
         nudges = [n for _, _, outcome in results if isinstance(outcome, Outcome) for n in outcome.nudges]
         await self._until_done("nudge", lambda: self.publish_nudges(nudges))

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from centralita import console
 from centralita.runtime import Clock, open_runtime, utc_now
-from centralita.web import health, wall, webhooks, ws
+from centralita.web import health, metrics, wall, webhooks, ws
 from centralita.web.api import all_routes
 from centralita.web.errors import error_middleware
 from centralita.web.keys import FOLLOWUPS, INGRESS, OUTBOUND, PIPELINE, RUNTIME, SURVEYS
@@ -19,7 +19,10 @@ __all__ = ["create_app"]
 
 
 def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_webhook_bytes + 1)
+    app = web.Application(
+        middlewares=[metrics.metrics_middleware, error_middleware],
+        client_max_size=settings.max_webhook_bytes + 1,
+    )
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with (
@@ -42,6 +45,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
     ws.setup(app)
     wall.setup(app)
     app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(webhooks.routes)
     console.setup(app)
     for routes in all_routes():

@@ -10,6 +10,7 @@ from centralita.web.bodies import read_body
 from centralita.web.keys import INGRESS, RUNTIME
 from centralita.web.spec import Param, documented
 from core.channel import WebhookRequest
+from core.errors import CentralitaError
 
 __all__ = ["routes"]
 
@@ -61,9 +62,17 @@ async def handshake(request: web.Request) -> web.Response:
 )
 async def receive(request: web.Request) -> web.Response:
     """Receive a provider's signed delivery: verify, queue durably, acknowledge."""
-    settings = request.app[RUNTIME].settings
-    body = await read_body(request, limit=settings.max_webhook_bytes, timeout_s=settings.http_body_timeout_s)
-    accepted = await request.app[INGRESS].receive(
-        request.match_info["channel"], _webhook_request(request, body)
-    )
+    runtime = request.app[RUNTIME]
+    settings = runtime.settings
+    channel = request.match_info["channel"]
+    counted = channel if channel in runtime.adapters.names() else "unknown"  # no caller-made labels
+    try:
+        body = await read_body(
+            request, limit=settings.max_webhook_bytes, timeout_s=settings.http_body_timeout_s
+        )
+        accepted = await request.app[INGRESS].receive(channel, _webhook_request(request, body))
+    except CentralitaError as exc:
+        runtime.metrics.webhook_refused(counted, exc.code)
+        raise
+    runtime.metrics.webhook_accepted(counted)
     return respond(WebhookAccepted.of(accepted))

@@ -176,6 +176,7 @@ class BatchReport:
     inputs: tuple[Any, ...]
     commands: tuple[Command, ...]
     activated: bool = False
+    round_s: float | None = None  # read + decide + commit + publish (None: the activation's catch-up)
 
 
 @dataclass
@@ -468,7 +469,9 @@ class RouterService:
                 publish_ms=round((finished - committed) * 1000, 1),
             )
         await self._nudge_outbound(outcome.outbox)
-        self._report(BatchReport(self.workspace_id, now, tuple(inputs), tuple(commands)))
+        self._report(
+            BatchReport(self.workspace_id, now, tuple(inputs), tuple(commands), round_s=finished - started)
+        )
         return await self._reconcile(outcome.stale) if outcome.stale else []
 
     async def _confirm_notices(
