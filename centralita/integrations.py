@@ -20,7 +20,9 @@ import asyncio
 import json
 import os
 import socket
+import sys
 import time
+from pathlib import Path
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -31,10 +33,18 @@ from core.campaign import Manifest, Problem
 from core.errors import InvalidInput, ServiceUnavailable
 from core.logging import get_logger
 from core.supervise import supervise
-from core.webhooks import DeliveryOutcome, address_refusal, next_attempt_in, outcome_of, sign
+from core.webhooks import (
+    DeliveryOutcome,
+    address_refusal,
+    event_schemas,
+    next_attempt_in,
+    outcome_of,
+    schema_text,
+    sign,
+)
 from storage.webhooks import Attempt, Claimed, WebhookStore
 
-__all__ = ["EventDelivery", "check_destinations", "destination_problems", "refusal_of"]
+__all__ = ["EventDelivery", "check_destinations", "destination_problems", "refusal_of", "write_event_schemas"]
 
 log = get_logger("centralita.integrations")
 
@@ -202,3 +212,19 @@ class EventDelivery:
         outcome = outcome_of(status)
         error = None if outcome == DeliveryOutcome.DELIVERED else f"HTTP {status}"
         return Attempt(outcome, status, latency, error)
+
+
+def write_event_schemas(directory: Path) -> list[Path]:
+    """Write ``docs/events/<type>.schema.json`` for every emitted event (generated, never edited)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for event_type, schema in event_schemas().items():
+        path = directory / f"{event_type}.schema.json"
+        path.write_text(schema_text(schema), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # python -m centralita.integrations docs/events
+    for written in write_event_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/events")):
+        print(written)
