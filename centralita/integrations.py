@@ -22,8 +22,8 @@ import os
 import socket
 import sys
 import time
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp

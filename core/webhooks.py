@@ -319,7 +319,7 @@ def outcome_of(status: int | None) -> DeliveryOutcome:
 def next_attempt_in(attempts: int, *, initial_s: float, max_s: float) -> timedelta:
     """When to try again after ``attempts`` failed attempts: exponential with full jitter."""
     wait = tenacity.wait_random_exponential(multiplier=initial_s, max=max_s)
-    state = tenacity.RetryCallState(None, None, (), {})
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
     state.attempt_number = max(1, attempts)
     return timedelta(seconds=float(wait(state)))
 

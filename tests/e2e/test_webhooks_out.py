@@ -118,7 +118,9 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         timestamp = request.headers["Centralita-Timestamp"]
-        expected = hmac.new(SIGNING_SECRET.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            SIGNING_SECRET.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256
+        ).hexdigest()
         if not hmac.compare_digest(request.headers["Centralita-Signature"], f"v1={expected}"):
             self.refused_signatures += 1
             return web.Response(status=401)
@@ -239,7 +241,9 @@ async def test_a_promise_to_pay_reaches_the_crm_as_a_signed_disposition_recorded
 
     # The conversation's events come in the order of its life, each once.
     await receiver.until(lambda: bool(receiver.delivered("conversation.closed")))
-    types = [r.event["type"] for r in receiver.received if r.event["data"]["conversation_id"] == str(conversation)]
+    types = [
+        r.event["type"] for r in receiver.received if r.event["data"]["conversation_id"] == str(conversation)
+    ]
     assert types == [
         "conversation.opened",
         "conversation.assigned",
@@ -300,7 +304,9 @@ async def test_an_endpoint_refusing_with_a_4xx_is_not_retried(
         await scene.advance(10)
         await asyncio.sleep(0.1)
     assert [r.answered for r in receiver.of_type("disposition.recorded")] == [422]
-    log = await (await scene.client.get("/api/admin/webhooks/crm/deliveries", headers=await _admin(scene))).json()
+    log = await (
+        await scene.client.get("/api/admin/webhooks/crm/deliveries", headers=await _admin(scene))
+    ).json()
     assert [(i["status_code"], i["outcome"]) for i in log["items"]] == [(422, "failed")]
 
 

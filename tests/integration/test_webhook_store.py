@@ -52,7 +52,10 @@ def _facts(workspace_id: uuid.UUID, conversation_id: uuid.UUID, customer_id: uui
             WorkAction.CLOSED,
             NOW + timedelta(minutes=5),
             "agent:x",
-            details={"reason": CloseReason.AGENT, "disposition": {"code": "promesa", "amount": "10", "date": None}},
+            details={
+                "reason": CloseReason.AGENT,
+                "disposition": {"code": "promesa", "amount": "10", "date": None},
+            },
             dedupe=f"{conversation_id}:closed",
             **base,  # type: ignore[arg-type]
         ),
@@ -65,7 +68,9 @@ async def _workspace(db: Database) -> uuid.UUID:
     return result.workspace_id
 
 
-async def test_an_apply_writes_the_subscriptions_and_a_removed_one_becomes_inactive(database: Database) -> None:
+async def test_an_apply_writes_the_subscriptions_and_a_removed_one_becomes_inactive(
+    database: Database,
+) -> None:
     await _workspace(database)
     async with database.session() as session:
         rows = {r.name: r for r in (await session.execute(sa.select(SUBSCRIPTION))).all()}
@@ -137,7 +142,9 @@ async def test_a_facts_transaction_queues_its_events_for_the_subscriptions_that_
     assert [c.type for c in nxt] == ["conversation.closed"]
 
 
-async def test_an_endpoint_failing_for_hours_is_paused_with_an_alert_and_left_alone(database: Database) -> None:
+async def test_an_endpoint_failing_for_hours_is_paused_with_an_alert_and_left_alone(
+    database: Database,
+) -> None:
     workspace_id = await _workspace(database)
     customer_id, conversation_id = await _conversation(database, workspace_id)
     async with database.transaction() as session:
@@ -147,7 +154,9 @@ async def test_an_endpoint_failing_for_hours_is_paused_with_an_alert_and_left_al
     while True:
         async with database.transaction() as session:
             store = WebhookStore(session)
-            claimed = [c for c in await store.claim(at, lease=LEASE, limit=10) if c.subscription.name == "erp"]
+            claimed = [
+                c for c in await store.claim(at, lease=LEASE, limit=10) if c.subscription.name == "erp"
+            ]
             if not claimed:
                 break
             outcomes.append(

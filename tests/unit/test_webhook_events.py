@@ -76,12 +76,18 @@ def test_a_close_with_a_promise_to_pay_emits_the_close_and_the_disposition_with_
         "amount": "1500.50",
         "date": "2026-11-30",
     }
-    assert (promise["version"], promise["workspace_id"], promise["occurred_at"]) == (1, str(WS), AT.isoformat())
+    assert (promise["version"], promise["workspace_id"], promise["occurred_at"]) == (
+        1,
+        str(WS),
+        AT.isoformat(),
+    )
     # Ids are stable per fact and type: a receiver's idempotency key.
     again = events_of(_fact(WorkAction.CLOSED, reason=CloseReason.AGENT, disposition=disposition), fact_id)
     assert [e.id for e in again] == [e.id for e in events] and events[0].id != events[1].id
     for event in events:
-        jsonschema.Draft202012Validator(event_schemas()[event.type]).validate(json.loads(json.dumps(event.body)))
+        jsonschema.Draft202012Validator(event_schemas()[event.type]).validate(
+            json.loads(json.dumps(event.body))
+        )
 
 
 def test_a_close_without_a_disposition_emits_only_the_close_and_other_facts_what_the_catalogue_says() -> None:
@@ -91,7 +97,8 @@ def test_a_close_without_a_disposition_emits_only_the_close_and_other_facts_what
     reply = events_of(_fact(WorkAction.REPLIED, message_id=str(CONV), first=True), uuid.uuid4())
     assert [(e.type, e.body["data"]["first"]) for e in reply] == [("message.sent", True)]
     moved = events_of(
-        _fact(WorkAction.TRANSFERRED, reason="agent", from_agent_id=str(AGENT), to_queue_id=str(QUEUE)), uuid.uuid4()
+        _fact(WorkAction.TRANSFERRED, reason="agent", from_agent_id=str(AGENT), to_queue_id=str(QUEUE)),
+        uuid.uuid4(),
     )
     assert moved[0].body["data"]["to_queue_id"] == str(QUEUE)
     score = events_of(_fact(WorkAction.SURVEY_ANSWERED, kind="csat", score=5, comment="bien"), uuid.uuid4())
