@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from core.campaign import parse_manifest, plan, render_plan
 from core.facts import CloseReason, Fact, WorkAction
 from core.webhooks import (
     EMITTED,
@@ -27,6 +28,7 @@ from core.webhooks import (
     sign,
     valid_pattern,
 )
+from tests.e2e.test_webhooks_out import manifest
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "events"
 AT = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
@@ -168,3 +170,13 @@ def test_backoff_grows_exponentially_with_jitter_up_to_its_cap() -> None:
 )
 def test_private_link_local_and_loopback_addresses_are_refused(address: str, why: str | None) -> None:
     assert address_refusal(address) == why
+
+
+def test_a_manifests_webhooks_are_items_of_its_plan() -> None:
+    before = parse_manifest(manifest("https://crm.example.com/a", '["conversation.*"]'))
+    after = parse_manifest(manifest("https://crm.example.com/b", '["conversation.*"]'))
+    assert "+ webhook crm" in render_plan(plan(before, None)).splitlines()
+    assert "~ webhook crm: url https://crm.example.com/a → https://crm.example.com/b" in render_plan(
+        plan(after, before)
+    ).splitlines()
+    assert "- webhook crm" in render_plan(plan(parse_manifest(manifest(None)), before)).splitlines()
