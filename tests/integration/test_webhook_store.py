@@ -119,6 +119,9 @@ async def test_a_facts_transaction_queues_its_events_for_the_subscriptions_that_
         ("erp", "disposition.recorded"),
     ]
 
+    async with database.session() as session:
+        assert await WebhookStore(session).backlog() == 3  # what the metrics report as waiting
+
     # A worker gets one event of a conversation at a time, per subscription, oldest first.
     async with database.transaction() as session:
         claimed = await WebhookStore(session).claim(NOW + timedelta(hours=1), lease=LEASE, limit=10)

@@ -176,7 +176,8 @@ def test_a_manifests_webhooks_are_items_of_its_plan() -> None:
     before = parse_manifest(manifest("https://crm.example.com/a", '["conversation.*"]'))
     after = parse_manifest(manifest("https://crm.example.com/b", '["conversation.*"]'))
     assert "+ webhook crm" in render_plan(plan(before, None)).splitlines()
-    assert "~ webhook crm: url https://crm.example.com/a → https://crm.example.com/b" in render_plan(
-        plan(after, before)
-    ).splitlines()
+    assert (
+        "~ webhook crm: url https://crm.example.com/a → https://crm.example.com/b"
+        in render_plan(plan(after, before)).splitlines()
+    )
     assert "- webhook crm" in render_plan(plan(parse_manifest(manifest(None)), before)).splitlines()
