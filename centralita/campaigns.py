@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from centralita.config_watch import ConfigChange, announce
+from centralita.integrations import check_destinations
 from centralita.runtime import Runtime
 from core.campaign import (
     Manifest,
@@ -118,8 +119,12 @@ async def apply_manifest(
     actor: str,
     now: datetime,
     expected_version: int | None = None,
+    allow_private: bool = False,
 ) -> ApplyResult:
-    """Plan and apply in one transaction.  ``expected_version`` (0: must be new) guards a reviewed plan."""
+    """Plan and apply in one transaction.  ``expected_version`` (0: must be new) guards a reviewed
+    plan; a webhook URL that is not https on a public address is refused unless ``allow_private``
+    (``CENTRALITA_WEBHOOKS_ALLOW_PRIVATE``)."""
+    await check_destinations(manifest, allow_private=allow_private)
     async with db.transaction() as session:
         store = CampaignStore(session)
         previous = await store.stored(manifest.workspace, manifest.campaign.name, lock=True)
@@ -155,7 +160,12 @@ async def apply_live(
 ) -> ApplyResult:
     """``apply_manifest`` then, if something changed, reload here and announce to every server."""
     result = await apply_manifest(
-        runtime.database, manifest, actor=actor, now=runtime.clock(), expected_version=expected_version
+        runtime.database,
+        manifest,
+        actor=actor,
+        now=runtime.clock(),
+        expected_version=expected_version,
+        allow_private=runtime.settings.webhooks_allow_private,
     )
     change = result.change()
     if change is None:

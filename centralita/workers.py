@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from centralita.config_watch import ConfigWatcher, register_reload_hook
 from centralita.followups import FollowUpScheduler
 from centralita.ingress import Ingress
+from centralita.integrations import EventDelivery
 from centralita.media import MediaWorker
 from centralita.outbound import OutboundWorker, nudge_outbound, queue_auto_reply
 from centralita.pipeline.worker import Pipeline
@@ -52,6 +53,7 @@ class Workers:
     config_watcher: ConfigWatcher | None = None
     outbound: OutboundWorker | None = None
     media: MediaWorker | None = None
+    events: EventDelivery | None = None  # webhooks out, with the outbound role
     routers: RouterSupervisor | None = None
     retention: RetentionJob | None = None
 
@@ -109,6 +111,7 @@ async def start_workers(
         if workers.runs("outbound"):
             workers.outbound = await _started(stack, OutboundWorker(runtime))
             media = workers.media = await _started(stack, MediaWorker(runtime))
+            workers.events = await _started(stack, EventDelivery(runtime))
             workers.pipeline.observers.append(
                 lambda _envelope, outcome: media.poke() if outcome.media else None
             )

@@ -160,6 +160,20 @@ class Settings(BaseSettings):
     # (a ``window_warning`` frame on /ws/agent), once per window; 0: no warning.
     window_warning_s: float = Field(default=3600.0, ge=0, le=86400)
 
+    # Webhooks out (docs/integrations.md; the ``outbound`` role delivers them): a failed attempt
+    # is tried again after exponential backoff with jitter (webhook_retry_initial_s doubling, at
+    # most webhook_retry_max_s) until webhook_give_up_s after the event; an endpoint failing for
+    # webhook_pause_after_s is paused with an alert.  webhooks_allow_private: allow http and
+    # private, link-local and loopback destinations (tests, labs).
+    webhooks_allow_private: bool = False
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=3600)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_lease_s: float = Field(default=60.0, gt=0, le=3600)
+    webhook_retry_initial_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_give_up_s: float = Field(default=86400.0, gt=0, le=7 * 86400)
+    webhook_pause_after_s: float = Field(default=6 * 3600.0, gt=0, le=7 * 86400)
+
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

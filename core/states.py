@@ -113,6 +113,7 @@ class AlertKind(StrEnum):
     """What an alert on the supervisors' wall reports."""
 
     SLA_BREACH = "sla_breach"  # a conversation waited past its queue's answer_within_s unanswered
+    WEBHOOK_PAUSED = "webhook_paused"  # a webhook endpoint failed for hours: its deliveries paused
 
 
 class RawDeliveryStatus(StrEnum):

@@ -20,6 +20,7 @@ What one apply writes, for the manifest's workspace (created by slug when new) a
 - Removals never delete rows with history: accounts, queues and agents get ``active=false``
   (an agent removed keeps the conversations assigned to them until they close); skills, a
   catalogue nothing references, are deleted when no campaign declares them.
+- ``webhook_subscription``: the manifest's ``integrations.webhooks`` (``storage.webhooks``).
 - ``audit_log``: one row per apply with the actor and the plan's summary.
 
 Group members without an ``email_pattern`` are stored under their roster key
@@ -50,6 +51,7 @@ from storage.tables import (
     SkillRow,
     WorkspaceRow,
 )
+from storage.webhooks import WebhookStore
 
 __all__ = ["AppliedCampaign", "CampaignStore", "CampaignVersion", "StoredCampaign", "account_rows"]
 
@@ -295,6 +297,7 @@ class CampaignStore:
         before = previous.to_manifest() if previous is not None else None
         await self._skills(workspace_id, manifest, others, before)
         await self._agents(workspace_id, manifest, others, before, now)
+        await WebhookStore(self.session).apply(workspace_id, campaign_id, manifest, now)
         await self.session.execute(
             sa.insert(AUDIT).values(
                 id=new_id(),

@@ -4,7 +4,10 @@ caller's transaction.
 ``FactLog(session).append(facts)`` writes each ``core.facts.Fact`` as one ``audit_log`` row —
 once: a fact whose ``dedupe`` key is already there is dropped — and folds the new ones into
 their conversations' ``conversation_report`` rows (a ``conversation.opened`` fact inserts the
-row; the others change it as ``core.facts.report_changes`` says).  Whatever the number of facts,
+row; the others change it as ``core.facts.report_changes`` says), and writes the events
+they emit (``core.webhooks.events_of``) to the outbox of the workspace's webhook
+subscriptions (``storage.webhooks.fan_out``: one SELECT of the subscriptions when a fact
+emits an event).  Whatever the number of facts,
 that is one INSERT for the audit rows, one for new report rows, and one UPDATE per shape of
 change.  ``count_traffic`` adds messages to the hourly volume counters.
 
@@ -27,8 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.facts import Change, ChangeOp, Fact, WorkAction, opened_row, report_changes
 from core.ids import new_id
+from core.webhooks import events_of
 from storage.tables import AuditRow, ConversationReportRow, TrafficHourRow
 from storage.upsert import insert_ignore
+from storage.webhooks import fan_out
 
 __all__ = ["FactLog", "TrafficCount", "count_traffic", "traffic"]
 
@@ -103,14 +108,17 @@ class FactLog:
         by_id = dict(zip(ids, facts, strict=True))
         rows = [_audit_row(f, i) for f, i in zip(facts, ids, strict=True)]
         if any(f.dedupe is not None for f in facts):
-            inserted = await insert_ignore(
-                self.session, AUDIT, rows, conflict=("dedupe",), returning=AUDIT.c.id
+            inserted = set(
+                await insert_ignore(self.session, AUDIT, rows, conflict=("dedupe",), returning=AUDIT.c.id)
             )
-            new = [by_id[i] for i in ids if i in set(inserted)]
+            new_ids = [i for i in ids if i in inserted]
         else:
             await self.session.execute(sa.insert(AUDIT), rows)
-            new = list(facts)
+            new_ids = ids
+        new = [by_id[i] for i in new_ids]
         await self._fold(new, first_texts or {})
+        # Last (see LOCK ORDER): the events of the new facts, for the workspace's webhooks.
+        await fan_out(self.session, [e for i in new_ids for e in events_of(by_id[i], i)])
         return new
 
     async def _fold(self, facts: Sequence[Fact], first_texts: Mapping[uuid.UUID, str | None]) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "ConversationReportRow",
     "ConversationRow",
     "CustomerRow",
+    "EventOutboxRow",
     "EvidenceRow",
     "IdentifierNameRow",
     "IdentifierRow",
@@ -46,6 +47,8 @@ __all__ = [
     "SkillRow",
     "SuggestionRow",
     "TrafficHourRow",
+    "WebhookDeliveryRow",
+    "WebhookSubscriptionRow",
     "WorkspaceRow",
     "metadata",
 ]
@@ -629,6 +632,70 @@ class TrafficHourRow(SQLModel, table=True):
     direction: str = Field(max_length=10)  # a MessageDirection (in / out)
     hour: datetime = Field(sa_column=_ts(nullable=False))
     messages: int = 0
+
+
+_SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: INTEGER PRIMARY KEY is the rowid
+
+
+class WebhookSubscriptionRow(SQLModel, table=True):
+    """A webhook subscription of a workspace, as its campaign manifest declares it
+    (``integrations.webhooks``); ``paused_at`` is set when its endpoint failed for too long."""
+
+    __tablename__ = "webhook_subscription"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_webhook_subscription_name"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspace.id")
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id")
+    name: str = Field(max_length=100)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))
+    secret_env: str = Field(max_length=200)  # the variable's name, never the secret
+    active: bool = True
+    failing_since: datetime | None = Field(default=None, sa_column=_ts())
+    paused_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class EventOutboxRow(SQLModel, table=True):
+    """One event for one subscription, written in the transaction of the fact it reports; the
+    delivery worker claims it (``lease_until``), and its retry state lives here."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id", name="uq_event_outbox_event"),
+        sa.Index("ix_event_outbox_due", "status", "due_at"),
+        sa.Index("ix_event_outbox_order", "subscription_id", "conversation_id", "seq"),
+    )
+    seq: int | None = Field(default=None, sa_column=sa.Column(_SERIAL, primary_key=True, autoincrement=True))
+    event_id: uuid.UUID = Field()
+    subscription_id: uuid.UUID = Field(foreign_key="webhook_subscription.id")
+    workspace_id: uuid.UUID = Field()
+    conversation_id: uuid.UUID | None = Field(default=None)
+    type: str = Field(max_length=60)
+    occurred_at: datetime = Field(sa_column=_ts(nullable=False))
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=_json(nullable=False))
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | failed
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    due_at: datetime = Field(sa_column=_ts(nullable=False))
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One attempt to deliver an event: the subscription's delivery log."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (sa.Index("ix_webhook_delivery_subscription_at", "subscription_id", "attempted_at"),)
+    id: uuid.UUID = Field(default_factory=_id, primary_key=True)
+    subscription_id: uuid.UUID = Field(foreign_key="webhook_subscription.id")
+    event_id: uuid.UUID = Field()
+    attempted_at: datetime = Field(sa_column=_ts(nullable=False))
+    status_code: int | None = None
+    latency_ms: float | None = None
+    outcome: str = Field(max_length=20)  # a DeliveryOutcome
+    error: str | None = Field(default=None, max_length=500)
 
 
 metadata = SQLModel.metadata

@@ -145,6 +145,7 @@ async def _apply(settings: Settings, manifest: Manifest, *, confirmed: bool) -> 
             actor=f"cli:{getpass.getuser()}",
             now=utc_now(),
             expected_version=planned.current_version or 0,
+            allow_private=settings.webhooks_allow_private,
         )
     finally:
         await database.dispose()

@@ -32,6 +32,7 @@ from core.campaign.model import (
     ExpansionStep,
     FollowUp,
     HubLink,
+    Integrations,
     Manifest,
     ManifestModel,
     Overflow,
@@ -43,6 +44,7 @@ from core.campaign.model import (
     Template,
     TriageMenu,
     TriageOption,
+    Webhook,
 )
 from core.campaign.plan import KIND_ORDER, Change, FieldChange, ItemKind, Plan, kind_order, plan, render_plan
 from core.campaign.problems import Problem, Severity, format_problems, summarize
@@ -54,6 +56,7 @@ from core.campaign.validate import (
     ValidationResult,
     check_manifest,
     load_manifest,
+    locate_problems,
     parse_manifest,
     validate_file,
     validate_text,
@@ -80,6 +83,7 @@ __all__ = [
     "FieldChange",
     "FollowUp",
     "HubLink",
+    "Integrations",
     "ItemKind",
     "Language",
     "Manifest",
@@ -98,6 +102,7 @@ __all__ = [
     "TriageMenu",
     "TriageOption",
     "ValidationResult",
+    "Webhook",
     "Weekday",
     "agent_key",
     "canonical",
@@ -111,6 +116,7 @@ __all__ = [
     "hub_link",
     "kind_order",
     "load_manifest",
+    "locate_problems",
     "manifest_json_schema",
     "match_triage_answer",
     "normalize",

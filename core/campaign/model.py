@@ -33,6 +33,7 @@ from core.campaign.fields import (
     Weekday,
 )
 from core.campaign.retention import Retention
+from core.webhooks import valid_pattern
 
 __all__ = [
     "API_VERSION",
@@ -47,6 +48,7 @@ __all__ = [
     "ExpansionStep",
     "FollowUp",
     "HubLink",
+    "Integrations",
     "Manifest",
     "ManifestModel",
     "Overflow",
@@ -59,6 +61,7 @@ __all__ = [
     "Template",
     "TriageMenu",
     "TriageOption",
+    "Webhook",
 ]
 
 API_VERSION = "centralita/v1"
@@ -362,6 +365,64 @@ class Survey(_Model):
     )
 
 
+# --------------------------------------------------------------------------- integrations
+
+
+class Webhook(_Model):
+    """A webhook subscription: the workspace's events POSTed, signed, to ``url``."""
+
+    name: Slug = Field(description="Stable identifier of the subscription.", examples=["crm-cobranza"])
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Where events are POSTed: https, on a public address (checked when applied).",
+        examples=["https://crm.example.com/hooks/centralita"],
+    )
+    events: list[str] = Field(
+        min_length=1,
+        description="Event types wanted; '*' and '<family>.*' (e.g. 'conversation.*') allowed.",
+        examples=[["conversation.*", "disposition.recorded"]],
+    )
+    secret_env: str = Field(
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="Environment variable holding the signing secret (never the secret itself).",
+        examples=["CRM_WEBHOOK_SECRET"],
+    )
+    active: bool = Field(default=True, description="Inactive: nothing is queued for it.")
+
+    @model_validator(mode="after")
+    def _known_events(self) -> Webhook:
+        unknown = [p for p in self.events if not valid_pattern(p)]
+        if unknown:
+            raise _rule(
+                "unknown_event",
+                f"unknown event type or pattern {unknown[0]!r}",
+                "e.g. 'conversation.*', 'disposition.recorded' or '*' (see docs/integrations.md)",
+            )
+        scheme, sep, rest = self.url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise _rule(
+                "webhook_url", "a webhook url is an absolute https URL", "e.g. https://crm.example.com/hooks"
+            )
+        return self
+
+
+class Integrations(_Model):
+    """What the workspace's other systems receive."""
+
+    webhooks: list[Webhook] = Field(default_factory=list, description="Signed webhook subscriptions.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Integrations:
+        names = [w.name for w in self.webhooks]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise _rule(
+                "duplicate_webhook", f"webhook {twice[0]!r} is declared twice", "give each a name of its own"
+            )
+        return self
+
+
 # --------------------------------------------------------------------------- the manifest
 
 
@@ -398,4 +459,7 @@ class Manifest(_Model):
     )
     survey: Survey | None = Field(
         default=None, description="The CSAT or NPS survey sent after a close (absent: none)."
+    )
+    integrations: Integrations | None = Field(
+        default=None, description="Webhook subscriptions to the workspace's events (absent: none)."
     )

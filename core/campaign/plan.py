@@ -35,9 +35,16 @@ __all__ = [
 Action: TypeAlias = Literal["add", "change", "remove"]
 ItemKind: TypeAlias = str
 """``campaign``, ``skill``, ``auto_reply``, ``template``, ``queue``, a channel's account kind,
-``agent``, ``triage_menu``, ``disposition``, ``retention`` or ``survey``."""
+``agent``, ``triage_menu``, ``disposition``, ``retention``, ``survey`` or ``webhook``."""
 _BEFORE_ACCOUNTS: tuple[ItemKind, ...] = ("campaign", "skill", "auto_reply", "template", "queue")
-_AFTER_ACCOUNTS: tuple[ItemKind, ...] = ("agent", "triage_menu", "disposition", "retention", "survey")
+_AFTER_ACCOUNTS: tuple[ItemKind, ...] = (
+    "agent",
+    "triage_menu",
+    "disposition",
+    "retention",
+    "survey",
+    "webhook",
+)
 KIND_ORDER: tuple[ItemKind, ...] = (*_BEFORE_ACCOUNTS, *_AFTER_ACCOUNTS)
 """The kinds of items that are not channel accounts, in order (``kind_order`` adds the accounts)."""
 _LABEL: dict[ItemKind, str] = {
@@ -51,6 +58,7 @@ _LABEL: dict[ItemKind, str] = {
     "disposition": "disposition",
     "retention": "retention",
     "survey": "survey",
+    "webhook": "webhook",
 }
 
 
@@ -128,6 +136,7 @@ def _items(data: dict[str, Any], catalog: ChannelCatalog) -> dict[ItemKind, dict
         "disposition": {d["code"]: d for d in data["dispositions"]},
         "retention": {"retention": data["retention"]} if data.get("retention") is not None else {},
         "survey": {"survey": data["survey"]} if data.get("survey") is not None else {},
+        "webhook": {w["name"]: w for w in (data.get("integrations") or {}).get("webhooks", [])},
     }
     return items
 

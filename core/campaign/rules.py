@@ -34,6 +34,7 @@ from core.campaign.model import (
     Survey,
     Template,
     TriageMenu,
+    Webhook,
 )
 from core.campaign.problems import Path, Problem, Severity, format_path
 from core.channel import Capabilities, ManifestAccount
@@ -68,6 +69,7 @@ class ManifestView:
     auto_replies: list[tuple[Path, str, AutoReply]] = field(default_factory=list)
     triage_menu: tuple[Path, TriageMenu] | None = None
     survey: tuple[Path, Survey] | None = None
+    webhooks: list[tuple[Path, Webhook]] = field(default_factory=list)
     templates: list[tuple[Path, Template]] = field(default_factory=list)
     dispositions: list[tuple[Path, Disposition]] = field(default_factory=list)
     declared: Declared = field(default_factory=Declared)
@@ -89,6 +91,10 @@ class ManifestView:
             auto_replies=[(("auto_replies", k), k, r) for k, r in manifest.auto_replies.items()],
             triage_menu=(("triage_menu",), manifest.triage_menu) if manifest.triage_menu else None,
             survey=(("survey",), manifest.survey) if manifest.survey else None,
+            webhooks=[
+                (("integrations", "webhooks", i), w)
+                for i, w in enumerate(manifest.integrations.webhooks if manifest.integrations else ())
+            ],
             templates=[(("templates", i), t) for i, t in enumerate(manifest.templates)],
             dispositions=[(("dispositions", i), d) for i, d in enumerate(manifest.dispositions)],
         )
@@ -752,6 +758,7 @@ def secret_env_fields(view: ManifestView) -> list[tuple[Path, str]]:
             value = getattr(account, name, None)
             if value is not None:
                 out.append(((*path, name), value))
+    out.extend(((*path, "secret_env"), webhook.secret_env) for path, webhook in view.webhooks)
     return out
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "ValidationResult",
     "check_manifest",
     "load_manifest",
+    "locate_problems",
     "parse_manifest",
     "validate_file",
     "validate_text",
@@ -270,6 +271,11 @@ def _locate(problems: list[Problem], source: SourceMap, filename: str) -> list[P
             problem = problem.located(filename, mark.line if mark else None, mark.column if mark else None)
         located.append(problem)
     return sorted(located, key=lambda p: (p.line or 0, p.column or 0, p.code))
+
+
+def locate_problems(problems: list[Problem], text: str, filename: str = "<manifest>") -> list[Problem]:
+    """``problems`` found after validation (an apply's checks), with their lines in ``text``."""
+    return _locate(problems, load_yaml(text, filename).source, filename)
 
 
 def _result(problems: list[Problem], manifest: Manifest | None) -> ValidationResult:

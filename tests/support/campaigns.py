@@ -17,9 +17,14 @@ from storage.tokens import TokenStore
 __all__ = ["apply_text", "issue_token", "signed", "whatsapp_text"]
 
 
-async def apply_text(db: Database, text: str, *, actor: str = "test") -> ApplyResult:
-    """Apply manifest YAML (secrets' variables unchecked) as the CLI would."""
-    return await apply_manifest(db, parse_manifest(text), actor=actor, now=datetime.now(UTC))
+async def apply_text(
+    db: Database, text: str, *, actor: str = "test", allow_private: bool = True
+) -> ApplyResult:
+    """Apply manifest YAML (secrets' variables unchecked) as the CLI would, with
+    ``CENTRALITA_WEBHOOKS_ALLOW_PRIVATE`` on by default (tests' receivers are on loopback)."""
+    return await apply_manifest(
+        db, parse_manifest(text), actor=actor, now=datetime.now(UTC), allow_private=allow_private
+    )
 
 
 async def issue_token(db: Database, workspace: str, role: str, agent_id: AgentId | None = None) -> str:

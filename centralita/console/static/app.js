@@ -1209,7 +1209,9 @@ function renderAlerts() {
           h("li", { class: `alert ${a.kind}`, dataset: { alert: a.id } },
             h("time", { datetime: a.raised_at }, clock(a.raised_at)), " ",
             h("strong", {}, t(`alert_${a.kind}`)), " ",
-            t("alert_sla_text", { queue: a.queue_name || "—", waited: duration(a.waited_s ?? 0), target: duration(a.sla_threshold_s ?? 0) }),
+            a.kind === "sla_breach"
+              ? t("alert_sla_text", { queue: a.queue_name || "—", waited: duration(a.waited_s ?? 0), target: duration(a.sla_threshold_s ?? 0) })
+              : t(`alert_${a.kind}_text`),
             a.conversation_id ? [" ", h("button", { type: "button", class: "link-dark", onclick: () => readConversation(a.conversation_id) }, t("read_conversation"))] : null,
           )))
       : h("p", { class: "muted" }, t("no_alerts")),

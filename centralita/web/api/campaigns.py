@@ -21,6 +21,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from centralita.campaigns import apply_live, export_manifest_in, export_yaml, plan_manifest, validate_manifest
+from centralita.integrations import destination_problems
 from centralita.schemas.campaigns import (
     Applied,
     CampaignList,
@@ -34,7 +35,7 @@ from centralita.web.api._json import parse_body, query_int, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import Param, documented
-from core.campaign import Manifest
+from core.campaign import Manifest, ValidationResult, locate_problems
 from core.errors import Forbidden, InvalidInput
 from storage.campaigns import CampaignStore
 from storage.tokens import Principal
@@ -89,6 +90,12 @@ async def _valid_manifest(
     if result.manifest is None:
         return respond(InvalidManifest.of(result), status=422), expected
     runtime = request.app[RUNTIME]
+    refused = await destination_problems(
+        result.manifest, allow_private=runtime.settings.webhooks_allow_private
+    )
+    if refused:  # a webhook's destination: checked where the servers resolve it
+        located = locate_problems([*result.problems, *refused], text, _FILENAME)
+        return respond(InvalidManifest.of(ValidationResult(tuple(located), None)), status=422), expected
     async with runtime.database.session() as session:
         slug = await CampaignStore(session).workspace_slug(principal.workspace_id)
     if result.manifest.workspace != slug:
