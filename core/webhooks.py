@@ -33,6 +33,7 @@ import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.facts import Fact, WorkAction
+from core.states import AlertKind
 
 __all__ = [
     "EMITTED",
@@ -43,11 +44,16 @@ __all__ = [
     "DeliveryOutcome",
     "EventDraft",
     "address_refusal",
+    "alert_raised",
     "body_of",
+    "customer_regrouped",
+    "delivery_status",
     "event_id",
     "event_schemas",
     "events_of",
+    "followup_due",
     "matches",
+    "message_received",
     "next_attempt_in",
     "outcome_of",
     "schema_text",
@@ -109,6 +115,45 @@ class MessageSent(_Data):
     first: bool | None = Field(default=None, description="Whether it is the conversation's first reply.")
 
 
+class MessageReceived(_Data):
+    message_id: uuid.UUID = Field(description="The customer's message (its text is not sent).")
+    channel: str = Field(description="The channel it came in on.")
+    kind: str = Field(description="text, image, audio, document, location, interactive…")
+
+
+class MessageDeliveryStatus(_Data):
+    message_id: uuid.UUID = Field(description="Our outbound message the provider reports on.")
+    channel: str = Field(description="Its channel.")
+    status: str = Field(description="sent, delivered, read, played, failed or deleted.")
+    error_codes: list[str] = Field(default_factory=list, description="The provider's error codes, if any.")
+
+
+class FollowUpDue(_Data):
+    follow_up_of: uuid.UUID = Field(description="The closed conversation whose disposition scheduled it.")
+    due_at: datetime = Field(description="When it was due.")
+    disposition: str | None = Field(
+        default=None, description="The code of the disposition that scheduled it."
+    )
+    reopened: bool = Field(
+        description="True when the customer's open conversation took it; false when it opened a new one "
+        "(conversation_id)."
+    )
+
+
+class CustomerRegrouped(_Data):
+    before: list[uuid.UUID] = Field(description="The customers before (merged: the ones joined).")
+    after: list[uuid.UUID] = Field(description="The customers after (unmerged: the ones split off).")
+    actor: str = Field(description="Who did it: system (evidence) or user:<id>.")
+
+
+class AlertRaised(_Data):
+    kind: str = Field(description="The alert's kind (the type's suffix).")
+    alert_id: uuid.UUID = Field(description="The alert (GET /api/alerts).")
+    details: dict[str, Any] = Field(default_factory=dict, description="The kind's details (ids and figures).")
+
+
+ALERT_TYPES: Final = tuple(f"alert.{kind}" for kind in AlertKind)
+
 # The events emitted today, type → the model of its ``data``.
 EVENT_MODELS: Final[Mapping[str, type[_Data]]] = {
     "conversation.opened": ConversationOpened,
@@ -119,19 +164,16 @@ EVENT_MODELS: Final[Mapping[str, type[_Data]]] = {
     "disposition.recorded": DispositionRecorded,
     "survey.answered": SurveyAnswered,
     "message.sent": MessageSent,
+    "message.received": MessageReceived,
+    "message.delivery_status": MessageDeliveryStatus,
+    "followup.due": FollowUpDue,
+    "customer.merged": CustomerRegrouped,
+    "customer.unmerged": CustomerRegrouped,
+    **{t: AlertRaised for t in ALERT_TYPES},
 }
 EMITTED: Final = frozenset(EVENT_MODELS)
 # Named by issue 17's catalogue, not emitted yet (a subscription may already ask for them).
-NOT_YET_EMITTED: Final = frozenset(
-    {
-        "message.received",
-        "message.delivery_status",
-        "followup.due",
-        "customer.merged",
-        "customer.unmerged",
-        "alert.sla_breach",
-    }
-)
+NOT_YET_EMITTED: Final[frozenset[str]] = frozenset()
 _FAMILIES: Final = frozenset(t.split(".", 1)[0] for t in EMITTED | NOT_YET_EMITTED)
 
 
@@ -260,6 +302,144 @@ def events_of(fact: Fact, fact_id: uuid.UUID) -> list[EventDraft]:
             )
         )
     return drafts
+
+
+def _draft(
+    event_type: str,
+    ident: uuid.UUID,
+    at: datetime,
+    workspace_id: uuid.UUID,
+    data: _Data,
+) -> EventDraft:
+    return EventDraft(
+        ident,
+        event_type,
+        at,
+        workspace_id,
+        data.conversation_id,
+        body_of(event_type, at, workspace_id, ident, data),
+    )
+
+
+def message_received(
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    at: datetime,
+    *,
+    conversation_id: uuid.UUID | None,
+    customer_id: uuid.UUID | None,
+    campaign_id: uuid.UUID | None,
+    channel: str,
+    kind: str,
+) -> EventDraft:
+    """A customer's message stored by the pipeline (id: per message)."""
+    data = MessageReceived(
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        campaign_id=campaign_id,
+        message_id=message_id,
+        channel=channel,
+        kind=kind,
+    )
+    return _draft("message.received", event_id(message_id, "message.received"), at, workspace_id, data)
+
+
+def delivery_status(
+    workspace_id: uuid.UUID,
+    message_id: uuid.UUID,
+    at: datetime,
+    *,
+    conversation_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    channel: str,
+    status: str,
+    errors: Iterable[Mapping[str, Any]] = (),
+) -> EventDraft:
+    """A provider's status applied to our message (id: per message, status and error codes)."""
+    codes = [str(e["code"]) for e in errors if e.get("code") is not None]
+    data = MessageDeliveryStatus(
+        conversation_id=conversation_id,
+        agent_id=agent_id,
+        message_id=message_id,
+        channel=channel,
+        status=status,
+        error_codes=codes,
+    )
+    ident = event_id(message_id, f"message.delivery_status:{status}:{','.join(codes)}")
+    return _draft("message.delivery_status", ident, at, workspace_id, data)
+
+
+def followup_due(
+    workspace_id: uuid.UUID,
+    at: datetime,
+    *,
+    follow_up_of: uuid.UUID,
+    due_at: datetime,
+    conversation_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+    campaign_id: uuid.UUID | None,
+    queue_id: uuid.UUID | None,
+    disposition: str | None,
+    reopened: bool,
+) -> EventDraft:
+    """The follow-up scheduler put a follow-up back in routing (id: per follow-up and due time)."""
+    data = FollowUpDue(
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        campaign_id=campaign_id,
+        queue_id=queue_id,
+        follow_up_of=follow_up_of,
+        due_at=due_at,
+        disposition=disposition,
+        reopened=reopened,
+    )
+    ident = event_id(follow_up_of, f"followup.due:{due_at.isoformat()}")
+    return _draft("followup.due", ident, at, workspace_id, data)
+
+
+def customer_regrouped(
+    workspace_id: uuid.UUID,
+    audit_id: uuid.UUID,
+    at: datetime,
+    *,
+    merged: bool,
+    before: Iterable[uuid.UUID],
+    after: Iterable[uuid.UUID],
+    actor: str,
+) -> EventDraft:
+    """``customer.merged`` or ``customer.unmerged`` (id: per identity audit row)."""
+    event_type = "customer.merged" if merged else "customer.unmerged"
+    after = list(after)
+    data = CustomerRegrouped(
+        conversation_id=None,
+        customer_id=after[0] if merged and after else None,
+        before=list(before),
+        after=after,
+        actor=actor,
+    )
+    return _draft(event_type, event_id(audit_id, event_type), at, workspace_id, data)
+
+
+def alert_raised(
+    workspace_id: uuid.UUID,
+    alert_id: uuid.UUID,
+    kind: AlertKind,
+    at: datetime,
+    *,
+    conversation_id: uuid.UUID | None = None,
+    queue_id: uuid.UUID | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> EventDraft:
+    """``alert.<kind>`` (id: per alert)."""
+    event_type = f"alert.{kind}"
+    data = AlertRaised(
+        conversation_id=conversation_id,
+        queue_id=queue_id,
+        kind=str(kind),
+        alert_id=alert_id,
+        details=json.loads(json.dumps(dict(details or {}), default=str)),
+    )
+    return _draft(event_type, event_id(alert_id, event_type), at, workspace_id, data)
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:

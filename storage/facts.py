@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.facts import Change, ChangeOp, Fact, WorkAction, opened_row, report_changes
 from core.ids import new_id
-from core.webhooks import events_of
+from core.webhooks import EventDraft, events_of
 from storage.tables import AuditRow, ConversationReportRow, TrafficHourRow
 from storage.upsert import insert_ignore
 from storage.webhooks import fan_out
@@ -98,11 +98,18 @@ class FactLog:
         self.session = session
 
     async def append(
-        self, facts: Sequence[Fact], *, first_texts: Mapping[uuid.UUID, str | None] | None = None
+        self,
+        facts: Sequence[Fact],
+        *,
+        first_texts: Mapping[uuid.UUID, str | None] | None = None,
+        events: Sequence[EventDraft] = (),
     ) -> list[Fact]:
         """Write ``facts`` once each; returns the ones that were new (the rest were recorded
-        already).  ``first_texts``: the first customer message of conversations opened here."""
+        already).  ``first_texts``: the first customer message of conversations opened here.
+        ``events``: events that are no fact of the audit trail (a message received, a delivery
+        status, an alert…), fanned out with the facts' own in the same statements."""
         if not facts:
+            await fan_out(self.session, events)
             return []
         ids = [new_id() for _ in facts]
         by_id = dict(zip(ids, facts, strict=True))
@@ -118,7 +125,7 @@ class FactLog:
         new = [by_id[i] for i in new_ids]
         await self._fold(new, first_texts or {})
         # Last (see LOCK ORDER): the events of the new facts, for the workspace's webhooks.
-        await fan_out(self.session, [e for i in new_ids for e in events_of(by_id[i], i)])
+        await fan_out(self.session, [*(e for i in new_ids for e in events_of(by_id[i], i)), *events])
         return new
 
     async def _fold(self, facts: Sequence[Fact], first_texts: Mapping[uuid.UUID, str | None]) -> None:

@@ -65,6 +65,7 @@ from core.ids import (
 from core.logging import get_logger
 from core.records import TimelineEntry
 from core.states import ConversationStatus, MessageDirection, MessageKind
+from core.webhooks import customer_regrouped
 from identity import (
     DETERMINISTIC_SOURCES,
     AuditAction,
@@ -107,6 +108,7 @@ from storage.tables import (
 from storage.timeline import Towards, timeline_page
 from storage.types import as_utc
 from storage.upsert import insert_ignore
+from storage.webhooks import fan_out
 
 __all__ = [
     "MERGED_DISPOSITION",
@@ -806,6 +808,20 @@ class IdentityStore:
             ]
             if links:
                 await s.execute(sa.insert(AUDCUST), links)
+            regrouped = [
+                customer_regrouped(
+                    ws,
+                    e.id,
+                    e.at,
+                    merged=e.action is AuditAction.MERGE,
+                    before=e.before,
+                    after=e.after,
+                    actor=e.actor,
+                )
+                for e in changes.audit_inserted
+                if e.action in (AuditAction.MERGE, AuditAction.UNMERGE)
+            ]
+            await fan_out(s, regrouped)  # for the workspace's webhooks, with the audit rows
             for e in changes.audit_inserted:
                 log.info(
                     "identity_audit",

@@ -35,6 +35,7 @@ from core.ids import (
 from core.records import OpenConversation, ResolvedSender, StatusApplied
 from core.states import ConversationStatus, DeliveryState, MessageDirection, RawDeliveryStatus
 from core.text import storable
+from core.webhooks import EventDraft
 from identity import IdentityPolicy, Observation, Resolution, carries_new_evidence
 from storage.facts import FactLog, TrafficCount, count_traffic, traffic
 from storage.identity_store import IdentityStore, KnownSender
@@ -142,23 +143,29 @@ class InboundStore:
         self._traffic: list[TrafficCount] = []
         self._opened: list[Fact] = []
         self._created: set[CustomerId] = set()  # customers created in this transaction
+        self._events: list[EventDraft] = []  # events no fact emits (messages, statuses), at flush
 
     @property
     def traffic(self) -> list[TrafficCount]:
         """Traffic counts held for ``flush`` (an ``OutboundStore`` of the same batch adds to it)."""
         return self._traffic
 
-    def mark(self) -> tuple[int, int, int]:
-        """Where the held facts and counts stand (before a savepoint)."""
-        return len(self._facts), len(self._traffic), len(self._opened)
+    def mark(self) -> tuple[int, int, int, int]:
+        """Where the held facts, counts and events stand (before a savepoint)."""
+        return len(self._facts), len(self._traffic), len(self._opened), len(self._events)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        """Forget the facts and counts held since ``mark`` (its savepoint was rolled back)."""
-        facts, counts, opened = mark
+    def rewind(self, mark: tuple[int, int, int, int]) -> None:
+        """Forget the facts, counts and events held since ``mark`` (its savepoint was rolled back)."""
+        facts, counts, opened, events = mark
         for fact in self._facts[facts:]:
             if fact.conversation_id is not None:
                 self._first_texts.pop(ConversationId(fact.conversation_id), None)
-        del self._facts[facts:], self._traffic[counts:], self._opened[opened:]
+        del self._facts[facts:], self._traffic[counts:], self._opened[opened:], self._events[events:]
+
+    def emit(self, event: EventDraft) -> None:
+        """An event for the workspace's webhooks (``message.received``, ``message.delivery_status``),
+        fanned out at ``flush`` with the batch's facts."""
+        self._events.append(event)
 
     def count_inbound(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId | None, channel: str, at: datetime
@@ -190,8 +197,9 @@ class InboundStore:
         opened, self._opened = self._opened, []
         first_texts, self._first_texts = self._first_texts, {}
         facts.extend(await self._reopens(opened))
-        if facts:
-            await FactLog(self.session).append(facts, first_texts=first_texts)
+        events, self._events = self._events, []
+        if facts or events:
+            await FactLog(self.session).append(facts, first_texts=first_texts, events=events)
         counts, self._traffic[:] = list(self._traffic), []
         if counts:
             await count_traffic(self.session, counts)

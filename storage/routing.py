@@ -51,6 +51,7 @@ from core.states import (
     OfferStatus,
     Presence,
 )
+from core.webhooks import EventDraft, alert_raised
 from storage.alerts import AlertDraft
 from storage.facts import FactLog
 from storage.tables import (
@@ -971,26 +972,45 @@ class RoutingWrites:
                     for d in self._decisions
                 ],
             )
+        events: list[EventDraft] = []
         if self._alerts:
-            await insert_ignore(
-                session,
-                ALERT,
-                [
-                    {
-                        "id": new_id(),
-                        "workspace_id": self.workspace_id,
-                        "kind": a.kind.value,
-                        "queue_id": a.queue_id,
-                        "conversation_id": a.conversation_id,
-                        "raised_at": a.raised_at,
-                        "details": dict(a.details or {}),
-                    }
-                    for a in self._alerts
-                ],
-                conflict=("kind", "conversation_id", "queue_id"),
+            ids = [new_id() for _ in self._alerts]
+            rows = [
+                {
+                    "id": alert_id,
+                    "workspace_id": self.workspace_id,
+                    "kind": a.kind.value,
+                    "queue_id": a.queue_id,
+                    "conversation_id": a.conversation_id,
+                    "raised_at": a.raised_at,
+                    "details": dict(a.details or {}),
+                }
+                for alert_id, a in zip(ids, self._alerts, strict=True)
+            ]
+            raised = set(
+                await insert_ignore(
+                    session,
+                    ALERT,
+                    rows,
+                    conflict=("kind", "conversation_id", "queue_id"),
+                    returning=ALERT.c.id,
+                )
             )
-        if self._facts:  # last: report rows after every other row (LOCK ORDER)
-            await FactLog(session).append(self._facts)
+            events = [
+                alert_raised(
+                    self.workspace_id,
+                    alert_id,
+                    a.kind,
+                    a.raised_at,
+                    conversation_id=a.conversation_id,
+                    queue_id=a.queue_id,
+                    details=a.details,
+                )
+                for alert_id, a in zip(ids, self._alerts, strict=True)
+                if alert_id in raised
+            ]
+        if self._facts or events:  # last: report rows after every other row (LOCK ORDER)
+            await FactLog(session).append(self._facts, events=events)
 
     async def _write_conversations(self, dirty: list[tuple[ConversationId, _ConvRow]]) -> None:
         """One bulk UPDATE per shape of change (timestamps are set only by the writes that own them)."""

@@ -32,8 +32,9 @@ from core.campaign import Manifest
 from core.errors import Conflict
 from core.ids import new_id
 from core.states import AlertKind
-from core.webhooks import DeliveryOutcome, EventDraft, matches
+from core.webhooks import DeliveryOutcome, EventDraft, alert_raised, matches
 from storage.tables import AlertRow, EventOutboxRow, WebhookDeliveryRow, WebhookSubscriptionRow
+from storage.upsert import insert_ignore
 
 __all__ = ["OUTBOX", "Attempt", "Claimed", "Delivery", "Subscription", "WebhookStore", "fan_out"]
 
@@ -130,8 +131,8 @@ async def fan_out(session: AsyncSession, drafts: Sequence[EventDraft]) -> int:
         for s in subscriptions
         if s.workspace_id == d.workspace_id and matches(s.events or (), d.type)
     ]
-    if rows:
-        await session.execute(sa.insert(OUTBOX), rows)
+    if rows:  # an event already queued for a subscription (a redelivered fact) stays as it is
+        await insert_ignore(session, OUTBOX, rows, conflict=("subscription_id", "event_id"))
     return len(rows)
 
 
@@ -309,14 +310,28 @@ class WebhookStore:
             .values(paused_at=now)
         )
         if paused.rowcount:  # type: ignore[attr-defined]
+            alert_id, details = new_id(), {"webhook": claimed.subscription.name, "error": attempt.error}
             await self.session.execute(
                 sa.insert(ALERT).values(
-                    id=new_id(),
+                    id=alert_id,
                     workspace_id=claimed.subscription.workspace_id,
                     kind=str(AlertKind.WEBHOOK_PAUSED),
                     raised_at=now,
-                    details={"webhook": claimed.subscription.name, "error": attempt.error},
+                    details=details,
                 )
+            )
+            # The other subscriptions learn of it (the paused one is skipped: it is paused).
+            await fan_out(
+                self.session,
+                [
+                    alert_raised(
+                        claimed.subscription.workspace_id,
+                        alert_id,
+                        AlertKind.WEBHOOK_PAUSED,
+                        now,
+                        details={"webhook": claimed.subscription.name},
+                    )
+                ],
             )
         return outcome
 

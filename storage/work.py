@@ -40,6 +40,7 @@ from core.ids import (
 )
 from core.records import TimelineEntry
 from core.states import ConversationStatus, MessageDirection, MessageKind, OfferStatus, Presence
+from core.webhooks import followup_due
 from storage.facts import FactLog
 from storage.tables import (
     AgentRow,
@@ -800,6 +801,18 @@ class WorkStore:
             .where(CONV.c.id == due.conversation_id)
             .values(disposition={**due.disposition, "follow_up": plan})
         )
-        if opened is not None:  # last: the report rows come after every other row (storage.facts)
-            await FactLog(self.session).append([opened])
+        due_event = followup_due(
+            due.workspace_id,
+            now,
+            follow_up_of=due.conversation_id,
+            due_at=due.due_at,
+            conversation_id=conversation_id,
+            customer_id=due.customer_id,
+            campaign_id=due.campaign_id,
+            queue_id=queue_id,
+            disposition=None if due.disposition.get("code") is None else str(due.disposition["code"]),
+            reopened=reopened,
+        )
+        # Last: the report rows come after every other row (storage.facts).
+        await FactLog(self.session).append([opened] if opened is not None else [], events=[due_event])
         return FollowUpOpened(due.workspace_id, due.conversation_id, conversation_id, queue_id, reopened)

@@ -71,6 +71,7 @@ from core.transport.topology import (
     route_queue,
     workspace_topology,
 )
+from core.webhooks import delivery_status, message_received
 from identity import IdentityPolicy, Observation
 from router.wire import ConversationNudge, MessagePush, MessageStatusPush
 from storage.database import Failure, classify_failure, sqlstate, translate_failure
@@ -579,6 +580,18 @@ class Pipeline:
                 applied = await self._reconcile(store, event, errors)
             if applied is not None:
                 outcome.statuses += 1
+                store.emit(
+                    delivery_status(
+                        account.workspace_id,
+                        applied.message_id,
+                        event.timestamp,
+                        conversation_id=applied.conversation_id,
+                        agent_id=applied.agent_id,
+                        channel=event.channel,
+                        status=applied.state,
+                        errors=applied.errors,
+                    )
+                )
                 if applied.agent_id is not None and applied.conversation_id is not None:
                     push = MessageStatusPush(
                         conversation_id=applied.conversation_id,
@@ -639,6 +652,18 @@ class Pipeline:
             outcome.duplicates += 1
             return
         outcome.stored_messages += 1
+        store.emit(
+            message_received(
+                account.workspace_id,
+                stored,
+                event.timestamp,
+                conversation_id=conversation_id,
+                customer_id=sender.customer_id,
+                campaign_id=account.campaign_id,
+                channel=event.channel,
+                kind=event.kind,
+            )
+        )
         if counted:
             store.count_inbound(account.workspace_id, account.campaign_id, event.channel, event.timestamp)
         attachments = getattr(event, "attachments", ())
