@@ -118,7 +118,7 @@ class MessageSent(_Data):
 class MessageReceived(_Data):
     message_id: uuid.UUID = Field(description="The customer's message (its text is not sent).")
     channel: str = Field(description="The channel it came in on.")
-    kind: str = Field(description="text, image, audio, document, location, interactive…")
+    kind: str = Field(description="message, reaction, edited, deleted, postback…: what the customer sent.")
 
 
 class MessageDeliveryStatus(_Data):

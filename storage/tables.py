@@ -639,13 +639,15 @@ _SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: INTEGE
 
 class WebhookSubscriptionRow(SQLModel, table=True):
     """A webhook subscription of a workspace, as its campaign manifest declares it
-    (``integrations.webhooks``); ``paused_at`` is set when its endpoint failed for too long."""
+    (``integrations.webhooks``, ``source`` manifest, its ``campaign_id``) or the admin API made
+    it (``source`` api, no campaign); ``paused_at`` is set when its endpoint failed for too long."""
 
     __tablename__ = "webhook_subscription"
     __table_args__ = (sa.UniqueConstraint("workspace_id", "name", name="uq_webhook_subscription_name"),)
     id: uuid.UUID = Field(default_factory=_id, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspace.id")
-    campaign_id: uuid.UUID = Field(foreign_key="campaign.id")
+    campaign_id: uuid.UUID | None = Field(default=None, foreign_key="campaign.id")
+    source: str = Field(default="manifest", max_length=20)  # manifest | api: who manages it
     name: str = Field(max_length=100)
     url: str = Field(max_length=2000)
     events: list[str] = Field(default_factory=list, sa_column=_json(nullable=False))

@@ -55,6 +55,8 @@ class Subscription:
     secret_env: str
     active: bool
     paused_at: datetime | None
+    events: tuple[str, ...] = ()
+    source: str = "manifest"  # manifest (its campaign's apply manages it) | api
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +95,20 @@ class Delivery:
     error: str | None
 
 
+MANIFEST, API = "manifest", "api"
+
+
 def _subscription(row: Any) -> Subscription:
     return Subscription(
-        row.id, row.workspace_id, row.name, row.url, row.secret_env, row.active, row.paused_at
+        row.id,
+        row.workspace_id,
+        row.name,
+        row.url,
+        row.secret_env,
+        row.active,
+        row.paused_at,
+        tuple(row.events or ()),
+        row.source,
     )
 
 
@@ -172,9 +185,15 @@ class WebhookStore:
                         id=new_id(),
                         workspace_id=workspace_id,
                         campaign_id=campaign_id,
+                        source=MANIFEST,
                         name=hook.name,
                         **values,
                     )
+                )
+            elif row.source != MANIFEST:
+                raise Conflict(
+                    f"webhook {hook.name!r} was made through the admin API: rename it here",
+                    field=f"integrations.webhooks[{index}].name",
                 )
             elif row.campaign_id != campaign_id and row.active:
                 raise Conflict(
@@ -192,11 +211,75 @@ class WebhookStore:
             sa.update(SUBSCRIPTION)
             .where(
                 SUBSCRIPTION.c.campaign_id == campaign_id,
+                SUBSCRIPTION.c.source == MANIFEST,
                 SUBSCRIPTION.c.name.not_in(names) if names else sa.true(),
                 SUBSCRIPTION.c.active.is_(True),
             )
             .values(active=False, updated_at=now)
         )
+
+    async def subscriptions(self, workspace_id: uuid.UUID) -> list[Subscription]:
+        """The workspace's subscriptions (both sources, inactive ones too), by name."""
+        rows = await self.session.execute(
+            sa.select(SUBSCRIPTION)
+            .where(SUBSCRIPTION.c.workspace_id == workspace_id)
+            .order_by(SUBSCRIPTION.c.name)
+        )
+        return [_subscription(r) for r in rows.all()]
+
+    async def create(
+        self,
+        workspace_id: uuid.UUID,
+        *,
+        name: str,
+        url: str,
+        events: Sequence[str],
+        secret_env: str,
+        active: bool,
+        now: datetime,
+    ) -> Subscription:
+        """A subscription made through the admin API (source ``api``); a name taken (by either
+        source, active or not) is a ``Conflict``."""
+        if await self.subscription(workspace_id, name) is not None:
+            raise Conflict(f"there is a webhook {name!r} already", field="name")
+        ident = new_id()
+        await self.session.execute(
+            sa.insert(SUBSCRIPTION).values(
+                id=ident,
+                workspace_id=workspace_id,
+                campaign_id=None,
+                source=API,
+                name=name,
+                url=url,
+                events=list(events),
+                secret_env=secret_env,
+                active=active,
+                updated_at=now,
+            )
+        )
+        return Subscription(ident, workspace_id, name, url, secret_env, active, None, tuple(events), API)
+
+    async def change(
+        self, subscription: Subscription, changes: Mapping[str, Any], now: datetime
+    ) -> Subscription:
+        """Change an API-made subscription (``url``, ``events``, ``secret_env``, ``active``); one
+        a manifest declares is that manifest's (``Conflict``).  Activating it resumes it if paused."""
+        if subscription.source != API:
+            raise Conflict(
+                f"webhook {subscription.name!r} is declared by a campaign manifest: change it there",
+                field="name",
+            )
+        values = {k: (list(v) if k == "events" else v) for k, v in changes.items()}
+        if values.get("active") is True:
+            values.update(paused_at=None, failing_since=None)
+        await self.session.execute(
+            sa.update(SUBSCRIPTION)
+            .where(SUBSCRIPTION.c.id == subscription.id)
+            .values(updated_at=now, **values)
+        )
+        found = await self.subscription(subscription.workspace_id, subscription.name)
+        assert found is not None
+        return found
 
     async def subscription(self, workspace_id: uuid.UUID, name: str) -> Subscription | None:
         row = (

@@ -1,4 +1,5 @@
-"""Integrations: webhook subscriptions (from the manifest's integrations.webhooks), the event
+"""Integrations: webhook subscriptions (from the manifest's integrations.webhooks — source
+``manifest``, with its campaign — or the admin API — source ``api``), the event
 outbox written in the transaction of each fact, and the delivery log.
 
 Revision ID: 0013_integrations
@@ -27,7 +28,8 @@ def upgrade() -> None:
         "webhook_subscription",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
-        sa.Column("campaign_id", sa.Uuid(), nullable=False),
+        sa.Column("campaign_id", sa.Uuid(), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("events", JSON, nullable=False),

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
 from channels.meta.peer import GraphPeer
@@ -33,6 +34,7 @@ from core.ids import ConversationId
 from core.settings import Settings
 from router.service import ManualClock
 from router.wire import ConversationClosedInput
+from storage.facts import AUDIT
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
 from tests.support.routing import RoutingScene
@@ -246,6 +248,7 @@ async def test_a_promise_to_pay_reaches_the_crm_as_a_signed_disposition_recorded
     ]
     assert types == [
         "conversation.opened",
+        "message.received",
         "conversation.assigned",
         "conversation.closed",
         "disposition.recorded",
@@ -402,3 +405,107 @@ async def test_a_webhook_on_a_private_address_is_refused_when_the_manifest_is_ap
         assert problem["code"] == "webhook_destination" and why in problem["message"]
         assert problem["path"] == "integrations.webhooks[0].url"
         assert problem["line"] == text.splitlines().index(f'      url: "{url}"') + 1
+
+
+async def test_an_admin_subscribes_through_the_api_and_manages_only_what_the_api_made(
+    backend_settings: Settings, receiver: Receiver, graph: GraphPeer, start_routing_scene: StartRoutingScene
+) -> None:
+    scene = await _scene(
+        start_routing_scene, backend_settings, manifest(receiver.url, '["disposition.recorded"]'), graph
+    )
+    admin = await _admin(scene)
+    made = await scene.client.post(
+        "/api/admin/webhooks",
+        json={
+            "name": "crm-api",
+            "url": receiver.url,
+            "events": ["message.received"],
+            "secret_env": "HOOKS_SIGNING_SECRET",
+        },
+        headers=admin,
+    )
+    assert made.status == 201, await made.text()
+    assert (await made.json())["source"] == "api"
+
+    # The customer's message reaches it, with its ids but never its text.
+    conversation = await scene.customer_writes(SECRET, PHONE_NUMBER_ID, "5215512340019", "Mi NIP es 4321")
+    await receiver.until(lambda: bool(receiver.delivered("message.received")))
+    (received,) = receiver.delivered("message.received")
+    data = received.event["data"]
+    assert (data["conversation_id"], data["channel"], data["kind"]) == (str(conversation), "whatsapp", "message")
+    assert "4321" not in json.dumps(received.event)
+
+    listed = await (await scene.client.get("/api/admin/webhooks", headers=admin)).json()
+    assert [(w["name"], w["source"], w["active"]) for w in listed["items"]] == [
+        ("crm", "manifest", True),
+        ("crm-api", "api", True),
+    ]
+
+    # Only what the API made is the API's; the manifest's is changed in the manifest.
+    changed = await scene.client.patch(
+        "/api/admin/webhooks/crm-api", json={"events": ["conversation.*"]}, headers=admin
+    )
+    assert changed.status == 200 and (await changed.json())["events"] == ["conversation.*"]
+    theirs = await scene.client.patch("/api/admin/webhooks/crm", json={"active": False}, headers=admin)
+    assert theirs.status == 409 and (await theirs.json())["error"]["field"] == "name"
+    taken = await scene.client.post(
+        "/api/admin/webhooks",
+        json={"name": "crm", "url": receiver.url, "events": ["*"], "secret_env": "HOOKS_SIGNING_SECRET"},
+        headers=admin,
+    )
+    assert taken.status == 409
+    unknown = await scene.client.patch(
+        "/api/admin/webhooks/crm-api", json={"events": ["nope.x"]}, headers=admin
+    )
+    assert unknown.status == 400 and "events" in (await unknown.json())["error"]["field"]
+    unset = await scene.client.patch(
+        "/api/admin/webhooks/crm-api", json={"secret_env": "NOT_SET_17"}, headers=admin
+    )
+    assert unset.status == 400 and (await unset.json())["error"]["field"] == "secret_env"
+
+    deleted = await scene.client.delete("/api/admin/webhooks/crm-api", headers=admin)
+    assert deleted.status == 200 and (await deleted.json())["active"] is False
+    agent = await issue_token(scene.database, "ganchos", "agent", scene.agents["ana@ganchos.example"])
+    forbidden = await scene.client.get("/api/admin/webhooks", headers={"Authorization": f"Bearer {agent}"})
+    assert forbidden.status == 403
+
+    # Each change is in the audit trail, subject the webhook.
+    async with scene.database.session() as session:
+        trail = (
+            await session.execute(
+                sa.select(AUDIT.c.action, AUDIT.c.subject_type, AUDIT.c.subject_id)
+                .where(AUDIT.c.subject_type == "webhook")
+                .order_by(AUDIT.c.at, AUDIT.c.action)
+            )
+        ).all()
+    assert sorted(map(tuple, trail)) == [
+        ("webhook.changed", "webhook", "crm-api"),
+        ("webhook.created", "webhook", "crm-api"),
+        ("webhook.deactivated", "webhook", "crm-api"),
+    ]
+
+
+async def test_the_api_refuses_a_private_destination_without_the_setting(
+    backend_settings: Settings, graph: GraphPeer, start_routing_scene: StartRoutingScene
+) -> None:
+    scene = await start_routing_scene(
+        backend_settings,
+        manifest(None),
+        ManualClock(datetime.now(UTC)),
+        workspace="ganchos",
+        graph_base_url=graph.base_url,
+        config_poll_s=3600.0,
+    )
+    refused = await scene.client.post(
+        "/api/admin/webhooks",
+        json={
+            "name": "interno",
+            "url": "https://10.20.30.40/hooks",
+            "events": ["*"],
+            "secret_env": "HOOKS_SIGNING_SECRET",
+        },
+        headers=await _admin(scene),
+    )
+    assert refused.status == 400
+    body = (await refused.json())["error"]
+    assert body["field"] == "url" and "private address" in body["message"]
