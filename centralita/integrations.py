@@ -167,6 +167,7 @@ class EventDelivery:
                 give_up_after=timedelta(seconds=settings.webhook_give_up_s),
                 pause_after=timedelta(seconds=settings.webhook_pause_after_s),
             )
+        self.runtime.metrics.event_delivery(str(outcome), attempt.status_code)
         log.info(
             "webhook_attempted",
             webhook=claimed.subscription.name,

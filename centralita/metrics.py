@@ -2,7 +2,8 @@
 
 Each runtime owns its registry (never prometheus-client's global one), so several apps in one
 process — the tests — count apart.  The workers record what they did through the methods below;
-``GET /metrics`` (``centralita.web.metrics``) refreshes the queue gauges from the database and
+``GET /metrics`` (``centralita.web.metrics``) refreshes the queue gauges and the event-delivery
+backlog from the database and
 renders the registry in the Prometheus text format.  docs/metrics.md lists every series.
 
 Labels never carry customer data: routes are the aiohttp route's template (no ids), channels and
@@ -12,6 +13,7 @@ and queues their configured names.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
@@ -40,11 +42,13 @@ def partition_of(routing_key: str) -> str:
 
 
 class _QueueCollector(Collector):
-    """The queue gauges of the last refresh (``Metrics.set_queues``), rendered at each scrape."""
+    """The queue gauges and the event-delivery backlog of the last refresh (``Metrics.set_queues``,
+    ``Metrics.set_backlog``), rendered at each scrape."""
 
     def __init__(self) -> None:
         self.queues: list[QueueNow] = []
         self.now: datetime | None = None
+        self.backlog: dict[str, int] = {}  # workspace id → pending events
 
     def describe(self) -> Iterable[Metric]:
         return self._families()
@@ -67,6 +71,13 @@ class _QueueCollector(Collector):
             "Since the oldest waiting or offered conversation entered the queue (0 when none).",
             labels=labels,
         )
+        backlog = GaugeMetricFamily(
+            "centralita_event_delivery_backlog",
+            "Webhook events waiting to be delivered (pending in the outbox: due, retrying or paused).",
+            labels=["workspace_id"],
+        )
+        for workspace_id, pending in sorted(self.backlog.items()):
+            backlog.add_metric([workspace_id], pending)
         for q in self.queues:
             key = [str(q.workspace_id), q.queue]
             waiting.add_metric(key, q.waiting)
@@ -75,7 +86,7 @@ class _QueueCollector(Collector):
             if q.oldest_enqueued_at is not None and self.now is not None:
                 wait = max(0.0, (self.now - q.oldest_enqueued_at).total_seconds())
             longest.add_metric(key, wait)
-        yield from (waiting, offered, longest)
+        yield from (waiting, offered, longest, backlog)
 
 
 class Metrics:
@@ -152,6 +163,13 @@ class Metrics:
             ["channel", "result", "code", "provider_code"],
             registry=r,
         )
+        self.event_deliveries = Counter(
+            "centralita_event_deliveries",
+            "Webhook delivery attempts by result (delivered, retry, failed: given up or refused for "
+            "good) and the endpoint's HTTP status (empty: no answer).",
+            ["result", "status_code"],
+            registry=r,
+        )
         self._queues = _QueueCollector()
         r.register(self._queues)
 
@@ -196,6 +214,14 @@ class Metrics:
         self.outbound_sends.labels(
             channel, result, code or "", "" if provider_code is None else str(provider_code)
         ).inc()
+
+    def event_delivery(self, result: str, status_code: int | None) -> None:
+        """One attempt of the webhook delivery worker, by the event's outcome."""
+        self.event_deliveries.labels(result, "" if status_code is None else str(status_code)).inc()
+
+    def set_backlog(self, pending: Mapping[uuid.UUID, int]) -> None:
+        """The events pending per workspace as read now (``GET /metrics``)."""
+        self._queues.backlog = {str(k): int(v) for k, v in pending.items()}
 
     def set_queues(self, queues: Iterable[QueueNow], now: datetime) -> None:
         """The queue gauges as read now (``GET /metrics`` calls it before rendering)."""

@@ -468,3 +468,13 @@ class WebhookStore:
                 await self.session.execute(sa.select(sa.func.count()).where(OUTBOX.c.status == PENDING))
             ).scalar_one()
         )
+
+    async def backlog_by_workspace(self) -> dict[uuid.UUID, int]:
+        """Events waiting to be delivered, per workspace (those with none are absent); one
+        aggregate through the ``(status, due_at)`` index."""
+        rows = await self.session.execute(
+            sa.select(OUTBOX.c.workspace_id, sa.func.count())
+            .where(OUTBOX.c.status == PENDING)
+            .group_by(OUTBOX.c.workspace_id)
+        )
+        return {uuid.UUID(str(ws)): int(n) for ws, n in rows.all()}

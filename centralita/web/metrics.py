@@ -23,6 +23,7 @@ from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
 from core.errors import AuthenticationRequired, NotFound
 from storage.queue_now import queues_now
+from storage.webhooks import WebhookStore
 
 __all__ = ["CONTENT_TYPE", "metrics_middleware", "route_label", "routes"]
 
@@ -90,12 +91,14 @@ def _allowed(request: web.Request) -> None:
     },
 )
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics: requests, webhooks, pipeline, router, outbound and queues."""
+    """Prometheus metrics: requests, webhooks, pipeline, router, outbound, queues and event delivery."""
     _allowed(request)
     runtime = request.app[RUNTIME]
     async with runtime.database.session() as session:
         queues = await queues_now(session)
+        backlog = await WebhookStore(session).backlog_by_workspace()
     runtime.metrics.set_queues(queues, runtime.clock())
+    runtime.metrics.set_backlog(backlog)
     return web.Response(
         body=generate_latest(runtime.metrics.registry), headers={"Content-Type": CONTENT_TYPE}
     )

@@ -37,6 +37,7 @@ from router.wire import ConversationClosedInput
 from storage.facts import AUDIT
 from tests.e2e.conftest import StartRoutingScene
 from tests.support.campaigns import issue_token
+from tests.support.metrics import Scrape, scrape
 from tests.support.routing import RoutingScene
 
 PHONE_NUMBER_ID = "106540352277017"
@@ -213,6 +214,15 @@ async def _promise_to_pay(scene: RoutingScene, wa_id: str = "5215512340017") -> 
     return conversation
 
 
+async def _scraped(scene: RoutingScene, ready: Callable[[Scrape], bool]) -> Scrape:
+    """``GET /metrics`` once ``ready`` holds (an attempt's outcome is recorded after its answer)."""
+    deadline = asyncio.get_running_loop().time() + DEADLINE_S
+    while not ready(found := await scrape(scene.client)):
+        assert asyncio.get_running_loop().time() < deadline, "the metrics never got there"
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def _admin(scene: RoutingScene) -> dict[str, str]:
     return {"Authorization": f"Bearer {await issue_token(scene.database, 'ganchos', 'admin')}"}
 
@@ -260,14 +270,32 @@ async def test_an_endpoint_down_for_a_while_gets_the_event_once_it_recovers_and_
     backend_settings: Settings, receiver: Receiver, graph: GraphPeer, start_routing_scene: StartRoutingScene
 ) -> None:
     scene = await _scene(
-        start_routing_scene, backend_settings, manifest(receiver.url, '["disposition.recorded"]'), graph
+        start_routing_scene,
+        backend_settings,
+        manifest(receiver.url, '["disposition.recorded"]'),
+        graph,
+        metrics_public=True,
     )
     receiver.answers = [503, 503, 503]
     await _promise_to_pay(scene)
 
+    # Refused once, the event waits (its retry is due on the engine's clock): /metrics shows it.
+    workspace = str(scene.workspace_id)
+    waiting = await _scraped(
+        scene, lambda m: m.value("centralita_event_deliveries_total", result="retry") == 1
+    )
+    assert waiting.value("centralita_event_deliveries_total", result="retry", status_code="503") == 1
+    assert waiting.value("centralita_event_delivery_backlog", workspace_id=workspace) == 1
+
     await receiver.until(lambda: bool(receiver.delivered("disposition.recorded")), advance=scene.advance)
     attempts = receiver.of_type("disposition.recorded")
     assert [r.answered for r in attempts] == [503, 503, 503, 200]
+    done = await _scraped(
+        scene, lambda m: m.value("centralita_event_deliveries_total", result="delivered") == 1
+    )
+    assert done.value("centralita_event_deliveries_total", result="delivered", status_code="200") == 1
+    assert done.value("centralita_event_deliveries_total", result="retry", status_code="503") == 3
+    assert done.value("centralita_event_delivery_backlog", workspace_id=workspace) == 0
     assert len({r.event["id"] for r in attempts}) == 1  # one event, one idempotency key
     await asyncio.sleep(0.5)
     assert len(receiver.delivered("disposition.recorded")) == 1  # delivered: not sent again

@@ -144,6 +144,22 @@ def test_the_queue_gauges_are_the_last_reading_and_the_wait_is_measured_at_its_t
     assert _read(metrics).value("centralita_queue_waiting", **cobranza) == 0
 
 
+def test_webhook_deliveries_count_by_result_and_status_and_the_backlog_is_the_last_reading() -> None:
+    metrics = Metrics()
+    metrics.event_delivery("retry", 503)
+    metrics.event_delivery("retry", None)  # no answer: a timeout, a refused connection
+    metrics.event_delivery("delivered", 200)
+    ws = new_id()
+    metrics.set_backlog({ws: 4})
+    found = _read(metrics)
+    assert found.value("centralita_event_deliveries_total", result="retry", status_code="503") == 1
+    assert found.value("centralita_event_deliveries_total", result="retry", status_code="") == 1
+    assert found.value("centralita_event_deliveries_total", result="delivered", status_code="200") == 1
+    assert found.value("centralita_event_delivery_backlog", workspace_id=str(ws)) == 4
+    metrics.set_backlog({})
+    assert _read(metrics).value("centralita_event_delivery_backlog") == 0
+
+
 def test_each_runtime_has_its_own_registry() -> None:
     first, second = Metrics(), Metrics()
     first.webhook_accepted("whatsapp")
