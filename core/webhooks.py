@@ -130,7 +130,7 @@ class MessageDeliveryStatus(_Data):
 
 class FollowUpDue(_Data):
     follow_up_of: uuid.UUID = Field(description="The closed conversation whose disposition scheduled it.")
-    due_at: datetime = Field(description="When it was due.")
+    due_at: str = Field(description="When it was due (ISO 8601, as occurred_at).")
     disposition: str | None = Field(
         default=None, description="The code of the disposition that scheduled it."
     )
@@ -389,7 +389,7 @@ def followup_due(
         campaign_id=campaign_id,
         queue_id=queue_id,
         follow_up_of=follow_up_of,
-        due_at=due_at,
+        due_at=due_at.isoformat(),
         disposition=disposition,
         reopened=reopened,
     )
