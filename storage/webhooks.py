@@ -2,10 +2,14 @@
 
 - ``WebhookStore.apply`` writes a campaign's ``integrations.webhooks`` as ``webhook_subscription``
   rows of its workspace (a name is the workspace's: another campaign's is a ``Conflict``; one
-  removed from the manifest becomes inactive).  Applying resumes a paused subscription.
-- ``fan_out`` (called by ``storage.facts.FactLog.append``, in the transaction of the facts)
-  writes one ``event_outbox`` row per event and matching active subscription of its workspace,
-  due at once.  A crash after the commit only delays the delivery.
+  removed from the manifest becomes inactive).  Applying resumes a paused subscription.  It
+  manages only the rows of source ``manifest``; ``create`` and ``change`` manage those of source
+  ``api`` (the admin API), and each refuses the other's (``Conflict``).
+- ``fan_out`` (called by ``storage.facts.FactLog.append``, in the transaction of the facts, and
+  by the identity store and the pause below for their own events) writes one ``event_outbox``
+  row per event and matching active subscription of its workspace, due at once; an event
+  already queued for a subscription is left as it is.  A crash after the commit only delays
+  the delivery.
 - ``claim`` leases due rows to one delivery worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
   SQLite has one writer), never a conversation's event while an earlier one of the same
   subscription is still pending; ``record`` writes an attempt's outcome, the retry state
@@ -403,7 +407,7 @@ class WebhookStore:
                     details=details,
                 )
             )
-            # The other subscriptions learn of it (the paused one is skipped: it is paused).
+            # The workspace's subscriptions learn of it (the paused one once it resumes).
             await fan_out(
                 self.session,
                 [

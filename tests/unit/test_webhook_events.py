@@ -15,13 +15,19 @@ import pytest
 
 from core.campaign import parse_manifest, plan, render_plan
 from core.facts import CloseReason, Fact, WorkAction
+from core.states import AlertKind
 from core.webhooks import (
     EMITTED,
     DeliveryOutcome,
     address_refusal,
+    alert_raised,
+    customer_regrouped,
+    delivery_status,
     event_schemas,
     events_of,
+    followup_due,
     matches,
+    message_received,
     next_attempt_in,
     outcome_of,
     schema_text,
@@ -33,6 +39,17 @@ from tests.e2e.test_webhooks_out import manifest
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "events"
 AT = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 WS, CONV, CUST, AGENT, QUEUE = (uuid.uuid4() for _ in range(5))
+# The types a conversation's facts emit (core.webhooks.events_of); the rest come from elsewhere.
+_FACT_TYPES = (
+    "conversation.opened",
+    "conversation.assigned",
+    "conversation.transferred",
+    "conversation.requeued",
+    "conversation.closed",
+    "disposition.recorded",
+    "survey.answered",
+    "message.sent",
+)
 
 
 def _fact(action: str, **details: object) -> Fact:
@@ -107,6 +124,73 @@ def test_a_close_without_a_disposition_emits_only_the_close_and_other_facts_what
     assert score[0].body["data"]["score"] == 5 and "comment" not in score[0].body["data"]
     for event in [*closed, *reply, *moved, *score]:
         jsonschema.Draft202012Validator(event_schemas()[event.type]).validate(event.body)
+
+
+def test_the_events_no_fact_emits_match_their_schemas_and_keep_their_ids() -> None:
+    message = uuid.uuid4()
+    drafts = [
+        message_received(
+            WS,
+            message,
+            AT,
+            conversation_id=CONV,
+            customer_id=CUST,
+            campaign_id=None,
+            channel="whatsapp",
+            kind="message",
+        ),
+        delivery_status(
+            WS, message, AT, conversation_id=CONV, agent_id=AGENT, channel="whatsapp", status="delivered"
+        ),
+        delivery_status(
+            WS,
+            message,
+            AT,
+            conversation_id=CONV,
+            agent_id=AGENT,
+            channel="whatsapp",
+            status="failed",
+            errors=[{"code": 131047, "title": "Re-engagement"}],
+        ),
+        followup_due(
+            WS,
+            AT,
+            follow_up_of=CONV,
+            due_at=AT,
+            conversation_id=uuid.uuid4(),
+            customer_id=CUST,
+            campaign_id=None,
+            queue_id=QUEUE,
+            disposition="promesa",
+            reopened=False,
+        ),
+        customer_regrouped(
+            WS, uuid.uuid4(), AT, merged=True, before=[CUST, AGENT], after=[CUST], actor="system"
+        ),
+        customer_regrouped(WS, uuid.uuid4(), AT, merged=False, before=[CUST], after=[CUST, AGENT], actor="x"),
+        *(
+            alert_raised(WS, uuid.uuid4(), kind, AT, queue_id=QUEUE, details={"waited_s": 90.0})
+            for kind in AlertKind
+        ),
+    ]
+    assert {d.type for d in drafts} == EMITTED - set(_FACT_TYPES)
+    for draft in drafts:
+        jsonschema.Draft202012Validator(event_schemas()[draft.type]).validate(
+            json.loads(json.dumps(draft.body))
+        )
+    assert drafts[2].body["data"]["error_codes"] == ["131047"]
+    assert len({d.id for d in drafts}) == len(drafts)  # a failed status is news after a delivered one
+    again = message_received(
+        WS,
+        message,
+        AT,
+        conversation_id=CONV,
+        customer_id=CUST,
+        campaign_id=None,
+        channel="whatsapp",
+        kind="message",
+    )
+    assert again.id == drafts[0].id  # the same message, the same idempotency key
 
 
 def test_patterns_name_types_or_families_of_the_catalogue() -> None:
