@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.facts import CloseReason, Fact, WorkAction
 from core.webhooks import DeliveryOutcome
 from storage.database import Database
@@ -198,3 +198,39 @@ async def _subscription(db: Database, workspace_id: uuid.UUID, name: str) -> Sub
         found = await WebhookStore(session).subscription(workspace_id, name)
     assert found is not None
     return found
+
+
+async def test_a_manifest_apply_manages_only_its_own_subscriptions_and_the_api_only_its_own(
+    database: Database,
+) -> None:
+    workspace_id = await _workspace(database)  # the manifest's crm and erp
+    async with database.transaction() as session:
+        made = await WebhookStore(session).create(
+            workspace_id,
+            name="bi",
+            url="https://bi.example.com/hooks",
+            events=["*"],
+            secret_env="BI_SECRET",
+            active=True,
+            now=NOW,
+        )
+    await apply_text(database, manifest("https://crm.example.com/a", '["*"]'))  # erp removed
+    async with database.session() as session:
+        rows = {s.name: s for s in await WebhookStore(session).subscriptions(workspace_id)}
+    assert {n: (s.source, s.active) for n, s in rows.items()} == {
+        "bi": ("api", True),  # not the manifest's: an apply leaves it alone
+        "crm": ("manifest", True),
+        "erp": ("manifest", False),
+    }
+    async with database.transaction() as session:
+        with pytest.raises(Conflict) as theirs:
+            await WebhookStore(session).change(rows["crm"], {"active": False}, NOW)
+    assert theirs.value.field == "name"
+    async with database.transaction() as session:
+        changed = await WebhookStore(session).change(made, {"events": ["alert.*"], "active": False}, NOW)
+    assert (changed.events, changed.active) == (("alert.*",), False)
+
+    text = manifest("https://crm.example.com/a", '["*"]').replace("name: crm", "name: bi")
+    with pytest.raises(Conflict) as named:
+        await apply_text(database, text)
+    assert named.value.field == "integrations.webhooks[0].name"
