@@ -20,7 +20,16 @@ import sqlalchemy as sa
 from centralita.web.api.openapi import live_routes
 from centralita.web.spec import operation_of
 from core.ids import new_id
-from storage.tables import AlertRow, ApiTokenRow, IdentityBlockRow, MediaRow, MessageRow, SuggestionRow
+from storage.tables import (
+    AlertRow,
+    ApiTokenRow,
+    EventOutboxRow,
+    IdentityBlockRow,
+    MediaRow,
+    MessageRow,
+    SuggestionRow,
+    WebhookSubscriptionRow,
+)
 from storage.tokens import ROLES
 from tests.e2e.conftest import Engine, StartWorkspaces
 from tests.support.work import Workspace
@@ -36,6 +45,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "disposition": {"code": "pago_realizado", "amount": 1}
     },
     ("POST", "/api/conversations/{conversation_id}/messages"): {"text": "hola"},
+    ("PATCH", "/api/admin/webhooks/{name}"): {"active": False},
 }
 
 
@@ -94,7 +104,37 @@ async def scene(start_workspaces: StartWorkspaces) -> Scene:
                 created_at=NOW,
             )
         )
+    # B's webhook subscription and one event of its outbox (the delivery log's ids)
+    subscription, event = new_id(), new_id()
+    async with db.transaction() as session:
+        session.add(
+            WebhookSubscriptionRow(
+                id=subscription,
+                workspace_id=b.id,
+                source="api",
+                name=f"cobranza-{b.slug}",  # the {name} of B's campaign and of its webhook
+                url="https://crm.beta.example/hooks",
+                events=["conversation.*"],
+                secret_env="BETA_HOOK_SECRET",
+                updated_at=NOW,
+            )
+        )
+        await session.flush()
+        session.add(
+            EventOutboxRow(
+                event_id=event,
+                subscription_id=subscription,
+                workspace_id=b.id,
+                conversation_id=conversation,
+                type="conversation.opened",
+                occurred_at=NOW,
+                body={},
+                created_at=NOW,
+                due_at=NOW,
+            )
+        )
     b_ids = {
+        "event_id": str(event),
         "media_id": str(media),
         "conversation_id": str(conversation),
         "customer_id": str(customer),
