@@ -9,6 +9,10 @@ Pure: the facts each call records, the labels a change leaves, the notes' texts.
   ``promise.broken`` (``core.facts.WorkAction``), once per the CRM's ``reference`` (the fact's
   dedupe key), and sets the report row's ``promise_outcome`` and ``paid_amount``: the latest mark
   wins.
+- A proactive conversation (``centralita.proactive``) sends only a template the campaign's
+  manifest approves (``templates:``), in one of its languages, with as many body parameters as
+  it declares: ``approved_template`` (422 ``template_not_approved`` naming the field otherwise —
+  stricter than an agent's reply, which leaves a campaign without templates to the provider).
 - Labels are short codes (``mora_30``): lower-cased, 1–50 of ``a-z 0-9 _ - . :``; a customer has
   at most ``MAX_LABELS``.  Adding one it has, or removing one it has not, records nothing.
 """
@@ -24,8 +28,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from core.errors import InvalidInput
+from core.errors import CentralitaError, InvalidInput
+from core.events import Template
 from core.facts import Fact, WorkAction
+from core.reply_window import ApprovedTemplate
 
 __all__ = [
     "LABEL_RULE",
@@ -33,6 +39,8 @@ __all__ = [
     "CrmAction",
     "Promise",
     "PromiseOutcome",
+    "TemplateNotApproved",
+    "approved_template",
     "label_change",
     "normal_label",
     "promise_fact",
@@ -135,3 +143,39 @@ def label_change(current: Iterable[str], label: str, *, add: bool) -> tuple[str,
     if add and len(have) >= MAX_LABELS:
         raise InvalidInput(f"a customer has at most {MAX_LABELS} labels", field="label")
     return tuple(sorted(have | {label} if add else have - {label}))
+
+
+class TemplateNotApproved(CentralitaError):
+    """A proactive message's template is not one the campaign approves; ``field`` names why."""
+
+    code = "template_not_approved"
+    http_status = 422
+
+
+def approved_template(template: Template, approved: Iterable[ApprovedTemplate]) -> ApprovedTemplate:
+    """The manifest's entry ``template`` is, or ``TemplateNotApproved``."""
+    listed = list(approved)
+    details = {"templates": [t.to_dict() for t in listed]}
+    named = [t for t in listed if t.name == template.name]
+    if not named:
+        raise TemplateNotApproved(
+            f"template {template.name!r} is not approved for this campaign",
+            field="template.name",
+            details=details,
+        )
+    chosen = next((t for t in named if t.language == template.language), None)
+    if chosen is None:
+        languages = ", ".join(sorted({t.language for t in named}))
+        raise TemplateNotApproved(
+            f"template {template.name!r} has no {template.language!r} translation ({languages})",
+            field="template.language",
+            details=details,
+        )
+    if len(template.body_parameters) != len(chosen.parameters):
+        raise TemplateNotApproved(
+            f"template {template.name!r} takes {len(chosen.parameters)} parameters"
+            f" ({', '.join(chosen.parameters)}), got {len(template.body_parameters)}",
+            field="template.parameters",
+            details=details,
+        )
+    return chosen

@@ -190,7 +190,7 @@ class CrmStore:
             created=True,
         )
 
-    async def _live(self, ws: WorkspaceId, customer_id: uuid.UUID) -> Any:
+    async def live_customer(self, ws: WorkspaceId, customer_id: uuid.UUID) -> Any:
         """The customer an id stands for now (a merged-away id: its survivor); ``NotFound``."""
         current = customer_id
         for _ in range(16):
@@ -219,7 +219,7 @@ class CrmStore:
         now: datetime,
     ) -> LabelChange:
         """Add (or remove) a normalized label; nothing is written when it changes nothing."""
-        live = await self._live(ws, customer_id)
+        live = await self.live_customer(ws, customer_id)
         # Lock the customer: two CRM calls at once must not each drop the other's label.
         await self.session.execute(sa.update(CUST).where(CUST.c.id == live.id).values(labels=CUST.c.labels))
         current = await self.labels_of(ws, live.id)
@@ -254,7 +254,7 @@ class CrmStore:
         now: datetime,
     ) -> NoteAdded:
         """A note on the customer's timeline (no conversation); once per ``reference``."""
-        live = await self._live(ws, customer_id)
+        live = await self.live_customer(ws, customer_id)
         dedupe = f"{live.id}:note:{reference}" if reference else None
         if dedupe is not None:
             seen = await self._recorded(dedupe)

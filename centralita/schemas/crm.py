@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field, field_validator
 
 from centralita.schemas.common import IsoDateTime, RequestBody, ResponseBody
+from centralita.schemas.replies import TemplateRequest
 from core.crm import LABEL_RULE, PromiseOutcome, normal_label
 from storage.crm import LabelChange, MarkedPromise, NoteAdded
 
@@ -17,6 +18,8 @@ __all__ = [
     "CustomerNote",
     "CustomerNoteRequest",
     "LabelRequest",
+    "ProactiveRequest",
+    "ProactiveStarted",
     "PromiseMark",
     "PromiseRequest",
 ]
@@ -121,3 +124,32 @@ class CustomerNote(ResponseBody):
         return cls(
             customer_id=n.customer_id, message_id=n.message_id, created_at=n.created_at, created=n.created
         )
+
+
+class ProactiveRequest(RequestBody):
+    """A conversation the business starts with an approved template (a collections reminder)."""
+
+    customer_id: UUID | None = Field(default=None, description="The customer; or give phone (one of them).")
+    phone: str | None = Field(
+        default=None, max_length=40, description="A phone number a customer of the workspace holds (E.164)."
+    )
+    campaign: str = Field(min_length=1, max_length=100, description="The campaign's name.")
+    template: TemplateRequest
+    queue: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The queue it waits in (a queue of the campaign); else the channel account's default.",
+    )
+    reference: str = Reference
+
+
+class ProactiveStarted(ResponseBody):
+    conversation_id: UUID
+    customer_id: UUID
+    message_id: UUID = Field(
+        description="The template's outbound message (GET /api/conversations/{id}/messages/{message_id}).",
+    )
+    status: str = Field(description="The conversation's status when it opened: waiting.")
+    queue: str | None = Field(description="The queue named in the request (null: the router's default).")
+    reference: str
+    created: bool = Field(description="False: this reference started a conversation already; nothing new.")

@@ -292,3 +292,92 @@ async def test_another_workspaces_conversation_or_customer_is_a_404(
     ):
         answer = await scene.client.post(url, json=body, headers=crm)
         assert answer.status == 404, url
+
+
+# ------------------------------------------------------------------ proactive conversations
+
+
+async def test_a_proactive_reminder_reaches_whatsapp_waits_in_the_queue_and_is_in_the_reports(
+    backend_settings: Settings, scene: RoutingScene, graph: GraphPeer
+) -> None:
+    earlier = await _closed(scene, "573001110121")
+    customer_id = (await scene.row(earlier)).customer_id
+    await scene.advance(3 * 24 * 3600.0)  # days later: the customer-service window is long closed
+    crm = await _crm(scene)
+    ana = await scene.connect(ANA)
+    reminder = {
+        "phone": "+57 300 111 0121",
+        "campaign": "cobranza",
+        "template": {"name": "recordatorio_mora_30", "language": "es", "parameters": ["Ana", "150000"]},
+        "queue": "cobranza",
+        "reference": "mora30-2026-12-08-0121",
+    }
+    started = await scene.client.post("/api/conversations/proactive", json=reminder, headers=crm)
+    assert started.status == 201, await started.text()
+    body = await started.json()
+    assert (body["customer_id"], body["status"], body["queue"], body["created"]) == (
+        str(customer_id),
+        "waiting",
+        "cobranza",
+        True,
+    )
+    conversation = body["conversation_id"]
+
+    (sent,) = await graph.wait_for(1, within_s=10)
+    assert sent["node_id"] == PHONE_NUMBER_ID and sent["json"]["to"] == "573001110121"
+    template = sent["json"]["template"]
+    assert (template["name"], template["language"]["code"]) == ("recordatorio_mora_30", "es")
+    offer = await ana.next("offer", conversation_id=conversation)  # it waits in the queue for an agent
+    assert offer["conversation_id"] == conversation
+
+    retried = await scene.client.post("/api/conversations/proactive", json=reminder, headers=crm)
+    assert retried.status == 200
+    assert {**(await retried.json()), "created": True} == body
+
+    (opened,) = await _audit(scene, crm, conversation=conversation, action="conversation.opened")
+    assert opened["details"]["proactive"] is True and opened["details"]["template"] == "recordatorio_mora_30"
+    now = scene.clock()
+    summary = await scene.client.get(
+        "/api/reports/summary",
+        params={"from": (now - timedelta(days=5)).isoformat(), "to": (now + timedelta(days=1)).isoformat()},
+        headers=crm,
+    )
+    (row,) = (await summary.json())["rows"]
+    assert row["conversations"] == 2 and row["offered"] == 2
+    assert len(graph.received) == 1  # the retry sent nothing
+
+
+async def test_a_proactive_reminder_the_api_refuses_names_the_field(
+    backend_settings: Settings, scene: RoutingScene, graph: GraphPeer
+) -> None:
+    earlier = await _closed(scene, "573001110122")
+    customer_id = str((await scene.row(earlier)).customer_id)
+    crm = await _crm(scene)
+    template = {"name": "recordatorio_mora_30", "language": "es", "parameters": ["Ana", "150000"]}
+    base = {"customer_id": customer_id, "campaign": "cobranza", "template": template, "reference": "r1"}
+    for change, status, field in (
+        ({"template": {**template, "name": "promo_navidad"}}, 422, "template.name"),
+        ({"template": {**template, "language": "en"}}, 422, "template.language"),
+        ({"template": {**template, "parameters": ["Ana"]}}, 422, "template.parameters"),
+        ({"campaign": "becas"}, 404, "campaign"),
+        ({"queue": "ventas"}, 404, "queue"),
+        ({"customer_id": "00000000-0000-4000-8000-000000000017"}, 404, "customer_id"),
+        ({"customer_id": None, "phone": "+573009990000"}, 404, "phone"),
+        ({"phone": "+573001110122"}, 400, "phone"),  # both customer_id and phone
+    ):
+        answer = await scene.client.post("/api/conversations/proactive", json={**base, **change}, headers=crm)
+        assert answer.status == status, (change, await answer.text())
+        assert (await answer.json())["error"]["field"] == field, change
+
+    first = await scene.client.post("/api/conversations/proactive", json=base, headers=crm)
+    assert first.status == 201, await first.text()
+    # Another reminder while that one is open would talk over it.
+    second = await scene.client.post(
+        "/api/conversations/proactive", json={**base, "reference": "r2"}, headers=crm
+    )
+    assert second.status == 409
+    error = (await second.json())["error"]
+    assert error["field"] == "customer_id"
+    assert error["details"]["conversation_id"] == (await first.json())["conversation_id"]
+    await graph.wait_for(1, within_s=10)
+    assert len(graph.received) == 1

@@ -4,6 +4,8 @@
   broken, with what was paid; once per ``reference``.
 - ``POST /api/customers/{id}/labels`` — add or remove a label on the customer.
 - ``POST /api/customers/{id}/notes`` — a note on the customer's timeline (no conversation).
+- ``POST /api/conversations/proactive`` — open a conversation with an approved template
+  (``centralita.proactive``); once per ``reference``.
 
 Role ``supervisor``: a CRM holds a supervisor token of its workspace (``centralita token create
 --role supervisor --name crm``); the audit trail names it ``token:<id>``.  Each call lands in the
@@ -15,11 +17,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from centralita.proactive import ProactiveStart, start_proactive
 from centralita.schemas.crm import (
     CustomerLabels,
     CustomerNote,
     CustomerNoteRequest,
     LabelRequest,
+    ProactiveRequest,
+    ProactiveStarted,
     PromiseMark,
     PromiseRequest,
 )
@@ -27,6 +32,7 @@ from centralita.web.api._json import parse_body, path_uuid, respond
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
+from core.errors import InvalidInput
 from storage.crm import CrmStore
 from storage.tokens import Principal
 
@@ -120,3 +126,50 @@ async def add_customer_note(request: web.Request) -> web.Response:
             now=runtime.clock(),
         )
     return respond(CustomerNote.of(note), status=201 if note.created else 200)
+
+
+@routes.post("/api/conversations/proactive")
+@documented(
+    "supervisor",
+    {
+        201: ("Opened, waiting; the template is in the outbox.", ProactiveStarted),
+        200: ("This reference started a conversation already: nothing new.", ProactiveStarted),
+    },
+    body=ProactiveRequest,
+    extra_errors={
+        409: "The customer has an open conversation in the campaign (its id in details), or no address.",
+        422: "The template is not one the campaign's manifest approves (field: template.name, …).",
+    },
+)
+async def start_proactive_conversation(request: web.Request) -> web.Response:
+    """Start a conversation with an approved template (a collections reminder); it waits in the
+    queue for an agent and the customer's answer."""
+    principal = await require(request, "supervisor")
+    body = await parse_body(request, ProactiveRequest)
+    if (body.customer_id is None) == (body.phone is None):
+        raise InvalidInput("give customer_id or phone (one of them)", field="phone")
+    started = await start_proactive(
+        request.app[RUNTIME],
+        ProactiveStart(
+            workspace_id=principal.workspace_id,
+            campaign=body.campaign,
+            template=body.template.template(),
+            reference=body.reference,
+            actor=_actor(principal),
+            customer_id=body.customer_id,
+            phone=body.phone,
+            queue=body.queue,
+        ),
+    )
+    return respond(
+        ProactiveStarted(
+            conversation_id=started.conversation_id,
+            customer_id=started.customer_id,
+            message_id=started.message_id,
+            status="waiting",
+            queue=started.queue,
+            reference=body.reference,
+            created=started.created,
+        ),
+        status=201 if started.created else 200,
+    )
