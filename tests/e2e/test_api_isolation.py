@@ -36,6 +36,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "disposition": {"code": "pago_realizado", "amount": 1}
     },
     ("POST", "/api/conversations/{conversation_id}/messages"): {"text": "hola"},
+    ("POST", "/api/conversations/{conversation_id}/promise"): {"outcome": "kept", "reference": "r"},
+    ("POST", "/api/customers/{customer_id}/labels"): {"label": "mora_30"},
+    ("POST", "/api/customers/{customer_id}/notes"): {"text": "nota"},
 }
 
 
