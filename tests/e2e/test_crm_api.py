@@ -381,3 +381,35 @@ async def test_a_proactive_reminder_the_api_refuses_names_the_field(
     assert error["details"]["conversation_id"] == (await first.json())["conversation_id"]
     await graph.wait_for(1, within_s=10)
     assert len(graph.received) == 1
+
+
+async def test_erasing_the_customer_clears_what_the_crm_told(
+    backend_settings: Settings, scene: RoutingScene
+) -> None:
+    conversation = await _closed(scene, "573001110123")
+    customer_id = (await scene.row(conversation)).customer_id
+    crm = await _crm(scene)
+    mark = {"outcome": "kept", "paid_amount": "1500.50", "reference": "pago-1"}
+    assert (
+        await scene.client.post(f"/api/conversations/{conversation}/promise", json=mark, headers=crm)
+    ).status == 201
+    labels = f"/api/customers/{customer_id}/labels"
+    assert (await scene.client.post(labels, json={"label": "mora_30"}, headers=crm)).status == 200
+
+    admin = {"Authorization": f"Bearer {await issue_token(scene.database, 'cartera', 'admin')}"}
+    erased = await scene.client.post(
+        f"/api/customers/{customer_id}/erase", json={"reason": "solicitud del titular"}, headers=admin
+    )
+    assert erased.status == 200, await erased.text()
+
+    assert (await (await scene.client.get(f"/api/customers/{customer_id}", headers=crm)).json())[
+        "labels"
+    ] == []
+    (kept,) = await _audit(scene, admin, conversation=str(conversation), action="promise.kept")
+    figures = ("paid_amount", "paid_at", "promised_amount", "promised_date")
+    assert [kept["details"].get(k) for k in figures] == [None] * 4
+    (label,) = await _audit(scene, admin, customer=str(customer_id), action="customer.label_added")
+    assert (label["details"].get("label"), label["details"].get("labels")) == (None, None)
+    report = await _dispositions(scene, crm)
+    # The promised date is erased too (as before the CRM API), so it is no longer counted a promise.
+    assert (report["promises"], report["kept"], report["paid_amount"]) == (0, 0, "0")
