@@ -126,7 +126,7 @@ class CrmStore:
         now: datetime,
     ) -> MarkedPromise:
         """``NotFound`` for another workspace's conversation; ``Conflict`` when it is not closed
-        with a promise, or this ``reference`` was used for another conversation or outcome."""
+        with a promise, or this ``reference`` marked the other outcome already."""
         conv = (
             await self.session.execute(
                 sa.select(CONV).where(CONV.c.workspace_id == ws, CONV.c.id == conversation_id)
