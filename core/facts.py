@@ -60,6 +60,10 @@ class WorkAction(StrEnum):
     SURVEY_SENT = "survey.sent"  # kind, as: interactive | text | template
     SURVEY_ANSWERED = "survey.answered"  # kind, score, comment
     SURVEY_COMMENTED = "survey.commented"  # comment: the customer's next message after the score
+    # A CRM marks a closed conversation's promise to pay (core.crm): reference, paid_amount,
+    # paid_at, promised_amount, promised_date.
+    PROMISE_KEPT = "promise.kept"
+    PROMISE_BROKEN = "promise.broken"
 
 
 CONVERSATION_ACTIONS: Final = frozenset(WorkAction)
@@ -198,6 +202,11 @@ def _changes(fact: Fact) -> tuple[Change, ...]:
             Change("disposition_code", ChangeOp.SET, disposition.get("code")),
             Change("disposition_amount", ChangeOp.SET, _text(disposition.get("amount"))),
             Change("disposition_date", ChangeOp.SET, _text(disposition.get("date"))),
+        )
+    if a in (WorkAction.PROMISE_KEPT, WorkAction.PROMISE_BROKEN):
+        return (
+            Change("promise_outcome", ChangeOp.SET, "kept" if a == WorkAction.PROMISE_KEPT else "broken"),
+            Change("paid_amount", ChangeOp.SET, _text(d.get("paid_amount"))),
         )
     if a == WorkAction.REOPENED:
         return (Change("reopened_at", ChangeOp.FIRST, fact.at),)

@@ -132,6 +132,8 @@ class ReportConversation:
     disposition_code: str | None = None
     disposition_amount: str | None = None
     disposition_date: str | None = None
+    promise_outcome: str | None = None  # kept | broken: marked by a CRM (core.crm)
+    paid_amount: str | None = None
     reopened_at: float | None = None
     first_text: str | None = None
     transfers: int = 0
@@ -640,6 +642,14 @@ class DispositionReport:
     promises: int  # dispositions with a promised date
     promised_amount: Decimal
     by_date: tuple[PromiseDay, ...]
+    kept: int = 0  # promises a CRM marked kept
+    broken: int = 0  # … marked broken
+    paid_amount: Decimal = Decimal(0)  # what the marks say was paid (kept or broken)
+
+    @property
+    def pending(self) -> int:
+        """Promises no CRM has marked yet."""
+        return self.promises - self.kept - self.broken
 
 
 def _amount(raw: str | None) -> Decimal | None:
@@ -676,6 +686,12 @@ def dispositions(
                     (_amount(c.disposition_amount) or Decimal(0) for c in promised), Decimal(0)
                 ),
                 by_date=tuple(PromiseDay(d, len(v), sum(v, Decimal(0))) for d, v in sorted(days.items())),
+                kept=sum(1 for c in promised if c.promise_outcome == "kept"),
+                broken=sum(1 for c in promised if c.promise_outcome == "broken"),
+                paid_amount=sum(
+                    (_amount(c.paid_amount) or Decimal(0) for c in promised if c.promise_outcome),
+                    Decimal(0),
+                ),
             )
         )
     return out

@@ -42,15 +42,18 @@ and every customer merged into it, at any depth.  What it does, in this order:
    its code, label, who closed it and the merge it records, and loses what was typed
    (``note``, ``amount``, ``date``) and its follow-up, which is cancelled (``follow_up_at``).
    Their report rows (``conversation_report``) keep the figures and lose the same: the first
-   message's words, the survey's comment, the promised amount and date.  Other people's report
+   message's words, the survey's comment, the promised amount and date, the amount a CRM said
+   was paid (``paid_amount``; ``promise_outcome`` stays).  Other people's report
    rows lose the person's addresses from their first message and comment, as their messages do.
 6. **Audit**: every audit row of the workspace that involves the person (the identity audit
    index, its subject, or details that contain one of the person's values) has those values
    replaced (keys by their tokens, anything else by ``[erased]``; evidence references dropped;
-   a close's disposition as on the conversation; a survey answer's comment dropped); the rows
+   a close's disposition as on the conversation; a survey answer's comment dropped; a CRM's
+   promise mark loses its amounts and dates, a label change its labels); the rows
    stay.  The erasure itself is recorded (``customer.erase``: who, when, the reason with
    the person's values replaced, the customer ids, the counts).  ``customer.erased_at`` is set
-   on every record of the person (the first erasure's time is kept) and their versions bumped, so
+   on every record of the person (the first erasure's time is kept), their CRM labels cleared
+   and their versions bumped, so
    an identity change decided on the old rows is decided again.
 
 Erasing an erased customer again is allowed: it scrubs whatever reached the record since (a
@@ -73,6 +76,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from core.crm import CrmAction
 from core.errors import Conflict, DatabaseConflict, NotFound
 from core.facts import WorkAction
 from core.ids import CustomerId, WorkspaceId, new_id
@@ -371,6 +375,14 @@ def _count_attachments(payload: Any) -> int:
 
 # Audit actions whose details carry a customer's free text (the survey's comment).
 _SURVEY_TEXTS: Final = frozenset({WorkAction.SURVEY_ANSWERED, WorkAction.SURVEY_COMMENTED})
+# What a CRM told about the person (core.crm): the amounts and dates of a promise's mark, the labels.
+_PROMISE_FIGURES: Final = frozenset({"paid_amount", "paid_at", "promised_amount", "promised_date"})
+_CRM_FIGURES: Final[Mapping[str, frozenset[str]]] = {
+    WorkAction.PROMISE_KEPT: _PROMISE_FIGURES,
+    WorkAction.PROMISE_BROKEN: _PROMISE_FIGURES,
+    CrmAction.LABEL_ADDED: frozenset({"label", "labels"}),
+    CrmAction.LABEL_REMOVED: frozenset({"label", "labels"}),
+}
 
 
 def _kept_disposition(disposition: Any) -> dict[str, Any] | None:
@@ -692,7 +704,13 @@ class ErasureStore:
             await s.execute(
                 sa.update(REPORT)
                 .where(REPORT.c.conversation_id.in_(conversation_ids))
-                .values(first_text=None, survey_comment=None, disposition_amount=None, disposition_date=None)
+                .values(
+                    first_text=None,
+                    survey_comment=None,
+                    disposition_amount=None,
+                    disposition_date=None,
+                    paid_amount=None,
+                )
             )
 
         # 6. identity: identifiers, the name index, evidence, suggestions, blocks, customers
@@ -781,7 +799,9 @@ class ErasureStore:
         await s.execute(
             sa.update(CUST)
             .where(CUST.c.id.in_(people))
-            .values(erased_at=sa.func.coalesce(CUST.c.erased_at, now), version=CUST.c.version + 1)
+            .values(
+                erased_at=sa.func.coalesce(CUST.c.erased_at, now), version=CUST.c.version + 1, labels=None
+            )
         )
 
         # 7. the media kept of the person: no longer served, the files deleted by the media worker
@@ -956,6 +976,8 @@ class ErasureStore:
             drop = frozenset({"reference"}) if action.startswith("identity.") else frozenset()
             if action in _SURVEY_TEXTS:
                 drop = frozenset({"comment"})  # the customer's own words
+            elif action in _CRM_FIGURES:
+                drop = _CRM_FIGURES[action]
             details = scrub.document(r.details or {}, drop=drop)
             if action == WorkAction.CLOSED and isinstance(details.get("disposition"), Mapping):
                 details["disposition"] = _kept_disposition(details["disposition"])  # as on the row

@@ -72,7 +72,14 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "requeues",
         "active_s",
     ),
-    "dispositions": (*_BASE, "disposition_code", "disposition_amount", "disposition_date"),
+    "dispositions": (
+        *_BASE,
+        "disposition_code",
+        "disposition_amount",
+        "disposition_date",
+        "promise_outcome",
+        "paid_amount",
+    ),
     "surveys": (*_BASE, "survey_kind", "survey_sent_at", "survey_score"),
     "topics": (*_BASE, "triage_option", "disposition_code", "first_text"),
 }

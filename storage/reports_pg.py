@@ -269,15 +269,19 @@ class PostgresReports:
         amount = (
             "CASE WHEN r.disposition_amount ~ :decimal THEN CAST(trim(r.disposition_amount) AS numeric) END"
         )
+        paid = "CASE WHEN r.paid_amount ~ :decimal THEN CAST(trim(r.paid_amount) AS numeric) END"
         base = sql.source(
             "nullif(r.disposition_code, '') AS code, nullif(r.disposition_date, '') AS pdate, "
-            f"{amount} AS amount"
+            f"{amount} AS amount, r.promise_outcome AS outcome, {paid} AS paid"
         )
         n = len(sql.dims)
         promised = "count(*) FILTER (WHERE pdate IS NOT NULL)"
         promised_amount = "sum(amount) FILTER (WHERE pdate IS NOT NULL)"
+        kept = "count(*) FILTER (WHERE pdate IS NOT NULL AND outcome = 'kept')"
+        broken = "count(*) FILTER (WHERE pdate IS NOT NULL AND outcome = 'broken')"
+        paid_sum = "sum(paid) FILTER (WHERE pdate IS NOT NULL AND outcome IS NOT NULL)"
         mix = await self._rows(
-            f"SELECT {_select(sql, 'code', 'count(*)', promised, promised_amount)}"
+            f"SELECT {_select(sql, 'code', 'count(*)', promised, promised_amount, kept, broken, paid_sum)}"
             f" FROM ({base}) c {sql.group_by(str(n + 1))}",
             params,
         )
@@ -288,16 +292,22 @@ class PostgresReports:
         )
         codes: dict[core.Group, Counter[str]] = defaultdict(Counter)
         promises: Counter[core.Group] = Counter()
+        kepts: Counter[core.Group] = Counter()
+        brokens: Counter[core.Group] = Counter()
         amounts: dict[core.Group, Decimal] = defaultdict(Decimal)
+        paids: dict[core.Group, Decimal] = defaultdict(Decimal)
         for row in mix:
             group = core.group_of(spec, sql.dims, row[:n])
-            code, count, promised, total = row[n:]
+            code, count, promised_n, total, kept_n, broken_n, paid_total = row[n:]
             codes[group]  # a group with no disposition is still a group
             if code is None:
                 continue
             codes[group][code] += count
-            promises[group] += promised
+            promises[group] += promised_n
+            kepts[group] += kept_n
+            brokens[group] += broken_n
             amounts[group] += total or Decimal(0)
+            paids[group] += paid_total or Decimal(0)
         days: dict[core.Group, list[core.PromiseDay]] = defaultdict(list)
         for row in dated:
             group = core.group_of(spec, sql.dims, row[:n])
@@ -318,6 +328,9 @@ class PostgresReports:
                     promises=promises[group],
                     promised_amount=amounts[group],
                     by_date=tuple(sorted(days[group], key=lambda p: p.date)),
+                    kept=kepts[group],
+                    broken=brokens[group],
+                    paid_amount=paids[group],
                 )
             )
         return out

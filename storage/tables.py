@@ -142,6 +142,7 @@ class CustomerRow(SQLModel, table=True):
     version: int = 0  # bumped by every identity change of the record (optimistic concurrency)
     legal_hold: str | None = Field(default=None, max_length=500)  # why their data may not be erased now
     erased_at: datetime | None = Field(default=None, sa_column=_ts())
+    labels: list[str] | None = Field(default=None, sa_column=_json())  # set by a CRM (sorted)
 
 
 class IdentifierRow(SQLModel, table=True):
@@ -600,6 +601,8 @@ class ConversationReportRow(SQLModel, table=True):
     disposition_code: str | None = Field(default=None, max_length=100)
     disposition_amount: str | None = Field(default=None, max_length=40)  # a decimal, as written
     disposition_date: str | None = Field(default=None, max_length=10)  # ISO date
+    promise_outcome: str | None = Field(default=None, max_length=10)  # kept | broken, from a CRM
+    paid_amount: str | None = Field(default=None, max_length=40)  # a decimal, as the CRM wrote it
     reopened_at: datetime | None = Field(default=None, sa_column=_ts())
     follow_up_of: str | None = Field(default=None, max_length=40)
     first_text: str | None = None  # the customer's first message, cut (the topics report)

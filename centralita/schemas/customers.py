@@ -207,6 +207,7 @@ class Customer(ResponseBody):
         description="Why the customer's data may not be erased now (null: no hold)."
     )
     erased_at: IsoDateTime | None = Field(description="When the customer's data was erased (null: never).")
+    labels: list[str] = Field(description="Set by a CRM (POST /api/customers/{id}/labels), sorted.")
 
     @classmethod
     def of(
@@ -217,6 +218,7 @@ class Customer(ResponseBody):
         conversations: Sequence[ConversationRecord],
         privacy: CustomerPrivacy,
         erased: Collection[UUID] = (),
+        labels: Sequence[str] = (),
     ) -> Self:
         """``erased``: other customers whose suggestions are not offered."""
         return cls(
@@ -234,6 +236,7 @@ class Customer(ResponseBody):
             conversations=[CustomerConversation.of(c) for c in conversations],
             legal_hold=privacy.legal_hold,
             erased_at=privacy.erased_at,
+            labels=list(labels),
         )
 
 

@@ -150,6 +150,10 @@ class DispositionRow(ResponseBody):
     )
     promised_amount: str = Field(description="The sum of their amounts, a decimal.")
     by_date: list[PromiseDate]
+    kept: int = Field(description="Promises a CRM marked kept (POST /api/conversations/{id}/promise).")
+    broken: int = Field(description="Promises a CRM marked broken.")
+    pending: int = Field(description="Promises not marked yet.")
+    paid_amount: str = Field(description="What the marks say was paid, a decimal.")
 
     @classmethod
     def of(cls, d: DispositionReport, labels: Mapping[str, str] | None = None) -> DispositionRow:
@@ -166,6 +170,10 @@ class DispositionRow(ResponseBody):
             by_date=[
                 PromiseDate(date=p.date, count=p.count, amount=format(p.amount, "f")) for p in d.by_date
             ],
+            kept=d.kept,
+            broken=d.broken,
+            pending=d.pending,
+            paid_amount=format(d.paid_amount, "f"),
         )
 
 
@@ -243,8 +251,8 @@ def csv_table(report: AnyReport) -> tuple[list[str], list[list[str]]]:
     """The report as one table: the group's dimensions, then the row's scalar fields (a
     measures row stays one line: its FRT distribution is a column per bucket, ``frt_lt_1m`` …
     ``frt_ge_4h``); other nested lists become one line each with a ``section`` (dispositions:
-    mix / promise_date; topics: triage_option / disposition / word) and ``key``, ``count`` (and
-    ``share``, ``amount``)."""
+    mix / promise_date / promise — kept, broken, pending, paid; topics: triage_option /
+    disposition / word) and ``key``, ``count`` (and ``share``, ``amount``)."""
     dims = list(report.group_by)
     lines: list[list[str]] = []
     rows: Sequence[Any] = report.rows
@@ -254,6 +262,15 @@ def csv_table(report: AnyReport) -> tuple[list[str], list[list[str]]]:
             g = [d.group.get(x, "") for x in dims]
             lines += [[*g, "mix", m.code, str(m.count), _cell(m.share), ""] for m in d.mix]
             lines += [[*g, "promise_date", p.date, str(p.count), "", p.amount] for p in d.by_date]
+            lines += [
+                [*g, "promise", key, str(n), "", amount]
+                for key, n, amount in (
+                    ("kept", d.kept, ""),
+                    ("broken", d.broken, ""),
+                    ("pending", d.pending, ""),
+                    ("paid", d.kept + d.broken, d.paid_amount),
+                )
+            ]
         return header, lines
     if isinstance(report, TopicsReport):
         header = [*dims, "section", "key", "count"]

@@ -46,6 +46,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/api/conversations/{conversation_id}/messages"): {"text": "hola"},
     ("PATCH", "/api/admin/webhooks/{name}"): {"active": False},
+    ("POST", "/api/conversations/{conversation_id}/promise"): {"outcome": "kept", "reference": "r"},
+    ("POST", "/api/customers/{customer_id}/labels"): {"label": "mora_30"},
+    ("POST", "/api/customers/{customer_id}/notes"): {"text": "nota"},
 }
 
 

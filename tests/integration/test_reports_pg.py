@@ -1,9 +1,9 @@
 """On PostgreSQL the reports are added up in SQL (``storage.reports_pg``); ``core.reports`` is
 their definition.  Both paths give the same reports, every report and grouping, on the same
 rows: 3,000 conversations of the benchmark's month plus rows made to hit the rules' edges
-(a second campaign in another zone, a queue without an SLA, amounts that are not decimals, a
-customer back on another campaign, two conversations of one customer at the same instant,
-first messages with accents, capitals and digits)."""
+(a second campaign in another zone, a queue without an SLA, amounts that are not decimals,
+promises marked kept and broken, a customer back on another campaign, two conversations of one
+customer at the same instant, first messages with accents, capitals and digits)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bench.reports import MonthOfTraffic, load_month
 from centralita.reports import ReportKind, ReportQuery, read_report
-from centralita.schemas.reports import MeasuresReport, TopicsReport
+from centralita.schemas.reports import DispositionsReport, MeasuresReport, TopicsReport
 from core.ids import new_id
 from core.reports import Dimension
 from storage.database import Database
@@ -99,6 +99,8 @@ async def _edges(db: Database, month: MonthOfTraffic) -> None:
         disposition_code="promesa_de_pago",
         disposition_amount="abc",
         disposition_date="2026-04-01",
+        promise_outcome="broken",
+        paid_amount=" 300.25 ",
         survey_kind="nps",
         survey_sent_at=t + timedelta(hours=3),
         survey_score=6,
@@ -116,6 +118,17 @@ async def _edges(db: Database, month: MonthOfTraffic) -> None:
         disposition_code="pago_realizado",
         disposition_amount=" 1500.50 ",
         closed_at=t + timedelta(hours=3),
+        close_reason="agent",
+    )
+    row(  # a promise kept with an amount paid that is no decimal
+        opened_at=t + timedelta(hours=3),
+        campaign_id=month.campaign_id,
+        disposition_code="promesa_de_pago",
+        disposition_amount="2000",
+        disposition_date="2026-04-02",
+        promise_outcome="kept",
+        paid_amount="dos mil",
+        closed_at=t + timedelta(hours=4),
         close_reason="agent",
     )
     async with db.transaction() as session:
@@ -177,6 +190,18 @@ async def test_the_edges_are_in_the_reports(loaded: Loaded) -> None:
     words = {r.group["hour"]: [(w.key, w.count) for w in r.top_words] for r in report.rows}
     assert words["01"] == [("pago", 2)]  # "2x1" is no word; pago and pagó are one, tied: "pago"
     assert set(words) == {"01", "04"}  # 00:30 UTC is 01:30 CET, 02:30 UTC is 04:30 CEST
+
+
+async def test_promises_marked_by_a_crm_are_counted_alike_in_sql_and_in_the_core(loaded: Loaded) -> None:
+    # The edges' 01:30 and 03:30 UTC on 29 March are the 28th in the campaign's zone.
+    query = ReportQuery(ReportKind.DISPOSITIONS, date(2026, 3, 28), date(2026, 3, 29), ("cobranzas",))
+    for in_sql in (True, False):
+        report = await read_report(loaded.database, loaded.month.workspace_id, query, in_sql=in_sql)
+        assert isinstance(report, DispositionsReport)
+        (row,) = report.rows
+        assert (row.kept, row.broken) == (1, 1), in_sql
+        assert row.pending == row.promises - 2
+        assert row.paid_amount == "300.25"  # "dos mil" is no decimal
 
 
 async def test_the_frt_buckets_hold_their_lower_bound_in_sql_as_in_the_core(loaded: Loaded) -> None:

@@ -322,6 +322,28 @@ def test_an_amount_without_a_date_is_a_payment_recorded_not_a_promise() -> None:
     assert [(m.code, m.count) for m in report.mix] == [("promesa", 2), ("pago_realizado", 1)]
 
 
+def test_promises_kept_broken_and_pending_with_what_was_paid() -> None:
+    a = dataclasses.replace(A, promise_outcome="kept", paid_amount="100000")
+    b = dataclasses.replace(B, promise_outcome="broken", paid_amount="20000.50")
+    (report,) = dispositions([a, b, C_, D, E], SPEC)
+    assert (report.promises, report.kept, report.broken, report.pending) == (2, 1, 1, 0)
+    assert report.paid_amount == Decimal("120000.50")
+    (unmarked,) = dispositions(ROWS, SPEC)
+    assert (unmarked.kept, unmarked.broken, unmarked.pending, unmarked.paid_amount) == (0, 0, 2, Decimal(0))
+
+
+def test_a_mark_on_a_disposition_without_a_date_is_not_a_promise_kept() -> None:
+    paid = dataclasses.replace(
+        D,
+        disposition_code="pago_realizado",
+        disposition_amount="20000",
+        promise_outcome="kept",
+        paid_amount="5",
+    )
+    (report,) = dispositions([A, B, C_, paid, E], SPEC)
+    assert (report.kept, report.pending, report.paid_amount) == (0, 2, Decimal(0))
+
+
 def test_csat_and_nps_with_response_rate() -> None:
     csat, nps = surveys(ROWS, SPEC)
     assert (csat.kind, csat.sent, csat.answered, csat.response_rate) == ("csat", 2, 2, 1.0)

@@ -58,6 +58,7 @@ from identity import (
     phone_identifier,
     scoped_identifier,
 )
+from storage.crm import CrmStore
 from storage.identity_store import IdentityStore
 from storage.tokens import Principal
 
@@ -144,6 +145,7 @@ async def _detail(
         await store.conversations_of(ws, live.id),
         await store.privacy_of(ws, live.id),
         erased=await store.erased_among(ws, others),
+        labels=await CrmStore(store.session).labels_of(ws, live.id),
     )
 
 
