@@ -40,6 +40,7 @@ class _Delivery:
         self.body = message.body
         self.headers = message.headers
         self.message_id = message.message_id
+        self.routing_key = "ingest.0"
         self.redelivered = False
         self.settled = False
         self.index = index
