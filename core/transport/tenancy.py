@@ -47,7 +47,8 @@ class TenantUser:
         """The commands that create the user and set its permissions (``$password_variable``)."""
         user, vhost = shlex.quote(self.user), shlex.quote(self.vhost)
         return [
-            f'rabbitmqctl add_user {user} "${password_variable}"',
+            # ``--``: a password may start with "-" and must not be read as an option
+            f'rabbitmqctl add_user -- {user} "${password_variable}"',
             f"rabbitmqctl set_permissions -p {vhost} {user} "
             f"{shlex.quote(self.configure)} {shlex.quote(self.write)} {shlex.quote(self.read)}",
             f"rabbitmqctl set_topic_permissions -p {vhost} {user} {shlex.quote(self.exchange)} "

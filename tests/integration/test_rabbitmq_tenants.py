@@ -95,7 +95,7 @@ async def tenants(
             assert printed.returncode == 0, printed.stderr
             recipe = tenant_user(slug, ids[slug], prefix=unique_prefix)
             assert printed.stdout.splitlines()[-3:] == recipe.rabbitmqctl_lines()
-            password = secrets.token_urlsafe(12)
+            password = "-" + secrets.token_urlsafe(12)  # a leading "-" must not read as an option
             made[name] = Tenant(slug, ids[slug], recipe.user, password, recipe.queue_prefix)
             applied = await asyncio.to_thread(
                 subprocess.run,
