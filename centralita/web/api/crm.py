@@ -29,20 +29,16 @@ from centralita.schemas.crm import (
     PromiseRequest,
 )
 from centralita.web.api._json import parse_body, path_uuid, respond
+from centralita.web.api.conversations import actor_of
 from centralita.web.auth import require
 from centralita.web.keys import RUNTIME
 from centralita.web.spec import documented
 from core.errors import InvalidInput
 from storage.crm import CrmStore
-from storage.tokens import Principal
 
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
-
-
-def _actor(principal: Principal) -> str:
-    return f"agent:{principal.agent_id}" if principal.agent_id else f"token:{principal.token_id}"
 
 
 @routes.post("/api/conversations/{conversation_id}/promise")
@@ -71,7 +67,7 @@ async def mark_promise(request: web.Request) -> web.Response:
             reference=body.reference,
             paid_amount=body.paid_amount,
             paid_at=body.paid_at,
-            actor=_actor(principal),
+            actor=actor_of(principal),
             now=runtime.clock(),
         )
     return respond(PromiseMark.of(marked), status=201 if marked.created else 200)
@@ -95,7 +91,7 @@ async def change_label(request: web.Request) -> web.Response:
             customer_id,
             body.label,
             add=body.action == "add",
-            actor=_actor(principal),
+            actor=actor_of(principal),
             now=runtime.clock(),
         )
     return respond(CustomerLabels.of(change))
@@ -122,7 +118,7 @@ async def add_customer_note(request: web.Request) -> web.Response:
             customer_id,
             body.text,
             reference=body.reference,
-            actor=_actor(principal),
+            actor=actor_of(principal),
             now=runtime.clock(),
         )
     return respond(CustomerNote.of(note), status=201 if note.created else 200)
@@ -155,7 +151,7 @@ async def start_proactive_conversation(request: web.Request) -> web.Response:
             campaign=body.campaign,
             template=body.template.template(),
             reference=body.reference,
-            actor=_actor(principal),
+            actor=actor_of(principal),
             customer_id=body.customer_id,
             phone=body.phone,
             queue=body.queue,
